@@ -1,0 +1,276 @@
+//! One opaque error type for everything tidepass does.
+//!
+//! Callers branch on three questions, answered by predicates:
+//!
+//! - [`Error::is_rejected`]: the *input* was refused (a token, a header, a key document from
+//!   outside). Answer the client with 401/400; the detail belongs in logs, not in the response.
+//! - [`Error::is_misuse`]: the *caller* did something wrong (bad configuration, a weak key, a
+//!   key that cannot do what was asked). Fix the code or the configuration.
+//! - [`Error::is_store`]: a backing store failed. Retry or answer 503.
+//!
+//! [`Error::kind`] gives the precise [`ErrorKind`] for logs, metrics and tests. Error messages
+//! never contain tokens or key material.
+
+use std::fmt;
+
+/// The precise reason for an [`Error`].
+///
+/// Each variant's documentation says what it means and how to fix it. New variants may be added
+/// in minor releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    // ----- rejected input: tokens and headers -----
+    /// The token is longer than the configured limit. Nothing was decoded.
+    TooLarge,
+    /// The token is not compact JWS: wrong number of parts, bad base64url, bad JSON, or a header
+    /// or claims set that is not a JSON object. Fix the producer of the token.
+    Malformed,
+    /// The token has five parts: it is a JWE (encrypted), which tidepass does not accept as an
+    /// access token.
+    Encrypted,
+    /// The header says `alg: none` (in any spelling). Unsigned tokens are never accepted.
+    AlgorithmNone,
+    /// The header names an algorithm tidepass does not implement (for example `ES512`).
+    UnsupportedAlgorithm,
+    /// The header's `alg` disagrees with the algorithm of the key chosen by `kid`. This is the
+    /// signature of an algorithm-confusion attack (for example HS256 "signed" with a public key).
+    AlgorithmMismatch,
+    /// The header has no `kid` and the key set cannot pick a key without one.
+    MissingKeyId,
+    /// No key in the verifier's key set has the token's `kid`. If the issuer rotated keys,
+    /// refresh the verifier's JWKS.
+    UnknownKey,
+    /// The header embeds key material or a key URL (`jwk`, `jku`, `x5u`, `x5c`). tidepass never
+    /// trusts keys carried by the token itself.
+    EmbeddedKey,
+    /// The header has a `crit` parameter. tidepass understands no JWS extensions, so by RFC 7515
+    /// §4.1.11 the token must be rejected.
+    UnknownCritical,
+    /// The signature does not verify with the chosen key.
+    InvalidSignature,
+    /// The header's `typ` is missing or is not the required one (`at+jwt` by default, RFC 9068).
+    InvalidType,
+    /// The `iss` claim is missing or is not the expected issuer.
+    InvalidIssuer,
+    /// The `aud` claim is missing or does not contain the expected audience.
+    InvalidAudience,
+    /// A required claim (`exp`, `iat`, `sub`, `jti`) is missing or has the wrong JSON type.
+    MissingClaim,
+    /// `exp` lies in the past (beyond the leeway).
+    Expired,
+    /// `nbf` lies in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` lies in the future (beyond the leeway): the token was minted by a clock that runs
+    /// ahead, or forged.
+    IssuedInFuture,
+    /// The token is valid but lacks a scope the resource requires. Answer 403
+    /// `insufficient_scope`.
+    InsufficientScope,
+    /// No credential at all (an empty or absent `Authorization` header). RFC 6750 §3.1: answer
+    /// 401 with a bare `WWW-Authenticate: Bearer` challenge and no error code.
+    MissingToken,
+    /// The `Authorization` header uses another scheme, or is not a valid RFC 6750
+    /// bearer credential. Answer 400/401 `invalid_request`.
+    InvalidRequest,
+    /// A key document from outside (a JWK or JWKS) was refused: unknown key type, wrong `use` or
+    /// `key_ops`, a point off the curve, a duplicate `kid`, a weak key, and so on.
+    InvalidKeySet,
+
+    // ----- misuse by the caller -----
+    /// A key could not be imported or generated: bad PEM/DER, unsupported key type, or a key
+    /// that does not match the requested algorithm.
+    InvalidKey,
+    /// A key is too weak: an HMAC secret shorter than the hash output, an RSA modulus under 2048
+    /// bits, an RSA public exponent below 3, or a key with the ROCA fingerprint.
+    WeakKey,
+    /// The operation needs a private key but only a public one is held (or the reverse).
+    KeyCannotSign,
+    /// A configuration value is out of range (for example an empty issuer).
+    InvalidConfig,
+    /// Claims could not be serialized to JSON when minting.
+    Serialization,
+    /// The system random number generator failed.
+    Random,
+    /// An I/O operation on a key or data file failed.
+    Io,
+}
+
+impl ErrorKind {
+    /// A short, stable, lower-case description, safe to log and to show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TooLarge => "token too large",
+            Self::Malformed => "malformed token",
+            Self::Encrypted => "encrypted tokens (JWE) are not accepted",
+            Self::AlgorithmNone => "unsigned token (alg none)",
+            Self::UnsupportedAlgorithm => "unsupported algorithm",
+            Self::AlgorithmMismatch => "header alg does not match the key's algorithm",
+            Self::MissingKeyId => "token has no kid",
+            Self::UnknownKey => "no key with the token's kid",
+            Self::EmbeddedKey => "token header embeds a key or key URL",
+            Self::UnknownCritical => "token header has crit extensions",
+            Self::InvalidSignature => "invalid signature",
+            Self::InvalidType => "wrong or missing typ",
+            Self::InvalidIssuer => "wrong or missing issuer",
+            Self::InvalidAudience => "wrong or missing audience",
+            Self::MissingClaim => "required claim missing or mistyped",
+            Self::Expired => "token expired",
+            Self::NotYetValid => "token not yet valid",
+            Self::IssuedInFuture => "token issued in the future",
+            Self::InsufficientScope => "insufficient scope",
+            Self::MissingToken => "no bearer token",
+            Self::InvalidRequest => "invalid bearer credential",
+            Self::InvalidKeySet => "key set refused",
+            Self::InvalidKey => "invalid key",
+            Self::WeakKey => "key too weak",
+            Self::KeyCannotSign => "key cannot do this operation",
+            Self::InvalidConfig => "invalid configuration",
+            Self::Serialization => "claims could not be serialized",
+            Self::Random => "random number generator failed",
+            Self::Io => "i/o error",
+        }
+    }
+
+    fn class(self) -> Class {
+        use ErrorKind::*;
+        match self {
+            TooLarge | Malformed | Encrypted | AlgorithmNone | UnsupportedAlgorithm
+            | AlgorithmMismatch | MissingKeyId | UnknownKey | EmbeddedKey | UnknownCritical
+            | InvalidSignature | InvalidType | InvalidIssuer | InvalidAudience | MissingClaim
+            | Expired | NotYetValid | IssuedInFuture | InsufficientScope | InvalidRequest | MissingToken
+            | InvalidKeySet => Class::Rejected,
+            InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | Random | Io => {
+                Class::Misuse
+            }
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Rejected,
+    Misuse,
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+struct Inner {
+    kind: ErrorKind,
+    detail: Option<&'static str>,
+    source: Option<Source>,
+}
+
+/// The error type of every fallible tidepass function.
+///
+/// Opaque and cheap to move (one pointer). Use [`Error::kind`] for the exact reason and the
+/// predicates to decide what to answer. `Display` is one line without secrets.
+pub struct Error(Box<Inner>);
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Self(Box::new(Inner { kind, detail: None, source: None }))
+    }
+
+    /// An error with a static, secret-free detail string.
+    pub(crate) fn with(kind: ErrorKind, detail: &'static str) -> Self {
+        Self(Box::new(Inner { kind, detail: Some(detail), source: None }))
+    }
+
+    pub(crate) fn source_from(
+        kind: ErrorKind,
+        detail: &'static str,
+        source: impl Into<Source>,
+    ) -> Self {
+        Self(Box::new(Inner { kind, detail: Some(detail), source: Some(source.into()) }))
+    }
+
+    /// The precise reason.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The input (a token, a header, a key document from outside) was refused.
+    /// Answer 401 (or 400 for a malformed request, 403 for insufficient scope).
+    pub fn is_rejected(&self) -> bool {
+        self.0.kind.class() == Class::Rejected
+    }
+
+    /// The caller misused the library: fix the code or configuration.
+    pub fn is_misuse(&self) -> bool {
+        self.0.kind.class() == Class::Misuse
+    }
+
+    /// A backing store failed; retry later or answer 503. (No store exists yet in this
+    /// version, so this is always `false`.)
+    pub fn is_store(&self) -> bool {
+        false
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.0.kind);
+        if let Some(detail) = self.0.detail {
+            d.field("detail", &detail);
+        }
+        if let Some(source) = &self.0.source {
+            d.field("source", &format_args!("{source}"));
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.kind.as_str())?;
+        if let Some(detail) = self.0.detail {
+            write!(f, ": {detail}")?;
+        }
+        if let Some(source) = &self.0.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source.as_ref().map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+/// `Result<T, tidepass::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_one_pointer() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn predicates_partition_kinds() {
+        let e = Error::new(ErrorKind::Expired);
+        assert!(e.is_rejected() && !e.is_misuse() && !e.is_store());
+        let e = Error::with(ErrorKind::WeakKey, "hmac secret shorter than 32 bytes");
+        assert!(e.is_misuse() && !e.is_rejected());
+        assert_eq!(e.to_string(), "key too weak: hmac secret shorter than 32 bytes");
+    }
+}

@@ -1,0 +1,84 @@
+//! RFC 6750 §2.1 `Authorization: Bearer` parsing.
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Extract the token from an `Authorization` header value.
+///
+/// The scheme is matched case-insensitively (RFC 7235 §2.1); exactly one space separates it
+/// from the credential, which must be a `b64token` (`A-Z a-z 0-9 - . _ ~ + /`, then `=`
+/// padding only) of at most `max_len` bytes.
+///
+/// ```
+/// use tidepass::http::bearer;
+/// assert_eq!(bearer::parse("bearer abc.def.ghi", 8192)?, "abc.def.ghi");
+/// assert!(bearer::parse("Basic dXNlcjpwYXNz", 8192).is_err());
+/// # Ok::<(), tidepass::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`ErrorKind::MissingToken`] for an empty value; [`ErrorKind::InvalidRequest`] for another
+/// scheme, a missing or malformed credential; [`ErrorKind::TooLarge`] beyond `max_len`.
+pub fn parse(authorization: &str, max_len: usize) -> Result<&str> {
+    let value = authorization.trim_matches(|c| c == ' ' || c == '\t');
+    if value.is_empty() {
+        return Err(Error::new(ErrorKind::MissingToken));
+    }
+    if value.len() > max_len.saturating_add(7) {
+        return Err(Error::with(ErrorKind::TooLarge, "authorization header too large"));
+    }
+    let (scheme, token) = match value.split_once(' ') {
+        Some(parts) => parts,
+        None => (value, ""),
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Error::with(ErrorKind::InvalidRequest, "authorization scheme is not Bearer"));
+    }
+    if token.is_empty() {
+        return Err(Error::with(ErrorKind::InvalidRequest, "bearer credential is empty"));
+    }
+    if token.len() > max_len {
+        return Err(Error::with(ErrorKind::TooLarge, "bearer token too large"));
+    }
+    let body = token.trim_end_matches('=');
+    let b64token = !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+    if !b64token {
+        return Err(Error::with(ErrorKind::InvalidRequest, "bearer credential is not a b64token"));
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(v: &str) -> Option<ErrorKind> {
+        parse(v, 64).err().map(|e| e.kind())
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        for v in ["Bearer a.b.c", "bearer a.b.c", "BEARER a.b.c", "bEaReR a.b.c"] {
+            assert_eq!(parse(v, 64).ok(), Some("a.b.c"), "{v}");
+        }
+    }
+
+    #[test]
+    fn refusals_have_kinds() {
+        assert_eq!(kind(""), Some(ErrorKind::MissingToken));
+        assert_eq!(kind("Bearer"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Bearer "), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Basic abc"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Bearer  a.b.c"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Bearer a b"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Bearer a\"b"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Bearer =abc"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Bearer ab=c"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Bearer ümlaut"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind(&format!("Bearer {}", "a".repeat(65))), Some(ErrorKind::TooLarge));
+        assert_eq!(parse("Bearer abc==", 64).ok(), Some("abc=="));
+    }
+}

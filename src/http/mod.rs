@@ -1,0 +1,6 @@
+//! HTTP glue without a framework: RFC 6750 bearer credentials and rejection responses.
+
+pub mod bearer;
+pub mod rejection;
+
+pub use rejection::Rejection;

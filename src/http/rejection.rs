@@ -1,0 +1,82 @@
+//! RFC 6750 §3 error responses: status, `WWW-Authenticate`, and a uniform body.
+
+use crate::error::{Error, ErrorKind};
+
+/// The parts of an HTTP response that refuses a request.
+///
+/// The body is the same for every cause within an error code, so a client learns nothing that
+/// helps it probe; the precise [`ErrorKind`] belongs in logs and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// HTTP status: 400, 401, 403, or 500 for a server-side misuse.
+    pub status: u16,
+    /// The `WWW-Authenticate` header value, when the status calls for one.
+    pub www_authenticate: Option<String>,
+    /// The JSON body.
+    pub body: &'static str,
+}
+
+impl Rejection {
+    /// The response for `err` on a resource in `realm`. `required_scope` is announced with
+    /// `insufficient_scope`.
+    pub fn from_error(err: &Error, realm: &str, required_scope: Option<&str>) -> Self {
+        let realm = quote(realm);
+        let challenge = |code: &str| format!("Bearer realm=\"{realm}\", error=\"{code}\"");
+        match err.kind() {
+            ErrorKind::MissingToken => Self {
+                status: 401,
+                www_authenticate: Some(format!("Bearer realm=\"{realm}\"")),
+                body: r#"{"error":"unauthorized"}"#,
+            },
+            ErrorKind::InvalidRequest => Self {
+                status: 400,
+                www_authenticate: Some(challenge("invalid_request")),
+                body: r#"{"error":"invalid_request"}"#,
+            },
+            ErrorKind::InsufficientScope => {
+                let mut h = challenge("insufficient_scope");
+                if let Some(s) = required_scope {
+                    h.push_str(&format!(", scope=\"{}\"", quote(s)));
+                }
+                Self { status: 403, www_authenticate: Some(h), body: r#"{"error":"insufficient_scope"}"# }
+            }
+            _ if err.is_rejected() => Self {
+                status: 401,
+                www_authenticate: Some(challenge("invalid_token")),
+                body: r#"{"error":"invalid_token"}"#,
+            },
+            _ => Self { status: 500, www_authenticate: None, body: r#"{"error":"server_error"}"# },
+        }
+    }
+}
+
+/// Keep a quoted-string free of quotes, backslashes and control characters.
+fn quote(s: &str) -> String {
+    s.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_rfc6750() {
+        let r = Rejection::from_error(&Error::new(ErrorKind::Expired), "api", None);
+        assert_eq!(r.status, 401);
+        assert_eq!(r.www_authenticate.as_deref(), Some("Bearer realm=\"api\", error=\"invalid_token\""));
+        let r2 = Rejection::from_error(&Error::new(ErrorKind::InvalidSignature), "api", None);
+        assert_eq!(r.body, r2.body, "uniform body");
+        let r = Rejection::from_error(&Error::new(ErrorKind::InvalidRequest), "api", None);
+        assert_eq!((r.status, r.body), (400, r#"{"error":"invalid_request"}"#));
+        let r = Rejection::from_error(&Error::new(ErrorKind::InsufficientScope), "a\"pi", Some("admin"));
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            r.www_authenticate.as_deref(),
+            Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"admin\"")
+        );
+        let r = Rejection::from_error(&Error::new(ErrorKind::MissingToken), "api", None);
+        assert_eq!((r.status, r.www_authenticate.as_deref()), (401, Some("Bearer realm=\"api\"")));
+        let r = Rejection::from_error(&Error::new(ErrorKind::WeakKey), "api", None);
+        assert_eq!((r.status, r.www_authenticate), (500, None));
+    }
+}

@@ -1,0 +1,91 @@
+//! # tidepass
+//!
+//! Token-based sessions for Rust services: short-lived signed JWT access tokens, verified
+//! statelessly by every microservice, with keys that rotate without a gap.
+//!
+//! ```
+//! use tidepass::{Minter, Verifier, keys::{Algorithm, KeySet, SigningKey}};
+//!
+//! // Auth service: a key, a minter, a published JWKS.
+//! let minter = Minter::new(SigningKey::generate(Algorithm::EdDSA)?, "https://auth.example", "api")?;
+//! let jwks = minter.keys().jwks().to_string();
+//! let token = minter.token("user-42").scope("read write").mint()?;
+//!
+//! // Microservice: a verifier from the JWKS, with the issuer and audience it expects.
+//! let keys = tidepass::keys::VerifyingKeys::from_jwks(&jwks)?;
+//! let verifier = Verifier::new("https://auth.example", "api", keys)?;
+//! let claims = verifier.verify_bearer(&format!("Bearer {}", token.as_str()))?;
+//! assert_eq!(claims.sub, "user-42");
+//! claims.require_scopes(&["read"])?;
+//!
+//! // A tampered token is refused with a precise, loggable reason.
+//! let mut forged = token.into_string();
+//! forged.pop();
+//! assert!(verifier.verify(&forged).unwrap_err().is_rejected());
+//! # Ok::<(), tidepass::Error>(())
+//! ```
+//!
+//! ## The auth service
+//!
+//! Hold your keys in a [`keys::KeySet`] inside a [`Minter`]. Generate Ed25519 or P-256 keys with
+//! [`keys::SigningKey::generate`], or import RSA/EC/Ed25519 keys from PEM or JWK. Publish
+//! [`keys::KeySet::jwks`] at `/.well-known/jwks.json`: it holds public halves only, never an
+//! HMAC secret. Rotate with [`Minter::rotate_at`]: the old key keeps verifying for one token
+//! lifetime plus leeway, and [`Minter::prune_at`] drops it afterwards. Access tokens follow
+//! RFC 9068 (`typ: at+jwt`, `kid`, `iss`, `sub`, `aud`, `exp`, `iat`, `jti` as UUID v7, `sid`,
+//! `scope`, `client_id`, `auth_time`) and carry typed custom claims ([`Mint::claims`]).
+//!
+//! ## The microservice
+//!
+//! Build a [`Verifier`] from the issuer's JWKS ([`keys::VerifyingKeys::from_jwks`]) with the
+//! issuer and audience it must expect — it cannot be built without them. Verify the
+//! `Authorization` header with [`Verifier::verify_bearer`], check scopes with
+//! [`Verified::require_scopes`], and turn any error into an RFC 6750 response with
+//! [`http::Rejection::from_error`]. Swap keys with [`Verifier::set_keys`] while requests are in
+//! flight: the verify path takes no lock.
+//!
+//! ## The client
+//!
+//! Devices hold tokens they cannot read into: treat the access token as opaque.
+//!
+//! ## Design
+//!
+//! - **The key decides the algorithm.** The verifier finds the key by `kid` and requires the
+//!   header's `alg` to equal the key's; `none`, unknown `crit`, embedded `jwk`/`jku`/`x5u`/`x5c`
+//!   and JWE are refused, each with its own [`ErrorKind`].
+//! - **One crypto library.** ring does all signing, verifying, hashing and randomness. The
+//!   [`keys::provider`] module makes jsonwebtoken run on ring too.
+//! - **Prepared keys, single parse.** Keys are parsed once; each token part is decoded once,
+//!   header and signature into stack buffers.
+//! - **Time is injected.** Every time rule has an `_at(now)` form; a [`clock::Clock`] serves the
+//!   others.
+//!
+//! ## Threat model
+//!
+//! An attacker may send any bytes as a token or header, replay tokens, hold tokens for other
+//! audiences, and publish keys of their own. They cannot read the issuer's private keys. Every
+//! parser has a size limit, returns a typed error and never panics (fuzzed). Secrets never
+//! appear in `Debug` output or error messages.
+//!
+//! ## Features
+//!
+//! - `cli`: the `tidepass` command-line tool (keygen, jwks, mint, verify, inspect).
+//! - `test-util`: [`clock::ManualClock`] for tests.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod claims;
+pub mod clock;
+pub mod dangerous;
+mod error;
+pub mod http;
+mod jws;
+pub mod keys;
+pub mod mint;
+pub mod verify;
+
+pub use claims::{AccessClaims, Audience, NoExtra};
+pub use error::{Error, ErrorKind, Result};
+pub use mint::{AccessToken, Mint, Minter};
+pub use verify::{Verified, Verifier, VerifierBuilder};

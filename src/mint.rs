@@ -1,0 +1,373 @@
+//! Access-token minting (RFC 9068 profile) on a key prepared once.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
+use crate::claims::{Audience, NoExtra};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::jws;
+use crate::keys::{KeySet, SigningKey, crypto};
+
+/// The `typ` header of every access token (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// A signed access token. `Debug` prints `[redacted]`: a bearer token is a credential.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    token: String,
+    jti: String,
+    exp: u64,
+}
+
+impl AccessToken {
+    /// The compact JWS, for the `Authorization: Bearer` header.
+    pub fn as_str(&self) -> &str {
+        &self.token
+    }
+
+    /// The compact JWS, owned.
+    pub fn into_string(self) -> String {
+        self.token
+    }
+
+    /// The token's unique id (its `jti`, a UUID v7).
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+
+    /// Expiry (Unix seconds).
+    pub fn expires_at(&self) -> u64 {
+        self.exp
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token", &"[redacted]")
+            .field("jti", &self.jti)
+            .field("exp", &self.exp)
+            .finish()
+    }
+}
+
+struct Prepared {
+    keys: KeySet,
+    key: Arc<SigningKey>,
+    header: String,
+}
+
+impl Prepared {
+    fn new(keys: KeySet) -> Self {
+        let key = keys.active_shared().clone();
+        let header = jws::header_b64(&key, ACCESS_TOKEN_TYPE);
+        Self { keys, key, header }
+    }
+}
+
+/// Mints access tokens for one issuer.
+///
+/// Holds a [`KeySet`]; the active key and its encoded header are prepared once, and
+/// [`Minter::rotate_at`] swaps them without blocking concurrent minting.
+///
+/// ```
+/// use tidepass::{Minter, keys::{Algorithm, SigningKey}};
+/// let minter = Minter::new(SigningKey::generate(Algorithm::EdDSA)?, "https://auth.example", "api")?;
+/// let token = minter.token("user-1").scope("read").mint_at(1_700_000_000)?;
+/// assert_eq!(token.expires_at(), 1_700_000_000 + 300);
+/// # Ok::<(), tidepass::Error>(())
+/// ```
+pub struct Minter {
+    issuer: String,
+    audience: Audience,
+    ttl: u64,
+    clock: Arc<dyn Clock>,
+    state: ArcSwap<Prepared>,
+    rotating: Mutex<()>,
+}
+
+impl fmt::Debug for Minter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Minter")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl", &self.ttl)
+            .field("kid", self.state.load().key.kid())
+            .finish()
+    }
+}
+
+/// Default access-token lifetime: 5 minutes.
+pub const DEFAULT_ACCESS_TTL: u64 = 300;
+
+impl Minter {
+    /// A minter with one key, a 5-minute token lifetime and the system clock.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] for an empty issuer or audience.
+    pub fn new(key: SigningKey, issuer: &str, audience: &str) -> Result<Self> {
+        Self::with_keys(KeySet::new(key), issuer, Audience::from(audience))
+    }
+
+    /// A minter over a whole [`KeySet`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] for an empty issuer or audience.
+    pub fn with_keys(keys: KeySet, issuer: &str, audience: Audience) -> Result<Self> {
+        let empty_aud = match &audience {
+            Audience::One(a) => a.is_empty(),
+            Audience::Many(v) => v.is_empty() || v.iter().any(String::is_empty),
+        };
+        if issuer.is_empty() || empty_aud {
+            return Err(Error::with(ErrorKind::InvalidConfig, "issuer and audience must be set"));
+        }
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            audience,
+            ttl: DEFAULT_ACCESS_TTL,
+            clock: Arc::new(SystemClock),
+            state: ArcSwap::from_pointee(Prepared::new(keys)),
+            rotating: Mutex::new(()),
+        })
+    }
+
+    /// Set the token lifetime in seconds (at least 1).
+    pub fn with_ttl(mut self, ttl: u64) -> Self {
+        self.ttl = ttl.max(1);
+        self
+    }
+
+    /// Use another clock (for tests: a manual clock).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The token lifetime in seconds.
+    pub fn ttl(&self) -> u64 {
+        self.ttl
+    }
+
+    /// The issuer (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// A snapshot of the current key set (active and retired keys).
+    pub fn keys(&self) -> KeySet {
+        self.state.load().keys.clone()
+    }
+
+    /// Rotate to `next` at `now`. The old key stays verify-only for the token lifetime plus
+    /// `leeway`, then [`Minter::prune_at`] drops it. Concurrent minting is never blocked.
+    pub fn rotate_at(&self, next: SigningKey, now: u64, leeway: u64) {
+        let _guard = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
+        let mut keys = self.state.load().keys.clone();
+        keys.rotate_at(next, now, self.ttl.saturating_add(leeway));
+        self.state.store(Arc::new(Prepared::new(keys)));
+    }
+
+    /// Drop retired keys whose tokens have all expired at `now`.
+    pub fn prune_at(&self, now: u64) {
+        let _guard = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
+        let mut keys = self.state.load().keys.clone();
+        keys.prune_at(now);
+        self.state.store(Arc::new(Prepared::new(keys)));
+    }
+
+    /// Start a token for `subject`.
+    pub fn token<'a>(&'a self, subject: &'a str) -> Mint<'a> {
+        Mint {
+            minter: self,
+            sub: subject,
+            sid: None,
+            scope: None,
+            client_id: None,
+            auth_time: None,
+            ttl: None,
+            extra: NoExtra {},
+        }
+    }
+}
+
+/// A token being built; finish with [`Mint::mint`] or [`Mint::mint_at`].
+#[derive(Debug)]
+#[must_use = "a Mint does nothing until mint() or mint_at() is called"]
+pub struct Mint<'a, C = NoExtra> {
+    minter: &'a Minter,
+    sub: &'a str,
+    sid: Option<&'a str>,
+    scope: Option<&'a str>,
+    client_id: Option<&'a str>,
+    auth_time: Option<u64>,
+    ttl: Option<u64>,
+    extra: C,
+}
+
+impl<'a, C: Serialize> Mint<'a, C> {
+    /// The session id (`sid`).
+    pub fn sid(mut self, sid: &'a str) -> Self {
+        self.sid = Some(sid);
+        self
+    }
+
+    /// Space-separated scopes.
+    pub fn scope(mut self, scope: &'a str) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// The OAuth client id.
+    pub fn client_id(mut self, client_id: &'a str) -> Self {
+        self.client_id = Some(client_id);
+        self
+    }
+
+    /// When the user authenticated (Unix seconds).
+    pub fn auth_time(mut self, auth_time: u64) -> Self {
+        self.auth_time = Some(auth_time);
+        self
+    }
+
+    /// Override the minter's lifetime for this token.
+    pub fn ttl(mut self, ttl: u64) -> Self {
+        self.ttl = Some(ttl.max(1));
+        self
+    }
+
+    /// Custom claims, flattened beside the registered ones. Names that collide with registered
+    /// claims make the JSON ambiguous: [`Mint::mint_at`] refuses them.
+    pub fn claims<D: Serialize>(self, extra: D) -> Mint<'a, D> {
+        Mint {
+            minter: self.minter,
+            sub: self.sub,
+            sid: self.sid,
+            scope: self.scope,
+            client_id: self.client_id,
+            auth_time: self.auth_time,
+            ttl: self.ttl,
+            extra,
+        }
+    }
+
+    /// Sign the token, reading the minter's clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mint::mint_at`].
+    pub fn mint(self) -> Result<AccessToken> {
+        let now = self.minter.clock.now();
+        self.mint_at(now)
+    }
+
+    /// Sign the token as of `now` (Unix seconds).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Serialization`] when custom claims fail to serialize, are not a JSON object,
+    /// or repeat a registered claim name; [`ErrorKind::Random`] if the RNG fails.
+    pub fn mint_at(self, now: u64) -> Result<AccessToken> {
+        let m = self.minter;
+        let exp = now.saturating_add(self.ttl.unwrap_or(m.ttl));
+        let jti = uuid_v7(now)?;
+        let claims = Registered {
+            iss: &m.issuer,
+            sub: self.sub,
+            aud: &m.audience,
+            exp,
+            iat: now,
+            jti: &jti,
+            sid: self.sid,
+            scope: self.scope,
+            client_id: self.client_id,
+            auth_time: self.auth_time,
+        };
+        let payload = payload(&claims, &self.extra)?;
+        let state = m.state.load();
+        let token = jws::sign(&state.header, &payload, &state.key)?;
+        Ok(AccessToken { token, jti, exp })
+    }
+}
+
+/// The registered claims, borrowed, in the order they are written.
+#[derive(Serialize)]
+struct Registered<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a Audience,
+    exp: u64,
+    iat: u64,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<u64>,
+}
+
+/// Claim names custom claims may not use.
+const REGISTERED: [&str; 11] =
+    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "scope", "client_id", "auth_time"];
+
+/// The claims JSON: the registered claims, then the custom ones spliced into the same object.
+/// (serde's `flatten` would buffer; splicing two serializations does not.)
+fn payload<C: Serialize>(claims: &Registered<'_>, extra: &C) -> Result<Vec<u8>> {
+    let ser = |e| Error::source_from(ErrorKind::Serialization, "claims", e);
+    let mut out = serde_json::to_vec(claims).map_err(ser)?;
+    let extra = serde_json::to_value(extra).map_err(ser)?;
+    let serde_json::Value::Object(map) = extra else {
+        return Err(Error::with(ErrorKind::Serialization, "custom claims are not a JSON object"));
+    };
+    if map.is_empty() {
+        return Ok(out);
+    }
+    if map.keys().any(|k| REGISTERED.contains(&k.as_str())) {
+        return Err(Error::with(
+            ErrorKind::Serialization,
+            "custom claims repeat a registered claim name",
+        ));
+    }
+    let extra = serde_json::to_vec(&map).map_err(ser)?;
+    out.pop(); // the closing brace
+    out.push(b',');
+    out.extend_from_slice(&extra[1..]);
+    Ok(out)
+}
+
+thread_local! {
+    static RANDOM: RefCell<([u8; 512], usize)> = const { RefCell::new(([0; 512], 512)) };
+}
+
+/// Ten random bytes from a per-thread buffer refilled from ring's CSPRNG.
+fn random10() -> Result<[u8; 10]> {
+    RANDOM.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let (buf, used) = &mut *cell;
+        if *used + 10 > buf.len() {
+            crypto::fill_random(&mut buf[..])?;
+            *used = 0;
+        }
+        let mut out = [0u8; 10];
+        out.copy_from_slice(&buf[*used..*used + 10]);
+        buf[*used..*used + 10].fill(0);
+        *used += 10;
+        Ok(out)
+    })
+}
+
+/// A UUID v7 (RFC 9562) for `now`: 48-bit milliseconds, then 74 random bits.
+pub(crate) fn uuid_v7(now: u64) -> Result<String> {
+    let r = random10()?;
+    let id = uuid::Builder::from_unix_timestamp_millis(now.saturating_mul(1000), &r).into_uuid();
+    Ok(id.hyphenated().to_string())
+}

@@ -1,0 +1,465 @@
+//! The stateless verifier every microservice runs on every request.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::{Arc, RwLock};
+
+use arc_swap::ArcSwap;
+use serde::de::DeserializeOwned;
+
+use crate::claims::{AccessClaims, NoExtra};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::bearer;
+use crate::jws;
+use crate::keys::VerifyingKeys;
+use crate::mint::ACCESS_TOKEN_TYPE;
+
+/// Default largest token accepted: 8 KiB.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Default clock-skew leeway: 30 seconds.
+pub const DEFAULT_LEEWAY: u64 = 30;
+/// Default capacity of the verified-token cache.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+/// Verified claims, shared (a cache hit hands out the same allocation).
+pub struct Verified<C = NoExtra>(Arc<AccessClaims<C>>);
+
+impl<C> Clone for Verified<C> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<C> Deref for Verified<C> {
+    type Target = AccessClaims<C>;
+    fn deref(&self) -> &AccessClaims<C> {
+        &self.0
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for Verified<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<C> Verified<C> {
+    /// Check that every scope in `required` is granted.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InsufficientScope`] when one is missing (answer 403).
+    pub fn require_scopes(&self, required: &[&str]) -> Result<()> {
+        if self.0.has_scopes(required) {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::InsufficientScope))
+        }
+    }
+
+    /// The shared claims.
+    pub fn into_inner(self) -> Arc<AccessClaims<C>> {
+        self.0
+    }
+}
+
+/// Options for a [`Verifier`]; the issuer, audience and keys are required up front.
+#[derive(Debug)]
+#[must_use = "call build() to get a Verifier"]
+pub struct VerifierBuilder<C = NoExtra> {
+    issuer: String,
+    audience: String,
+    keys: VerifyingKeys,
+    leeway: u64,
+    typ: Option<String>,
+    max_len: usize,
+    cache: usize,
+    clock: Arc<dyn Clock>,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
+    /// Clock-skew leeway for `exp`, `nbf` and `iat`, in seconds (default 30, at most 300).
+    pub fn leeway(mut self, secs: u64) -> Self {
+        self.leeway = secs;
+        self
+    }
+
+    /// Require this `typ` header (default `at+jwt`); `None` accepts any or none.
+    pub fn typ(mut self, typ: Option<&str>) -> Self {
+        self.typ = typ.map(str::to_owned);
+        self
+    }
+
+    /// Largest token accepted, in bytes (default 8 KiB). Longer tokens are refused before any
+    /// decoding.
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.max_len = len;
+        self
+    }
+
+    /// Capacity of the verified-token cache (default 10 000 tokens); 0 turns it off.
+    pub fn cache_capacity(mut self, tokens: usize) -> Self {
+        self.cache = tokens;
+        self
+    }
+
+    /// Use another clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Use another custom-claims type.
+    pub fn claims<D: DeserializeOwned + Send + Sync + 'static>(self) -> VerifierBuilder<D> {
+        VerifierBuilder {
+            issuer: self.issuer,
+            audience: self.audience,
+            keys: self.keys,
+            leeway: self.leeway,
+            typ: self.typ,
+            max_len: self.max_len,
+            cache: self.cache,
+            clock: self.clock,
+            _claims: PhantomData,
+        }
+    }
+
+    /// Build the verifier.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] for an empty issuer or audience, a leeway over 300 s, or a
+    /// maximum token length under 64 bytes or over 1 MiB.
+    pub fn build(self) -> Result<Verifier<C>> {
+        if self.issuer.is_empty() || self.audience.is_empty() {
+            return Err(Error::with(ErrorKind::InvalidConfig, "issuer and audience must be set"));
+        }
+        if self.leeway > 300 {
+            return Err(Error::with(ErrorKind::InvalidConfig, "leeway over 300 seconds"));
+        }
+        if !(64..=1 << 20).contains(&self.max_len) {
+            return Err(Error::with(ErrorKind::InvalidConfig, "max token length out of range"));
+        }
+        Ok(Verifier {
+            issuer: self.issuer,
+            audience: self.audience,
+            keys: ArcSwap::from_pointee(self.keys),
+            leeway: self.leeway,
+            typ: self.typ,
+            max_len: self.max_len,
+            clock: self.clock,
+            cache: (self.cache > 0).then(|| Cache::new(self.cache)),
+        })
+    }
+}
+
+/// Verifies access tokens statelessly: signature (key chosen by `kid`, algorithm from the key),
+/// header rules, `iss`, `aud`, `exp`, `nbf`, `iat`.
+///
+/// Thread-safe and lock-free on the verify path; share it by reference or `Arc`. Swap keys with
+/// [`Verifier::set_keys`] while requests are being verified.
+///
+/// Repeat verifications of the same token are answered from a bounded cache of verified
+/// tokens (keyed by the whole token; `exp`, `nbf` and `iat` are checked again on every hit);
+/// see [`VerifierBuilder::cache_capacity`].
+pub struct Verifier<C = NoExtra> {
+    issuer: String,
+    audience: String,
+    keys: ArcSwap<VerifyingKeys>,
+    leeway: u64,
+    typ: Option<String>,
+    max_len: usize,
+    clock: Arc<dyn Clock>,
+    cache: Option<Cache<C>>,
+}
+
+impl<C> fmt::Debug for Verifier<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("keys", &self.keys.load().len())
+            .field("leeway", &self.leeway)
+            .field("typ", &self.typ)
+            .field("max_len", &self.max_len)
+            .field("cache", &self.cache.as_ref().map(|c| c.capacity()))
+            .finish()
+    }
+}
+
+impl Verifier<NoExtra> {
+    /// Start a verifier. The expected issuer and audience are required: a token must carry
+    /// exactly this `iss` and an `aud` equal to (or containing) `audience`.
+    pub fn builder(issuer: &str, audience: &str, keys: VerifyingKeys) -> VerifierBuilder<NoExtra> {
+        VerifierBuilder {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            keys,
+            leeway: DEFAULT_LEEWAY,
+            typ: Some(ACCESS_TOKEN_TYPE.to_owned()),
+            max_len: DEFAULT_MAX_TOKEN_LEN,
+            cache: DEFAULT_CACHE_CAPACITY,
+            clock: Arc::new(SystemClock),
+            _claims: PhantomData,
+        }
+    }
+
+    /// A verifier with the default options.
+    ///
+    /// # Errors
+    ///
+    /// As [`VerifierBuilder::build`].
+    pub fn new(issuer: &str, audience: &str, keys: VerifyingKeys) -> Result<Self> {
+        Self::builder(issuer, audience, keys).build()
+    }
+}
+
+impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
+    /// Replace the key set. Verifications in flight finish with the old set; the cache is
+    /// emptied so that no token signed by a removed key is answered from it.
+    pub fn set_keys(&self, keys: VerifyingKeys) {
+        self.keys.store(Arc::new(keys));
+        if let Some(c) = &self.cache {
+            c.clear();
+        }
+    }
+
+    /// The current key set.
+    pub fn keys(&self) -> Arc<VerifyingKeys> {
+        self.keys.load_full()
+    }
+
+    /// Verify a token, reading the verifier's clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify_at`].
+    pub fn verify(&self, token: &str) -> Result<Verified<C>> {
+        self.verify_at(token, self.clock.now())
+    }
+
+    /// Verify an `Authorization` header value (`Bearer <token>`, RFC 6750 §2.1).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidRequest`] for a header that is not a bearer credential, else as
+    /// [`Verifier::verify_at`].
+    pub fn verify_bearer(&self, authorization: &str) -> Result<Verified<C>> {
+        let token = bearer::parse(authorization, self.max_len)?;
+        self.verify_at(token, self.clock.now())
+    }
+
+    /// Verify a token as of `now` (Unix seconds).
+    ///
+    /// # Errors
+    ///
+    /// Every refusal is a rejected [`Error`] (see [`Error::is_rejected`]) with its own kind:
+    /// [`ErrorKind::TooLarge`], [`ErrorKind::Malformed`], [`ErrorKind::Encrypted`],
+    /// [`ErrorKind::AlgorithmNone`], [`ErrorKind::UnsupportedAlgorithm`],
+    /// [`ErrorKind::AlgorithmMismatch`], [`ErrorKind::MissingKeyId`],
+    /// [`ErrorKind::UnknownKey`], [`ErrorKind::EmbeddedKey`], [`ErrorKind::UnknownCritical`],
+    /// [`ErrorKind::InvalidType`], [`ErrorKind::InvalidSignature`],
+    /// [`ErrorKind::MissingClaim`], [`ErrorKind::InvalidIssuer`],
+    /// [`ErrorKind::InvalidAudience`], [`ErrorKind::Expired`], [`ErrorKind::NotYetValid`],
+    /// [`ErrorKind::IssuedInFuture`].
+    pub fn verify_at(&self, token: &str, now: u64) -> Result<Verified<C>> {
+        if token.len() > self.max_len {
+            return Err(Error::new(ErrorKind::TooLarge));
+        }
+        if let Some(cache) = &self.cache {
+            if let Some(claims) = cache.get(token) {
+                self.check_time(&claims, now)?;
+                return Ok(Verified(claims));
+            }
+        }
+        let keys = self.keys.load();
+        let policy = jws::Policy { require_kid: true, typ: self.typ.as_deref() };
+        let (payload, _key) = jws::verify(token, &keys, policy)?;
+        let claims = self.parse_claims(&payload)?;
+        if claims.iss != self.issuer {
+            return Err(Error::new(ErrorKind::InvalidIssuer));
+        }
+        if !claims.aud.contains(&self.audience) {
+            return Err(Error::new(ErrorKind::InvalidAudience));
+        }
+        self.check_time(&claims, now)?;
+        let claims = Arc::new(claims);
+        if let Some(cache) = &self.cache {
+            cache.insert(token, claims.clone(), now);
+        }
+        Ok(Verified(claims))
+    }
+
+    fn parse_claims(&self, payload: &[u8]) -> Result<AccessClaims<C>> {
+        if !jws::is_json_object(payload) {
+            return Err(Error::with(ErrorKind::Malformed, "claims are not a JSON object"));
+        }
+        serde_json::from_slice(payload).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => {
+                    let msg = e.to_string();
+                    if msg.contains("`iss`") {
+                        Error::with(ErrorKind::InvalidIssuer, "iss missing or not a string")
+                    } else if msg.contains("`aud`") || msg.contains("Audience") {
+                        Error::with(ErrorKind::InvalidAudience, "aud missing or mistyped")
+                    } else {
+                        Error::new(ErrorKind::MissingClaim)
+                    }
+                }
+                _ => Error::with(ErrorKind::Malformed, "claims are not valid JSON"),
+            }
+        })
+    }
+
+    fn check_time(&self, c: &AccessClaims<C>, now: u64) -> Result<()> {
+        let late = now.saturating_sub(self.leeway);
+        let early = now.saturating_add(self.leeway);
+        if c.exp <= late {
+            return Err(Error::new(ErrorKind::Expired));
+        }
+        if c.nbf.is_some_and(|nbf| nbf > early) {
+            return Err(Error::new(ErrorKind::NotYetValid));
+        }
+        if c.iat > early {
+            return Err(Error::new(ErrorKind::IssuedInFuture));
+        }
+        Ok(())
+    }
+}
+
+// ----- the verified-token cache -----
+
+const SHARDS: usize = 16;
+
+/// Hashes are computed by [`cache_hash`]; the map only needs the u64 as is.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+struct Entry<C> {
+    token: Box<str>,
+    claims: Arc<AccessClaims<C>>,
+}
+
+struct Cache<C> {
+    shards: Box<[RwLock<HashMap<u64, Entry<C>, BuildHasherDefault<Identity>>>]>,
+    per_shard: usize,
+    seed: u64,
+}
+
+impl<C> Cache<C> {
+    fn new(capacity: usize) -> Self {
+        let mut seed = [0u8; 8];
+        // A failed RNG only weakens the spread of keys; entries are still compared in full.
+        let _ = crate::keys::crypto::fill_random(&mut seed);
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
+            per_shard: capacity.div_ceil(SHARDS),
+            seed: u64::from_le_bytes(seed),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.per_shard * SHARDS
+    }
+
+    /// Only verified tokens are inserted, and their signatures are not chosen by an attacker
+    /// who lacks the key, so the last bytes (signature) spread entries well; a random seed
+    /// keeps the spread unpredictable. Full tokens are compared on lookup.
+    fn hash(&self, token: &str) -> u64 {
+        let b = token.as_bytes();
+        let tail = &b[b.len().saturating_sub(16)..];
+        let mut x = [0u8; 16];
+        x[..tail.len()].copy_from_slice(tail);
+        let lo = u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
+        let hi = u64::from_le_bytes([x[8], x[9], x[10], x[11], x[12], x[13], x[14], x[15]]);
+        let h = (lo ^ self.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (hi ^ b.len() as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        h ^ (h >> 31)
+    }
+
+    fn get(&self, token: &str) -> Option<Arc<AccessClaims<C>>> {
+        let h = self.hash(token);
+        let shard = self.shards[(h as usize) % SHARDS].read().unwrap_or_else(|p| p.into_inner());
+        shard.get(&h).filter(|e| &*e.token == token).map(|e| e.claims.clone())
+    }
+
+    fn insert(&self, token: &str, claims: Arc<AccessClaims<C>>, now: u64) {
+        let h = self.hash(token);
+        let mut shard =
+            self.shards[(h as usize) % SHARDS].write().unwrap_or_else(|p| p.into_inner());
+        if shard.len() >= self.per_shard && !shard.contains_key(&h) {
+            shard.retain(|_, e| e.claims.exp > now);
+            if shard.len() >= self.per_shard {
+                // Still full of live tokens: drop the one closest to expiry.
+                if let Some(k) = shard.iter().min_by_key(|(_, e)| e.claims.exp).map(|(k, _)| *k) {
+                    shard.remove(&k);
+                }
+            }
+        }
+        shard.insert(h, Entry { token: token.into(), claims });
+    }
+
+    fn clear(&self) {
+        for s in self.shards.iter() {
+            s.write().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().map(|s| s.len()).unwrap_or(0)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{Algorithm, SigningKey};
+    use crate::mint::Minter;
+
+    #[test]
+    fn cache_is_bounded_and_rechecks_expiry() {
+        let key = SigningKey::generate(Algorithm::HS256).expect("key");
+        let keys = crate::keys::VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
+        let minter = Minter::new(key, "iss", "aud").expect("minter").with_ttl(100);
+        let v = Verifier::builder("iss", "aud", keys).cache_capacity(32).build().expect("v");
+        let now = 1_000_000;
+        for i in 0..200 {
+            let t = minter.token(&format!("u{i}")).mint_at(now).expect("mint");
+            v.verify_at(t.as_str(), now).expect("verify");
+        }
+        let cache = v.cache.as_ref().expect("cache on");
+        assert!(cache.len() <= cache.capacity(), "{} > {}", cache.len(), cache.capacity());
+        let t = minter.token("again").mint_at(now).expect("mint");
+        v.verify_at(t.as_str(), now).expect("first");
+        assert!(cache.get(t.as_str()).is_some(), "verified token is cached");
+        // A cache hit still checks exp.
+        let e = v.verify_at(t.as_str(), now + 100 + DEFAULT_LEEWAY).expect_err("expired");
+        assert_eq!(e.kind(), ErrorKind::Expired);
+        // A swapped key set empties the cache.
+        v.set_keys(VerifyingKeys::default());
+        assert_eq!(cache.len(), 0);
+        let e = v.verify_at(t.as_str(), now).expect_err("key gone");
+        assert_eq!(e.kind(), ErrorKind::UnknownKey);
+    }
+}
