@@ -419,6 +419,22 @@ impl SigningKey {
         &self.signer
     }
 
+    /// Sign `payload` under exactly the protected header `header_json` (compact JWS). The header
+    /// must be a JSON object whose `alg` is this key's algorithm. This is the low-level form;
+    /// access tokens come from [`crate::Minter`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when the header is not a JSON object or names another `alg`.
+    pub fn sign_jws(&self, header_json: &[u8], payload: &[u8]) -> Result<String> {
+        let header: Value = serde_json::from_slice(header_json)
+            .map_err(|_| Error::with(ErrorKind::InvalidConfig, "header is not JSON"))?;
+        if header.get("alg").and_then(Value::as_str) != Some(self.alg.as_str()) {
+            return Err(Error::with(ErrorKind::InvalidConfig, "header alg is not the key's"));
+        }
+        crate::jws::sign(&b64(header_json), payload, self)
+    }
+
     /// The matching verification key.
     pub fn verifying_key(&self) -> VerifyingKey {
         let secret = match &self.private {
@@ -680,6 +696,24 @@ impl VerifyingKeys {
     /// `true` when there are no keys.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Verify a compact JWS at the signature level only, and return its payload.
+    ///
+    /// The key is chosen by `kid` (a token without `kid` is accepted only when the set holds a
+    /// single key), the header's `alg` must equal the key's, and `none`, `crit`, embedded keys
+    /// and JWE are refused. No claim is looked at: for access tokens use
+    /// [`crate::Verifier`], which adds `typ`, `iss`, `aud` and time checks.
+    ///
+    /// # Errors
+    ///
+    /// The token-level kinds of [`crate::Verifier::verify_at`] that concern the JWS itself.
+    pub fn verify_jws(&self, token: &str) -> Result<Vec<u8>> {
+        if token.len() > 1 << 20 {
+            return Err(Error::new(ErrorKind::TooLarge));
+        }
+        let policy = crate::jws::Policy { require_kid: false, typ: None };
+        crate::jws::verify(token, self, policy).map(|(payload, _)| payload)
     }
 
     /// The public JWKS document (HMAC keys are left out).
