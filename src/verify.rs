@@ -300,19 +300,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             return Err(Error::with(ErrorKind::Malformed, "claims are not a JSON object"));
         }
         serde_json::from_slice(payload).map_err(|e| {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Data => {
-                    let msg = e.to_string();
-                    if msg.contains("`iss`") {
-                        Error::with(ErrorKind::InvalidIssuer, "iss missing or not a string")
-                    } else if msg.contains("`aud`") || msg.contains("Audience") {
-                        Error::with(ErrorKind::InvalidAudience, "aud missing or mistyped")
-                    } else {
-                        Error::new(ErrorKind::MissingClaim)
-                    }
-                }
-                _ => Error::with(ErrorKind::Malformed, "claims are not valid JSON"),
+            if e.classify() == serde_json::error::Category::Data {
+                claim_error(payload)
+            } else {
+                Error::with(ErrorKind::Malformed, "claims are not valid JSON")
             }
         })
     }
@@ -331,6 +322,24 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         }
         Ok(())
     }
+}
+
+/// The precise reason typed claims did not deserialize (slow path: errors only).
+fn claim_error(payload: &[u8]) -> Error {
+    let Ok(serde_json::Value::Object(c)) = serde_json::from_slice::<serde_json::Value>(payload)
+    else {
+        return Error::with(ErrorKind::Malformed, "claims are not a JSON object");
+    };
+    let is_str = |v: &serde_json::Value| v.is_string();
+    if !c.get("iss").is_some_and(is_str) {
+        return Error::with(ErrorKind::InvalidIssuer, "iss missing or not a string");
+    }
+    match c.get("aud") {
+        Some(serde_json::Value::String(_)) => {}
+        Some(serde_json::Value::Array(a)) if a.iter().all(is_str) => {}
+        _ => return Error::with(ErrorKind::InvalidAudience, "aud missing or mistyped"),
+    }
+    Error::with(ErrorKind::MissingClaim, "a required claim is missing or mistyped")
 }
 
 // ----- the verified-token cache -----
