@@ -1,0 +1,112 @@
+//! Minting: tidepass beside raw ring signing, jsonwebtoken 11 `encode` and jwt-simple, in the
+//! same run.
+//!
+//! `cargo bench --bench mint`
+
+#![allow(missing_docs)] // criterion_group! generates undocumented public items
+
+mod common;
+
+use common::*;
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use jwt_simple::prelude::*;
+use tidepass::Minter;
+use tidepass::keys::Algorithm;
+
+#[derive(serde::Serialize)]
+struct JwtClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: u64,
+    iat: u64,
+    jti: &'a str,
+    sid: &'a str,
+    scope: &'a str,
+}
+
+fn jwt_simple_sign(alg: Algorithm) -> Box<dyn Fn() -> String> {
+    let claims = || {
+        Claims::create(Duration::from_secs(300))
+            .with_issuer(ISS)
+            .with_audience(AUD)
+            .with_subject("user-42")
+            .with_jwt_id("0190b6e0-c3a9-7000-8000-000000000000")
+    };
+    match alg {
+        Algorithm::HS256 => {
+            let k = HS256Key::generate();
+            Box::new(move || k.authenticate(claims()).expect("sign"))
+        }
+        Algorithm::ES256 => {
+            let k = ES256KeyPair::generate();
+            Box::new(move || k.sign(claims()).expect("sign"))
+        }
+        Algorithm::EdDSA => {
+            let k = Ed25519KeyPair::generate();
+            Box::new(move || k.sign(claims()).expect("sign"))
+        }
+        Algorithm::RS256 => {
+            let pem = String::from_utf8(rsa_pem()).expect("utf8");
+            let k = RS256KeyPair::from_pem(&pem).expect("rsa");
+            Box::new(move || k.sign(claims()).expect("sign"))
+        }
+        _ => {
+            let pem = String::from_utf8(rsa_pem()).expect("utf8");
+            let k = PS256KeyPair::from_pem(&pem).expect("rsa");
+            Box::new(move || k.sign(claims()).expect("sign"))
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let provider = jwt_provider();
+    for alg in ALGS {
+        let key = signing_key(alg);
+        let (encoding, _) = jwt_keys(&key);
+        let raw = raw_signer(&key);
+        let simple = jwt_simple_sign(alg);
+        let mut header = jsonwebtoken::Header::new(jwt_alg(alg));
+        header.kid = Some(key.kid().to_string());
+        header.typ = Some("at+jwt".into());
+        let minter = Minter::new(key, ISS, AUD).expect("minter");
+        let sample = minter
+            .token("user-42")
+            .sid("0190b6e0c3a97000")
+            .scope("read write")
+            .mint_at(NOW)
+            .expect("mint");
+        let (input, _) = signing_input(sample.as_str());
+        let claims = JwtClaims {
+            iss: ISS,
+            sub: "user-42",
+            aud: AUD,
+            exp: NOW + 300,
+            iat: NOW,
+            jti: "0190b6e0-c3a9-7000-8000-000000000000",
+            sid: "0190b6e0c3a97000",
+            scope: "read write",
+        };
+        jsonwebtoken::encode(&header, &claims, &encoding).expect("jsonwebtoken encode");
+
+        let mut g = c.benchmark_group(format!("mint/{alg}"));
+        g.bench_function("ring_raw", |b| b.iter(|| raw(black_box(&input))));
+        g.bench_function("tidepass", |b| {
+            b.iter(|| {
+                minter
+                    .token(black_box("user-42"))
+                    .sid("0190b6e0c3a97000")
+                    .scope("read write")
+                    .mint_at(NOW)
+            })
+        });
+        g.bench_function(format!("jsonwebtoken_{provider}"), |b| {
+            b.iter(|| jsonwebtoken::encode(&header, black_box(&claims), &encoding))
+        });
+        g.bench_function("jwt_simple", |b| b.iter(&simple));
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,126 @@
+//! Verification: tidepass (cold and warm) beside raw ring, jsonwebtoken 11 and jwt-simple, on
+//! the same token, in the same run.
+//!
+//! `cargo bench --bench verify`
+
+#![allow(missing_docs)] // criterion_group! generates undocumented public items
+
+mod common;
+
+use common::*;
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use jwt_simple::prelude::*;
+use tidepass::keys::{Algorithm, VerifyingKeys};
+use tidepass::{AccessClaims, Minter, Verifier};
+
+fn jwt_simple_verify(
+    alg: Algorithm,
+    key: &tidepass::keys::SigningKey,
+) -> Box<dyn Fn(&str) -> bool> {
+    let opts = VerificationOptions {
+        allowed_issuers: Some(HashSet::from_strings(&[ISS])),
+        allowed_audiences: Some(HashSet::from_strings(&[AUD])),
+        ..VerificationOptions::default()
+    };
+    let pem = key.verifying_key().public_pem();
+    match alg {
+        Algorithm::HS256 => {
+            use base64::Engine as _;
+            let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(key.export_private().expect("export").as_bytes())
+                .expect("b64");
+            let k = HS256Key::from_bytes(&secret);
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+        Algorithm::ES256 => {
+            let k = ES256PublicKey::from_pem(&pem.expect("pem")).expect("es256");
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+        Algorithm::EdDSA => {
+            let k = Ed25519PublicKey::from_pem(&pem.expect("pem")).expect("ed25519");
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+        Algorithm::RS256 => {
+            let k = RS256PublicKey::from_pem(&pem.expect("pem")).expect("rs256");
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+        _ => {
+            let k = PS256PublicKey::from_pem(&pem.expect("pem")).expect("ps256");
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let provider = jwt_provider();
+    for alg in ALGS {
+        let key = signing_key(alg);
+        let (_, decoding) = jwt_keys(&key);
+        let raw = raw_verifier(&key);
+        let simple = jwt_simple_verify(alg, &key);
+        let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
+        let cold = Verifier::builder(ISS, AUD, keys.clone())
+            .cache_capacity(0)
+            .build()
+            .expect("v");
+        let warm = Verifier::builder(ISS, AUD, keys).build().expect("v");
+        let minter = Minter::new(key, ISS, AUD).expect("minter").with_ttl(3600);
+        // Real time: jsonwebtoken and jwt-simple read the system clock.
+        let now = jsonwebtoken::get_current_timestamp();
+        let token = minter
+            .token("user-42")
+            .sid("0190b6e0c3a97000")
+            .scope("read write")
+            .mint_at(now)
+            .expect("mint");
+        let token = token.as_str();
+        let (input, signature) = signing_input(token);
+        let mut validation = jsonwebtoken::Validation::new(jwt_alg(alg));
+        validation.set_issuer(&[ISS]);
+        validation.set_audience(&[AUD]);
+
+        // Every contender must accept the token, or the numbers mean nothing.
+        assert!(raw(&input, &signature));
+        assert!(simple(token));
+        cold.verify_at(token, now).expect("cold");
+        warm.verify_at(token, now).expect("warm");
+        jsonwebtoken::decode::<AccessClaims>(token, &decoding, &validation).expect("jsonwebtoken");
+
+        let mut g = c.benchmark_group(format!("verify/{alg}"));
+        g.bench_function("ring_raw", |b| {
+            b.iter(|| raw(black_box(&input), black_box(&signature)))
+        });
+        g.bench_function("tidepass_cold", |b| {
+            b.iter(|| cold.verify_at(black_box(token), now).is_ok())
+        });
+        g.bench_function("tidepass_warm", |b| {
+            b.iter(|| warm.verify_at(black_box(token), now).is_ok())
+        });
+        g.bench_function(format!("jsonwebtoken_{provider}"), |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<AccessClaims>(black_box(token), &decoding, &validation)
+                    .is_ok()
+            })
+        });
+        g.bench_function("jwt_simple", |b| b.iter(|| simple(black_box(token))));
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

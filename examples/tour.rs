@@ -11,26 +11,49 @@ fn main() -> Result<(), tidepass::Error> {
     let key = SigningKey::generate(Algorithm::EdDSA)?;
     println!("auth service: signing key {key:?}");
     let minter = Minter::new(key, "https://auth.example", "orders-api")?.with_ttl(300);
-    let token = minter.token("alice").sid("session-1").scope("orders:read").mint()?;
-    println!("auth service: minted {token:?} ({} bytes)", token.as_str().len());
+    let token = minter
+        .token("alice")
+        .sid("session-1")
+        .scope("orders:read")
+        .mint()?;
+    println!(
+        "auth service: minted {token:?} ({} bytes)",
+        token.as_str().len()
+    );
 
     // 2. It publishes its JWKS: public halves only.
     let jwks = minter.keys().jwks().to_string();
     println!("auth service: GET /.well-known/jwks.json -> {jwks}");
 
     // 3. A microservice builds its verifier from that JWKS. Issuer and audience are required.
-    let verifier = Verifier::new("https://auth.example", "orders-api", VerifyingKeys::from_jwks(&jwks)?)?;
+    let verifier = Verifier::new(
+        "https://auth.example",
+        "orders-api",
+        VerifyingKeys::from_jwks(&jwks)?,
+    )?;
     let header = format!("Bearer {}", token.as_str());
     let claims = verifier.verify_bearer(&header)?;
-    println!("microservice: verified sub={} sid={:?} scope={:?}", claims.sub, claims.sid, claims.scope);
+    println!(
+        "microservice: verified sub={} sid={:?} scope={:?}",
+        claims.sub, claims.sid, claims.scope
+    );
     claims.require_scopes(&["orders:read"])?;
     println!("microservice: scope orders:read granted");
 
     // 4. A tampered token is refused, with a precise reason for the logs and a uniform answer.
     let mut tampered = token.as_str().to_owned();
     let flip = tampered.len() - 5;
-    tampered.replace_range(flip..flip + 1, if &tampered[flip..flip + 1] == "A" { "B" } else { "A" });
-    let err = verifier.verify(&tampered).expect_err("tampered token must fail");
+    tampered.replace_range(
+        flip..flip + 1,
+        if &tampered[flip..flip + 1] == "A" {
+            "B"
+        } else {
+            "A"
+        },
+    );
+    let err = verifier
+        .verify(&tampered)
+        .expect_err("tampered token must fail");
     let answer = Rejection::from_error(&err, "orders-api", None);
     println!(
         "microservice: tampered token refused ({}) -> HTTP {} WWW-Authenticate: {}",
@@ -40,9 +63,14 @@ fn main() -> Result<(), tidepass::Error> {
     );
 
     // 5. Missing scope: 403 insufficient_scope.
-    let err = claims.require_scopes(&["orders:write"]).expect_err("scope not granted");
+    let err = claims
+        .require_scopes(&["orders:write"])
+        .expect_err("scope not granted");
     let answer = Rejection::from_error(&err, "orders-api", Some("orders:write"));
-    println!("microservice: orders:write -> HTTP {} {}", answer.status, answer.body);
+    println!(
+        "microservice: orders:write -> HTTP {} {}",
+        answer.status, answer.body
+    );
 
     // 6. Key rotation without a gap: the old token still verifies after the issuer rotates.
     let now = tidepass::clock::Clock::now(&tidepass::clock::SystemClock);
@@ -51,6 +79,9 @@ fn main() -> Result<(), tidepass::Error> {
     verifier.verify(token.as_str())?;
     let fresh = minter.token("alice").mint()?;
     verifier.verify(fresh.as_str())?;
-    println!("rotation: old and new tokens both verify ({} keys published)", minter.keys().verifying_keys().len());
+    println!(
+        "rotation: old and new tokens both verify ({} keys published)",
+        minter.keys().verifying_keys().len()
+    );
     Ok(())
 }

@@ -82,7 +82,9 @@ pub struct AccessClaims<C = NoExtra> {
 impl<C> AccessClaims<C> {
     /// `true` when the space-separated `scope` contains `wanted` as a whole word.
     pub fn has_scope(&self, wanted: &str) -> bool {
-        self.scope.as_deref().is_some_and(|s| s.split(' ').any(|x| x == wanted))
+        self.scope
+            .as_deref()
+            .is_some_and(|s| s.split(' ').any(|x| x == wanted))
     }
 
     /// `true` when every scope in `wanted` is present.

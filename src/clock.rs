@@ -20,7 +20,9 @@ impl Clock for SystemClock {
     fn now(&self) -> u64 {
         // A clock set before 1970 reads as the epoch: tokens then look "issued in the future"
         // and are rejected, which is the safe direction.
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
     }
 }
 

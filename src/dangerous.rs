@@ -35,7 +35,10 @@ pub fn decode_unverified(token: &str) -> Result<Unverified> {
     let header = URL_SAFE_NO_PAD.decode(h).map_err(bad)?;
     let payload = URL_SAFE_NO_PAD.decode(p).map_err(bad)?;
     if !jws::is_json_object(&header) {
-        return Err(Error::with(ErrorKind::Malformed, "header is not a JSON object"));
+        return Err(Error::with(
+            ErrorKind::Malformed,
+            "header is not a JSON object",
+        ));
     }
     let header: Value = serde_json::from_slice(&header)
         .map_err(|_| Error::with(ErrorKind::Malformed, "header is not valid JSON"))?;

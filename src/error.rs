@@ -138,8 +138,8 @@ impl ErrorKind {
             TooLarge | Malformed | Encrypted | AlgorithmNone | UnsupportedAlgorithm
             | AlgorithmMismatch | MissingKeyId | UnknownKey | EmbeddedKey | UnknownCritical
             | InvalidSignature | InvalidType | InvalidIssuer | InvalidAudience | MissingClaim
-            | Expired | NotYetValid | IssuedInFuture | InsufficientScope | InvalidRequest | MissingToken
-            | InvalidKeySet => Class::Rejected,
+            | Expired | NotYetValid | IssuedInFuture | InsufficientScope | InvalidRequest
+            | MissingToken | InvalidKeySet => Class::Rejected,
             InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | Random | Io => {
                 Class::Misuse
             }
@@ -175,12 +175,20 @@ pub struct Error(Box<Inner>);
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {
-        Self(Box::new(Inner { kind, detail: None, source: None }))
+        Self(Box::new(Inner {
+            kind,
+            detail: None,
+            source: None,
+        }))
     }
 
     /// An error with a static, secret-free detail string.
     pub(crate) fn with(kind: ErrorKind, detail: &'static str) -> Self {
-        Self(Box::new(Inner { kind, detail: Some(detail), source: None }))
+        Self(Box::new(Inner {
+            kind,
+            detail: Some(detail),
+            source: None,
+        }))
     }
 
     pub(crate) fn source_from(
@@ -188,7 +196,11 @@ impl Error {
         detail: &'static str,
         source: impl Into<Source>,
     ) -> Self {
-        Self(Box::new(Inner { kind, detail: Some(detail), source: Some(source.into()) }))
+        Self(Box::new(Inner {
+            kind,
+            detail: Some(detail),
+            source: Some(source.into()),
+        }))
     }
 
     /// The precise reason.
@@ -243,7 +255,10 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source.as_ref().map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
+        self.0
+            .source
+            .as_ref()
+            .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -271,6 +286,9 @@ mod tests {
         assert!(e.is_rejected() && !e.is_misuse() && !e.is_store());
         let e = Error::with(ErrorKind::WeakKey, "hmac secret shorter than 32 bytes");
         assert!(e.is_misuse() && !e.is_rejected());
-        assert_eq!(e.to_string(), "key too weak: hmac secret shorter than 32 bytes");
+        assert_eq!(
+            e.to_string(),
+            "key too weak: hmac secret shorter than 32 bytes"
+        );
     }
 }

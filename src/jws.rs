@@ -58,7 +58,9 @@ fn malformed(detail: &'static str) -> Error {
 
 /// Decode base64url (no padding, canonical trailing bits) into `buf`; returns the length used.
 fn decode_into(part: &str, buf: &mut [u8]) -> Result<usize> {
-    URL_SAFE_NO_PAD.decode_slice(part, buf).map_err(|_| malformed("bad base64url"))
+    URL_SAFE_NO_PAD
+        .decode_slice(part, buf)
+        .map_err(|_| malformed("bad base64url"))
 }
 
 /// `true` when the first non-whitespace byte opens a JSON object. serde would otherwise accept a
@@ -107,7 +109,10 @@ pub(crate) fn verify<'k>(
     let header: Header<'_> =
         serde_json::from_slice(hbytes).map_err(|_| malformed("header is not valid JSON"))?;
 
-    let alg = header.alg.as_deref().ok_or(malformed("header has no alg"))?;
+    let alg = header
+        .alg
+        .as_deref()
+        .ok_or(malformed("header has no alg"))?;
     if alg.eq_ignore_ascii_case("none") {
         return Err(Error::new(ErrorKind::AlgorithmNone));
     }
@@ -142,7 +147,9 @@ pub(crate) fn verify<'k>(
     if !key.verify(signing_input, &sbuf[..slen]) {
         return Err(Error::new(ErrorKind::InvalidSignature));
     }
-    let payload = URL_SAFE_NO_PAD.decode(p64).map_err(|_| malformed("bad base64url"))?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(p64)
+        .map_err(|_| malformed("bad base64url"))?;
     Ok((payload, key))
 }
 
@@ -167,7 +174,8 @@ pub(crate) fn sign(header_b64: &str, payload: &[u8], key: &SigningKey) -> Result
     let input_len = out.len();
     // Sign the bytes in place; the signature goes after the separator.
     let mut sig = String::with_capacity(sig_len);
-    key.signer().sign_b64(&out.as_bytes()[..input_len], &mut sig)?;
+    key.signer()
+        .sign_b64(&out.as_bytes()[..input_len], &mut sig)?;
     out.push('.');
     out.push_str(&sig);
     Ok(out)
@@ -188,8 +196,17 @@ mod tests {
 
     #[test]
     fn five_parts_is_jwe() {
-        assert_eq!(split("a.b.c.d.e").err().map(|e| e.kind()), Some(ErrorKind::Encrypted));
-        assert_eq!(split("a.b.c.d").err().map(|e| e.kind()), Some(ErrorKind::Malformed));
-        assert_eq!(split("a.b").err().map(|e| e.kind()), Some(ErrorKind::Malformed));
+        assert_eq!(
+            split("a.b.c.d.e").err().map(|e| e.kind()),
+            Some(ErrorKind::Encrypted)
+        );
+        assert_eq!(
+            split("a.b.c.d").err().map(|e| e.kind()),
+            Some(ErrorKind::Malformed)
+        );
+        assert_eq!(
+            split("a.b").err().map(|e| e.kind()),
+            Some(ErrorKind::Malformed)
+        );
     }
 }

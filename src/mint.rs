@@ -126,7 +126,10 @@ impl Minter {
             Audience::Many(v) => v.is_empty() || v.iter().any(String::is_empty),
         };
         if issuer.is_empty() || empty_aud {
-            return Err(Error::with(ErrorKind::InvalidConfig, "issuer and audience must be set"));
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "issuer and audience must be set",
+            ));
         }
         Ok(Self {
             issuer: issuer.to_owned(),
@@ -316,8 +319,19 @@ struct Registered<'a> {
 }
 
 /// Claim names custom claims may not use.
-const REGISTERED: [&str; 11] =
-    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "scope", "client_id", "auth_time"];
+const REGISTERED: [&str; 11] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "sid",
+    "scope",
+    "client_id",
+    "auth_time",
+];
 
 /// The claims JSON: the registered claims, then the custom ones spliced into the same object.
 /// (serde's `flatten` would buffer; splicing two serializations does not.)
@@ -326,7 +340,10 @@ fn payload<C: Serialize>(claims: &Registered<'_>, extra: &C) -> Result<Vec<u8>> 
     let mut out = serde_json::to_vec(claims).map_err(ser)?;
     let extra = serde_json::to_value(extra).map_err(ser)?;
     let serde_json::Value::Object(map) = extra else {
-        return Err(Error::with(ErrorKind::Serialization, "custom claims are not a JSON object"));
+        return Err(Error::with(
+            ErrorKind::Serialization,
+            "custom claims are not a JSON object",
+        ));
     };
     if map.is_empty() {
         return Ok(out);

@@ -137,13 +137,22 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
     /// maximum token length under 64 bytes or over 1 MiB.
     pub fn build(self) -> Result<Verifier<C>> {
         if self.issuer.is_empty() || self.audience.is_empty() {
-            return Err(Error::with(ErrorKind::InvalidConfig, "issuer and audience must be set"));
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "issuer and audience must be set",
+            ));
         }
         if self.leeway > 300 {
-            return Err(Error::with(ErrorKind::InvalidConfig, "leeway over 300 seconds"));
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "leeway over 300 seconds",
+            ));
         }
         if !(64..=1 << 20).contains(&self.max_len) {
-            return Err(Error::with(ErrorKind::InvalidConfig, "max token length out of range"));
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "max token length out of range",
+            ));
         }
         Ok(Verifier {
             issuer: self.issuer,
@@ -278,7 +287,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             }
         }
         let keys = self.keys.load();
-        let policy = jws::Policy { require_kid: true, typ: self.typ.as_deref() };
+        let policy = jws::Policy {
+            require_kid: true,
+            typ: self.typ.as_deref(),
+        };
         let (payload, _key) = jws::verify(token, &keys, policy)?;
         let claims = self.parse_claims(&payload)?;
         if claims.iss != self.issuer {
@@ -297,7 +309,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
 
     fn parse_claims(&self, payload: &[u8]) -> Result<AccessClaims<C>> {
         if !jws::is_json_object(payload) {
-            return Err(Error::with(ErrorKind::Malformed, "claims are not a JSON object"));
+            return Err(Error::with(
+                ErrorKind::Malformed,
+                "claims are not a JSON object",
+            ));
         }
         serde_json::from_slice(payload).map_err(|e| {
             if e.classify() == serde_json::error::Category::Data {
@@ -339,7 +354,10 @@ fn claim_error(payload: &[u8]) -> Error {
         Some(serde_json::Value::Array(a)) if a.iter().all(is_str) => {}
         _ => return Error::with(ErrorKind::InvalidAudience, "aud missing or mistyped"),
     }
-    Error::with(ErrorKind::MissingClaim, "a required claim is missing or mistyped")
+    Error::with(
+        ErrorKind::MissingClaim,
+        "a required claim is missing or mistyped",
+    )
 }
 
 // ----- the verified-token cache -----
@@ -369,8 +387,10 @@ struct Entry<C> {
     claims: Arc<AccessClaims<C>>,
 }
 
+type Shard<C> = RwLock<HashMap<u64, Entry<C>, BuildHasherDefault<Identity>>>;
+
 struct Cache<C> {
-    shards: Box<[RwLock<HashMap<u64, Entry<C>, BuildHasherDefault<Identity>>>]>,
+    shards: Box<[Shard<C>]>,
     per_shard: usize,
     seed: u64,
 }
@@ -381,7 +401,9 @@ impl<C> Cache<C> {
         // A failed RNG only weakens the spread of keys; entries are still compared in full.
         let _ = crate::keys::crypto::fill_random(&mut seed);
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::default()))
+                .collect(),
             per_shard: capacity.div_ceil(SHARDS),
             seed: u64::from_le_bytes(seed),
         }
@@ -408,24 +430,40 @@ impl<C> Cache<C> {
 
     fn get(&self, token: &str) -> Option<Arc<AccessClaims<C>>> {
         let h = self.hash(token);
-        let shard = self.shards[(h as usize) % SHARDS].read().unwrap_or_else(|p| p.into_inner());
-        shard.get(&h).filter(|e| &*e.token == token).map(|e| e.claims.clone())
+        let shard = self.shards[(h as usize) % SHARDS]
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        shard
+            .get(&h)
+            .filter(|e| &*e.token == token)
+            .map(|e| e.claims.clone())
     }
 
     fn insert(&self, token: &str, claims: Arc<AccessClaims<C>>, now: u64) {
         let h = self.hash(token);
-        let mut shard =
-            self.shards[(h as usize) % SHARDS].write().unwrap_or_else(|p| p.into_inner());
+        let mut shard = self.shards[(h as usize) % SHARDS]
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         if shard.len() >= self.per_shard && !shard.contains_key(&h) {
             shard.retain(|_, e| e.claims.exp > now);
             if shard.len() >= self.per_shard {
                 // Still full of live tokens: drop the one closest to expiry.
-                if let Some(k) = shard.iter().min_by_key(|(_, e)| e.claims.exp).map(|(k, _)| *k) {
+                if let Some(k) = shard
+                    .iter()
+                    .min_by_key(|(_, e)| e.claims.exp)
+                    .map(|(k, _)| *k)
+                {
                     shard.remove(&k);
                 }
             }
         }
-        shard.insert(h, Entry { token: token.into(), claims });
+        shard.insert(
+            h,
+            Entry {
+                token: token.into(),
+                claims,
+            },
+        );
     }
 
     fn clear(&self) {
@@ -436,7 +474,10 @@ impl<C> Cache<C> {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().map(|s| s.len()).unwrap_or(0)).sum()
+        self.shards
+            .iter()
+            .map(|s| s.read().map(|s| s.len()).unwrap_or(0))
+            .sum()
     }
 }
 
@@ -450,20 +491,32 @@ mod tests {
     fn cache_is_bounded_and_rechecks_expiry() {
         let key = SigningKey::generate(Algorithm::HS256).expect("key");
         let keys = crate::keys::VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
-        let minter = Minter::new(key, "iss", "aud").expect("minter").with_ttl(100);
-        let v = Verifier::builder("iss", "aud", keys).cache_capacity(32).build().expect("v");
+        let minter = Minter::new(key, "iss", "aud")
+            .expect("minter")
+            .with_ttl(100);
+        let v = Verifier::builder("iss", "aud", keys)
+            .cache_capacity(32)
+            .build()
+            .expect("v");
         let now = 1_000_000;
         for i in 0..200 {
             let t = minter.token(&format!("u{i}")).mint_at(now).expect("mint");
             v.verify_at(t.as_str(), now).expect("verify");
         }
         let cache = v.cache.as_ref().expect("cache on");
-        assert!(cache.len() <= cache.capacity(), "{} > {}", cache.len(), cache.capacity());
+        assert!(
+            cache.len() <= cache.capacity(),
+            "{} > {}",
+            cache.len(),
+            cache.capacity()
+        );
         let t = minter.token("again").mint_at(now).expect("mint");
         v.verify_at(t.as_str(), now).expect("first");
         assert!(cache.get(t.as_str()).is_some(), "verified token is cached");
         // A cache hit still checks exp.
-        let e = v.verify_at(t.as_str(), now + 100 + DEFAULT_LEEWAY).expect_err("expired");
+        let e = v
+            .verify_at(t.as_str(), now + 100 + DEFAULT_LEEWAY)
+            .expect_err("expired");
         assert_eq!(e.kind(), ErrorKind::Expired);
         // A swapped key set empties the cache.
         v.set_keys(VerifyingKeys::default());

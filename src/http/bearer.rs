@@ -25,28 +25,40 @@ pub fn parse(authorization: &str, max_len: usize) -> Result<&str> {
         return Err(Error::new(ErrorKind::MissingToken));
     }
     if value.len() > max_len.saturating_add(7) {
-        return Err(Error::with(ErrorKind::TooLarge, "authorization header too large"));
+        return Err(Error::with(
+            ErrorKind::TooLarge,
+            "authorization header too large",
+        ));
     }
     let (scheme, token) = match value.split_once(' ') {
         Some(parts) => parts,
         None => (value, ""),
     };
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Error::with(ErrorKind::InvalidRequest, "authorization scheme is not Bearer"));
+        return Err(Error::with(
+            ErrorKind::InvalidRequest,
+            "authorization scheme is not Bearer",
+        ));
     }
     if token.is_empty() {
-        return Err(Error::with(ErrorKind::InvalidRequest, "bearer credential is empty"));
+        return Err(Error::with(
+            ErrorKind::InvalidRequest,
+            "bearer credential is empty",
+        ));
     }
     if token.len() > max_len {
         return Err(Error::with(ErrorKind::TooLarge, "bearer token too large"));
     }
     let body = token.trim_end_matches('=');
     let b64token = !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        });
     if !b64token {
-        return Err(Error::with(ErrorKind::InvalidRequest, "bearer credential is not a b64token"));
+        return Err(Error::with(
+            ErrorKind::InvalidRequest,
+            "bearer credential is not a b64token",
+        ));
     }
     Ok(token)
 }
@@ -61,7 +73,12 @@ mod tests {
 
     #[test]
     fn scheme_is_case_insensitive() {
-        for v in ["Bearer a.b.c", "bearer a.b.c", "BEARER a.b.c", "bEaReR a.b.c"] {
+        for v in [
+            "Bearer a.b.c",
+            "bearer a.b.c",
+            "BEARER a.b.c",
+            "bEaReR a.b.c",
+        ] {
             assert_eq!(parse(v, 64).ok(), Some("a.b.c"), "{v}");
         }
     }
@@ -78,7 +95,10 @@ mod tests {
         assert_eq!(kind("Bearer =abc"), Some(ErrorKind::InvalidRequest));
         assert_eq!(kind("Bearer ab=c"), Some(ErrorKind::InvalidRequest));
         assert_eq!(kind("Bearer ümlaut"), Some(ErrorKind::InvalidRequest));
-        assert_eq!(kind(&format!("Bearer {}", "a".repeat(65))), Some(ErrorKind::TooLarge));
+        assert_eq!(
+            kind(&format!("Bearer {}", "a".repeat(65))),
+            Some(ErrorKind::TooLarge)
+        );
         assert_eq!(parse("Bearer abc==", 64).ok(), Some("abc=="));
     }
 }

@@ -38,21 +38,31 @@ impl Rejection {
                 if let Some(s) = required_scope {
                     h.push_str(&format!(", scope=\"{}\"", quote(s)));
                 }
-                Self { status: 403, www_authenticate: Some(h), body: r#"{"error":"insufficient_scope"}"# }
+                Self {
+                    status: 403,
+                    www_authenticate: Some(h),
+                    body: r#"{"error":"insufficient_scope"}"#,
+                }
             }
             _ if err.is_rejected() => Self {
                 status: 401,
                 www_authenticate: Some(challenge("invalid_token")),
                 body: r#"{"error":"invalid_token"}"#,
             },
-            _ => Self { status: 500, www_authenticate: None, body: r#"{"error":"server_error"}"# },
+            _ => Self {
+                status: 500,
+                www_authenticate: None,
+                body: r#"{"error":"server_error"}"#,
+            },
         }
     }
 }
 
 /// Keep a quoted-string free of quotes, backslashes and control characters.
 fn quote(s: &str) -> String {
-    s.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect()
+    s.chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect()
 }
 
 #[cfg(test)]
@@ -63,19 +73,29 @@ mod tests {
     fn codes_follow_rfc6750() {
         let r = Rejection::from_error(&Error::new(ErrorKind::Expired), "api", None);
         assert_eq!(r.status, 401);
-        assert_eq!(r.www_authenticate.as_deref(), Some("Bearer realm=\"api\", error=\"invalid_token\""));
+        assert_eq!(
+            r.www_authenticate.as_deref(),
+            Some("Bearer realm=\"api\", error=\"invalid_token\"")
+        );
         let r2 = Rejection::from_error(&Error::new(ErrorKind::InvalidSignature), "api", None);
         assert_eq!(r.body, r2.body, "uniform body");
         let r = Rejection::from_error(&Error::new(ErrorKind::InvalidRequest), "api", None);
         assert_eq!((r.status, r.body), (400, r#"{"error":"invalid_request"}"#));
-        let r = Rejection::from_error(&Error::new(ErrorKind::InsufficientScope), "a\"pi", Some("admin"));
+        let r = Rejection::from_error(
+            &Error::new(ErrorKind::InsufficientScope),
+            "a\"pi",
+            Some("admin"),
+        );
         assert_eq!(r.status, 403);
         assert_eq!(
             r.www_authenticate.as_deref(),
             Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"admin\"")
         );
         let r = Rejection::from_error(&Error::new(ErrorKind::MissingToken), "api", None);
-        assert_eq!((r.status, r.www_authenticate.as_deref()), (401, Some("Bearer realm=\"api\"")));
+        assert_eq!(
+            (r.status, r.www_authenticate.as_deref()),
+            (401, Some("Bearer realm=\"api\""))
+        );
         let r = Rejection::from_error(&Error::new(ErrorKind::WeakKey), "api", None);
         assert_eq!((r.status, r.www_authenticate), (500, None));
     }

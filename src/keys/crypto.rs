@@ -37,7 +37,10 @@ pub(crate) enum Verifier {
     /// ECDSA point or Ed25519 key bytes, checked by ring on each call (point validation is
     /// part of every verification, so there is nothing to cache).
     Public(&'static dyn sig::VerificationAlgorithm, Vec<u8>),
-    Rsa(&'static sig::RsaParameters, rsa::PublicKeyComponents<Vec<u8>>),
+    Rsa(
+        &'static sig::RsaParameters,
+        rsa::PublicKeyComponents<Vec<u8>>,
+    ),
 }
 
 impl Signer {
@@ -66,15 +69,18 @@ impl Signer {
         match self {
             Self::Hmac(k) => enc(hmac::sign(k, msg).as_ref(), out),
             Self::Ecdsa(k) => {
-                let s = k.sign(rng(), msg).map_err(|_| Error::new(ErrorKind::Random))?;
+                let s = k
+                    .sign(rng(), msg)
+                    .map_err(|_| Error::new(ErrorKind::Random))?;
                 enc(s.as_ref(), out);
             }
             Self::Ed25519(k) => enc(k.sign(msg).as_ref(), out),
             Self::Rsa(k, e) => {
                 let mut buf = [0u8; 1024];
-                let sig = buf
-                    .get_mut(..k.public().modulus_len())
-                    .ok_or(Error::with(ErrorKind::InvalidKey, "RSA modulus over 8192 bits"))?;
+                let sig = buf.get_mut(..k.public().modulus_len()).ok_or(Error::with(
+                    ErrorKind::InvalidKey,
+                    "RSA modulus over 8192 bits",
+                ))?;
                 k.sign(*e, rng(), msg, sig)
                     .map_err(|_| Error::with(ErrorKind::InvalidKey, "rsa signing failed"))?;
                 enc(sig, out);
@@ -89,7 +95,9 @@ impl Signer {
         match self {
             Self::Hmac(k) => out.extend_from_slice(hmac::sign(k, msg).as_ref()),
             Self::Ecdsa(k) => {
-                let s = k.sign(rng(), msg).map_err(|_| Error::new(ErrorKind::Random))?;
+                let s = k
+                    .sign(rng(), msg)
+                    .map_err(|_| Error::new(ErrorKind::Random))?;
                 out.extend_from_slice(s.as_ref());
             }
             Self::Ed25519(k) => out.extend_from_slice(k.sign(msg).as_ref()),
@@ -124,9 +132,9 @@ impl Verifier {
     pub(crate) fn verify(&self, msg: &[u8], signature: &[u8]) -> bool {
         match self {
             Self::Hmac(k) => hmac::verify(k, msg, signature).is_ok(),
-            Self::Public(alg, key) => {
-                sig::UnparsedPublicKey::new(*alg, key).verify(msg, signature).is_ok()
-            }
+            Self::Public(alg, key) => sig::UnparsedPublicKey::new(*alg, key)
+                .verify(msg, signature)
+                .is_ok(),
             Self::Rsa(params, c) => c.verify(params, msg, signature).is_ok(),
         }
     }
@@ -146,7 +154,12 @@ fn verify_alg(alg: Algorithm) -> Result<&'static dyn sig::VerificationAlgorithm>
         Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
         Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
         Algorithm::EdDSA => &sig::ED25519,
-        _ => return Err(Error::with(ErrorKind::InvalidKey, "not an EC or OKP algorithm")),
+        _ => {
+            return Err(Error::with(
+                ErrorKind::InvalidKey,
+                "not an EC or OKP algorithm",
+            ));
+        }
     })
 }
 
@@ -208,9 +221,11 @@ pub(crate) fn signer_from_der(alg: Algorithm, der: &[u8]) -> Result<Signer> {
                 .map_err(bad("not a PKCS#8 Ed25519 key"))?,
         ),
         a if a.is_rsa() => {
-            let kp = sig::RsaKeyPair::from_pkcs8(der)
-                .or_else(|_| sig::RsaKeyPair::from_der(der))
-                .map_err(bad("not a PKCS#8 or PKCS#1 RSA key"))?;
+            let kp = match sig::RsaKeyPair::from_pkcs8(der) {
+                Err(e) if e.to_string() != "TooSmall" => sig::RsaKeyPair::from_der(der),
+                other => other,
+            }
+            .map_err(bad("not a PKCS#8 or PKCS#1 RSA key"))?;
             check_rsa_public(&rsa::PublicKeyComponents::<Vec<u8>>::from(kp.public()))?;
             Signer::Rsa(kp, rsa_encoding(alg)?)
         }
@@ -255,13 +270,23 @@ pub(crate) fn generate(alg: Algorithm) -> Result<(Signer, Zeroizing<Vec<u8>>)> {
 pub(crate) fn ec_signer_from_parts(alg: Algorithm, d: &[u8], point: &[u8]) -> Result<Signer> {
     sig::EcdsaKeyPair::from_private_key_and_public_key(ecdsa_signing(alg)?, d, point, rng())
         .map(Signer::Ecdsa)
-        .map_err(|_| Error::with(ErrorKind::InvalidKeySet, "EC private key does not match x/y"))
+        .map_err(|_| {
+            Error::with(
+                ErrorKind::InvalidKeySet,
+                "EC private key does not match x/y",
+            )
+        })
 }
 
 pub(crate) fn ed_signer_from_parts(d: &[u8], x: &[u8]) -> Result<Signer> {
     sig::Ed25519KeyPair::from_seed_and_public_key(d, x)
         .map(Signer::Ed25519)
-        .map_err(|_| Error::with(ErrorKind::InvalidKeySet, "Ed25519 private key does not match x"))
+        .map_err(|_| {
+            Error::with(
+                ErrorKind::InvalidKeySet,
+                "Ed25519 private key does not match x",
+            )
+        })
 }
 
 /// The JWK private RSA parameters, decoded.
@@ -294,7 +319,10 @@ pub(crate) fn rsa_signer_from_parts(alg: Algorithm, k: &RsaPrivateParts<'_>) -> 
 
 /// Prepare an RSA public key, refusing weak ones.
 pub(crate) fn rsa_verifier(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<Verifier> {
-    let c = rsa::PublicKeyComponents { n: strip_zeros(n).to_vec(), e: strip_zeros(e).to_vec() };
+    let c = rsa::PublicKeyComponents {
+        n: strip_zeros(n).to_vec(),
+        e: strip_zeros(e).to_vec(),
+    };
     check_rsa_public(&c)?;
     Ok(Verifier::Rsa(rsa_params(alg)?, c))
 }
@@ -307,20 +335,30 @@ pub(crate) fn ec_verifier(alg: Algorithm, point: &[u8]) -> Result<Verifier> {
         _ => return Err(Error::with(ErrorKind::InvalidKey, "not an ECDSA algorithm")),
     };
     if point.len() != len || point[0] != 4 {
-        return Err(Error::with(ErrorKind::InvalidKey, "EC point has the wrong size for the curve"));
+        return Err(Error::with(
+            ErrorKind::InvalidKey,
+            "EC point has the wrong size for the curve",
+        ));
     }
     // ring validates a peer's public point fully before any key agreement; it has no other
     // public "validate this point" call. This runs once per key import, never per token.
     let eph = ring::agreement::EphemeralPrivateKey::generate(ecdh, rng())
         .map_err(|_| Error::new(ErrorKind::Random))?;
-    ring::agreement::agree_ephemeral(eph, &ring::agreement::UnparsedPublicKey::new(ecdh, point), |_| ())
-        .map_err(|_| Error::with(ErrorKind::InvalidKey, "EC point is not on the curve"))?;
+    ring::agreement::agree_ephemeral(
+        eph,
+        &ring::agreement::UnparsedPublicKey::new(ecdh, point),
+        |_| (),
+    )
+    .map_err(|_| Error::with(ErrorKind::InvalidKey, "EC point is not on the curve"))?;
     Ok(Verifier::Public(verify_alg(alg)?, point.to_vec()))
 }
 
 pub(crate) fn ed_verifier(x: &[u8]) -> Result<Verifier> {
     if x.len() != 32 {
-        return Err(Error::with(ErrorKind::InvalidKey, "Ed25519 public key must be 32 bytes"));
+        return Err(Error::with(
+            ErrorKind::InvalidKey,
+            "Ed25519 public key must be 32 bytes",
+        ));
     }
     Ok(Verifier::Public(&sig::ED25519, x.to_vec()))
 }
@@ -343,16 +381,28 @@ pub(crate) fn check_rsa_public<B: AsRef<[u8]>>(c: &rsa::PublicKeyComponents<B>) 
     let n = strip_zeros(c.n.as_ref());
     let e = strip_zeros(c.e.as_ref());
     if n.len() < 256 {
-        return Err(Error::with(ErrorKind::WeakKey, "RSA modulus under 2048 bits"));
+        return Err(Error::with(
+            ErrorKind::WeakKey,
+            "RSA modulus under 2048 bits",
+        ));
     }
     if n.len() > 1024 {
-        return Err(Error::with(ErrorKind::InvalidKey, "RSA modulus over 8192 bits"));
+        return Err(Error::with(
+            ErrorKind::InvalidKey,
+            "RSA modulus over 8192 bits",
+        ));
     }
     if e.is_empty() || e.len() > 4 || e[e.len() - 1] & 1 == 0 || (e.len() == 1 && e[0] < 3) {
-        return Err(Error::with(ErrorKind::WeakKey, "RSA public exponent must be odd, 3 or more"));
+        return Err(Error::with(
+            ErrorKind::WeakKey,
+            "RSA public exponent must be odd, 3 or more",
+        ));
     }
     if roca_fingerprint(n) {
-        return Err(Error::with(ErrorKind::WeakKey, "RSA key has the ROCA fingerprint"));
+        return Err(Error::with(
+            ErrorKind::WeakKey,
+            "RSA key has the ROCA fingerprint",
+        ));
     }
     Ok(())
 }
@@ -366,7 +416,9 @@ fn roca_fingerprint(n: &[u8]) -> bool {
         97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
     ];
     PRIMES.iter().all(|&p| {
-        let r = n.iter().fold(0u32, |acc, &b| (acc * 256 + u32::from(b)) % p);
+        let r = n
+            .iter()
+            .fold(0u32, |acc, &b| (acc * 256 + u32::from(b)) % p);
         // Walk the subgroup generated by 65537 mod p.
         let g = 65537 % p;
         let mut x = 1u32;
@@ -388,8 +440,14 @@ mod tests {
 
     #[test]
     fn hmac_secret_shorter_than_hash_is_refused() {
-        for (alg, len) in [(Algorithm::HS256, 32), (Algorithm::HS384, 48), (Algorithm::HS512, 64)] {
-            let e = hmac_signer(alg, &vec![7u8; len - 1]).err().map(|e| e.kind());
+        for (alg, len) in [
+            (Algorithm::HS256, 32),
+            (Algorithm::HS384, 48),
+            (Algorithm::HS512, 64),
+        ] {
+            let e = hmac_signer(alg, &vec![7u8; len - 1])
+                .err()
+                .map(|e| e.kind());
             assert_eq!(e, Some(ErrorKind::WeakKey));
             assert!(hmac_signer(alg, &vec![7u8; len]).is_ok());
         }
@@ -406,7 +464,9 @@ mod tests {
             Algorithm::HS512,
         ] {
             let (s, secret) = generate(alg).expect("generate");
-            let v = s.verifier(alg, alg.is_hmac().then_some(&secret[..])).expect("verifier");
+            let v = s
+                .verifier(alg, alg.is_hmac().then_some(&secret[..]))
+                .expect("verifier");
             let mut sig = Vec::new();
             s.sign_into(b"msg", &mut sig).expect("sign");
             assert_eq!(sig.len(), s.signature_len());
@@ -418,10 +478,15 @@ mod tests {
     #[test]
     fn point_off_curve_is_refused() {
         let (s, _) = generate(Algorithm::ES256).expect("generate");
-        let Signer::Ecdsa(k) = s else { panic!("not ecdsa") };
+        let Signer::Ecdsa(k) = s else {
+            panic!("not ecdsa")
+        };
         let mut p = k.public_key().as_ref().to_vec();
         assert!(ec_verifier(Algorithm::ES256, &p).is_ok());
         p[64] ^= 1;
-        assert_eq!(ec_verifier(Algorithm::ES256, &p).err().map(|e| e.kind()), Some(ErrorKind::InvalidKey));
+        assert_eq!(
+            ec_verifier(Algorithm::ES256, &p).err().map(|e| e.kind()),
+            Some(ErrorKind::InvalidKey)
+        );
     }
 }

@@ -41,7 +41,9 @@ fn tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8])> {
         if bytes[0] == 0 {
             return Err(bad());
         }
-        let len = bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
         if len < 0x80 {
             return Err(bad());
         }
@@ -76,7 +78,10 @@ fn algorithm_identifier(contents: &[u8]) -> Result<KeyType> {
                 _ => Err(Error::with(ErrorKind::InvalidKey, "unsupported EC curve")),
             }
         }
-        _ => Err(Error::with(ErrorKind::InvalidKey, "unsupported key algorithm")),
+        _ => Err(Error::with(
+            ErrorKind::InvalidKey,
+            "unsupported key algorithm",
+        )),
     }
 }
 
@@ -127,7 +132,15 @@ pub(crate) fn encode_spki(kind: KeyType, key: &[u8]) -> Vec<u8> {
         }
         KeyType::P256 | KeyType::P384 => {
             push_tlv(&mut alg, 0x06, OID_EC);
-            push_tlv(&mut alg, 0x06, if kind == KeyType::P256 { OID_P256 } else { OID_P384 });
+            push_tlv(
+                &mut alg,
+                0x06,
+                if kind == KeyType::P256 {
+                    OID_P256
+                } else {
+                    OID_P384
+                },
+            );
         }
         KeyType::Ed25519 => push_tlv(&mut alg, 0x06, OID_ED25519),
     }
@@ -166,7 +179,10 @@ fn push_tlv(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {
         out.push(len as u8);
     } else {
         let bytes = len.to_be_bytes();
-        let skip = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len() - 1);
+        let skip = bytes
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(bytes.len() - 1);
         out.push(0x80 | (bytes.len() - skip) as u8);
         out.extend_from_slice(&bytes[skip..]);
     }

@@ -16,7 +16,9 @@ fn refuse(detail: &'static str) -> Error {
 }
 
 pub(super) fn decode_b64(s: &str) -> Result<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(s).map_err(|_| refuse("JWK member is not base64url"))
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| refuse("JWK member is not base64url"))
 }
 
 fn member<'a>(jwk: &'a Value, name: &str) -> Option<&'a str> {
@@ -35,28 +37,34 @@ fn common(jwk: &Value, op: &str) -> Result<(String, Option<Algorithm>, Option<Ke
     if !jwk.is_object() {
         return Err(refuse("JWK is not an object"));
     }
-    let kty = member(jwk, "kty").ok_or(refuse("JWK has no kty"))?.to_owned();
+    let kty = member(jwk, "kty")
+        .ok_or(refuse("JWK has no kty"))?
+        .to_owned();
     match jwk.get("use") {
         None => {}
         Some(Value::String(u)) if u == "sig" => {}
         Some(_) => return Err(refuse("JWK use is not \"sig\"")),
     }
     if let Some(ops) = jwk.get("key_ops") {
-        let ops = ops.as_array().ok_or(refuse("JWK key_ops is not an array"))?;
+        let ops = ops
+            .as_array()
+            .ok_or(refuse("JWK key_ops is not an array"))?;
         if !ops.iter().any(|o| o.as_str() == Some(op)) {
             return Err(refuse("JWK key_ops does not allow this operation"));
         }
     }
     let alg = match jwk.get("alg") {
         None => None,
-        Some(Value::String(a)) => {
-            Some(Algorithm::from_name(a).ok_or(refuse("JWK alg is not a supported JWS algorithm"))?)
-        }
+        Some(Value::String(a)) => Some(
+            Algorithm::from_name(a).ok_or(refuse("JWK alg is not a supported JWS algorithm"))?,
+        ),
         Some(_) => return Err(refuse("JWK alg is not a string")),
     };
     let kid = match jwk.get("kid") {
         None => None,
-        Some(Value::String(k)) => Some(KeyId::new(k.clone()).map_err(|_| refuse("JWK kid is empty or too long"))?),
+        Some(Value::String(k)) => {
+            Some(KeyId::new(k.clone()).map_err(|_| refuse("JWK kid is empty or too long"))?)
+        }
         Some(_) => return Err(refuse("JWK kid is not a string")),
     };
     Ok((kty, alg, kid))
@@ -125,11 +133,17 @@ pub(super) fn verifying_from_jwk(jwk: &Value) -> Result<VerifyingKey> {
         }
         "OKP" => {
             let x = bytes(jwk, "x")?;
-            (crypto::ed_verifier(&x).map_err(weak_as_refused)?, Some(PublicParts::Okp { x }))
+            (
+                crypto::ed_verifier(&x).map_err(weak_as_refused)?,
+                Some(PublicParts::Okp { x }),
+            )
         }
         _ => {
             let k = Zeroizing::new(bytes(jwk, "k")?);
-            (crypto::hmac_verifier(alg, &k).map_err(weak_as_refused)?, None)
+            (
+                crypto::hmac_verifier(alg, &k).map_err(weak_as_refused)?,
+                None,
+            )
         }
     };
     let kid = match (kid, &public) {
@@ -137,7 +151,12 @@ pub(super) fn verifying_from_jwk(jwk: &Value) -> Result<VerifyingKey> {
         (None, Some(p)) => KeyId(p.thumbprint().into()),
         (None, None) => return Err(refuse("an oct JWK must have a kid")),
     };
-    Ok(VerifyingKey(Arc::new(VerifyingInner { alg, kid, verifier, public })))
+    Ok(VerifyingKey(Arc::new(VerifyingInner {
+        alg,
+        kid,
+        verifier,
+        public,
+    })))
 }
 
 pub(super) fn signing_from_jwk(
@@ -147,7 +166,10 @@ pub(super) fn signing_from_jwk(
     let (kty, jwk_alg, kid) = common(jwk, "sign")?;
     let alg = pick(&kty, member(jwk, "crv"), alg.or(jwk_alg))?;
     if jwk.get("d").is_none() && kty != "oct" {
-        return Err(Error::with(ErrorKind::KeyCannotSign, "JWK has no private part (d)"));
+        return Err(Error::with(
+            ErrorKind::KeyCannotSign,
+            "JWK has no private part (d)",
+        ));
     }
     let signer = match kty.as_str() {
         "RSA" => {

@@ -136,7 +136,10 @@ impl Algorithm {
         match requested {
             None => Ok(Self::default_for(kind)),
             Some(a) if a.key_type() == Some(kind) => Ok(a),
-            Some(_) => Err(Error::with(ErrorKind::InvalidKey, "key type does not fit the algorithm")),
+            Some(_) => Err(Error::with(
+                ErrorKind::InvalidKey,
+                "key type does not fit the algorithm",
+            )),
         }
     }
 }
@@ -167,7 +170,10 @@ impl KeyId {
     pub fn new(kid: impl Into<String>) -> Result<Self> {
         let kid = kid.into();
         if kid.is_empty() || kid.len() > 256 {
-            return Err(Error::with(ErrorKind::InvalidConfig, "kid must be 1 to 256 bytes"));
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "kid must be 1 to 256 bytes",
+            ));
         }
         Ok(Self(kid.into()))
     }
@@ -197,9 +203,18 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
 /// The public half of a key, kept for JWK export and thumbprints.
 #[derive(Clone)]
 enum PublicParts {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    Ec { crv: &'static str, x: Vec<u8>, y: Vec<u8> },
-    Okp { x: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    Ec {
+        crv: &'static str,
+        x: Vec<u8>,
+        y: Vec<u8>,
+    },
+    Okp {
+        x: Vec<u8>,
+    },
 }
 
 impl PublicParts {
@@ -208,7 +223,9 @@ impl PublicParts {
         match signer {
             Signer::Hmac(_) => None,
             Signer::Ecdsa(k) => Some(Self::from_point(k.public_key().as_ref())),
-            Signer::Ed25519(k) => Some(Self::Okp { x: k.public_key().as_ref().to_vec() }),
+            Signer::Ed25519(k) => Some(Self::Okp {
+                x: k.public_key().as_ref().to_vec(),
+            }),
             Signer::Rsa(k, _) => {
                 let c = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(k.public());
                 Some(Self::Rsa { n: c.n, e: c.e })
@@ -219,7 +236,11 @@ impl PublicParts {
     fn from_point(p: &[u8]) -> Self {
         let half = (p.len() - 1) / 2;
         let crv = if half == 32 { "P-256" } else { "P-384" };
-        Self::Ec { crv, x: p[1..1 + half].to_vec(), y: p[1 + half..].to_vec() }
+        Self::Ec {
+            crv,
+            x: p[1..1 + half].to_vec(),
+            y: p[1 + half..].to_vec(),
+        }
     }
 
     /// RFC 7638 canonical JSON: required members only, lexicographic order, no whitespace.
@@ -227,7 +248,11 @@ impl PublicParts {
         let canonical = match self {
             Self::Rsa { n, e } => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64(e), b64(n)),
             Self::Ec { crv, x, y } => {
-                format!(r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#, b64(x), b64(y))
+                format!(
+                    r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#,
+                    b64(x),
+                    b64(y)
+                )
             }
             Self::Okp { x } => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64(x)),
         };
@@ -267,7 +292,11 @@ impl PublicParts {
                 let mut p = vec![4u8];
                 p.extend_from_slice(x);
                 p.extend_from_slice(y);
-                let kind = if *crv == "P-256" { KeyType::P256 } else { KeyType::P384 };
+                let kind = if *crv == "P-256" {
+                    KeyType::P256
+                } else {
+                    KeyType::P384
+                };
                 der::encode_spki(kind, &p)
             }
             Self::Okp { x } => der::encode_spki(KeyType::Ed25519, x),
@@ -317,7 +346,13 @@ impl SigningKey {
                 _ => String::from("key"),
             },
         };
-        Self { alg, kid: KeyId(kid.into()), signer, public, private }
+        Self {
+            alg,
+            kid: KeyId(kid.into()),
+            signer,
+            public,
+            private,
+        }
     }
 
     /// Generate a new key with ring: `EdDSA`, `ES256`, `ES384`, or an HMAC secret (`HS256`,
@@ -329,7 +364,11 @@ impl SigningKey {
     /// [`ErrorKind::Random`] if the system RNG fails.
     pub fn generate(alg: Algorithm) -> Result<Self> {
         let (signer, private) = crypto::generate(alg)?;
-        let private = if alg.is_hmac() { Private::Secret(private) } else { Private::Pkcs8(private) };
+        let private = if alg.is_hmac() {
+            Private::Secret(private)
+        } else {
+            Private::Pkcs8(private)
+        };
         Ok(Self::assemble(alg, signer, private))
     }
 
@@ -340,7 +379,11 @@ impl SigningKey {
     /// [`ErrorKind::WeakKey`] for a short secret, [`ErrorKind::InvalidKey`] for a non-HMAC `alg`.
     pub fn from_hmac_secret(alg: Algorithm, secret: &[u8]) -> Result<Self> {
         let signer = crypto::hmac_signer(alg, secret)?;
-        Ok(Self::assemble(alg, signer, Private::Secret(Zeroizing::new(secret.to_vec()))))
+        Ok(Self::assemble(
+            alg,
+            signer,
+            Private::Secret(Zeroizing::new(secret.to_vec())),
+        ))
     }
 
     /// A private key from PEM: PKCS#8 (`PRIVATE KEY`: RSA, P-256, P-384, Ed25519) or PKCS#1
@@ -363,7 +406,10 @@ impl SigningKey {
                 ErrorKind::InvalidKey,
                 "SEC1 EC keys are not supported; convert with `openssl pkcs8 -topk8 -nocrypt`",
             )),
-            _ => Err(Error::with(ErrorKind::InvalidKey, "PEM is not an unencrypted private key")),
+            _ => Err(Error::with(
+                ErrorKind::InvalidKey,
+                "PEM is not an unencrypted private key",
+            )),
         }
     }
 
@@ -375,7 +421,11 @@ impl SigningKey {
     pub fn from_pkcs8_der(der: &[u8], alg: Option<Algorithm>) -> Result<Self> {
         let alg = Algorithm::for_key(der::pkcs8_key_type(der)?, alg)?;
         let signer = crypto::signer_from_der(alg, der)?;
-        Ok(Self::assemble(alg, signer, Private::Pkcs8(Zeroizing::new(der.to_vec()))))
+        Ok(Self::assemble(
+            alg,
+            signer,
+            Private::Pkcs8(Zeroizing::new(der.to_vec())),
+        ))
     }
 
     /// A private key from a JWK document (RSA, EC, OKP with private members, or `oct`).
@@ -430,7 +480,10 @@ impl SigningKey {
         let header: Value = serde_json::from_slice(header_json)
             .map_err(|_| Error::with(ErrorKind::InvalidConfig, "header is not JSON"))?;
         if header.get("alg").and_then(Value::as_str) != Some(self.alg.as_str()) {
-            return Err(Error::with(ErrorKind::InvalidConfig, "header alg is not the key's"));
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "header alg is not the key's",
+            ));
         }
         crate::jws::sign(&b64(header_json), payload, self)
     }
@@ -529,24 +582,42 @@ impl VerifyingKey {
             "PRIVATE KEY" | "RSA PRIVATE KEY" => {
                 return Ok(SigningKey::from_pem(pem, alg)?.verifying_key());
             }
-            _ => return Err(Error::with(ErrorKind::InvalidKey, "PEM is not a public key")),
+            _ => {
+                return Err(Error::with(
+                    ErrorKind::InvalidKey,
+                    "PEM is not a public key",
+                ));
+            }
         };
         let alg = Algorithm::for_key(kind, alg)?;
         let (verifier, public) = match kind {
             KeyType::Rsa => {
                 let (n, e) = der::rsa_public_key(key)?;
                 let v = crypto::rsa_verifier(alg, n, e)?;
-                let crypto::Verifier::Rsa(_, c) = &v else { return Err(ErrorKind::InvalidKey.into()) };
-                let public = PublicParts::Rsa { n: c.n.clone(), e: c.e.clone() };
+                let crypto::Verifier::Rsa(_, c) = &v else {
+                    return Err(ErrorKind::InvalidKey.into());
+                };
+                let public = PublicParts::Rsa {
+                    n: c.n.clone(),
+                    e: c.e.clone(),
+                };
                 (v, public)
             }
             KeyType::P256 | KeyType::P384 => {
                 (crypto::ec_verifier(alg, key)?, PublicParts::from_point(key))
             }
-            KeyType::Ed25519 => (crypto::ed_verifier(key)?, PublicParts::Okp { x: key.to_vec() }),
+            KeyType::Ed25519 => (
+                crypto::ed_verifier(key)?,
+                PublicParts::Okp { x: key.to_vec() },
+            ),
         };
         let kid = KeyId(public.thumbprint().into());
-        Ok(Self(Arc::new(VerifyingInner { alg, kid, verifier, public: Some(public) })))
+        Ok(Self(Arc::new(VerifyingInner {
+            alg,
+            kid,
+            verifier,
+            public: Some(public),
+        })))
     }
 
     /// A verification key from one JWK (public members, or `oct` for HMAC).
@@ -565,9 +636,13 @@ impl VerifyingKey {
         let verifier = match &inner.verifier {
             Verifier::Hmac(k) => Verifier::Hmac(k.clone()),
             Verifier::Public(a, b) => Verifier::Public(*a, b.clone()),
-            Verifier::Rsa(p, c) => {
-                Verifier::Rsa(p, ring::rsa::PublicKeyComponents { n: c.n.clone(), e: c.e.clone() })
-            }
+            Verifier::Rsa(p, c) => Verifier::Rsa(
+                p,
+                ring::rsa::PublicKeyComponents {
+                    n: c.n.clone(),
+                    e: c.e.clone(),
+                },
+            ),
         };
         Self(Arc::new(VerifyingInner {
             alg: inner.alg,
@@ -594,7 +669,10 @@ impl VerifyingKey {
 
     /// The public JWK, or `None` for HMAC keys.
     pub fn public_jwk(&self) -> Option<Value> {
-        self.0.public.as_ref().map(|p| p.to_jwk(self.0.alg, &self.0.kid))
+        self.0
+            .public
+            .as_ref()
+            .map(|p| p.to_jwk(self.0.alg, &self.0.kid))
     }
 
     /// The public key as SubjectPublicKeyInfo PEM, or `None` for HMAC keys.
@@ -629,7 +707,10 @@ impl VerifyingKeys {
         let keys: Vec<VerifyingKey> = keys.into_iter().collect();
         for (i, k) in keys.iter().enumerate() {
             if keys[..i].iter().any(|o| o.kid() == k.kid()) {
-                return Err(Error::with(ErrorKind::InvalidKeySet, "duplicate kid in key set"));
+                return Err(Error::with(
+                    ErrorKind::InvalidKeySet,
+                    "duplicate kid in key set",
+                ));
             }
         }
         if keys.iter().any(VerifyingKey::is_secret) && keys.iter().any(|k| !k.is_secret()) {
@@ -660,14 +741,18 @@ impl VerifyingKeys {
         }
         let v: Value = serde_json::from_str(jwks)
             .map_err(|e| Error::source_from(ErrorKind::InvalidKeySet, "JWKS is not JSON", e))?;
-        let keys = v
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or(Error::with(ErrorKind::InvalidKeySet, "JWKS has no \"keys\" array"))?;
+        let keys = v.get("keys").and_then(Value::as_array).ok_or(Error::with(
+            ErrorKind::InvalidKeySet,
+            "JWKS has no \"keys\" array",
+        ))?;
         if keys.len() > 1000 {
             return Err(Error::with(ErrorKind::TooLarge, "JWKS with over 1000 keys"));
         }
-        Self::from_keys(keys.iter().map(VerifyingKey::from_jwk).collect::<Result<Vec<_>>>()?)
+        Self::from_keys(
+            keys.iter()
+                .map(VerifyingKey::from_jwk)
+                .collect::<Result<Vec<_>>>()?,
+        )
     }
 
     /// The key with this kid.
@@ -712,13 +797,20 @@ impl VerifyingKeys {
         if token.len() > 1 << 20 {
             return Err(Error::new(ErrorKind::TooLarge));
         }
-        let policy = crate::jws::Policy { require_kid: false, typ: None };
+        let policy = crate::jws::Policy {
+            require_kid: false,
+            typ: None,
+        };
         crate::jws::verify(token, self, policy).map(|(payload, _)| payload)
     }
 
     /// The public JWKS document (HMAC keys are left out).
     pub fn to_jwks(&self) -> Value {
-        let keys: Vec<Value> = self.keys.iter().filter_map(VerifyingKey::public_jwk).collect();
+        let keys: Vec<Value> = self
+            .keys
+            .iter()
+            .filter_map(VerifyingKey::public_jwk)
+            .collect();
         serde_json::json!({ "keys": keys })
     }
 }
@@ -748,7 +840,10 @@ pub struct KeySet {
 impl KeySet {
     /// A key set with one active key.
     pub fn new(active: SigningKey) -> Self {
-        Self { active: Arc::new(active), retired: Vec::new() }
+        Self {
+            active: Arc::new(active),
+            retired: Vec::new(),
+        }
     }
 
     /// The key new tokens are signed with.
@@ -765,7 +860,8 @@ impl KeySet {
     /// There is no gap: tokens signed by either key verify throughout.
     pub fn rotate_at(&mut self, next: SigningKey, now: u64, keep_for: u64) {
         let old = std::mem::replace(&mut self.active, Arc::new(next));
-        self.retired.push((old.verifying_key(), now.saturating_add(keep_for)));
+        self.retired
+            .push((old.verifying_key(), now.saturating_add(keep_for)));
     }
 
     /// Drop retired keys whose tokens have all expired at `now`.

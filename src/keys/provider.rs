@@ -11,8 +11,8 @@
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind as JwtErrorKind};
 use jsonwebtoken::jwk::{EllipticCurve, ThumbprintHash};
-use jsonwebtoken::{DecodingKey, EncodingKey};
 use jsonwebtoken::signature;
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use ring::signature::KeyPair as _;
 
 use super::Algorithm;
@@ -76,7 +76,9 @@ struct RingSigner(jsonwebtoken::Algorithm, Signer);
 impl signature::Signer<Vec<u8>> for RingSigner {
     fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
         let mut out = Vec::with_capacity(self.1.signature_len());
-        self.1.sign_into(msg, &mut out).map_err(signature::Error::from_source)?;
+        self.1
+            .sign_into(msg, &mut out)
+            .map_err(signature::Error::from_source)?;
         Ok(out)
     }
 }
@@ -91,7 +93,11 @@ struct RingVerifier(jsonwebtoken::Algorithm, Verifier);
 
 impl signature::Verifier<Vec<u8>> for RingVerifier {
     fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> Result<(), signature::Error> {
-        if self.1.verify(msg, sig) { Ok(()) } else { Err(signature::Error::new()) }
+        if self.1.verify(msg, sig) {
+            Ok(())
+        } else {
+            Err(signature::Error::new())
+        }
     }
 }
 
@@ -172,7 +178,11 @@ fn ec_from_private(
     };
     let p = kp.public_key().as_ref();
     let half = (p.len() - 1) / 2;
-    let curve = if half == 32 { EllipticCurve::P256 } else { EllipticCurve::P384 };
+    let curve = if half == 32 {
+        EllipticCurve::P256
+    } else {
+        EllipticCurve::P384
+    };
     Ok((curve, p[1..1 + half].to_vec(), p[1 + half..].to_vec()))
 }
 

@@ -21,7 +21,10 @@ impl Fixture {
     fn new(alg: Algorithm) -> Self {
         let key = signing_key(alg);
         let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
-        let verifier = Verifier::builder("iss", "aud", keys).leeway(30).build().expect("verifier");
+        let verifier = Verifier::builder("iss", "aud", keys)
+            .leeway(30)
+            .build()
+            .expect("verifier");
         Self { key, verifier }
     }
 
@@ -35,7 +38,9 @@ impl Fixture {
 
     /// Sign any header and claims with the fixture's key.
     fn sign(&self, header: &Value, claims: &Value) -> String {
-        self.key.sign_jws(header.to_string().as_bytes(), claims.to_string().as_bytes()).expect("sign")
+        self.key
+            .sign_jws(header.to_string().as_bytes(), claims.to_string().as_bytes())
+            .expect("sign")
     }
 
     fn with_header(&self, f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> String {
@@ -62,7 +67,10 @@ fn b64(v: impl AsRef<[u8]>) -> String {
 #[test]
 fn a_well_formed_token_passes() {
     let f = Fixture::new(Algorithm::ES256);
-    let c = f.verifier.verify_at(&f.sign(&f.header(), &f.claims()), NOW).expect("valid");
+    let c = f
+        .verifier
+        .verify_at(&f.sign(&f.header(), &f.claims()), NOW)
+        .expect("valid");
     assert_eq!(c.sub, "s");
 }
 
@@ -73,7 +81,11 @@ fn alg_none_in_any_spelling() {
         let h = b64(json!({"alg": none, "kid": f.key.kid().as_str(), "typ": "at+jwt"}).to_string());
         let p = b64(f.claims().to_string());
         for sig in ["", "AAAA"] {
-            assert_eq!(f.check(&format!("{h}.{p}.{sig}")), ErrorKind::AlgorithmNone, "{none}/{sig}");
+            assert_eq!(
+                f.check(&format!("{h}.{p}.{sig}")),
+                ErrorKind::AlgorithmNone,
+                "{none}/{sig}"
+            );
         }
     }
 }
@@ -85,10 +97,15 @@ fn hs256_signed_with_the_public_key_is_algorithm_confusion() {
         let public_pem = f.key.verifying_key().public_pem().expect("pem");
         let public_jwk = f.key.public_jwk().expect("jwk").to_string();
         for secret in [public_pem.as_bytes(), public_jwk.as_bytes()] {
-            let h = b64(json!({"alg": "HS256", "kid": f.key.kid().as_str(), "typ": "at+jwt"}).to_string());
+            let h = b64(
+                json!({"alg": "HS256", "kid": f.key.kid().as_str(), "typ": "at+jwt"}).to_string(),
+            );
             let p = b64(f.claims().to_string());
             let input = format!("{h}.{p}");
-            let mac = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret), input.as_bytes());
+            let mac = ring::hmac::sign(
+                &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
+                input.as_bytes(),
+            );
             let token = format!("{input}.{}", b64(mac.as_ref()));
             assert_eq!(f.check(&token), ErrorKind::AlgorithmMismatch, "{alg}");
         }
@@ -101,12 +118,18 @@ fn ecdsa_r_and_s_zero() {
     let good = f.sign(&f.header(), &f.claims());
     let (input, _) = good.rsplit_once('.').expect("parts");
     for sig in [vec![0u8; 64], vec![0u8; 0], vec![0u8; 32]] {
-        assert_eq!(f.check(&format!("{input}.{}", b64(sig))), ErrorKind::InvalidSignature);
+        assert_eq!(
+            f.check(&format!("{input}.{}", b64(sig))),
+            ErrorKind::InvalidSignature
+        );
     }
     let f = Fixture::new(Algorithm::ES384);
     let good = f.sign(&f.header(), &f.claims());
     let (input, _) = good.rsplit_once('.').expect("parts");
-    assert_eq!(f.check(&format!("{input}.{}", b64([0u8; 96]))), ErrorKind::InvalidSignature);
+    assert_eq!(
+        f.check(&format!("{input}.{}", b64([0u8; 96]))),
+        ErrorKind::InvalidSignature
+    );
 }
 
 #[test]
@@ -119,7 +142,11 @@ fn unknown_crit() {
     let t = f.with_header(|h| {
         h.insert("crit".into(), Value::Null);
     });
-    assert_eq!(f.check(&t), ErrorKind::UnknownCritical, "present but null is still present");
+    assert_eq!(
+        f.check(&t),
+        ErrorKind::UnknownCritical,
+        "present but null is still present"
+    );
 }
 
 #[test]
@@ -143,7 +170,10 @@ fn embedded_keys_and_key_urls() {
 fn jwe_is_refused() {
     let f = Fixture::new(Algorithm::HS256);
     let h = b64(r#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#);
-    assert_eq!(f.check(&format!("{h}.AAAA.BBBB.CCCC.DDDD")), ErrorKind::Encrypted);
+    assert_eq!(
+        f.check(&format!("{h}.AAAA.BBBB.CCCC.DDDD")),
+        ErrorKind::Encrypted
+    );
 }
 
 #[test]
@@ -160,13 +190,21 @@ fn typ_wrong_or_missing() {
     let t = f.with_header(|h| {
         h.insert("typ".into(), json!("application/AT+JWT"));
     });
-    f.verifier.verify_at(&t, NOW).expect("RFC 7515: typ compares case-insensitively, prefix optional");
+    f.verifier
+        .verify_at(&t, NOW)
+        .expect("RFC 7515: typ compares case-insensitively, prefix optional");
     // A verifier that does not require typ accepts both.
     let keys = VerifyingKeys::from_keys([f.key.verifying_key()]).expect("keys");
-    let lax = Verifier::builder("iss", "aud", keys).typ(None).build().expect("v");
-    lax.verify_at(&f.with_header(|h| {
-        h.remove("typ");
-    }), NOW)
+    let lax = Verifier::builder("iss", "aud", keys)
+        .typ(None)
+        .build()
+        .expect("v");
+    lax.verify_at(
+        &f.with_header(|h| {
+            h.remove("typ");
+        }),
+        NOW,
+    )
     .expect("typ not required");
 }
 
@@ -214,9 +252,11 @@ fn issuer_mismatch_and_missing() {
 #[test]
 fn expired_not_yet_valid_and_issued_in_the_future_with_leeway() {
     let f = Fixture::new(Algorithm::HS256);
-    let at = |c: &str, v: u64| f.with_claims(|m| {
-        m.insert(c.into(), json!(v));
-    });
+    let at = |c: &str, v: u64| {
+        f.with_claims(|m| {
+            m.insert(c.into(), json!(v));
+        })
+    };
     // exp: valid while now < exp + leeway.
     assert!(f.verifier.verify_at(&at("exp", NOW - 29), NOW).is_ok());
     assert_eq!(f.check(&at("exp", NOW - 30)), ErrorKind::Expired);
@@ -247,7 +287,12 @@ fn malformed_base64_and_json() {
         format!("{}!.{}.{}", parts[0], parts[1], parts[2]),
         format!("{}.{}.{}", b64("not json"), parts[1], parts[2]),
         format!("{}.{}.{}", b64("[1,2]"), parts[1], parts[2]),
-        format!("{}.{}.{}", b64(r#"{"alg":"HS256","alg":"HS256"}"#), parts[1], parts[2]),
+        format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"HS256","alg":"HS256"}"#),
+            parts[1],
+            parts[2]
+        ),
         String::new(),
         ".".into(),
         "..".into(),
@@ -259,14 +304,28 @@ fn malformed_base64_and_json() {
     // A payload segment that is not base64url, under a valid HMAC over its exact text.
     let secret = f.key.export_private().expect("secret");
     let secret = B64.decode(secret.as_bytes()).expect("b64");
-    for payload in [format!("{}=", parts[1]), "!!!!".to_owned(), format!("{}A", parts[1])] {
+    for payload in [
+        format!("{}=", parts[1]),
+        "!!!!".to_owned(),
+        format!("{}A", parts[1]),
+    ] {
         let input = format!("{}.{payload}", parts[0]);
-        let mac = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret), input.as_bytes());
-        assert_eq!(f.check(&format!("{input}.{}", b64(mac.as_ref()))), ErrorKind::Malformed, "{payload}");
+        let mac = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
+            input.as_bytes(),
+        );
+        assert_eq!(
+            f.check(&format!("{input}.{}", b64(mac.as_ref()))),
+            ErrorKind::Malformed,
+            "{payload}"
+        );
     }
     // Claims that are not a JSON object (signed, so only the JSON rule can refuse them).
     for payload in ["[1]", "\"s\"", "{", "nul"] {
-        let t = f.key.sign_jws(f.header().to_string().as_bytes(), payload.as_bytes()).expect("s");
+        let t = f
+            .key
+            .sign_jws(f.header().to_string().as_bytes(), payload.as_bytes())
+            .expect("s");
         assert_eq!(f.check(&t), ErrorKind::Malformed, "{payload}");
     }
 }
@@ -293,10 +352,16 @@ fn unknown_and_missing_kid_and_unsupported_alg() {
     });
     assert_eq!(f.check(&t), ErrorKind::MissingKeyId);
     let h = b64(json!({"alg": "ES512", "kid": f.key.kid().as_str(), "typ": "at+jwt"}).to_string());
-    assert_eq!(f.check(&format!("{h}.{}.AAAA", b64("{}"))), ErrorKind::UnsupportedAlgorithm);
+    assert_eq!(
+        f.check(&format!("{h}.{}.AAAA", b64("{}"))),
+        ErrorKind::UnsupportedAlgorithm
+    );
     // Algorithm names are case-sensitive: "es256" is not ES256.
     let h = b64(json!({"alg": "es256", "kid": f.key.kid().as_str(), "typ": "at+jwt"}).to_string());
-    assert_eq!(f.check(&format!("{h}.{}.AAAA", b64("{}"))), ErrorKind::UnsupportedAlgorithm);
+    assert_eq!(
+        f.check(&format!("{h}.{}.AAAA", b64("{}"))),
+        ErrorKind::UnsupportedAlgorithm
+    );
 }
 
 #[test]
@@ -306,11 +371,25 @@ fn bearer_headers() {
     let v = &f.verifier;
     // verify_bearer reads the system clock: these checks fail before any time rule.
     assert_eq!(kind(v.verify_bearer("")), ErrorKind::MissingToken);
-    assert_eq!(kind(v.verify_bearer(&format!("Basic {good}"))), ErrorKind::InvalidRequest);
-    assert_eq!(kind(v.verify_bearer(&format!("Bearer  {good}"))), ErrorKind::InvalidRequest);
-    assert_eq!(kind(v.verify_bearer(&format!("Bearer {good}\"x"))), ErrorKind::InvalidRequest);
-    assert_eq!(kind(v.verify_bearer(&format!("Bearer {}", "a".repeat(9000)))), ErrorKind::TooLarge);
-    let e = v.verify_bearer(&format!("BEARER {good}x")).expect_err("bad sig");
+    assert_eq!(
+        kind(v.verify_bearer(&format!("Basic {good}"))),
+        ErrorKind::InvalidRequest
+    );
+    assert_eq!(
+        kind(v.verify_bearer(&format!("Bearer  {good}"))),
+        ErrorKind::InvalidRequest
+    );
+    assert_eq!(
+        kind(v.verify_bearer(&format!("Bearer {good}\"x"))),
+        ErrorKind::InvalidRequest
+    );
+    assert_eq!(
+        kind(v.verify_bearer(&format!("Bearer {}", "a".repeat(9000)))),
+        ErrorKind::TooLarge
+    );
+    let e = v
+        .verify_bearer(&format!("BEARER {good}x"))
+        .expect_err("bad sig");
     assert_eq!(e.kind(), ErrorKind::InvalidSignature);
     let r = Rejection::from_error(&e, "api", None);
     assert_eq!((r.status, r.body), (401, r#"{"error":"invalid_token"}"#));
@@ -323,20 +402,42 @@ fn required_scopes() {
         c.insert("scope".into(), json!("read write:all"));
     });
     let claims = f.verifier.verify_at(&t, NOW).expect("valid");
-    claims.require_scopes(&["read", "write:all"]).expect("granted");
-    assert_eq!(kind(claims.require_scopes(&["write"])), ErrorKind::InsufficientScope);
-    assert_eq!(kind(claims.require_scopes(&["admin"])), ErrorKind::InsufficientScope);
+    claims
+        .require_scopes(&["read", "write:all"])
+        .expect("granted");
+    assert_eq!(
+        kind(claims.require_scopes(&["write"])),
+        ErrorKind::InsufficientScope
+    );
+    assert_eq!(
+        kind(claims.require_scopes(&["admin"])),
+        ErrorKind::InsufficientScope
+    );
 }
 
 #[test]
 fn secrets_never_print() {
-    let key = SigningKey::from_hmac_secret(Algorithm::HS256, b"0123456789abcdef0123456789abcdef").expect("k");
+    let key = SigningKey::from_hmac_secret(Algorithm::HS256, b"0123456789abcdef0123456789abcdef")
+        .expect("k");
     let dbg = format!("{key:?} {:?}", key.verifying_key());
-    assert!(!dbg.contains("0123456789") && dbg.contains("[redacted]"), "{dbg}");
+    assert!(
+        !dbg.contains("0123456789") && dbg.contains("[redacted]"),
+        "{dbg}"
+    );
     let f = Fixture::new(Algorithm::HS256);
-    let token = tidepass::Minter::new(f.key, "iss", "aud").expect("m").token("u").mint().expect("t");
+    let token = tidepass::Minter::new(f.key, "iss", "aud")
+        .expect("m")
+        .token("u")
+        .mint()
+        .expect("t");
     let dbg = format!("{token:?}");
     assert!(!dbg.contains(token.as_str()) && dbg.contains("[redacted]"));
-    let e = f.verifier.verify_at(&format!("{}x", token.as_str()), NOW).expect_err("bad");
-    assert!(!e.to_string().contains(&token.as_str()[..20]) && !format!("{e:?}").contains(&token.as_str()[..20]));
+    let e = f
+        .verifier
+        .verify_at(&format!("{}x", token.as_str()), NOW)
+        .expect_err("bad");
+    assert!(
+        !e.to_string().contains(&token.as_str()[..20])
+            && !format!("{e:?}").contains(&token.as_str()[..20])
+    );
 }

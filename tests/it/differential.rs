@@ -24,20 +24,29 @@ struct Party {
 
 static PARTIES: LazyLock<Vec<Party>> = LazyLock::new(|| {
     assert!(tidepass::keys::provider::install());
-    [Algorithm::HS256, Algorithm::ES256, Algorithm::EdDSA, Algorithm::PS256]
-        .into_iter()
-        .map(|alg| {
-            let key = signing_key(alg);
-            let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
-            let verifier = Verifier::builder("https://auth.example", "api", keys)
-                .leeway(LEEWAY)
-                .cache_capacity(0)
-                .claims::<Value>()
-                .build()
-                .expect("verifier");
-            Party { decoding: decoding_key(&key), key, verifier }
-        })
-        .collect()
+    [
+        Algorithm::HS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+        Algorithm::PS256,
+    ]
+    .into_iter()
+    .map(|alg| {
+        let key = signing_key(alg);
+        let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
+        let verifier = Verifier::builder("https://auth.example", "api", keys)
+            .leeway(LEEWAY)
+            .cache_capacity(0)
+            .claims::<Value>()
+            .build()
+            .expect("verifier");
+        Party {
+            decoding: decoding_key(&key),
+            key,
+            verifier,
+        }
+    })
+    .collect()
 });
 
 #[derive(Debug, Clone)]
@@ -56,7 +65,9 @@ struct Case {
     mutation: Option<(usize, u8)>,
 }
 
-fn opt<T: std::fmt::Debug + Clone + 'static>(s: impl Strategy<Value = T> + 'static) -> BoxedStrategy<Option<T>> {
+fn opt<T: std::fmt::Debug + Clone + 'static>(
+    s: impl Strategy<Value = T> + 'static,
+) -> BoxedStrategy<Option<T>> {
     prop_oneof![1 => Just(None), 6 => s.prop_map(Some)].boxed()
 }
 
@@ -69,23 +80,45 @@ fn case() -> impl Strategy<Value = Case> {
         prop_oneof![8 => Just(None), 1 => Just(Some(("crit", json!(["exp"])))), 1 => Just(Some(("jku", json!("https://x"))))],
     );
     let claims = (
-        opt(prop_oneof![6 => Just(json!("https://auth.example")), 1 => Just(json!("https://evil.example")), 1 => Just(json!(["https://auth.example"]))]),
-        opt(prop_oneof![4 => Just(json!("api")), 2 => Just(json!(["x", "api"])), 1 => Just(json!("other")), 1 => Just(json!(["x"])), 1 => Just(json!([]))]),
+        opt(
+            prop_oneof![6 => Just(json!("https://auth.example")), 1 => Just(json!("https://evil.example")), 1 => Just(json!(["https://auth.example"]))],
+        ),
+        opt(
+            prop_oneof![4 => Just(json!("api")), 2 => Just(json!(["x", "api"])), 1 => Just(json!("other")), 1 => Just(json!(["x"])), 1 => Just(json!([]))],
+        ),
         opt(prop_oneof![6 => "[a-z]{1,8}".prop_map(Value::from), 1 => Just(json!(7))]),
         opt(-120i64..600),
         opt(-600i64..120),
         prop_oneof![3 => Just(None), 1 => (-120i64..120).prop_map(Some)],
     );
     let mutation = prop_oneof![4 => Just(None), 1 => (any::<usize>(), any::<u8>()).prop_map(Some)];
-    (header, claims, mutation).prop_map(|((party, typ, kid_ok, alg, extra_header), (iss, aud, sub, exp, iat, nbf), mutation)| Case {
-        party, typ, kid_ok, alg, extra_header, iss, aud, sub, exp, iat, nbf, mutation,
-    })
+    (header, claims, mutation).prop_map(
+        |((party, typ, kid_ok, alg, extra_header), (iss, aud, sub, exp, iat, nbf), mutation)| {
+            Case {
+                party,
+                typ,
+                kid_ok,
+                alg,
+                extra_header,
+                iss,
+                aud,
+                sub,
+                exp,
+                iat,
+                nbf,
+                mutation,
+            }
+        },
+    )
 }
 
 fn build(c: &Case, now: u64) -> String {
     let p = &PARTIES[c.party];
     let mut h = serde_json::Map::new();
-    h.insert("alg".into(), json!(c.alg.unwrap_or(p.key.algorithm().as_str())));
+    h.insert(
+        "alg".into(),
+        json!(c.alg.unwrap_or(p.key.algorithm().as_str())),
+    );
     if c.kid_ok {
         h.insert("kid".into(), json!(p.key.kid().as_str()));
     }
@@ -97,7 +130,11 @@ fn build(c: &Case, now: u64) -> String {
     }
     let mut m = serde_json::Map::new();
     let at = |off: i64| json!(now.saturating_add_signed(off));
-    for (k, v) in [("iss", c.iss.clone()), ("aud", c.aud.clone()), ("sub", c.sub.clone())] {
+    for (k, v) in [
+        ("iss", c.iss.clone()),
+        ("aud", c.aud.clone()),
+        ("sub", c.sub.clone()),
+    ] {
         if let Some(v) = v {
             m.insert(k.into(), v);
         }
@@ -113,13 +150,22 @@ fn build(c: &Case, now: u64) -> String {
     // Sign with the real key even when the header lies about alg, so the verdict turns on the
     // header rules rather than on a missing signature.
     let token = if c.alg.is_none() {
-        p.key.sign_jws(header.as_bytes(), claims.as_bytes()).expect("sign")
+        p.key
+            .sign_jws(header.as_bytes(), claims.as_bytes())
+            .expect("sign")
     } else {
         let honest = p.key.sign_jws(
-            json!({"alg": p.key.algorithm().as_str()}).to_string().as_bytes(),
+            json!({"alg": p.key.algorithm().as_str()})
+                .to_string()
+                .as_bytes(),
             claims.as_bytes(),
         );
-        let sig = honest.expect("sign").rsplit('.').next().expect("sig").to_owned();
+        let sig = honest
+            .expect("sign")
+            .rsplit('.')
+            .next()
+            .expect("sig")
+            .to_owned();
         format!("{}.{}.{sig}", B64.encode(&header), B64.encode(&claims))
     };
     match c.mutation {
@@ -127,7 +173,8 @@ fn build(c: &Case, now: u64) -> String {
         Some((at, byte)) => {
             let mut b = token.into_bytes();
             let i = at % b.len();
-            b[i] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."[usize::from(byte) % 65];
+            b[i] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+                [usize::from(byte) % 65];
             String::from_utf8(b).expect("ascii")
         }
     }
@@ -175,8 +222,14 @@ fn the_generator_produces_tokens_both_accept() {
         };
         let token = build(&c, now);
         let p = &PARTIES[party];
-        p.verifier.verify_at(&token, now).expect("tidepass accepts an honest case");
-        jsonwebtoken::decode::<Value>(&token, &p.decoding, &strict_validation(p.key.algorithm(), LEEWAY))
-            .expect("jsonwebtoken accepts an honest case");
+        p.verifier
+            .verify_at(&token, now)
+            .expect("tidepass accepts an honest case");
+        jsonwebtoken::decode::<Value>(
+            &token,
+            &p.decoding,
+            &strict_validation(p.key.algorithm(), LEEWAY),
+        )
+        .expect("jsonwebtoken accepts an honest case");
     }
 }

@@ -24,7 +24,9 @@ pub(crate) fn signing_key(alg: Algorithm) -> SigningKey {
 }
 
 pub(crate) fn jwt_alg(alg: Algorithm) -> jsonwebtoken::Algorithm {
-    alg.as_str().parse().expect("jsonwebtoken knows every tidepass algorithm")
+    alg.as_str()
+        .parse()
+        .expect("jsonwebtoken knows every tidepass algorithm")
 }
 
 fn encoding_key(key: &SigningKey) -> EncodingKey {
@@ -50,7 +52,9 @@ pub(crate) fn decoding_key(key: &SigningKey) -> DecodingKey {
 fn raw_secret(key: &SigningKey) -> Vec<u8> {
     use base64::Engine as _;
     let secret = key.export_private().expect("export");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret.as_bytes()).expect("b64")
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(secret.as_bytes())
+        .expect("b64")
 }
 
 pub(crate) fn strict_validation(alg: Algorithm, leeway: u64) -> Validation {
@@ -66,7 +70,10 @@ pub(crate) fn strict_validation(alg: Algorithm, leeway: u64) -> Validation {
 #[test]
 fn ring_provider_is_installed_without_panicking() {
     assert!(tidepass::keys::provider::install());
-    assert!(tidepass::keys::provider::install(), "a second install is a no-op");
+    assert!(
+        tidepass::keys::provider::install(),
+        "a second install is a no-op"
+    );
 }
 
 #[test]
@@ -83,8 +90,9 @@ fn tidepass_tokens_verify_with_jsonwebtoken_decode() {
             .claims(json!({"tenant": "acme", "roles": ["a", "b"]}))
             .mint()
             .expect("mint");
-        let data = jsonwebtoken::decode::<Value>(token.as_str(), &decoding, &strict_validation(alg, 0))
-            .unwrap_or_else(|e| panic!("{alg}: jsonwebtoken refused a tidepass token: {e}"));
+        let data =
+            jsonwebtoken::decode::<Value>(token.as_str(), &decoding, &strict_validation(alg, 0))
+                .unwrap_or_else(|e| panic!("{alg}: jsonwebtoken refused a tidepass token: {e}"));
         assert_eq!(data.header.alg, jwt_alg(alg));
         assert_eq!(data.header.typ.as_deref(), Some("at+jwt"));
         assert_eq!(data.claims["sub"], "alice", "{alg}");
@@ -112,7 +120,10 @@ fn jsonwebtoken_tokens_verify_with_tidepass() {
         let token = jsonwebtoken::encode(&header, &claims, &encoding)
             .unwrap_or_else(|e| panic!("{alg}: jsonwebtoken encode: {e}"));
         let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
-        let verifier = Verifier::builder(ISS, AUD, keys).claims::<Value>().build().expect("v");
+        let verifier = Verifier::builder(ISS, AUD, keys)
+            .claims::<Value>()
+            .build()
+            .expect("v");
         let verified = verifier
             .verify_at(&token, now)
             .unwrap_or_else(|e| panic!("{alg}: tidepass refused a jsonwebtoken token: {e}"));

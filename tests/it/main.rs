@@ -1,6 +1,8 @@
 //! tidepass integration tests: one binary, one module per story.
 
 mod attacks;
+#[cfg(feature = "cli")]
+mod cli;
 mod common;
 mod differential;
 mod interop;

@@ -37,11 +37,15 @@ fn check(keys: &VerifyingKeys, jws: &str, payload: &[u8]) {
 }
 
 fn payload_of(jws: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(jws.split('.').nth(1).expect("payload")).expect("b64")
+    URL_SAFE_NO_PAD
+        .decode(jws.split('.').nth(1).expect("payload"))
+        .expect("b64")
 }
 
 fn header_of(jws: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(jws.split('.').next().expect("header")).expect("b64")
+    URL_SAFE_NO_PAD
+        .decode(jws.split('.').next().expect("header"))
+        .expect("b64")
 }
 
 #[test]
@@ -51,9 +55,16 @@ fn rfc7515_a1_hs256_verifies_and_signs_byte_for_byte() {
     let jws = v["jws"].as_str().expect("jws");
     // The payload's exp (2011) lies in the past: the JWS-level check has no clock; the
     // verifier-level clock is pinned in the interop and rotation tests.
-    check(&public_set(&jwk), jws, v["payload"].as_str().expect("p").as_bytes());
+    check(
+        &public_set(&jwk),
+        jws,
+        v["payload"].as_str().expect("p").as_bytes(),
+    );
     let key = SigningKey::from_jwk(&jwk.to_string()).expect("key");
-    let signed = key.sign_jws(v["header"].as_str().expect("h").as_bytes(), v["payload"].as_str().expect("p").as_bytes());
+    let signed = key.sign_jws(
+        v["header"].as_str().expect("h").as_bytes(),
+        v["payload"].as_str().expect("p").as_bytes(),
+    );
     assert_eq!(signed.expect("sign"), jws);
 }
 
@@ -62,9 +73,16 @@ fn rfc7515_a2_rs256_verifies_and_signs_byte_for_byte() {
     let v = vector("rfc7515_a2_rs256");
     let jwk = jwk_with(&v, "RS256");
     let jws = v["jws"].as_str().expect("jws");
-    check(&public_set(&jwk), jws, v["payload"].as_str().expect("p").as_bytes());
+    check(
+        &public_set(&jwk),
+        jws,
+        v["payload"].as_str().expect("p").as_bytes(),
+    );
     let key = SigningKey::from_jwk(&jwk.to_string()).expect("key");
-    let signed = key.sign_jws(v["header"].as_str().expect("h").as_bytes(), v["payload"].as_str().expect("p").as_bytes());
+    let signed = key.sign_jws(
+        v["header"].as_str().expect("h").as_bytes(),
+        v["payload"].as_str().expect("p").as_bytes(),
+    );
     assert_eq!(signed.expect("sign"), jws);
 }
 
@@ -77,7 +95,9 @@ fn rfc7515_a3_es256_verifies_and_round_trips() {
     check(&keys, jws, &payload_of(jws));
     // ECDSA is randomized: a fresh signature differs from the RFC's but verifies.
     let key = SigningKey::from_jwk(&jwk.to_string()).expect("key");
-    let fresh = key.sign_jws(&header_of(jws), &payload_of(jws)).expect("sign");
+    let fresh = key
+        .sign_jws(&header_of(jws), &payload_of(jws))
+        .expect("sign");
     assert_ne!(fresh, jws);
     check(&keys, &fresh, &payload_of(jws));
 }
@@ -90,7 +110,10 @@ fn rfc7515_a4_es512_is_refused_as_unsupported() {
     // Whatever key a verifier holds, an ES512 token is refused for its algorithm.
     let other = vector("rfc7515_a3_es256");
     let keys = public_set(&jwk_with(&other, "ES256"));
-    assert_eq!(kind(keys.verify_jws(v["jws"].as_str().expect("jws"))), ErrorKind::UnsupportedAlgorithm);
+    assert_eq!(
+        kind(keys.verify_jws(v["jws"].as_str().expect("jws"))),
+        ErrorKind::UnsupportedAlgorithm
+    );
 }
 
 #[test]
@@ -98,13 +121,23 @@ fn rfc8037_a4_eddsa_verifies_signs_and_has_the_rfc_thumbprint() {
     let v = vector("rfc8037_a4_eddsa");
     let jwk = jwk_with(&v, "EdDSA");
     let jws = v["jws"].as_str().expect("jws");
-    check(&public_set(&jwk), jws, v["payload"].as_str().expect("p").as_bytes());
+    check(
+        &public_set(&jwk),
+        jws,
+        v["payload"].as_str().expect("p").as_bytes(),
+    );
     let key = SigningKey::from_jwk(&jwk.to_string()).expect("key");
-    let signed = key.sign_jws(v["header"].as_str().expect("h").as_bytes(), v["payload"].as_str().expect("p").as_bytes());
+    let signed = key.sign_jws(
+        v["header"].as_str().expect("h").as_bytes(),
+        v["payload"].as_str().expect("p").as_bytes(),
+    );
     assert_eq!(signed.expect("sign"), jws);
     // RFC 8037 A.3: the default kid is the RFC 7638 thumbprint.
     assert_eq!(key.kid().as_str(), v["thumbprint"]);
-    assert_eq!(VerifyingKey::from_jwk(&jwk).expect("pub").kid().as_str(), v["thumbprint"]);
+    assert_eq!(
+        VerifyingKey::from_jwk(&jwk).expect("pub").kid().as_str(),
+        v["thumbprint"]
+    );
 }
 
 #[test]
@@ -115,7 +148,13 @@ fn rfc7638_thumbprint_is_the_default_kid() {
     // Export and re-import keeps the kid; the JWK carries no private member.
     let exported = key.public_jwk().expect("public");
     assert!(exported.get("d").is_none());
-    assert_eq!(VerifyingKey::from_jwk(&exported).expect("again").kid().as_str(), v["thumbprint"]);
+    assert_eq!(
+        VerifyingKey::from_jwk(&exported)
+            .expect("again")
+            .kid()
+            .as_str(),
+        v["thumbprint"]
+    );
 }
 
 /// RFC 7520 section 4: the figures as carried by Wycheproof (test ids 345, 346, 348; 347 is
@@ -140,11 +179,22 @@ fn rfc7520_4_1_rs256_with_kid() {
     check(&keys, &jws, &payload_of(&jws));
     let (_, private) = {
         let w = data("wycheproof/json_web_signature_test.json");
-        let g = w["testGroups"].as_array().expect("g").iter().find(|g| g["tests"][0]["tcId"] == 345).expect("g").clone();
+        let g = w["testGroups"]
+            .as_array()
+            .expect("g")
+            .iter()
+            .find(|g| g["tests"][0]["tcId"] == 345)
+            .expect("g")
+            .clone();
         (0, g["private"].clone())
     };
     let key = SigningKey::from_jwk(&private.to_string()).expect("key");
-    assert_eq!(key.sign_jws(&header_of(&jws), &payload_of(&jws)).expect("sign"), jws, "RS256 is deterministic");
+    assert_eq!(
+        key.sign_jws(&header_of(&jws), &payload_of(&jws))
+            .expect("sign"),
+        jws,
+        "RS256 is deterministic"
+    );
 }
 
 #[test]
@@ -152,7 +202,14 @@ fn rfc7520_4_2_ps384_with_kid() {
     let (jws, mut jwk) = rfc7520(346);
     // Wycheproof labels this key PS256 while RFC 7520 section 4.2 signs with PS384 (a known
     // label problem of the file); the RFC is the authority here.
-    assert_eq!(kind(VerifyingKeys::from_keys([VerifyingKey::from_jwk(&jwk).expect("k")]).expect("s").verify_jws(&jws)), ErrorKind::AlgorithmMismatch);
+    assert_eq!(
+        kind(
+            VerifyingKeys::from_keys([VerifyingKey::from_jwk(&jwk).expect("k")])
+                .expect("s")
+                .verify_jws(&jws)
+        ),
+        ErrorKind::AlgorithmMismatch
+    );
     jwk["alg"] = json!("PS384");
     check(&public_set(&jwk), &jws, &payload_of(&jws));
 }
@@ -160,7 +217,10 @@ fn rfc7520_4_2_ps384_with_kid() {
 #[test]
 fn rfc7520_4_3_es512_is_unsupported_and_4_4_hs256_verifies() {
     let (jws, jwk) = rfc7520(347);
-    assert_eq!(VerifyingKey::from_jwk(&jwk).expect_err("P-521").kind(), ErrorKind::InvalidKeySet);
+    assert_eq!(
+        VerifyingKey::from_jwk(&jwk).expect_err("P-521").kind(),
+        ErrorKind::InvalidKeySet
+    );
     let (jws44, jwk44) = rfc7520(348);
     let keys = public_set(&jwk44);
     check(&keys, &jws44, &payload_of(&jws44));

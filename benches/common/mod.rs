@@ -1,0 +1,167 @@
+//! Keys and tokens shared by the benches. Everything here runs once, outside the timed loops.
+
+#![allow(dead_code)]
+
+use tidepass::keys::{Algorithm, SigningKey};
+
+pub(crate) const ISS: &str = "https://auth.example";
+pub(crate) const AUD: &str = "api";
+pub(crate) const NOW: u64 = 1_800_000_000;
+
+/// The algorithms the issue asks to measure.
+pub(crate) const ALGS: [Algorithm; 5] = [
+    Algorithm::HS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+    Algorithm::RS256,
+    Algorithm::PS256,
+];
+
+pub(crate) fn rsa_pem() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/keys/rsa2048.pem"
+    ))
+    .expect("tests/data/keys/rsa2048.pem")
+}
+
+pub(crate) fn signing_key(alg: Algorithm) -> SigningKey {
+    if alg.is_rsa() {
+        SigningKey::from_pem(&rsa_pem(), Some(alg)).expect("rsa")
+    } else {
+        SigningKey::generate(alg).expect("generate")
+    }
+}
+
+/// jsonwebtoken's keys for the same key material.
+pub(crate) fn jwt_keys(key: &SigningKey) -> (jsonwebtoken::EncodingKey, jsonwebtoken::DecodingKey) {
+    use base64::Engine as _;
+    let private = key.export_private().expect("export");
+    let enc = match key.algorithm() {
+        a if a.is_hmac() => jsonwebtoken::EncodingKey::from_secret(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(private.as_bytes())
+                .expect("b64"),
+        ),
+        a if a.is_rsa() => {
+            jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()).expect("rsa")
+        }
+        Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(private.as_bytes()).expect("ed"),
+        _ => jsonwebtoken::EncodingKey::from_ec_pem(private.as_bytes()).expect("ec"),
+    };
+    let dec = match key.public_jwk() {
+        Some(jwk) => {
+            jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk).expect("jwk"))
+                .expect("dk")
+        }
+        None => jsonwebtoken::DecodingKey::from_secret(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(private.as_bytes())
+                .expect("b64"),
+        ),
+    };
+    (enc, dec)
+}
+
+pub(crate) fn jwt_alg(alg: Algorithm) -> jsonwebtoken::Algorithm {
+    alg.as_str().parse().expect("alg")
+}
+
+/// Install the jsonwebtoken provider this process measures: ring (tidepass's), or
+/// jsonwebtoken's own aws-lc-rs one when `TIDEPASS_BENCH_JWT_PROVIDER=aws_lc` is set.
+pub(crate) fn jwt_provider() -> &'static str {
+    tidepass::keys::provider::install();
+    "ring"
+}
+
+fn b64d(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .expect("b64")
+}
+
+/// The floor for verification: ring checking the same signature over the same signing input,
+/// with the key prepared outside the loop (as a ring user would).
+pub(crate) type RawVerify = Box<dyn Fn(&[u8], &[u8]) -> bool>;
+pub(crate) type RawSign = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
+pub(crate) fn raw_verifier(key: &SigningKey) -> RawVerify {
+    use ring::signature as sig;
+    let alg = key.algorithm();
+    match key.public_jwk() {
+        None => {
+            let secret = b64d(&key.export_private().expect("export"));
+            let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
+            Box::new(move |m, s| ring::hmac::verify(&k, m, s).is_ok())
+        }
+        Some(jwk) if alg.is_rsa() => {
+            let c = ring::rsa::PublicKeyComponents {
+                n: b64d(jwk["n"].as_str().expect("n")),
+                e: b64d(jwk["e"].as_str().expect("e")),
+            };
+            let params: &'static sig::RsaParameters = if alg == Algorithm::RS256 {
+                &sig::RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &sig::RSA_PSS_2048_8192_SHA256
+            };
+            Box::new(move |m, s| c.verify(params, m, s).is_ok())
+        }
+        Some(jwk) => {
+            let (va, bytes): (&'static dyn sig::VerificationAlgorithm, Vec<u8>) =
+                if alg == Algorithm::EdDSA {
+                    (&sig::ED25519, b64d(jwk["x"].as_str().expect("x")))
+                } else {
+                    let mut p = vec![4u8];
+                    p.extend(b64d(jwk["x"].as_str().expect("x")));
+                    p.extend(b64d(jwk["y"].as_str().expect("y")));
+                    (&sig::ECDSA_P256_SHA256_FIXED, p)
+                };
+            Box::new(move |m, s| sig::UnparsedPublicKey::new(va, &bytes).verify(m, s).is_ok())
+        }
+    }
+}
+
+/// The floor for minting: ring signing the same bytes with a prepared key.
+pub(crate) fn raw_signer(key: &SigningKey) -> RawSign {
+    use ring::signature as sig;
+    let rng = ring::rand::SystemRandom::new();
+    let private = key.export_private().expect("export");
+    let alg = key.algorithm();
+    if alg.is_hmac() {
+        let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &b64d(&private));
+        return Box::new(move |m| ring::hmac::sign(&k, m).as_ref().to_vec());
+    }
+    let der = pem::parse(private.as_bytes()).expect("pem").into_contents();
+    match alg {
+        Algorithm::EdDSA => {
+            let k = sig::Ed25519KeyPair::from_pkcs8(&der).expect("ed");
+            Box::new(move |m| k.sign(m).as_ref().to_vec())
+        }
+        Algorithm::ES256 => {
+            let k =
+                sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+                    .expect("ec");
+            Box::new(move |m| k.sign(&rng, m).expect("sign").as_ref().to_vec())
+        }
+        _ => {
+            let k = sig::RsaKeyPair::from_pkcs8(&der).expect("rsa");
+            let enc: &'static dyn sig::RsaEncoding = if alg == Algorithm::RS256 {
+                &sig::RSA_PKCS1_SHA256
+            } else {
+                &sig::RSA_PSS_SHA256
+            };
+            Box::new(move |m| {
+                let mut out = vec![0u8; k.public().modulus_len()];
+                k.sign(enc, &rng, m, &mut out).expect("sign");
+                out
+            })
+        }
+    }
+}
+
+/// Split a compact token into (signing input, decoded signature).
+pub(crate) fn signing_input(token: &str) -> (Vec<u8>, Vec<u8>) {
+    let (input, s) = token.rsplit_once('.').expect("token");
+    (input.as_bytes().to_vec(), b64d(s))
+}
