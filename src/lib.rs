@@ -75,6 +75,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod b64;
 pub mod claims;
 pub mod clock;
 pub mod dangerous;

@@ -327,6 +327,17 @@ pub(crate) fn rsa_verifier(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<Verifie
     Ok(Verifier::Rsa(rsa_params(alg)?, c))
 }
 
+/// An RSA public key for a verifier built per token: the size and exponent rules hold, the
+/// ROCA fingerprint (a key-import check, tens of microseconds) is left to key import.
+pub(crate) fn rsa_verifier_per_call(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<Verifier> {
+    let c = rsa::PublicKeyComponents {
+        n: strip_zeros(n).to_vec(),
+        e: strip_zeros(e).to_vec(),
+    };
+    check_rsa_size(&c)?;
+    Ok(Verifier::Rsa(rsa_params(alg)?, c))
+}
+
 /// Prepare an ECDSA public key from its uncompressed point, checking the point is on the curve.
 pub(crate) fn ec_verifier(alg: Algorithm, point: &[u8]) -> Result<Verifier> {
     let (ecdh, len) = match alg {
@@ -350,6 +361,13 @@ pub(crate) fn ec_verifier(alg: Algorithm, point: &[u8]) -> Result<Verifier> {
         |_| (),
     )
     .map_err(|_| Error::with(ErrorKind::InvalidKey, "EC point is not on the curve"))?;
+    Ok(Verifier::Public(verify_alg(alg)?, point.to_vec()))
+}
+
+/// An ECDSA public key without the import-time curve check, for callers that build a verifier
+/// per token (jsonwebtoken's provider interface): ring still validates the point inside every
+/// verification, so nothing is accepted that the checked form would refuse.
+pub(crate) fn ec_verifier_per_call(alg: Algorithm, point: &[u8]) -> Result<Verifier> {
     Ok(Verifier::Public(verify_alg(alg)?, point.to_vec()))
 }
 
@@ -378,6 +396,17 @@ fn strip_zeros(b: &[u8]) -> &[u8] {
 /// Refuse RSA keys a careful verifier must not trust: modulus under 2048 bits, even or tiny
 /// exponent, or the ROCA fingerprint (CVE-2017-15361).
 pub(crate) fn check_rsa_public<B: AsRef<[u8]>>(c: &rsa::PublicKeyComponents<B>) -> Result<()> {
+    check_rsa_size(c)?;
+    if roca_fingerprint(strip_zeros(c.n.as_ref())) {
+        return Err(Error::with(
+            ErrorKind::WeakKey,
+            "RSA key has the ROCA fingerprint",
+        ));
+    }
+    Ok(())
+}
+
+fn check_rsa_size<B: AsRef<[u8]>>(c: &rsa::PublicKeyComponents<B>) -> Result<()> {
     let n = strip_zeros(c.n.as_ref());
     let e = strip_zeros(c.e.as_ref());
     if n.len() < 256 {

@@ -151,12 +151,9 @@ pub(super) fn verifying_from_jwk(jwk: &Value) -> Result<VerifyingKey> {
         (None, Some(p)) => KeyId(p.thumbprint().into()),
         (None, None) => return Err(refuse("an oct JWK must have a kid")),
     };
-    Ok(VerifyingKey(Arc::new(VerifyingInner {
-        alg,
-        kid,
-        verifier,
-        public,
-    })))
+    Ok(VerifyingKey(Arc::new(VerifyingInner::new(
+        alg, kid, verifier, public,
+    ))))
 }
 
 pub(super) fn signing_from_jwk(

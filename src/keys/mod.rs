@@ -499,12 +499,12 @@ impl SigningKey {
             Ok(v) => v,
             Err(_) => unreachable_verifier(),
         };
-        VerifyingKey(Arc::new(VerifyingInner {
-            alg: self.alg,
-            kid: self.kid.clone(),
+        VerifyingKey(Arc::new(VerifyingInner::new(
+            self.alg,
+            self.kid.clone(),
             verifier,
-            public: self.public.clone(),
-        }))
+            self.public.clone(),
+        )))
     }
 
     /// The public JWK (RFC 7517), or `None` for HMAC keys, whose secret is never published.
@@ -549,6 +549,22 @@ struct VerifyingInner {
     kid: KeyId,
     verifier: Verifier,
     public: Option<PublicParts>,
+    /// The base64url header tidepass's minter writes for this key (`typ: at+jwt`).
+    access_header: Box<str>,
+}
+
+impl VerifyingInner {
+    fn new(alg: Algorithm, kid: KeyId, verifier: Verifier, public: Option<PublicParts>) -> Self {
+        let access_header =
+            crate::jws::header_b64_for(alg, kid.as_str(), crate::mint::ACCESS_TOKEN_TYPE).into();
+        Self {
+            alg,
+            kid,
+            verifier,
+            public,
+            access_header,
+        }
+    }
 }
 
 /// A key prepared for verifying signatures: the public half, or an HMAC secret.
@@ -612,12 +628,12 @@ impl VerifyingKey {
             ),
         };
         let kid = KeyId(public.thumbprint().into());
-        Ok(Self(Arc::new(VerifyingInner {
+        Ok(Self(Arc::new(VerifyingInner::new(
             alg,
             kid,
             verifier,
-            public: Some(public),
-        })))
+            Some(public),
+        ))))
     }
 
     /// A verification key from one JWK (public members, or `oct` for HMAC).
@@ -644,12 +660,12 @@ impl VerifyingKey {
                 },
             ),
         };
-        Self(Arc::new(VerifyingInner {
-            alg: inner.alg,
+        Self(Arc::new(VerifyingInner::new(
+            inner.alg,
             kid,
             verifier,
-            public: inner.public.clone(),
-        }))
+            inner.public.clone(),
+        )))
     }
 
     /// The key's algorithm: the only algorithm a token checked with this key may use.
@@ -679,6 +695,10 @@ impl VerifyingKey {
     pub fn public_pem(&self) -> Option<String> {
         let der = self.0.public.as_ref()?.spki_der();
         Some(pem::encode(&pem::Pem::new("PUBLIC KEY", der)))
+    }
+
+    pub(crate) fn access_header(&self) -> &str {
+        &self.0.access_header
     }
 
     /// Verify `signature` over `msg` with this key's algorithm.
@@ -801,7 +821,7 @@ impl VerifyingKeys {
             require_kid: false,
             typ: None,
         };
-        crate::jws::verify(token, self, policy).map(|(payload, _)| payload)
+        crate::jws::verify(token, self, policy, |payload, _| Ok(payload.to_vec()))
     }
 
     /// The public JWKS document (HMAC keys are left out).

@@ -136,13 +136,13 @@ fn new_verifier(
         }
         (K::SecretOrDer(der), a) if a.is_rsa() => {
             let (n, e) = super::der::rsa_public_key(der).map_err(|_| invalid_key(a))?;
-            crypto::rsa_verifier(a, n, e).map_err(|_| invalid_key(a))?
+            crypto::rsa_verifier_per_call(a, n, e).map_err(|_| invalid_key(a))?
         }
         (K::RsaModulusExponent { n, e }, a) if a.is_rsa() => {
-            crypto::rsa_verifier(a, n, e).map_err(|_| invalid_key(a))?
+            crypto::rsa_verifier_per_call(a, n, e).map_err(|_| invalid_key(a))?
         }
         (K::SecretOrDer(p), a @ (Algorithm::ES256 | Algorithm::ES384)) => {
-            crypto::ec_verifier(a, p).map_err(|_| invalid_key(a))?
+            crypto::ec_verifier_per_call(a, p).map_err(|_| invalid_key(a))?
         }
         (K::SecretOrDer(x), Algorithm::EdDSA) => {
             crypto::ed_verifier(x).map_err(|_| invalid_key(alg))?

@@ -1,0 +1,117 @@
+//! Strict base64url (RFC 4648 §5, no padding) decoding for the verify hot path.
+//!
+//! Rejects anything outside the alphabet, padding, a length that leaves one dangling
+//! character, and non-zero trailing bits (a non-canonical encoding), exactly like the `base64`
+//! crate's strict `URL_SAFE_NO_PAD` engine, against which it is property-tested. It exists
+//! because it decodes about twice as fast: one table lookup per character and one validity
+//! check per block.
+
+const INVALID: u8 = 0xFF;
+
+const TABLE: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut i = 0;
+    while i < 64 {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Decoded length of `len` base64url characters, or `None` for an impossible length.
+pub(crate) fn decoded_len(len: usize) -> Option<usize> {
+    match len % 4 {
+        1 => None,
+        r => Some(len / 4 * 3 + r.saturating_sub(1)),
+    }
+}
+
+/// Decode `input` into the front of `out`; returns the number of bytes written, or `None` when
+/// the input is not canonical base64url or `out` is too small.
+pub(crate) fn decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
+    let n = decoded_len(input.len())?;
+    let out = out.get_mut(..n)?;
+    let mut bad = 0u8;
+    let full = input.len() / 4;
+    let (blocks, rest) = input.split_at(full * 4);
+    let (out_blocks, out_rest) = out.split_at_mut(full * 3);
+    for (src, dst) in blocks.chunks_exact(4).zip(out_blocks.chunks_exact_mut(3)) {
+        let a = TABLE[usize::from(src[0])];
+        let b = TABLE[usize::from(src[1])];
+        let c = TABLE[usize::from(src[2])];
+        let d = TABLE[usize::from(src[3])];
+        bad |= a | b | c | d;
+        let v = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+        dst[0] = (v >> 16) as u8;
+        dst[1] = (v >> 8) as u8;
+        dst[2] = v as u8;
+    }
+    match rest {
+        [] => {}
+        [x, y] => {
+            let (a, b) = (TABLE[usize::from(*x)], TABLE[usize::from(*y)]);
+            bad |= a | b;
+            // 12 bits carry 8: the low 4 must be zero.
+            bad |= u8::from(b & 0x0F != 0) << 7;
+            out_rest[0] = (a << 2) | (b >> 4);
+        }
+        [x, y, z] => {
+            let (a, b, c) = (
+                TABLE[usize::from(*x)],
+                TABLE[usize::from(*y)],
+                TABLE[usize::from(*z)],
+            );
+            bad |= a | b | c;
+            // 18 bits carry 16: the low 2 must be zero.
+            bad |= u8::from(c & 0x03 != 0) << 7;
+            out_rest[0] = (a << 2) | (b >> 4);
+            out_rest[1] = (b << 4) | (c >> 2);
+        }
+        _ => return None,
+    }
+    // Valid values are below 64; INVALID and the trailing-bit flags set bit 6 or 7.
+    (bad & 0xC0 == 0).then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+
+    fn ours(s: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; s.len()];
+        super::decode(s, &mut buf).map(|n| buf[..n].to_vec())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn agrees_with_the_base64_crate_on_any_input(s in "[A-Za-z0-9_=+/.-]{0,40}") {
+            prop_assert_eq!(ours(s.as_bytes()), URL_SAFE_NO_PAD.decode(s.as_bytes()).ok());
+        }
+
+        #[test]
+        fn agrees_on_any_bytes(s in proptest::collection::vec(any::<u8>(), 0..24)) {
+            prop_assert_eq!(ours(&s), URL_SAFE_NO_PAD.decode(&s).ok());
+        }
+
+        #[test]
+        fn round_trips(data in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let text = URL_SAFE_NO_PAD.encode(&data);
+            prop_assert_eq!(ours(text.as_bytes()), Some(data));
+        }
+    }
+
+    #[test]
+    fn non_canonical_trailing_bits_are_refused() {
+        assert_eq!(ours(b"QQ"), Some(b"A".to_vec()));
+        assert_eq!(ours(b"QR"), None);
+        assert_eq!(ours(b"QUI"), Some(b"AB".to_vec()));
+        assert_eq!(ours(b"QUJ"), None);
+        assert_eq!(ours(b"Q"), None);
+        assert_eq!(ours(b"QQ=="), None);
+    }
+}
