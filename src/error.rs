@@ -73,6 +73,25 @@ pub enum ErrorKind {
     /// The `Authorization` header uses another scheme, or is not a valid RFC 6750
     /// bearer credential. Answer 400/401 `invalid_request`.
     InvalidRequest,
+    /// The string is not a tidepass refresh token, or its tag does not verify (guessed,
+    /// mangled, truncated, or made with a secret this issuer does not hold). Checked before any
+    /// store access. Answer `invalid_grant`.
+    InvalidRefreshToken,
+    /// The refresh token is authentic but its session is not in the store (cleaned up after it
+    /// ended, or the store was reset). Answer `invalid_grant`: the user logs in again.
+    UnknownSession,
+    /// The session was revoked (logout, revoke, reuse detection, privilege change). Answer
+    /// `invalid_grant`.
+    SessionRevoked,
+    /// The session passed its idle timeout or its absolute lifetime. Answer `invalid_grant`.
+    SessionExpired,
+    /// An already-rotated refresh token was presented again outside the grace window (or beyond
+    /// the replay cap): the token was probably stolen, and the whole session has just been
+    /// revoked. Answer `invalid_grant`.
+    RefreshReuse,
+    /// The refresh token's generation is newer than the session's: forged with a leaked secret,
+    /// or the store was rolled back. Answer `invalid_grant`.
+    RefreshFromFuture,
     /// A key document from outside (a JWK or JWKS) was refused: unknown key type, wrong `use` or
     /// `key_ops`, a point off the curve, a duplicate `kid`, a weak key, and so on.
     InvalidKeySet,
@@ -94,6 +113,14 @@ pub enum ErrorKind {
     Random,
     /// An I/O operation on a key or data file failed.
     Io,
+
+    // ----- store -----
+    /// The session store failed or could not be reached. Nothing was changed by this call
+    /// unless the store says otherwise; retry later or answer 503.
+    Store,
+    /// The session store's data could not be decoded (corruption, or a newer format). Nothing
+    /// was changed.
+    StoreCorrupt,
 }
 
 impl ErrorKind {
@@ -122,6 +149,14 @@ impl ErrorKind {
             Self::MissingToken => "no bearer token",
             Self::InvalidRequest => "invalid bearer credential",
             Self::InvalidKeySet => "key set refused",
+            Self::InvalidRefreshToken => "invalid refresh token",
+            Self::UnknownSession => "unknown session",
+            Self::SessionRevoked => "session revoked",
+            Self::SessionExpired => "session expired",
+            Self::RefreshReuse => "refresh token reuse detected; session revoked",
+            Self::RefreshFromFuture => "refresh token generation is ahead of the session",
+            Self::Store => "session store unavailable",
+            Self::StoreCorrupt => "session store data corrupt",
             Self::InvalidKey => "invalid key",
             Self::WeakKey => "key too weak",
             Self::KeyCannotSign => "key cannot do this operation",
@@ -139,7 +174,9 @@ impl ErrorKind {
             | AlgorithmMismatch | MissingKeyId | UnknownKey | EmbeddedKey | UnknownCritical
             | InvalidSignature | InvalidType | InvalidIssuer | InvalidAudience | MissingClaim
             | Expired | NotYetValid | IssuedInFuture | InsufficientScope | InvalidRequest
-            | MissingToken | InvalidKeySet => Class::Rejected,
+            | MissingToken | InvalidKeySet | InvalidRefreshToken | UnknownSession
+            | SessionRevoked | SessionExpired | RefreshReuse | RefreshFromFuture => Class::Rejected,
+            Store | StoreCorrupt => Class::Store,
             InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | Random | Io => {
                 Class::Misuse
             }
@@ -157,6 +194,7 @@ impl fmt::Display for ErrorKind {
 enum Class {
     Rejected,
     Misuse,
+    Store,
 }
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -219,10 +257,24 @@ impl Error {
         self.0.kind.class() == Class::Misuse
     }
 
-    /// A backing store failed; retry later or answer 503. (No store exists yet in this
-    /// version, so this is always `false`.)
+    /// A backing store failed; retry later or answer 503.
     pub fn is_store(&self) -> bool {
-        false
+        self.0.kind.class() == Class::Store
+    }
+
+    /// The refresh was refused: answer OAuth 2.0 `invalid_grant` (RFC 6749 §5.2), whatever
+    /// the precise kind (which belongs in logs and events).
+    pub fn is_invalid_grant(&self) -> bool {
+        use ErrorKind::*;
+        matches!(
+            self.0.kind,
+            InvalidRefreshToken
+                | UnknownSession
+                | SessionRevoked
+                | SessionExpired
+                | RefreshReuse
+                | RefreshFromFuture
+        )
     }
 }
 

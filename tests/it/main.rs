@@ -7,5 +7,6 @@ mod common;
 mod differential;
 mod interop;
 mod rotation;
+mod stores;
 mod vectors;
 mod wycheproof;

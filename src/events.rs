@@ -1,0 +1,180 @@
+//! Typed audit events: every security decision the issuer takes.
+//!
+//! Events go to `tracing` (target `tidepass::events`) by default; register an [`EventSink`] of
+//! your own to count them, ship them to an audit log, or assert on them in tests. Events never
+//! carry tokens or secrets.
+
+use std::fmt;
+use std::sync::Mutex;
+
+use crate::error::ErrorKind;
+use crate::session::{RevokeReason, SessionId};
+
+/// One security decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A session was opened.
+    LoggedIn {
+        /// The new session.
+        sid: SessionId,
+        /// The user.
+        subject: String,
+    },
+    /// A refresh rotated the session to `generation`.
+    Rotated {
+        /// The session.
+        sid: SessionId,
+        /// The new generation.
+        generation: u64,
+    },
+    /// The previous refresh token was presented inside the grace window: the identical child
+    /// was handed out again.
+    GraceReplay {
+        /// The session.
+        sid: SessionId,
+        /// The generation handed out (again).
+        generation: u64,
+    },
+    /// An old refresh token came back: the session was revoked.
+    ReuseDetected {
+        /// The session.
+        sid: SessionId,
+        /// The user.
+        subject: String,
+        /// The generation presented.
+        presented: u64,
+        /// The session's generation at the time.
+        current: u64,
+    },
+    /// A refresh token's generation was ahead of its session (forged or rolled back).
+    FutureGeneration {
+        /// The session.
+        sid: SessionId,
+        /// The generation presented.
+        presented: u64,
+        /// The session's generation.
+        current: u64,
+    },
+    /// A refresh was refused (bad token, unknown or ended session).
+    RefreshRejected {
+        /// Why.
+        kind: ErrorKind,
+    },
+    /// A session was revoked.
+    Revoked {
+        /// The session.
+        sid: SessionId,
+        /// Why.
+        reason: RevokeReason,
+    },
+    /// A privilege change replaced a session with a new one.
+    Elevated {
+        /// The old, now revoked, session.
+        from: SessionId,
+        /// The new session.
+        to: SessionId,
+        /// The new assurance level.
+        assurance: u8,
+    },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LoggedIn { sid, subject } => write!(f, "login sid={sid} sub={subject}"),
+            Self::Rotated { sid, generation } => write!(f, "rotate sid={sid} gen={generation}"),
+            Self::GraceReplay { sid, generation } => {
+                write!(f, "grace replay sid={sid} gen={generation}")
+            }
+            Self::ReuseDetected {
+                sid,
+                subject,
+                presented,
+                current,
+            } => write!(
+                f,
+                "reuse detected sid={sid} sub={subject} presented={presented} current={current}"
+            ),
+            Self::FutureGeneration {
+                sid,
+                presented,
+                current,
+            } => {
+                write!(
+                    f,
+                    "future generation sid={sid} presented={presented} current={current}"
+                )
+            }
+            Self::RefreshRejected { kind } => write!(f, "refresh rejected: {kind}"),
+            Self::Revoked { sid, reason } => {
+                write!(f, "revoke sid={sid} reason={}", reason.as_str())
+            }
+            Self::Elevated {
+                from,
+                to,
+                assurance,
+            } => {
+                write!(f, "elevate sid={from} -> {to} assurance={assurance}")
+            }
+        }
+    }
+}
+
+/// Receives every [`Event`].
+pub trait EventSink: Send + Sync + 'static {
+    /// Handle one event. Called inline: keep it quick and never block on I/O.
+    fn emit(&self, event: &Event);
+}
+
+/// Logs events through `tracing`: reuse and future generations at `warn`, the rest at `info`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingSink;
+
+impl EventSink for TracingSink {
+    fn emit(&self, event: &Event) {
+        match event {
+            Event::ReuseDetected { .. } | Event::FutureGeneration { .. } => {
+                tracing::warn!(target: "tidepass::events", "{event}");
+            }
+            _ => tracing::info!(target: "tidepass::events", "{event}"),
+        }
+    }
+}
+
+/// Keeps every event in memory; for tests and demos.
+#[derive(Debug, Default)]
+pub struct MemorySink(Mutex<Vec<Event>>);
+
+impl MemorySink {
+    /// Take the events seen so far.
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl EventSink for MemorySink {
+    fn emit(&self, event: &Event) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event.clone());
+    }
+}
+
+impl<T: EventSink> EventSink for std::sync::Arc<T> {
+    fn emit(&self, event: &Event) {
+        (**self).emit(event);
+    }
+}
+
+/// Sends each event to two sinks.
+#[derive(Debug)]
+pub struct Both<A, B>(pub A, pub B);
+
+impl<A: EventSink, B: EventSink> EventSink for Both<A, B> {
+    fn emit(&self, event: &Event) {
+        self.0.emit(event);
+        self.1.emit(event);
+    }
+}

@@ -1,0 +1,559 @@
+//! The auth service's side: log in, refresh with rotation and reuse detection, log out, list
+//! and revoke sessions, elevate.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use serde_json::{Map, Value};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, EventSink, TracingSink};
+use crate::mint::{AccessToken, Minter};
+use crate::refresh::{RefreshSecrets, RefreshToken};
+use crate::session::{
+    ClientContext, Policy, RevokeReason, Rotation, RotationRules, Session, SessionId, new_session,
+};
+use crate::store::SessionStore;
+
+/// What [`Issuer::login`] and [`Issuer::refresh`] hand back.
+#[derive(Debug)]
+pub struct TokenPair {
+    /// The access token (for `Authorization: Bearer`).
+    pub access: AccessToken,
+    /// The refresh token: keep it where scripts cannot read it.
+    pub refresh: RefreshToken,
+    /// The session both belong to.
+    pub session_id: SessionId,
+    /// Seconds until the access token expires (OAuth `expires_in`).
+    pub expires_in: u64,
+    /// When the session ends unless refreshed before (Unix seconds).
+    pub refresh_expires_at: u64,
+}
+
+/// A login to open a session for. Build with [`Login::new`] and the setters.
+#[derive(Debug, Clone)]
+pub struct Login {
+    subject: String,
+    context: ClientContext,
+    scope: Option<String>,
+    client_id: Option<String>,
+    claims: Map<String, Value>,
+    assurance: u8,
+    auth_time: Option<u64>,
+}
+
+impl Login {
+    /// A login for `subject`, whom the application has just authenticated.
+    pub fn new(subject: impl Into<String>) -> Self {
+        Self {
+            subject: subject.into(),
+            context: ClientContext::default(),
+            scope: None,
+            client_id: None,
+            claims: Map::new(),
+            assurance: 1,
+            auth_time: None,
+        }
+    }
+
+    /// The device, user agent and IP.
+    pub fn context(mut self, context: ClientContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Scopes the session's access tokens carry.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// The OAuth client id.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Custom claims for every access token of the session (a JSON object).
+    pub fn claims(mut self, claims: Map<String, Value>) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// Authentication assurance level (default 1).
+    pub fn assurance(mut self, level: u8) -> Self {
+        self.assurance = level;
+        self
+    }
+
+    /// When the user authenticated, if not now.
+    pub fn auth_time(mut self, at: u64) -> Self {
+        self.auth_time = Some(at);
+        self
+    }
+}
+
+/// One of a subject's sessions, as a "your devices" screen shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionView {
+    /// The session.
+    pub session: Session,
+    /// `true` for the session the request came from.
+    pub current: bool,
+}
+
+/// Options for an [`Issuer`].
+#[must_use = "call build()"]
+pub struct IssuerBuilder<S> {
+    store: S,
+    minter: Minter,
+    secrets: Option<RefreshSecrets>,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventSink>,
+}
+
+impl<S> fmt::Debug for IssuerBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuerBuilder")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: SessionStore> IssuerBuilder<S> {
+    /// Refresh-token secrets (default: one random secret, so tokens die with the process).
+    pub fn refresh_secrets(mut self, secrets: RefreshSecrets) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// Session timeouts and grace (default [`Policy::web`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The clock (default: the system clock). The minter keeps its own.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Where events go (default: `tracing`).
+    pub fn events(mut self, sink: impl EventSink) -> Self {
+        self.events = Arc::new(sink);
+        self
+    }
+
+    /// Build the issuer.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] for an inconsistent policy; [`ErrorKind::Random`] if no
+    /// secrets were given and the RNG fails.
+    pub fn build(self) -> Result<Issuer<S>> {
+        self.policy.validate()?;
+        let secrets = match self.secrets {
+            Some(s) => s,
+            None => RefreshSecrets::generate()?,
+        };
+        Ok(Issuer {
+            store: self.store,
+            minter: self.minter,
+            secrets: ArcSwap::from_pointee(secrets),
+            secrets_lock: std::sync::Mutex::new(()),
+            policy: self.policy,
+            clock: self.clock,
+            events: self.events,
+            logins: AtomicU64::new(0),
+        })
+    }
+}
+
+/// How often (in logins) the issuer asks the store to drop ended sessions, and how many.
+const CLEANUP_EVERY: u64 = 64;
+const CLEANUP_BATCH: usize = 256;
+
+/// The auth service: sessions with rotating refresh tokens over a [`SessionStore`].
+///
+/// Thread-safe; share it (`Arc<Issuer<S>>`) across request handlers.
+pub struct Issuer<S> {
+    store: S,
+    minter: Minter,
+    secrets: ArcSwap<RefreshSecrets>,
+    secrets_lock: std::sync::Mutex<()>,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventSink>,
+    logins: AtomicU64,
+}
+
+impl<S> fmt::Debug for Issuer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issuer")
+            .field("minter", &self.minter)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: SessionStore> Issuer<S> {
+    /// Start an issuer over `store`, minting access tokens with `minter`.
+    pub fn builder(store: S, minter: Minter) -> IssuerBuilder<S> {
+        IssuerBuilder {
+            store,
+            minter,
+            secrets: None,
+            policy: Policy::default(),
+            clock: Arc::new(SystemClock),
+            events: Arc::new(TracingSink),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The minter (for the JWKS and key rotation).
+    pub fn minter(&self) -> &Minter {
+        &self.minter
+    }
+
+    /// The session policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Make a new refresh secret current; tokens of older secrets keep working until
+    /// [`Issuer::retire_refresh_secret`].
+    ///
+    /// # Errors
+    ///
+    /// As [`RefreshSecrets::rotate_to`].
+    pub fn rotate_refresh_secret(&self, id: u8, secret: &[u8]) -> Result<()> {
+        let _guard = self.secrets_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = self.secrets.load().duplicate();
+        next.rotate_to(id, secret)?;
+        self.secrets.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// Forget refresh secret `id`.
+    ///
+    /// # Errors
+    ///
+    /// As [`RefreshSecrets::retire`].
+    pub fn retire_refresh_secret(&self, id: u8) -> Result<()> {
+        let _guard = self.secrets_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = self.secrets.load().duplicate();
+        next.retire(id)?;
+        self.secrets.store(Arc::new(next));
+        Ok(())
+    }
+
+    fn emit(&self, e: Event) {
+        self.events.emit(&e);
+    }
+
+    fn pair(&self, s: &Session, secrets: &RefreshSecrets, now: u64) -> Result<TokenPair> {
+        let sid = s.sid.to_string();
+        let mut mint = self
+            .minter
+            .token(&s.subject)
+            .sid(&sid)
+            .auth_time(s.auth_time);
+        if let Some(scope) = &s.scope {
+            mint = mint.scope(scope);
+        }
+        if let Some(client) = &s.client_id {
+            mint = mint.client_id(client);
+        }
+        let access = mint.claims(&s.claims).mint_at(now)?;
+        let refresh = secrets.encode(s.secret_id, &s.sid, s.generation)?;
+        Ok(TokenPair {
+            expires_in: access.expires_at().saturating_sub(now),
+            access,
+            refresh,
+            session_id: s.sid,
+            refresh_expires_at: s.ends_at(),
+        })
+    }
+
+    /// Open a session for an authenticated user and return its first token pair.
+    ///
+    /// # Errors
+    ///
+    /// A store error ([`Error::is_store`]); [`ErrorKind::Serialization`] when custom claims
+    /// repeat a registered claim; [`ErrorKind::InvalidConfig`] for an empty subject.
+    pub async fn login(&self, login: Login) -> Result<TokenPair> {
+        self.login_at(login, self.clock.now()).await
+    }
+
+    /// [`Issuer::login`] as of `now`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Issuer::login`].
+    pub async fn login_at(&self, login: Login, now: u64) -> Result<TokenPair> {
+        if login.subject.is_empty() || login.subject.len() > 1024 {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "subject must be 1 to 1024 bytes",
+            ));
+        }
+        let secrets = self.secrets.load();
+        let session = new_session(
+            SessionId::random()?,
+            login.subject,
+            now,
+            &self.policy,
+            secrets.current(),
+            login.scope,
+            login.client_id,
+            login.claims,
+            login.assurance,
+            login.auth_time.unwrap_or(now),
+            login.context,
+        );
+        // Mint first: a pair that cannot be minted (bad claims) leaves no session behind.
+        let pair = self.pair(&session, &secrets, now)?;
+        self.store.create(&session).await?;
+        self.emit(Event::LoggedIn {
+            sid: session.sid,
+            subject: session.subject.clone(),
+        });
+        if self.logins.fetch_add(1, Ordering::Relaxed) % CLEANUP_EVERY == CLEANUP_EVERY - 1 {
+            // Cleanup without a cron job: a bounded batch every so often. A failure here must
+            // not fail the login; the next round retries.
+            let _ = self.store.cleanup(now, CLEANUP_BATCH).await;
+        }
+        Ok(pair)
+    }
+
+    /// Rotate: trade a refresh token for a new pair (DESIGN.md's table).
+    ///
+    /// # Errors
+    ///
+    /// For the client, every refusal is `invalid_grant` ([`Error::is_invalid_grant`]); the
+    /// kind says which case it was: [`ErrorKind::InvalidRefreshToken`] (no store access),
+    /// [`ErrorKind::UnknownSession`], [`ErrorKind::SessionRevoked`],
+    /// [`ErrorKind::SessionExpired`], [`ErrorKind::RefreshReuse`] (the session has just been
+    /// revoked), [`ErrorKind::RefreshFromFuture`]. Store failures are [`Error::is_store`].
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        self.refresh_at(refresh_token, self.clock.now()).await
+    }
+
+    /// [`Issuer::refresh`] as of `now`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Issuer::refresh`].
+    pub async fn refresh_at(&self, refresh_token: &str, now: u64) -> Result<TokenPair> {
+        let secrets = self.secrets.load_full();
+        let presented = match secrets.parse(refresh_token) {
+            Ok(p) => p,
+            Err(e) => {
+                self.emit(Event::RefreshRejected { kind: e.kind() });
+                return Err(e);
+            }
+        };
+        let rules = RotationRules {
+            now,
+            idle: self.policy.idle,
+            grace: self.policy.grace,
+            max_grace_replays: self.policy.max_grace_replays,
+            secret_id: secrets.current(),
+        };
+        let outcome = self
+            .store
+            .rotate(presented.sid, presented.generation, rules)
+            .await?;
+        let reject = |kind: ErrorKind| {
+            self.emit(Event::RefreshRejected { kind });
+            Err(Error::new(kind))
+        };
+        match outcome {
+            None => reject(ErrorKind::UnknownSession),
+            Some(Rotation::Rotated(s)) => {
+                self.emit(Event::Rotated {
+                    sid: s.sid,
+                    generation: s.generation,
+                });
+                self.pair(&s, &secrets, now)
+            }
+            Some(Rotation::GraceReplay(s)) => {
+                self.emit(Event::GraceReplay {
+                    sid: s.sid,
+                    generation: s.generation,
+                });
+                self.pair(&s, &secrets, now)
+            }
+            Some(Rotation::Reuse(s)) => {
+                self.emit(Event::ReuseDetected {
+                    sid: s.sid,
+                    subject: s.subject.clone(),
+                    presented: presented.generation,
+                    current: s.generation,
+                });
+                self.emit(Event::Revoked {
+                    sid: s.sid,
+                    reason: RevokeReason::ReuseDetected,
+                });
+                Err(Error::new(ErrorKind::RefreshReuse))
+            }
+            Some(Rotation::Future(s)) => {
+                self.emit(Event::FutureGeneration {
+                    sid: s.sid,
+                    presented: presented.generation,
+                    current: s.generation,
+                });
+                Err(Error::new(ErrorKind::RefreshFromFuture))
+            }
+            Some(Rotation::Ended(s)) if s.revoked.is_some() => reject(ErrorKind::SessionRevoked),
+            Some(Rotation::Ended(_)) => reject(ErrorKind::SessionExpired),
+        }
+    }
+
+    async fn revoke_one(&self, sid: SessionId, reason: RevokeReason, now: u64) -> Result<bool> {
+        let done = self.store.revoke(sid, reason, now).await?;
+        if done.is_some() {
+            self.emit(Event::Revoked { sid, reason });
+        }
+        Ok(done.is_some())
+    }
+
+    /// Log out: revoke the session. Returns `false` when it was unknown or already ended.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn logout(&self, sid: SessionId) -> Result<bool> {
+        self.revoke_one(sid, RevokeReason::Logout, self.clock.now())
+            .await
+    }
+
+    /// The subject's active sessions, with `current` marked.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn sessions(
+        &self,
+        subject: &str,
+        current: Option<SessionId>,
+    ) -> Result<Vec<SessionView>> {
+        let now = self.clock.now();
+        let list = self.store.list(subject, now).await?;
+        Ok(list
+            .into_iter()
+            .map(|session| SessionView {
+                current: Some(session.sid) == current,
+                session,
+            })
+            .collect())
+    }
+
+    /// Revoke one of `subject`'s sessions ("sign out that device"). Returns `false` when the
+    /// session is not the subject's, unknown, or already ended.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn revoke(&self, subject: &str, sid: SessionId) -> Result<bool> {
+        match self.store.load(sid).await? {
+            Some(s) if s.subject == subject => {
+                self.revoke_one(sid, RevokeReason::Revoked, self.clock.now())
+                    .await
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_many(
+        &self,
+        subject: &str,
+        keep: Option<SessionId>,
+        reason: RevokeReason,
+    ) -> Result<usize> {
+        let revoked = self
+            .store
+            .revoke_subject(subject, keep, reason, self.clock.now())
+            .await?;
+        for s in &revoked {
+            self.emit(Event::Revoked { sid: s.sid, reason });
+        }
+        Ok(revoked.len())
+    }
+
+    /// Revoke every session of `subject` but `keep` ("log out everywhere else").
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn revoke_others(&self, subject: &str, keep: SessionId) -> Result<usize> {
+        self.revoke_many(subject, Some(keep), RevokeReason::RevokedOthers)
+            .await
+    }
+
+    /// Revoke every session of `subject` ("log out everywhere", after a password change).
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn revoke_all(&self, subject: &str) -> Result<usize> {
+        self.revoke_many(subject, None, RevokeReason::RevokedAll)
+            .await
+    }
+
+    /// Privilege change: replace session `sid` by a new session with a new id, the given
+    /// assurance level (and scope, if given), and revoke the old one. This is the
+    /// session-fixation defence: whoever knew the old session id or held its tokens gains
+    /// nothing from the elevation.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::UnknownSession`], [`ErrorKind::SessionRevoked`] or
+    /// [`ErrorKind::SessionExpired`] when `sid` is not active; a store error.
+    pub async fn elevate(
+        &self,
+        sid: SessionId,
+        assurance: u8,
+        scope: Option<String>,
+    ) -> Result<TokenPair> {
+        let now = self.clock.now();
+        let Some(old) = self.store.revoke(sid, RevokeReason::Elevated, now).await? else {
+            return match self.store.load(sid).await? {
+                None => Err(Error::new(ErrorKind::UnknownSession)),
+                Some(s) if s.revoked.is_some() => Err(Error::new(ErrorKind::SessionRevoked)),
+                Some(_) => Err(Error::new(ErrorKind::SessionExpired)),
+            };
+        };
+        self.emit(Event::Revoked {
+            sid,
+            reason: RevokeReason::Elevated,
+        });
+        let mut login = Login::new(old.subject.clone())
+            .context(old.context.clone())
+            .claims(old.claims.clone())
+            .assurance(assurance)
+            .auth_time(now);
+        if let Some(scope) = scope.or(old.scope) {
+            login = login.scope(scope);
+        }
+        if let Some(client) = old.client_id {
+            login = login.client_id(client);
+        }
+        let pair = self.login_at(login, now).await?;
+        self.emit(Event::Elevated {
+            from: sid,
+            to: pair.session_id,
+            assurance,
+        });
+        Ok(pair)
+    }
+}

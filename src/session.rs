@@ -1,0 +1,512 @@
+//! Sessions (one login on one device), their timeouts, and the rotation rule every store
+//! applies atomically.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A session id: 128 random bits, shown as 22 base64url characters. Not a secret (it appears
+/// in access tokens as `sid`); knowing it grants nothing without a refresh token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId([u8; 16]);
+
+impl SessionId {
+    /// A new random id.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Random`] if the system RNG fails.
+    pub fn random() -> Result<Self> {
+        let mut b = [0u8; 16];
+        crate::keys::crypto::fill_random(&mut b)?;
+        Ok(Self(b))
+    }
+
+    /// The id from its 16 bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 16 bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::keys::b64(&self.0))
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({self})")
+    }
+}
+
+impl FromStr for SessionId {
+    type Err = Error;
+    /// Parse the 22-character form.
+    fn from_str(s: &str) -> Result<Self> {
+        let mut b = [0u8; 18];
+        match crate::b64::decode(s.as_bytes(), &mut b) {
+            Some(16) if s.len() == 22 => {
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&b[..16]);
+                Ok(Self(id))
+            }
+            _ => Err(Error::with(ErrorKind::UnknownSession, "not a session id")),
+        }
+    }
+}
+
+impl Serialize for SessionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the client told us about itself at login, kept for "your devices" screens and for the
+/// risk policy on refresh. Each field is capped at 512 bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientContext {
+    /// A label the user recognises ("Alice's iPhone").
+    pub device: Option<String>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The client's IP address as text.
+    pub ip: Option<String>,
+}
+
+impl ClientContext {
+    fn capped(mut self) -> Self {
+        for f in [&mut self.device, &mut self.user_agent, &mut self.ip]
+            .into_iter()
+            .flatten()
+        {
+            if f.len() > 512 {
+                let mut cut = 512;
+                while !f.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                f.truncate(cut);
+            }
+        }
+        self
+    }
+}
+
+/// Why a session ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RevokeReason {
+    /// The user logged out on this device.
+    Logout,
+    /// The user (or an admin) revoked this one session.
+    Revoked,
+    /// "Log out everywhere else".
+    RevokedOthers,
+    /// "Log out everywhere", for example after a password change.
+    RevokedAll,
+    /// A rotated refresh token was presented again: probable theft.
+    ReuseDetected,
+    /// Privilege change: the session was replaced by a new one (session-fixation defence).
+    Elevated,
+}
+
+impl RevokeReason {
+    /// A stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::Revoked => "revoked",
+            Self::RevokedOthers => "revoked_others",
+            Self::RevokedAll => "revoked_all",
+            Self::ReuseDetected => "reuse_detected",
+            Self::Elevated => "elevated",
+        }
+    }
+}
+
+/// A revocation: why and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// Why.
+    pub reason: RevokeReason,
+    /// When (Unix seconds).
+    pub at: u64,
+}
+
+/// One login on one device. Holds no secret: refresh tokens are derived, never stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// The id.
+    pub sid: SessionId,
+    /// The user.
+    pub subject: String,
+    /// The generation of the current refresh token (1 at login, +1 per rotation).
+    pub generation: u64,
+    /// The refresh-secret id the current refresh token is made with.
+    pub secret_id: u8,
+    /// Login time.
+    pub created_at: u64,
+    /// Last login or refresh (grace replays included).
+    pub last_used_at: u64,
+    /// When the current generation was issued.
+    pub rotated_at: u64,
+    /// Grace replays served for the current generation.
+    pub grace_replays: u32,
+    /// The session ends at this time unless refreshed before (slides with each rotation, never
+    /// past `absolute_expires_at`).
+    pub idle_expires_at: u64,
+    /// The session ends at this time whatever happens.
+    pub absolute_expires_at: u64,
+    /// Set when the session was revoked.
+    pub revoked: Option<Revocation>,
+    /// Scopes its access tokens carry.
+    pub scope: Option<String>,
+    /// The OAuth client.
+    pub client_id: Option<String>,
+    /// Custom claims its access tokens carry.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Authentication assurance level (for example NIST AAL 1–3); raised by elevation.
+    pub assurance: u8,
+    /// When the user last authenticated (Unix seconds).
+    pub auth_time: u64,
+    /// The device, user agent and IP given at login.
+    pub context: ClientContext,
+}
+
+impl Session {
+    /// When the session stops being usable (without further refreshes).
+    pub fn ends_at(&self) -> u64 {
+        match self.revoked {
+            Some(r) => r.at,
+            None => self.idle_expires_at.min(self.absolute_expires_at),
+        }
+    }
+
+    /// `true` while the session can be refreshed at `now`.
+    pub fn is_active_at(&self, now: u64) -> bool {
+        self.revoked.is_none() && now < self.ends_at()
+    }
+}
+
+/// Session timeouts and the refresh grace rule.
+///
+/// Both timeouts are on by default: a session ends after `idle` seconds without a refresh, and
+/// after `absolute` seconds whatever happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Idle timeout in seconds: each refresh pushes the end to now + idle (never past the
+    /// absolute end).
+    pub idle: u64,
+    /// Absolute lifetime in seconds from login.
+    pub absolute: u64,
+    /// How long after a rotation the previous refresh token still yields the identical child
+    /// (honest concurrent refreshes, or a response lost on a bad network).
+    pub grace: u64,
+    /// How many such replays one generation may serve; one more is treated as reuse.
+    pub max_grace_replays: u32,
+}
+
+impl Policy {
+    /// Banking-like: 15 minutes idle, 12 hours absolute, 5 s grace. An unattended session dies
+    /// quickly, and nobody stays logged in across days.
+    pub const fn banking() -> Self {
+        Self {
+            idle: 15 * 60,
+            absolute: 12 * 3600,
+            grace: 5,
+            max_grace_replays: 3,
+        }
+    }
+
+    /// Web (the default): 24 hours idle, 14 days absolute, 10 s grace. A browser tab used
+    /// daily stays logged in for two weeks; a forgotten one ends the next day.
+    pub const fn web() -> Self {
+        Self {
+            idle: 24 * 3600,
+            absolute: 14 * 24 * 3600,
+            grace: 10,
+            max_grace_replays: 5,
+        }
+    }
+
+    /// Mobile: 30 days idle, 365 days absolute, 30 s grace. Apps refresh silently in the
+    /// background and users expect to stay logged in; the device is the second factor, and
+    /// reuse detection plus "log out everywhere" are the brakes. The longer grace absorbs
+    /// flaky networks that lose refresh responses.
+    pub const fn mobile() -> Self {
+        Self {
+            idle: 30 * 24 * 3600,
+            absolute: 365 * 24 * 3600,
+            grace: 30,
+            max_grace_replays: 5,
+        }
+    }
+
+    /// Check the values make sense.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when a timeout is zero, idle exceeds absolute, or the
+    /// grace window exceeds 5 minutes or the idle timeout.
+    pub fn validate(&self) -> Result<()> {
+        if self.idle == 0 || self.absolute == 0 || self.idle > self.absolute {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "need 0 < idle <= absolute",
+            ));
+        }
+        if self.grace > 300 || self.grace >= self.idle {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "grace must be < 300 s and < idle",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::web()
+    }
+}
+
+/// What a store needs to decide a rotation: the clock reading and the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationRules {
+    /// The current time (Unix seconds). Stores never read a clock.
+    pub now: u64,
+    /// The idle timeout, seconds.
+    pub idle: u64,
+    /// The grace window, seconds.
+    pub grace: u64,
+    /// The replay cap per generation.
+    pub max_grace_replays: u32,
+    /// The refresh-secret id the next generation is made with.
+    pub secret_id: u8,
+}
+
+/// The outcome of presenting generation `g` of a session's refresh token (DESIGN.md's table).
+/// Each variant holds the session as it is *after* the decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotation {
+    /// `g` was current: the session moved to `g + 1`.
+    Rotated(Session),
+    /// `g` was the previous generation, inside the grace window and under the replay cap: the
+    /// caller hands out the identical child (generation `g + 1`) again.
+    GraceReplay(Session),
+    /// `g` was older, or previous but outside the window or over the cap: the session has just
+    /// been revoked for reuse.
+    Reuse(Session),
+    /// `g` was newer than the session: forged or rolled back. Nothing changed.
+    Future(Session),
+    /// The session had already ended (revoked or timed out). Nothing changed.
+    Ended(Session),
+}
+
+/// The rotation rule, as one pure function of the stored session. Every store applies it
+/// inside one atomic step (a lock, a transaction, a compare-and-set, a script) and writes back
+/// the returned session when it differs from the stored one.
+pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotation {
+    let now = rules.now;
+    if !current.is_active_at(now) {
+        return Rotation::Ended(current.clone());
+    }
+    let mut s = current.clone();
+    if presented == s.generation {
+        s.generation += 1;
+        s.secret_id = rules.secret_id;
+        s.rotated_at = now;
+        s.last_used_at = now;
+        s.grace_replays = 0;
+        s.idle_expires_at = now.saturating_add(rules.idle).min(s.absolute_expires_at);
+        Rotation::Rotated(s)
+    } else if presented > s.generation {
+        Rotation::Future(s)
+    } else if presented + 1 == s.generation
+        && now < s.rotated_at.saturating_add(rules.grace)
+        && s.grace_replays < rules.max_grace_replays
+    {
+        s.grace_replays += 1;
+        s.last_used_at = now;
+        Rotation::GraceReplay(s)
+    } else {
+        s.revoked = Some(Revocation {
+            reason: RevokeReason::ReuseDetected,
+            at: now,
+        });
+        Rotation::Reuse(s)
+    }
+}
+
+/// A new session record for a login at `now`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_session(
+    sid: SessionId,
+    subject: String,
+    now: u64,
+    policy: &Policy,
+    secret_id: u8,
+    scope: Option<String>,
+    client_id: Option<String>,
+    claims: serde_json::Map<String, serde_json::Value>,
+    assurance: u8,
+    auth_time: u64,
+    context: ClientContext,
+) -> Session {
+    let absolute = now.saturating_add(policy.absolute);
+    Session {
+        sid,
+        subject,
+        generation: 1,
+        secret_id,
+        created_at: now,
+        last_used_at: now,
+        rotated_at: now,
+        grace_replays: 0,
+        idle_expires_at: now.saturating_add(policy.idle).min(absolute),
+        absolute_expires_at: absolute,
+        revoked: None,
+        scope,
+        client_id,
+        claims,
+        assurance,
+        auth_time,
+        context: context.capped(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(now: u64) -> Session {
+        new_session(
+            SessionId::from_bytes([1; 16]),
+            "u".into(),
+            now,
+            &Policy::banking(),
+            1,
+            None,
+            None,
+            Default::default(),
+            1,
+            now,
+            ClientContext::default(),
+        )
+    }
+
+    fn rules(now: u64) -> RotationRules {
+        let p = Policy::banking();
+        RotationRules {
+            now,
+            idle: p.idle,
+            grace: p.grace,
+            max_grace_replays: p.max_grace_replays,
+            secret_id: 1,
+        }
+    }
+
+    #[test]
+    fn the_table() {
+        let s = session(1000);
+        let Rotation::Rotated(s2) = decide(&s, 1, &rules(1010)) else {
+            panic!("rotate")
+        };
+        assert_eq!((s2.generation, s2.idle_expires_at), (2, 1010 + 900));
+        assert!(matches!(
+            decide(&s2, 1, &rules(1014)),
+            Rotation::GraceReplay(_)
+        ));
+        assert!(
+            matches!(decide(&s2, 1, &rules(1015)), Rotation::Reuse(_)),
+            "grace is [rotated, rotated + grace)"
+        );
+        assert!(matches!(decide(&s2, 3, &rules(1011)), Rotation::Future(_)));
+        let Rotation::Rotated(s3) = decide(&s2, 2, &rules(1011)) else {
+            panic!("rotate")
+        };
+        let Rotation::Reuse(dead) = decide(&s3, 1, &rules(1012)) else {
+            panic!("older is reuse")
+        };
+        assert_eq!(
+            dead.revoked.map(|r| r.reason),
+            Some(RevokeReason::ReuseDetected)
+        );
+        assert!(matches!(decide(&dead, 3, &rules(1013)), Rotation::Ended(_)));
+    }
+
+    #[test]
+    fn replay_cap_and_timeouts_at_their_boundaries() {
+        let s = session(0);
+        let Rotation::Rotated(mut s) = decide(&s, 1, &rules(10)) else {
+            panic!()
+        };
+        for _ in 0..3 {
+            let Rotation::GraceReplay(n) = decide(&s, 1, &rules(11)) else {
+                panic!("replay")
+            };
+            s = n;
+        }
+        assert!(
+            matches!(decide(&s, 1, &rules(11)), Rotation::Reuse(_)),
+            "over the cap"
+        );
+        let s = session(0);
+        assert!(matches!(decide(&s, 1, &rules(899)), Rotation::Rotated(_)));
+        assert!(
+            matches!(decide(&s, 1, &rules(900)), Rotation::Ended(_)),
+            "idle end is exclusive"
+        );
+        // Keep refreshing: the absolute end still wins.
+        let mut s = session(0);
+        let mut now = 0;
+        while now + 800 < 12 * 3600 {
+            now += 800;
+            let Rotation::Rotated(n) = decide(&s, s.generation, &rules(now)) else {
+                panic!("{now}")
+            };
+            assert!(n.idle_expires_at <= n.absolute_expires_at);
+            s = n;
+        }
+        assert!(matches!(
+            decide(&s, s.generation, &rules(12 * 3600)),
+            Rotation::Ended(_)
+        ));
+    }
+
+    #[test]
+    fn session_ids_round_trip() {
+        let id = SessionId::random().expect("rng");
+        assert_eq!(id.to_string().len(), 22);
+        assert_eq!(id.to_string().parse::<SessionId>().expect("parse"), id);
+        assert!("short".parse::<SessionId>().is_err());
+        assert!(Policy::banking().validate().is_ok() && Policy::web().validate().is_ok());
+        assert!(
+            Policy {
+                idle: 10,
+                absolute: 5,
+                grace: 1,
+                max_grace_replays: 1
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,598 @@
+//! The conformance suite every [`SessionStore`] must pass (feature `test-util`).
+//!
+//! It drives a real [`Issuer`] over the store with a manual clock: every row of the rotation
+//! table, timeouts at their exact boundaries, list and revoke operations, cleanup, and races
+//! (many tasks refreshing one token at once; a reuse racing a legitimate refresh). Each check
+//! panics with a message naming the rule that failed.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use tidepass::store::{MemoryStore, conformance};
+//! conformance::run_all(|| async { MemoryStore::new() }).await;
+//! # }
+//! ```
+//!
+//! The race checks spawn tasks on the current tokio runtime; use a multi-threaded one
+//! (`#[tokio::test(flavor = "multi_thread")]`) so they really run in parallel.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::clock::{Clock, ManualClock};
+use crate::error::ErrorKind;
+use crate::events::{Event, MemorySink};
+use crate::issuer::{Issuer, Login};
+use crate::keys::{Algorithm, SigningKey};
+use crate::mint::Minter;
+use crate::refresh::RefreshSecrets;
+use crate::session::{ClientContext, Policy, RevokeReason, SessionId};
+use crate::store::SessionStore;
+
+const T0: u64 = 1_800_000_000;
+
+/// The policy the suite uses: banking timeouts (15 min idle, 12 h absolute), 5 s grace,
+/// 3 replays.
+pub const POLICY: Policy = Policy::banking();
+
+struct Rig<S> {
+    issuer: Arc<Issuer<S>>,
+    clock: Arc<ManualClock>,
+    events: Arc<MemorySink>,
+}
+
+fn rig<S: SessionStore>(store: S) -> Rig<S> {
+    let clock = Arc::new(ManualClock::new(T0));
+    let events = Arc::new(MemorySink::default());
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let minter = Minter::new(key, "https://auth.example", "api")
+        .expect("minter")
+        .with_ttl(300)
+        .with_clock(clock.clone());
+    let issuer = Issuer::builder(store, minter)
+        .refresh_secrets(RefreshSecrets::from_secret(1, &[42u8; 32]).expect("secret"))
+        .policy(POLICY)
+        .clock(clock.clone())
+        .events(events.clone())
+        .build()
+        .expect("issuer");
+    Rig {
+        issuer: Arc::new(issuer),
+        clock,
+        events,
+    }
+}
+
+fn kind<T: std::fmt::Debug>(r: crate::Result<T>) -> ErrorKind {
+    r.expect_err("expected a refusal").kind()
+}
+
+/// Run every check, each on a fresh store from `make`.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: SessionStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    rotation_table(make().await).await;
+    grace_window_and_replay_cap(make().await).await;
+    timeouts_at_their_boundaries(make().await).await;
+    bad_tokens_never_reach_the_store(make().await).await;
+    list_and_revoke(make().await).await;
+    elevate_replaces_the_session(make().await).await;
+    cleanup_removes_only_ended_sessions(make().await).await;
+    concurrent_refreshes_leave_one_chain(make().await).await;
+    reuse_racing_a_refresh_revokes(make().await).await;
+}
+
+/// Current generation rotates; previous inside grace yields the identical child; older is
+/// reuse and revokes the session; newer is refused.
+pub async fn rotation_table<S: SessionStore>(store: S) {
+    let r = rig(store);
+    let p1 = r.issuer.login(Login::new("alice")).await.expect("login");
+    r.clock.advance(10);
+    let p2 = r
+        .issuer
+        .refresh(p1.refresh.expose())
+        .await
+        .expect("current generation rotates");
+    assert_eq!(p2.session_id, p1.session_id, "rotation keeps the session");
+    assert_ne!(
+        p2.refresh, p1.refresh,
+        "rotation issues a new refresh token"
+    );
+    let s = r
+        .issuer
+        .store()
+        .load(p1.session_id)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(s.generation, 2);
+    assert_eq!(
+        s.idle_expires_at,
+        T0 + 10 + POLICY.idle,
+        "idle deadline slides"
+    );
+    assert_eq!(
+        s.absolute_expires_at,
+        T0 + POLICY.absolute,
+        "absolute deadline never moves"
+    );
+
+    // Previous generation inside the grace window: the identical child, a fresh access token.
+    r.clock.advance(1);
+    let again = r
+        .issuer
+        .refresh(p1.refresh.expose())
+        .await
+        .expect("grace replay");
+    assert_eq!(
+        again.refresh, p2.refresh,
+        "grace replay hands out the identical child"
+    );
+    assert_ne!(
+        again.access.jti(),
+        p2.access.jti(),
+        "with a fresh access token"
+    );
+
+    // The child continues the chain.
+    let p3 = r
+        .issuer
+        .refresh(p2.refresh.expose())
+        .await
+        .expect("child rotates");
+    // Two generations back is reuse: the whole session dies.
+    assert_eq!(
+        kind(r.issuer.refresh(p1.refresh.expose()).await),
+        ErrorKind::RefreshReuse
+    );
+    let s = r
+        .issuer
+        .store()
+        .load(p1.session_id)
+        .await
+        .expect("load")
+        .expect("kept");
+    assert_eq!(
+        s.revoked.map(|v| v.reason),
+        Some(RevokeReason::ReuseDetected)
+    );
+    assert_eq!(
+        kind(r.issuer.refresh(p3.refresh.expose()).await),
+        ErrorKind::SessionRevoked,
+        "even the newest token is dead"
+    );
+    let events = r.events.take();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ReuseDetected { .. })),
+        "reuse emits an event"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::GraceReplay { .. }))
+    );
+
+    // Newer than current (a forged generation can only come from a leaked secret or a
+    // rolled-back store; simulate it with the issuer's own secret).
+    let q = r.issuer.login(Login::new("bob")).await.expect("login");
+    let secrets = RefreshSecrets::from_secret(1, &[42u8; 32]).expect("secret");
+    let future = secrets.encode(1, &q.session_id, 5).expect("encode");
+    assert_eq!(
+        kind(r.issuer.refresh(future.expose()).await),
+        ErrorKind::RefreshFromFuture
+    );
+    r.issuer
+        .refresh(q.refresh.expose())
+        .await
+        .expect("a future generation changes nothing");
+}
+
+/// The grace window is `[rotated_at, rotated_at + grace)` and serves at most the cap.
+pub async fn grace_window_and_replay_cap<S: SessionStore>(store: S) {
+    let r = rig(store);
+    let p1 = r.issuer.login(Login::new("alice")).await.expect("login");
+    let p2 = r.issuer.refresh(p1.refresh.expose()).await.expect("rotate");
+    for _ in 0..POLICY.max_grace_replays {
+        let again = r
+            .issuer
+            .refresh(p1.refresh.expose())
+            .await
+            .expect("replay under the cap");
+        assert_eq!(again.refresh, p2.refresh);
+    }
+    assert_eq!(
+        kind(r.issuer.refresh(p1.refresh.expose()).await),
+        ErrorKind::RefreshReuse,
+        "one replay over the cap is reuse"
+    );
+
+    let q1 = r.issuer.login(Login::new("carol")).await.expect("login");
+    r.issuer.refresh(q1.refresh.expose()).await.expect("rotate");
+    r.clock.advance(POLICY.grace - 1);
+    r.issuer
+        .refresh(q1.refresh.expose())
+        .await
+        .expect("last second of the window");
+    r.clock.advance(1);
+    assert_eq!(
+        kind(r.issuer.refresh(q1.refresh.expose()).await),
+        ErrorKind::RefreshReuse,
+        "the window is half-open"
+    );
+}
+
+/// Idle and absolute timeouts end sessions at their exact second.
+pub async fn timeouts_at_their_boundaries<S: SessionStore>(store: S) {
+    let r = rig(store);
+    let p = r.issuer.login(Login::new("alice")).await.expect("login");
+    r.clock.advance(POLICY.idle - 1);
+    let p = r
+        .issuer
+        .refresh(p.refresh.expose())
+        .await
+        .expect("just inside idle");
+    r.clock.advance(POLICY.idle);
+    assert_eq!(
+        kind(r.issuer.refresh(p.refresh.expose()).await),
+        ErrorKind::SessionExpired,
+        "idle end is exclusive"
+    );
+
+    // Refresh just inside the idle window again and again: the absolute end still wins.
+    r.clock.set(T0);
+    let mut p = r.issuer.login(Login::new("bob")).await.expect("login");
+    let mut now = T0;
+    while now + POLICY.idle - 1 < T0 + POLICY.absolute {
+        now += POLICY.idle - 1;
+        r.clock.set(now);
+        p = r
+            .issuer
+            .refresh(p.refresh.expose())
+            .await
+            .expect("refresh inside both windows");
+        assert!(p.refresh_expires_at <= T0 + POLICY.absolute);
+    }
+    r.clock.set(T0 + POLICY.absolute);
+    assert_eq!(
+        kind(r.issuer.refresh(p.refresh.expose()).await),
+        ErrorKind::SessionExpired,
+        "absolute end"
+    );
+    let listed = r.issuer.sessions("bob", None).await.expect("list");
+    assert!(listed.is_empty(), "ended sessions are not listed");
+}
+
+/// Garbage and forgeries fail before the store: no session changes.
+pub async fn bad_tokens_never_reach_the_store<S: SessionStore>(store: S) {
+    let r = rig(store);
+    let p = r.issuer.login(Login::new("alice")).await.expect("login");
+    let good = p.refresh.expose().to_owned();
+    let foreign = RefreshSecrets::from_secret(1, &[7u8; 32])
+        .expect("s")
+        .encode(1, &p.session_id, 1)
+        .expect("t");
+    let mut flipped = good.clone().into_bytes();
+    let last = flipped.len() - 3;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).expect("ascii");
+    for bad in [
+        "",
+        "garbage",
+        "tprt_",
+        &good[..good.len() - 1],
+        &format!("{good}A"),
+        foreign.expose(),
+        &flipped,
+        &good.to_uppercase(),
+    ] {
+        assert_eq!(
+            kind(r.issuer.refresh(bad).await),
+            ErrorKind::InvalidRefreshToken,
+            "{bad:?}"
+        );
+    }
+    let s = r
+        .issuer
+        .store()
+        .load(p.session_id)
+        .await
+        .expect("load")
+        .expect("kept");
+    assert_eq!(
+        (s.generation, s.revoked),
+        (1, None),
+        "bad tokens changed nothing"
+    );
+    r.issuer
+        .refresh(&good)
+        .await
+        .expect("the real token still works");
+    // An authentic token for a session the store never had.
+    let stranger = RefreshSecrets::from_secret(1, &[42u8; 32])
+        .expect("s")
+        .encode(1, &SessionId::random().expect("id"), 1)
+        .expect("t");
+    assert_eq!(
+        kind(r.issuer.refresh(stranger.expose()).await),
+        ErrorKind::UnknownSession
+    );
+}
+
+/// Logout, list (with the current one marked), revoke one, revoke others, revoke all.
+pub async fn list_and_revoke<S: SessionStore>(store: S) {
+    let r = rig(store);
+    let ctx = |d: &str| ClientContext {
+        device: Some(d.into()),
+        user_agent: Some("ua".into()),
+        ip: Some("127.0.0.1".into()),
+    };
+    let phone = r
+        .issuer
+        .login(Login::new("alice").context(ctx("phone")))
+        .await
+        .expect("login");
+    r.clock.advance(1);
+    let laptop = r
+        .issuer
+        .login(Login::new("alice").context(ctx("laptop")))
+        .await
+        .expect("login");
+    r.clock.advance(1);
+    let tablet = r
+        .issuer
+        .login(Login::new("alice").context(ctx("tablet")))
+        .await
+        .expect("login");
+    let bob = r.issuer.login(Login::new("bob")).await.expect("login");
+
+    let list = r
+        .issuer
+        .sessions("alice", Some(laptop.session_id))
+        .await
+        .expect("list");
+    let devices: Vec<_> = list
+        .iter()
+        .map(|v| v.session.context.device.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(devices, ["phone", "laptop", "tablet"], "oldest first");
+    assert_eq!(
+        list.iter()
+            .filter(|v| v.current)
+            .map(|v| v.session.sid)
+            .collect::<Vec<_>>(),
+        [laptop.session_id]
+    );
+
+    assert!(
+        !r.issuer
+            .revoke("bob", phone.session_id)
+            .await
+            .expect("revoke"),
+        "cannot revoke another's session"
+    );
+    assert!(
+        r.issuer
+            .revoke("alice", tablet.session_id)
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(
+        kind(r.issuer.refresh(tablet.refresh.expose()).await),
+        ErrorKind::SessionRevoked
+    );
+    assert!(
+        !r.issuer
+            .revoke("alice", tablet.session_id)
+            .await
+            .expect("again"),
+        "already revoked"
+    );
+
+    assert_eq!(
+        r.issuer
+            .revoke_others("alice", laptop.session_id)
+            .await
+            .expect("others"),
+        1
+    );
+    assert_eq!(
+        kind(r.issuer.refresh(phone.refresh.expose()).await),
+        ErrorKind::SessionRevoked
+    );
+    r.issuer
+        .refresh(laptop.refresh.expose())
+        .await
+        .expect("the kept session lives");
+
+    assert!(r.issuer.logout(laptop.session_id).await.expect("logout"));
+    assert!(
+        r.issuer
+            .sessions("alice", None)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let again = r.issuer.login(Login::new("alice")).await.expect("login");
+    assert_eq!(r.issuer.revoke_all("alice").await.expect("all"), 1);
+    assert_eq!(
+        kind(r.issuer.refresh(again.refresh.expose()).await),
+        ErrorKind::SessionRevoked
+    );
+    r.issuer
+        .refresh(bob.refresh.expose())
+        .await
+        .expect("other subjects are untouched");
+}
+
+/// Elevation: a new session id and pair, the old session revoked.
+pub async fn elevate_replaces_the_session<S: SessionStore>(store: S) {
+    let r = rig(store);
+    let p = r
+        .issuer
+        .login(Login::new("alice").scope("read"))
+        .await
+        .expect("login");
+    let e = r
+        .issuer
+        .elevate(p.session_id, 2, Some("read admin".into()))
+        .await
+        .expect("elevate");
+    assert_ne!(e.session_id, p.session_id, "a new session id");
+    assert_eq!(
+        kind(r.issuer.refresh(p.refresh.expose()).await),
+        ErrorKind::SessionRevoked
+    );
+    let s = r
+        .issuer
+        .store()
+        .load(e.session_id)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!((s.assurance, s.scope.as_deref()), (2, Some("read admin")));
+    assert_eq!(
+        kind(r.issuer.elevate(p.session_id, 3, None).await),
+        ErrorKind::SessionRevoked
+    );
+    r.issuer
+        .refresh(e.refresh.expose())
+        .await
+        .expect("the new session works");
+}
+
+/// Cleanup deletes ended sessions and keeps live ones.
+pub async fn cleanup_removes_only_ended_sessions<S: SessionStore>(store: S) {
+    let r = rig(store);
+    let dead = r.issuer.login(Login::new("alice")).await.expect("login");
+    let live = r.issuer.login(Login::new("alice")).await.expect("login");
+    r.issuer.logout(dead.session_id).await.expect("logout");
+    r.clock.advance(1);
+    let n = r
+        .issuer
+        .store()
+        .cleanup(r.clock.now(), 100)
+        .await
+        .expect("cleanup");
+    assert_eq!(n, 1);
+    assert!(
+        r.issuer
+            .store()
+            .load(dead.session_id)
+            .await
+            .expect("load")
+            .is_none()
+    );
+    assert!(
+        r.issuer
+            .store()
+            .load(live.session_id)
+            .await
+            .expect("load")
+            .is_some()
+    );
+    r.clock.advance(POLICY.idle);
+    assert_eq!(
+        r.issuer
+            .store()
+            .cleanup(r.clock.now(), 100)
+            .await
+            .expect("cleanup"),
+        1,
+        "idle-expired"
+    );
+    assert_eq!(
+        r.issuer
+            .store()
+            .cleanup(r.clock.now(), 100)
+            .await
+            .expect("cleanup"),
+        0
+    );
+}
+
+/// Many tasks refresh the same token at once: every winner holds the same child, and the
+/// chain continues from it.
+pub async fn concurrent_refreshes_leave_one_chain<S: SessionStore>(store: S) {
+    let r = rig(store);
+    let p = r.issuer.login(Login::new("alice")).await.expect("login");
+    let token = p.refresh.expose().to_owned();
+    // The grace cap bounds how many honest duplicates are served; race exactly that many + 1.
+    let tasks: Vec<_> = (0..=POLICY.max_grace_replays)
+        .map(|_| {
+            let (issuer, token) = (r.issuer.clone(), token.clone());
+            tokio::spawn(async move { issuer.refresh(&token).await })
+        })
+        .collect();
+    let mut children = Vec::new();
+    for t in tasks {
+        let pair = t
+            .await
+            .expect("task")
+            .expect("every concurrent refresh is honest and served");
+        children.push(pair.refresh.expose().to_owned());
+    }
+    children.dedup();
+    assert_eq!(children.len(), 1, "all winners hold the same child");
+    let s = r
+        .issuer
+        .store()
+        .load(p.session_id)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(s.generation, 2, "exactly one rotation happened");
+    r.issuer
+        .refresh(&children[0])
+        .await
+        .expect("the chain continues from the child");
+}
+
+/// A thief replays an old token while the owner refreshes: the session ends revoked.
+pub async fn reuse_racing_a_refresh_revokes<S: SessionStore>(store: S) {
+    let r = rig(store);
+    for round in 0..20 {
+        let p1 = r
+            .issuer
+            .login(Login::new(format!("user{round}")))
+            .await
+            .expect("login");
+        let p2 = r.issuer.refresh(p1.refresh.expose()).await.expect("rotate");
+        r.clock.advance(POLICY.grace); // p1 is now outside the grace window: presenting it is reuse
+        let (i1, i2) = (r.issuer.clone(), r.issuer.clone());
+        let (old, cur) = (
+            p1.refresh.expose().to_owned(),
+            p2.refresh.expose().to_owned(),
+        );
+        let thief = tokio::spawn(async move { i1.refresh(&old).await });
+        let owner = tokio::spawn(async move { i2.refresh(&cur).await });
+        let thief = thief.await.expect("task");
+        let owner = owner.await.expect("task");
+        assert_eq!(
+            thief.map(|_| ()).map_err(|e| e.kind()),
+            Err(ErrorKind::RefreshReuse)
+        );
+        let s = r
+            .issuer
+            .store()
+            .load(p1.session_id)
+            .await
+            .expect("load")
+            .expect("stored");
+        assert_eq!(
+            s.revoked.map(|v| v.reason),
+            Some(RevokeReason::ReuseDetected),
+            "round {round}"
+        );
+        if let Ok(pair) = owner {
+            // The owner won the race; its new token is dead now too.
+            assert_eq!(
+                kind(r.issuer.refresh(pair.refresh.expose()).await),
+                ErrorKind::SessionRevoked
+            );
+        }
+    }
+}

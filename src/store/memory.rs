@@ -1,0 +1,143 @@
+//! The in-memory store.
+
+use dashmap::DashMap;
+
+use super::{Rotation, RotationRules, SessionStore, decide, revoke_in_place};
+use crate::error::Result;
+use crate::session::{RevokeReason, Session, SessionId};
+
+/// Sessions in a concurrent hash map. Correct under any concurrency (a rotation holds its
+/// shard's lock for the whole decision), gone when the process ends.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    sessions: DashMap<SessionId, Session>,
+    by_subject: DashMap<String, Vec<SessionId>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of sessions held (active and ended but not yet cleaned up).
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// `true` when no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    fn ids_of(&self, subject: &str) -> Vec<SessionId> {
+        self.by_subject
+            .get(subject)
+            .map(|v| v.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn create(&self, session: &Session) -> Result<()> {
+        self.by_subject
+            .entry(session.subject.clone())
+            .or_default()
+            .push(session.sid);
+        self.sessions.insert(session.sid, session.clone());
+        Ok(())
+    }
+
+    async fn load(&self, sid: SessionId) -> Result<Option<Session>> {
+        Ok(self.sessions.get(&sid).map(|s| s.clone()))
+    }
+
+    async fn rotate(
+        &self,
+        sid: SessionId,
+        presented: u64,
+        rules: RotationRules,
+    ) -> Result<Option<Rotation>> {
+        // get_mut holds the shard's write lock: decide and write back as one step.
+        let Some(mut stored) = self.sessions.get_mut(&sid) else {
+            return Ok(None);
+        };
+        let outcome = decide(&stored, presented, &rules);
+        match &outcome {
+            Rotation::Rotated(s) | Rotation::GraceReplay(s) | Rotation::Reuse(s) => {
+                *stored = s.clone();
+            }
+            Rotation::Future(_) | Rotation::Ended(_) => {}
+        }
+        Ok(Some(outcome))
+    }
+
+    async fn revoke(
+        &self,
+        sid: SessionId,
+        reason: RevokeReason,
+        now: u64,
+    ) -> Result<Option<Session>> {
+        let Some(mut s) = self.sessions.get_mut(&sid) else {
+            return Ok(None);
+        };
+        Ok(revoke_in_place(&mut s, reason, now).then(|| s.clone()))
+    }
+
+    async fn list(&self, subject: &str, now: u64) -> Result<Vec<Session>> {
+        let mut out: Vec<Session> = self
+            .ids_of(subject)
+            .into_iter()
+            .filter_map(|id| self.sessions.get(&id).map(|s| s.clone()))
+            .filter(|s| s.is_active_at(now))
+            .collect();
+        out.sort_by_key(|s| (s.created_at, s.sid));
+        Ok(out)
+    }
+
+    async fn revoke_subject(
+        &self,
+        subject: &str,
+        keep: Option<SessionId>,
+        reason: RevokeReason,
+        now: u64,
+    ) -> Result<Vec<Session>> {
+        let mut out = Vec::new();
+        for id in self.ids_of(subject) {
+            if Some(id) == keep {
+                continue;
+            }
+            if let Some(mut s) = self.sessions.get_mut(&id) {
+                if revoke_in_place(&mut s, reason, now) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn cleanup(&self, now: u64, limit: usize) -> Result<usize> {
+        let ended: Vec<(SessionId, String)> = self
+            .sessions
+            .iter()
+            .filter(|s| s.ends_at() <= now)
+            .take(limit)
+            .map(|s| (s.sid, s.subject.clone()))
+            .collect();
+        let mut removed = 0;
+        for (sid, subject) in ended {
+            if self
+                .sessions
+                .remove_if(&sid, |_, s| s.ends_at() <= now)
+                .is_some()
+            {
+                removed += 1;
+                if let Some(mut ids) = self.by_subject.get_mut(&subject) {
+                    ids.retain(|i| *i != sid);
+                }
+                self.by_subject.remove_if(&subject, |_, ids| ids.is_empty());
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,85 @@
+//! Session stores: one trait, several backends, one conformance suite.
+//!
+//! A store keeps [`Session`] records and applies the rotation rule ([`decide`]) atomically,
+//! one compare-and-set per refresh. Stores never read a clock: every call that depends on time
+//! receives `now`. Everything is async at the boundary only.
+//!
+//! - [`MemoryStore`]: in-process (DashMap), for tests and single-process services.
+//! - `RedbStore` (feature `redb`): embedded and durable.
+//!
+//! Third-party stores implement [`SessionStore`] and run `conformance::run_all` (feature
+//! `test-util`) to prove they behave like the others.
+
+use std::future::Future;
+
+use crate::error::Result;
+use crate::session::{RevokeReason, Session, SessionId};
+pub use crate::session::{Rotation, RotationRules, decide};
+
+mod memory;
+pub use memory::MemoryStore;
+
+#[cfg(feature = "redb")]
+mod redb;
+#[cfg(feature = "redb")]
+pub use self::redb::RedbStore;
+
+#[cfg(feature = "test-util")]
+pub mod conformance;
+
+/// Where sessions live. Every method is one atomic step.
+///
+/// # Errors
+///
+/// Every method fails with an error for which [`crate::Error::is_store`] is `true` when the
+/// backend fails; nothing is half-written.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Insert a new session.
+    fn create(&self, session: &Session) -> impl Future<Output = Result<()>> + Send;
+
+    /// The session, active or ended, if the store still holds it.
+    fn load(&self, sid: SessionId) -> impl Future<Output = Result<Option<Session>>> + Send;
+
+    /// Apply [`decide`] to the stored session and write the result, atomically. `None` when
+    /// the store holds no such session.
+    fn rotate(
+        &self,
+        sid: SessionId,
+        presented: u64,
+        rules: RotationRules,
+    ) -> impl Future<Output = Result<Option<Rotation>>> + Send;
+
+    /// Revoke one session. Returns the session as revoked when it was active, `None` when it
+    /// is unknown or had already ended (nothing changes then).
+    fn revoke(
+        &self,
+        sid: SessionId,
+        reason: RevokeReason,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<Session>>> + Send;
+
+    /// The subject's active sessions at `now`, oldest first.
+    fn list(&self, subject: &str, now: u64) -> impl Future<Output = Result<Vec<Session>>> + Send;
+
+    /// Revoke every active session of `subject` except `keep`; returns those revoked.
+    fn revoke_subject(
+        &self,
+        subject: &str,
+        keep: Option<SessionId>,
+        reason: RevokeReason,
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<Session>>> + Send;
+
+    /// Delete up to `limit` sessions that ended before `now`; returns how many.
+    fn cleanup(&self, now: u64, limit: usize) -> impl Future<Output = Result<usize>> + Send;
+}
+
+/// Revoke `s` in place if it is active at `now`.
+pub(crate) fn revoke_in_place(s: &mut Session, reason: RevokeReason, now: u64) -> bool {
+    if s.is_active_at(now) {
+        s.revoked = Some(crate::session::Revocation { reason, at: now });
+        true
+    } else {
+        false
+    }
+}

@@ -1,0 +1,279 @@
+//! The embedded, durable store (feature `redb`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ::redb::{
+    Database, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, TableDefinition,
+    WriteTransaction,
+};
+
+use super::{Rotation, RotationRules, SessionStore, decide, revoke_in_place};
+use crate::error::{Error, ErrorKind, Result};
+use crate::session::{RevokeReason, Session, SessionId};
+
+/// sid → session (JSON).
+const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
+/// subject → sid.
+const SUBJECTS: MultimapTableDefinition<&str, &[u8]> = MultimapTableDefinition::new("subjects");
+/// (ends_at, sid) → (): cleanup walks this in order and stops at `now`.
+const ENDS: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("ends");
+
+fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::source_from(ErrorKind::Store, "redb", e)
+}
+
+fn decode(bytes: &[u8]) -> Result<Session> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::source_from(ErrorKind::StoreCorrupt, "session record", e))
+}
+
+fn encode(s: &Session) -> Result<Vec<u8>> {
+    serde_json::to_vec(s).map_err(|e| Error::source_from(ErrorKind::Serialization, "session", e))
+}
+
+/// Sessions in a redb file: every acknowledged write is committed durably (fsync) before the
+/// call returns, so a crash or SIGKILL loses no acknowledged login, rotation or revocation.
+///
+/// redb serializes write transactions, so each rotation is one atomic read-decide-write.
+/// Calls run on tokio's blocking pool: use the store inside a tokio runtime.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore").finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Open (or create) the database file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`] when the file cannot be opened or created (for example because
+    /// another process holds it).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let db = Database::create(path).map_err(store_err)?;
+        let txn = db.begin_write().map_err(store_err)?;
+        txn.open_table(SESSIONS).map_err(store_err)?;
+        txn.open_multimap_table(SUBJECTS).map_err(store_err)?;
+        txn.open_table(ENDS).map_err(store_err)?;
+        txn.commit().map_err(store_err)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(store_err)?
+    }
+
+    /// A write transaction around `f`, committed only if `f` succeeds.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(store_err)?;
+            let out = f(&txn)?;
+            txn.commit().map_err(store_err)?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn get(txn: &WriteTransaction, sid: &SessionId) -> Result<Option<Session>> {
+    let t = txn.open_table(SESSIONS).map_err(store_err)?;
+    let v = t.get(&sid.as_bytes()[..]).map_err(store_err)?;
+    v.map(|g| decode(g.value())).transpose()
+}
+
+/// Write `new` over `old` (or insert it), keeping the end index in step.
+fn put(txn: &WriteTransaction, old: Option<&Session>, new: &Session) -> Result<()> {
+    let bytes = encode(new)?;
+    let key = &new.sid.as_bytes()[..];
+    txn.open_table(SESSIONS)
+        .map_err(store_err)?
+        .insert(key, &bytes[..])
+        .map_err(store_err)?;
+    let mut ends = txn.open_table(ENDS).map_err(store_err)?;
+    if let Some(old) = old {
+        ends.remove((old.ends_at(), key)).map_err(store_err)?;
+    }
+    ends.insert((new.ends_at(), key), ()).map_err(store_err)?;
+    Ok(())
+}
+
+impl SessionStore for RedbStore {
+    async fn create(&self, session: &Session) -> Result<()> {
+        let s = session.clone();
+        self.write(move |txn| {
+            put(txn, None, &s)?;
+            txn.open_multimap_table(SUBJECTS)
+                .map_err(store_err)?
+                .insert(s.subject.as_str(), &s.sid.as_bytes()[..])
+                .map_err(store_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load(&self, sid: SessionId) -> Result<Option<Session>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(store_err)?;
+            let t = txn.open_table(SESSIONS).map_err(store_err)?;
+            let v = t.get(&sid.as_bytes()[..]).map_err(store_err)?;
+            v.map(|g| decode(g.value())).transpose()
+        })
+        .await
+    }
+
+    async fn rotate(
+        &self,
+        sid: SessionId,
+        presented: u64,
+        rules: RotationRules,
+    ) -> Result<Option<Rotation>> {
+        self.write(move |txn| {
+            let Some(stored) = get(txn, &sid)? else {
+                return Ok(None);
+            };
+            let outcome = decide(&stored, presented, &rules);
+            match &outcome {
+                Rotation::Rotated(s) | Rotation::GraceReplay(s) | Rotation::Reuse(s) => {
+                    put(txn, Some(&stored), s)?;
+                }
+                Rotation::Future(_) | Rotation::Ended(_) => {}
+            }
+            Ok(Some(outcome))
+        })
+        .await
+    }
+
+    async fn revoke(
+        &self,
+        sid: SessionId,
+        reason: RevokeReason,
+        now: u64,
+    ) -> Result<Option<Session>> {
+        self.write(move |txn| {
+            let Some(stored) = get(txn, &sid)? else {
+                return Ok(None);
+            };
+            let mut s = stored.clone();
+            if !revoke_in_place(&mut s, reason, now) {
+                return Ok(None);
+            }
+            put(txn, Some(&stored), &s)?;
+            Ok(Some(s))
+        })
+        .await
+    }
+
+    async fn list(&self, subject: &str, now: u64) -> Result<Vec<Session>> {
+        let subject = subject.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(store_err)?;
+            let subjects = txn.open_multimap_table(SUBJECTS).map_err(store_err)?;
+            let sessions = txn.open_table(SESSIONS).map_err(store_err)?;
+            let mut out = Vec::new();
+            for sid in subjects.get(subject.as_str()).map_err(store_err)? {
+                let sid = sid.map_err(store_err)?;
+                if let Some(v) = sessions.get(sid.value()).map_err(store_err)? {
+                    let s = decode(v.value())?;
+                    if s.is_active_at(now) {
+                        out.push(s);
+                    }
+                }
+            }
+            out.sort_by_key(|s| (s.created_at, s.sid));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_subject(
+        &self,
+        subject: &str,
+        keep: Option<SessionId>,
+        reason: RevokeReason,
+        now: u64,
+    ) -> Result<Vec<Session>> {
+        let subject = subject.to_owned();
+        self.write(move |txn| {
+            let ids: Vec<Vec<u8>> = {
+                let subjects = txn.open_multimap_table(SUBJECTS).map_err(store_err)?;
+                let mut ids = Vec::new();
+                for sid in subjects.get(subject.as_str()).map_err(store_err)? {
+                    ids.push(sid.map_err(store_err)?.value().to_vec());
+                }
+                ids
+            };
+            let mut out = Vec::new();
+            for id in ids {
+                let Ok(bytes) = <[u8; 16]>::try_from(&id[..]) else {
+                    continue;
+                };
+                let sid = SessionId::from_bytes(bytes);
+                if Some(sid) == keep {
+                    continue;
+                }
+                let Some(stored) = get(txn, &sid)? else {
+                    continue;
+                };
+                let mut s = stored.clone();
+                if revoke_in_place(&mut s, reason, now) {
+                    put(txn, Some(&stored), &s)?;
+                    out.push(s);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn cleanup(&self, now: u64, limit: usize) -> Result<usize> {
+        self.write(move |txn| {
+            let ended: Vec<(u64, Vec<u8>)> = {
+                let ends = txn.open_table(ENDS).map_err(store_err)?;
+                let mut v = Vec::new();
+                for entry in ends
+                    .range::<(u64, &[u8])>(..)
+                    .map_err(store_err)?
+                    .take(limit)
+                {
+                    let (k, _) = entry.map_err(store_err)?;
+                    let (at, sid) = k.value();
+                    if at > now {
+                        break;
+                    }
+                    v.push((at, sid.to_vec()));
+                }
+                v
+            };
+            let mut sessions = txn.open_table(SESSIONS).map_err(store_err)?;
+            let mut subjects = txn.open_multimap_table(SUBJECTS).map_err(store_err)?;
+            let mut ends = txn.open_table(ENDS).map_err(store_err)?;
+            for (at, sid) in &ended {
+                ends.remove((*at, &sid[..])).map_err(store_err)?;
+                let removed = sessions.remove(&sid[..]).map_err(store_err)?;
+                if let Some(old) = removed {
+                    let s = decode(old.value())?;
+                    subjects
+                        .remove(s.subject.as_str(), &sid[..])
+                        .map_err(store_err)?;
+                }
+            }
+            Ok(ended.len())
+        })
+        .await
+    }
+}
