@@ -4,9 +4,17 @@
 
 use tidepass::http::Rejection;
 use tidepass::keys::{Algorithm, SigningKey, VerifyingKeys};
-use tidepass::{Minter, Verifier};
+use tidepass::{ClientContext, Issuer, Login, MemoryStore, Minter, Policy, Verifier};
 
-fn main() -> Result<(), tidepass::Error> {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), tidepass::Error> {
+    part_one()?;
+    part_two().await
+}
+
+/// Access tokens: mint, publish keys, verify in a microservice, refuse a forgery, rotate keys.
+fn part_one() -> Result<(), tidepass::Error> {
+    println!("== access tokens ==");
     // 1. The auth service generates an Ed25519 key and mints a token for a user.
     let key = SigningKey::generate(Algorithm::EdDSA)?;
     println!("auth service: signing key {key:?}");
@@ -82,6 +90,116 @@ fn main() -> Result<(), tidepass::Error> {
     println!(
         "rotation: old and new tokens both verify ({} keys published)",
         minter.keys().verifying_keys().len()
+    );
+    Ok(())
+}
+
+/// Sessions: two devices, silent refresh, concurrent refreshes, a stolen token, elevation,
+/// log out everywhere.
+async fn part_two() -> Result<(), tidepass::Error> {
+    println!("\n== sessions and refresh tokens ==");
+    let minter = Minter::new(
+        SigningKey::generate(Algorithm::EdDSA)?,
+        "https://auth.example",
+        "api",
+    )?;
+    let issuer = std::sync::Arc::new(
+        Issuer::builder(MemoryStore::new(), minter)
+            .policy(Policy::mobile())
+            .build()?,
+    );
+    let device = |name: &str| ClientContext {
+        device: Some(name.into()),
+        user_agent: Some("tour/1.0".into()),
+        ip: Some("127.0.0.1".into()),
+    };
+
+    // Two devices log in.
+    let phone = issuer
+        .login(Login::new("alice").context(device("phone")).scope("read"))
+        .await?;
+    let laptop = issuer
+        .login(Login::new("alice").context(device("laptop")).scope("read"))
+        .await?;
+    println!(
+        "login: phone session {}, laptop session {}",
+        phone.session_id, laptop.session_id
+    );
+    println!("       refresh tokens print as {:?}", phone.refresh);
+
+    // The phone refreshes silently: new access token, new refresh token, same session.
+    let phone2 = issuer.refresh(phone.refresh.expose()).await?;
+    println!(
+        "phone refreshed: same session {}, refresh token rotated: {}",
+        phone2.session_id == phone.session_id,
+        phone2.refresh != phone.refresh
+    );
+
+    // Two requests hit the expiry at once and both refresh with the same token: both get the
+    // identical child, and the chain goes on from it.
+    let (a, b) = tokio::join!(
+        issuer.refresh(phone2.refresh.expose()),
+        issuer.refresh(phone2.refresh.expose())
+    );
+    let (a, b) = (a?, b?);
+    println!(
+        "two concurrent refreshes converge on one child: {}",
+        a.refresh == b.refresh
+    );
+    let phone3 = issuer.refresh(a.refresh.expose()).await?;
+
+    // A thief who copied the laptop's first refresh token replays it after the laptop has
+    // moved on (and after the grace window): the whole session dies.
+    let laptop2 = issuer.refresh(laptop.refresh.expose()).await?;
+    let grace = issuer.policy().grace;
+    let later = tidepass::clock::Clock::now(&tidepass::clock::SystemClock) + grace;
+    let stolen = issuer
+        .refresh_at(laptop.refresh.expose(), later)
+        .await
+        .expect_err("reuse");
+    println!(
+        "stolen laptop token replayed: {} (client sees invalid_grant: {})",
+        stolen.kind(),
+        stolen.is_invalid_grant()
+    );
+    let owner = issuer
+        .refresh_at(laptop2.refresh.expose(), later)
+        .await
+        .expect_err("session dead");
+    println!(
+        "the laptop's own newer token now fails too: {}",
+        owner.kind()
+    );
+
+    // Privilege change on the phone: a new session id, the old one revoked.
+    let elevated = issuer
+        .elevate(phone3.session_id, 2, Some("read admin".into()))
+        .await?;
+    println!(
+        "elevated: new session {} (old one refused: {})",
+        elevated.session_id,
+        issuer
+            .refresh(phone3.refresh.expose())
+            .await
+            .expect_err("old session")
+            .kind()
+    );
+
+    // "Your devices", then log out everywhere.
+    for view in issuer.sessions("alice", Some(elevated.session_id)).await? {
+        println!(
+            "active: {} {:?} current={}",
+            view.session.sid, view.session.context.device, view.current
+        );
+    }
+    let n = issuer.revoke_all("alice").await?;
+    println!(
+        "log out everywhere: {n} session(s) revoked; refresh now fails: {}",
+        issuer
+            .refresh(elevated.refresh.expose())
+            .await
+            .expect_err("revoked")
+            .kind()
     );
     Ok(())
 }

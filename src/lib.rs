@@ -27,6 +27,29 @@
 //!
 //! ## The auth service
 //!
+//! An [`Issuer`] turns a successful login into a session (one per device) and a
+//! [`TokenPair`]: a short-lived access token and an opaque refresh token (`tprt_…`). Every
+//! refresh rotates the refresh token; the previous one still yields the *identical* child for
+//! a few seconds (so honest concurrent refreshes converge), and anything older revokes the
+//! whole session (a stolen token was replayed). Sessions have an idle timeout and an absolute
+//! lifetime ([`Policy::banking`], [`Policy::web`], [`Policy::mobile`]); users can list and
+//! revoke their sessions, log out everywhere, and elevation replaces the session id.
+//!
+//! ```
+//! use tidepass::{Issuer, Login, MemoryStore, Minter, keys::{Algorithm, SigningKey}};
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tidepass::Error> {
+//! let minter = Minter::new(SigningKey::generate(Algorithm::EdDSA)?, "https://auth.example", "api")?;
+//! let issuer = Issuer::builder(MemoryStore::new(), minter).build()?;
+//! let pair = issuer.login(Login::new("user-42").scope("read")).await?;
+//! let next = issuer.refresh(pair.refresh.expose()).await?;      // rotates
+//! assert_eq!(next.session_id, pair.session_id);
+//! issuer.refresh(pair.refresh.expose()).await?;                  // inside the grace window:
+//! # Ok(()) }                                                      // the identical child again
+//! ```
+//!
+//! Stores implement [`SessionStore`]: [`MemoryStore`], and `store::RedbStore` (feature `redb`,
+//! durable across crashes). Every security decision emits an [`events::Event`].
+//!
 //! Hold your keys in a [`keys::KeySet`] inside a [`Minter`]. Generate Ed25519 or P-256 keys with
 //! [`keys::SigningKey::generate`], or import RSA/EC/Ed25519 keys from PEM or JWK. Publish
 //! [`keys::KeySet::jwks`] at `/.well-known/jwks.json`: it holds public halves only, never an
@@ -63,14 +86,20 @@
 //! ## Threat model
 //!
 //! An attacker may send any bytes as a token or header, replay tokens, hold tokens for other
-//! audiences, and publish keys of their own. They cannot read the issuer's private keys. Every
+//! audiences, publish keys of their own, and steal a refresh token from a device. They cannot
+//! read the issuer's private keys or refresh secrets. A stolen refresh token works until its
+//! owner (or the thief) refreshes twice; then the next use of an old token revokes the whole
+//! session. Refresh tokens are authenticated before any store access, and no store holds a
+//! secret: a leaked session table lets nobody mint tokens. Every
 //! parser has a size limit, returns a typed error and never panics (fuzzed). Secrets never
 //! appear in `Debug` output or error messages.
 //!
 //! ## Features
 //!
 //! - `cli`: the `tidepass` command-line tool (keygen, jwks, mint, verify, inspect).
-//! - `test-util`: [`clock::ManualClock`] for tests.
+//! - `redb`: the embedded, durable session store (runs on tokio's blocking pool).
+//! - `test-util`: [`clock::ManualClock`], [`events::MemorySink`] and the store conformance
+//!   suite (`store::conformance`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -164,12 +164,13 @@ impl RefreshSecrets {
         self.keys.iter().find(|(i, _)| *i == id).map(|(_, k)| k)
     }
 
-    /// Make the token for (`sid`, `generation`) under secret `id`.
+    /// Make the token for (`sid`, `generation`) under secret `id`. The issuer does this; it is
+    /// public so tests and tools can build tokens for known sessions.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidConfig`] when this set holds no secret `id`.
-    pub(crate) fn encode(&self, id: u8, sid: &SessionId, generation: u64) -> Result<RefreshToken> {
+    pub fn encode(&self, id: u8, sid: &SessionId, generation: u64) -> Result<RefreshToken> {
         let key = self.get(id).ok_or(Error::with(
             ErrorKind::InvalidConfig,
             "unknown refresh secret id",
@@ -190,13 +191,14 @@ impl RefreshSecrets {
         Ok(RefreshToken(out))
     }
 
-    /// Parse and authenticate a presented token. Never touches a store.
+    /// Parse and authenticate a presented token, without any store access. The issuer does
+    /// this first on every refresh; it is public for introspection endpoints and tests.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidRefreshToken`] for anything but an authentic token of a secret this
     /// set holds.
-    pub(crate) fn parse(&self, token: &str) -> Result<Presented> {
+    pub fn parse(&self, token: &str) -> Result<Presented> {
         let invalid = || Error::new(ErrorKind::InvalidRefreshToken);
         let body = token
             .strip_prefix(PREFIX)
@@ -235,10 +237,13 @@ fn tag(key: &hmac::Key, body: &[u8]) -> hmac::Tag {
 
 /// An authenticated refresh token's contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Presented {
-    pub(crate) secret_id: u8,
-    pub(crate) sid: SessionId,
-    pub(crate) generation: u64,
+pub struct Presented {
+    /// The refresh secret it was made with.
+    pub secret_id: u8,
+    /// Its session.
+    pub sid: SessionId,
+    /// Its generation.
+    pub generation: u64,
 }
 
 #[cfg(test)]

@@ -1,5 +1,9 @@
 //! The in-memory store.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Mutex;
+
 use dashmap::DashMap;
 
 use super::{Rotation, RotationRules, SessionStore, decide, revoke_in_place};
@@ -12,6 +16,9 @@ use crate::session::{RevokeReason, Session, SessionId};
 pub struct MemoryStore {
     sessions: DashMap<SessionId, Session>,
     by_subject: DashMap<String, Vec<SessionId>>,
+    /// Candidate end times, earliest first: pushed at login and at revocation (rotations only
+    /// move ends later, and are re-checked lazily), so cleanup never scans live sessions.
+    ends: Mutex<BinaryHeap<Reverse<(u64, SessionId)>>>,
 }
 
 impl MemoryStore {
@@ -30,6 +37,13 @@ impl MemoryStore {
         self.sessions.is_empty()
     }
 
+    fn expect_end(&self, at: u64, sid: SessionId) {
+        self.ends
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Reverse((at, sid)));
+    }
+
     fn ids_of(&self, subject: &str) -> Vec<SessionId> {
         self.by_subject
             .get(subject)
@@ -45,6 +59,7 @@ impl SessionStore for MemoryStore {
             .or_default()
             .push(session.sid);
         self.sessions.insert(session.sid, session.clone());
+        self.expect_end(session.ends_at(), session.sid);
         Ok(())
     }
 
@@ -64,8 +79,11 @@ impl SessionStore for MemoryStore {
         };
         let outcome = decide(&stored, presented, &rules);
         match &outcome {
-            Rotation::Rotated(s) | Rotation::GraceReplay(s) | Rotation::Reuse(s) => {
+            Rotation::Rotated(s) | Rotation::GraceReplay(s) => *stored = s.clone(),
+            Rotation::Reuse(s) => {
                 *stored = s.clone();
+                drop(stored);
+                self.expect_end(s.ends_at(), sid);
             }
             Rotation::Future(_) | Rotation::Ended(_) => {}
         }
@@ -81,7 +99,13 @@ impl SessionStore for MemoryStore {
         let Some(mut s) = self.sessions.get_mut(&sid) else {
             return Ok(None);
         };
-        Ok(revoke_in_place(&mut s, reason, now).then(|| s.clone()))
+        if !revoke_in_place(&mut s, reason, now) {
+            return Ok(None);
+        }
+        let out = s.clone();
+        drop(s);
+        self.expect_end(now, sid);
+        Ok(Some(out))
     }
 
     async fn list(&self, subject: &str, now: u64) -> Result<Vec<Session>> {
@@ -113,29 +137,40 @@ impl SessionStore for MemoryStore {
                 }
             }
         }
+        for s in &out {
+            self.expect_end(now, s.sid);
+        }
         Ok(out)
     }
 
     async fn cleanup(&self, now: u64, limit: usize) -> Result<usize> {
-        let ended: Vec<(SessionId, String)> = self
-            .sessions
-            .iter()
-            .filter(|s| s.ends_at() <= now)
-            .take(limit)
-            .map(|s| (s.sid, s.subject.clone()))
-            .collect();
         let mut removed = 0;
-        for (sid, subject) in ended {
-            if self
-                .sessions
-                .remove_if(&sid, |_, s| s.ends_at() <= now)
-                .is_some()
-            {
-                removed += 1;
-                if let Some(mut ids) = self.by_subject.get_mut(&subject) {
-                    ids.retain(|i| *i != sid);
+        let mut checked = 0;
+        while removed < limit && checked < limit.saturating_mul(4) {
+            let next = {
+                let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+                match ends.peek() {
+                    Some(Reverse((at, _))) if *at <= now => ends.pop().map(|Reverse(e)| e),
+                    _ => None,
                 }
-                self.by_subject.remove_if(&subject, |_, ids| ids.is_empty());
+            };
+            let Some((_, sid)) = next else { break };
+            checked += 1;
+            match self.sessions.remove_if(&sid, |_, s| s.ends_at() <= now) {
+                Some((_, s)) => {
+                    removed += 1;
+                    if let Some(mut ids) = self.by_subject.get_mut(&s.subject) {
+                        ids.retain(|i| *i != sid);
+                    }
+                    self.by_subject
+                        .remove_if(&s.subject, |_, ids| ids.is_empty());
+                }
+                None => {
+                    // Still live (a rotation moved its end): expect it again at its new end.
+                    if let Some(end) = self.sessions.get(&sid).map(|s| s.ends_at()) {
+                        self.expect_end(end, sid);
+                    }
+                }
             }
         }
         Ok(removed)
