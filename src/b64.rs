@@ -19,6 +19,26 @@ const TABLE: [u8; 256] = {
     t
 };
 
+/// `TABLE` pre-shifted into each of the four positions of a 24-bit block; invalid characters
+/// set bit 24 or above, so one comparison checks four characters.
+const fn shifted(shift: u32) -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if TABLE[i] == INVALID {
+            1 << 31
+        } else {
+            (TABLE[i] as u32) << shift
+        };
+        i += 1;
+    }
+    t
+}
+const S18: [u32; 256] = shifted(18);
+const S12: [u32; 256] = shifted(12);
+const S6: [u32; 256] = shifted(6);
+const S0: [u32; 256] = shifted(0);
+
 /// Decoded length of `len` base64url characters, or `None` for an impossible length.
 pub(crate) fn decoded_len(len: usize) -> Option<usize> {
     match len % 4 {
@@ -36,16 +56,17 @@ pub(crate) fn decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
     let full = input.len() / 4;
     let (blocks, rest) = input.split_at(full * 4);
     let (out_blocks, out_rest) = out.split_at_mut(full * 3);
+    let mut invalid = 0u32;
     for (src, dst) in blocks.chunks_exact(4).zip(out_blocks.chunks_exact_mut(3)) {
-        let a = TABLE[usize::from(src[0])];
-        let b = TABLE[usize::from(src[1])];
-        let c = TABLE[usize::from(src[2])];
-        let d = TABLE[usize::from(src[3])];
-        bad |= a | b | c | d;
-        let v = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
-        dst[0] = (v >> 16) as u8;
-        dst[1] = (v >> 8) as u8;
-        dst[2] = v as u8;
+        let v = S18[usize::from(src[0])]
+            | S12[usize::from(src[1])]
+            | S6[usize::from(src[2])]
+            | S0[usize::from(src[3])];
+        invalid |= v;
+        dst.copy_from_slice(&v.to_be_bytes()[1..]);
+    }
+    if invalid >> 24 != 0 {
+        return None;
     }
     match rest {
         [] => {}

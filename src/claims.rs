@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+pub use compact_str::CompactString;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -14,9 +15,9 @@ pub struct NoExtra {}
 #[serde(untagged)]
 pub enum Audience {
     /// A single audience, serialized as a JSON string.
-    One(String),
+    One(CompactString),
     /// Several audiences, serialized as a JSON array.
-    Many(Vec<String>),
+    Many(Vec<CompactString>),
 }
 
 impl Audience {
@@ -39,14 +40,11 @@ impl<'de> Deserialize<'de> for Audience {
                 f.write_str("a string or an array of strings")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
-                Ok(Audience::One(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Audience, E> {
-                Ok(Audience::One(v))
+                Ok(Audience::One(v.into()))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
                 let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
-                while let Some(a) = seq.next_element::<String>()? {
+                while let Some(a) = seq.next_element::<CompactString>()? {
                     v.push(a);
                 }
                 Ok(Audience::Many(v))
@@ -58,7 +56,7 @@ impl<'de> Deserialize<'de> for Audience {
 
 impl From<&str> for Audience {
     fn from(a: &str) -> Self {
-        Self::One(a.to_owned())
+        Self::One(a.into())
     }
 }
 
@@ -78,9 +76,9 @@ impl From<&str> for Audience {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessClaims<C = NoExtra> {
     /// Issuer.
-    pub iss: String,
+    pub iss: CompactString,
     /// Subject (the user).
-    pub sub: String,
+    pub sub: CompactString,
     /// Audience(s): the resource servers the token is for.
     pub aud: Audience,
     /// Expiry, Unix seconds. The token is invalid from this second on.
@@ -91,16 +89,16 @@ pub struct AccessClaims<C = NoExtra> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
     /// Unique token id (UUID v7 when minted by tidepass): the revocation key of one token.
-    pub jti: String,
+    pub jti: CompactString,
     /// Session id: every access token of one login on one device shares it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    pub sid: Option<CompactString>,
     /// Space-separated scopes (RFC 8693 §4.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
+    pub scope: Option<CompactString>,
     /// The OAuth client the token was issued to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+    pub client_id: Option<CompactString>,
     /// When the user last authenticated, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<u64>,
@@ -215,5 +213,205 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
             }
         }
         d.deserialize_struct("AccessClaims", &FIELDS, V(std::marker::PhantomData))
+    }
+}
+
+/// A fast path for the claims layout tidepass's own minter writes: a flat object of registered
+/// claims whose strings have no escapes and whose numbers are plain unsigned integers, with no
+/// whitespace. Anything else — an unknown or repeated name, an escape, a `null`, a float, a
+/// space — returns `None` and the caller falls back to the full serde_json path, so the fast
+/// path never decides anything the full parser would decide differently. It exists because a
+/// general JSON parser costs more than the HMAC of an HS256 token.
+pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClaims<C>> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let next =
+        |want: u8, i: &mut usize| -> Option<()> { (b.get(*i) == Some(&want)).then(|| *i += 1) };
+    // A string with no escapes or control characters; returns it and moves past the quote.
+    fn string<'t>(text: &'t str, i: &mut usize) -> Option<&'t str> {
+        let b = text.as_bytes();
+        if b.get(*i) != Some(&b'"') {
+            return None;
+        }
+        let start = *i + 1;
+        // One pass: stop at the closing quote, give up on an escape or a control character.
+        let len = b
+            .get(start..)?
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if b[start + len] != b'"' {
+            return None;
+        }
+        *i = start + len + 1;
+        // `"` is ASCII, so these are char boundaries.
+        text.get(start..start + len)
+    }
+    fn number(b: &[u8], i: &mut usize) -> Option<u64> {
+        let start = *i;
+        let mut v: u64 = 0;
+        while let Some(d) = b.get(*i).filter(|c| c.is_ascii_digit()) {
+            v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            *i += 1;
+        }
+        // No digits, or a leading zero (not JSON), or a fraction/exponent: not simple.
+        let digits = *i - start;
+        if digits == 0 || (digits > 1 && b[start] == b'0') {
+            return None;
+        }
+        matches!(b.get(*i), Some(b',' | b'}')).then_some(v)
+    }
+    fn set<T>(slot: &mut Option<T>, v: T) -> Option<()> {
+        slot.is_none().then(|| *slot = Some(v))
+    }
+    next(b'{', &mut i)?;
+    let (mut iss, mut sub, mut aud, mut exp, mut iat, mut nbf) =
+        (None, None, None, None, None, None);
+    let (mut jti, mut sid, mut scope, mut client_id, mut auth_time) =
+        (None, None, None, None, None);
+    loop {
+        let key = string(text, &mut i)?;
+        next(b':', &mut i)?;
+        match key {
+            "iss" => set(&mut iss, CompactString::from(string(text, &mut i)?))?,
+            "sub" => set(&mut sub, CompactString::from(string(text, &mut i)?))?,
+            "jti" => set(&mut jti, CompactString::from(string(text, &mut i)?))?,
+            "sid" => set(&mut sid, CompactString::from(string(text, &mut i)?))?,
+            "scope" => set(&mut scope, CompactString::from(string(text, &mut i)?))?,
+            "client_id" => set(&mut client_id, CompactString::from(string(text, &mut i)?))?,
+            "exp" => set(&mut exp, number(b, &mut i)?)?,
+            "iat" => set(&mut iat, number(b, &mut i)?)?,
+            "nbf" => set(&mut nbf, number(b, &mut i)?)?,
+            "auth_time" => set(&mut auth_time, number(b, &mut i)?)?,
+            "aud" if b.get(i) == Some(&b'[') => {
+                i += 1;
+                let mut v = Vec::new();
+                if b.get(i) == Some(&b']') {
+                    i += 1;
+                } else {
+                    loop {
+                        v.push(CompactString::from(string(text, &mut i)?));
+                        match b.get(i) {
+                            Some(b',') => i += 1,
+                            Some(b']') => {
+                                i += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                set(&mut aud, Audience::Many(v))?;
+            }
+            "aud" => set(
+                &mut aud,
+                Audience::One(CompactString::from(string(text, &mut i)?)),
+            )?,
+            _ => return None,
+        }
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') if i + 1 == b.len() => break,
+            _ => return None,
+        }
+    }
+    // No custom claims were present: build `C` from an empty map (cheaper than an empty
+    // `serde_json::Value`). A `C` that needs fields fails here and the full path reports it.
+    let empty = std::iter::empty::<(&str, &str)>();
+    let extra = C::deserialize(de::value::MapDeserializer::<_, serde_json::Error>::new(
+        empty,
+    ))
+    .ok()?;
+    Some(AccessClaims {
+        iss: iss?,
+        sub: sub?,
+        aud: aud?,
+        exp: exp?,
+        iat: iat?,
+        nbf,
+        jti: jti?,
+        sid,
+        scope,
+        client_id,
+        auth_time,
+        extra,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn full(text: &str) -> Option<AccessClaims> {
+        serde_json::from_str(text).ok()
+    }
+
+    #[test]
+    fn the_minters_layout_takes_the_fast_path() {
+        let t = r#"{"iss":"https://a.example","sub":"u","aud":["x","api"],"exp":20,"iat":10,"jti":"j","sid":"s","scope":"read write","client_id":"c","auth_time":9}"#;
+        let fast = parse_simple::<NoExtra>(t).expect("fast path");
+        assert_eq!(Some(fast), full(t));
+    }
+
+    #[test]
+    fn anything_unusual_falls_back() {
+        for t in [
+            r#"{"iss":"a","sub":"u","aud":"x","exp":20,"iat":10,"jti":"j","tenant":"t"}"#,
+            r#"{"iss":"a\u0041","sub":"u","aud":"x","exp":20,"iat":10,"jti":"j"}"#,
+            r#"{"iss":"a","sub":"u","aud":"x","exp":20,"iat":10,"jti":"j","sub":"v"}"#,
+            r#"{"iss":"a","sub":"u","aud":"x","exp":020,"iat":10,"jti":"j"}"#,
+            r#"{"iss":"a","sub":"u","aud":"x","exp":2.0,"iat":10,"jti":"j"}"#,
+            r#"{"iss":"a","sub":"u","aud":"x","exp":20, "iat":10,"jti":"j"}"#,
+            r#"{"iss":"a","sub":"u","aud":"x","exp":20,"iat":10,"jti":"j","nbf":null}"#,
+            r#"{"iss":"a","sub":"u","aud":"x","exp":20,"iat":10}"#,
+            r#"{"iss":"a","sub":"u","aud":"x","exp":20,"iat":10,"jti":"j"} "#,
+            r#"{"iss":"a","sub":"u","aud":"x","exp":99999999999999999999,"iat":10,"jti":"j"}"#,
+        ] {
+            assert!(parse_simple::<NoExtra>(t).is_none(), "{t}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Well-formed minter-style claims in any order take the fast path and agree.
+        #[test]
+        fn valid_layouts_take_the_fast_path(
+            order in Just(vec!["iss", "sub", "aud", "exp", "iat", "jti", "sid", "nbf"]).prop_shuffle(),
+            strs in proptest::collection::vec("[a-zA-Z0-9 ._:/~+-]{0,30}", 8),
+            nums in proptest::collection::vec(any::<u64>(), 8),
+            many in any::<bool>(),
+        ) {
+            let body: Vec<String> = order.iter().enumerate().map(|(i, k)| match *k {
+                "exp" | "iat" | "nbf" => format!("\"{k}\":{}", nums[i]),
+                "aud" if many => format!("\"aud\":[\"{}\",\"x\"]", strs[i]),
+                _ => format!("\"{k}\":\"{}\"", strs[i]),
+            }).collect();
+            let text = format!("{{{}}}", body.join(","));
+            let fast = parse_simple::<NoExtra>(&text);
+            prop_assert!(fast.is_some(), "{}", text);
+            prop_assert_eq!(fast, full(&text));
+        }
+
+        /// Whenever the fast path answers, the full parser gives the same claims.
+        #[test]
+        fn fast_path_agrees_with_serde(
+            keys in proptest::collection::vec(prop_oneof![
+                Just("iss"), Just("sub"), Just("aud"), Just("exp"), Just("iat"), Just("nbf"),
+                Just("jti"), Just("sid"), Just("scope"), Just("client_id"), Just("auth_time"), Just("x")
+            ], 0..12),
+            values in proptest::collection::vec(prop_oneof![
+                "[a-z \\\\\"]{0,6}".prop_map(|s| format!("\"{s}\"")),
+                (0u64..u64::MAX).prop_map(|n| n.to_string()),
+                Just("0".to_owned()), Just("01".to_owned()), Just("1e3".to_owned()), Just("null".to_owned()),
+                Just("[\"a\",\"b\"]".to_owned()), Just("[]".to_owned()), Just("-1".to_owned()),
+            ], 12),
+        ) {
+            let body: Vec<String> = keys.iter().zip(&values).map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let text = format!("{{{}}}", body.join(","));
+            if let Some(fast) = parse_simple::<NoExtra>(&text) {
+                prop_assert_eq!(Some(fast), full(&text), "{}", text);
+            }
+        }
     }
 }

@@ -98,6 +98,10 @@ fn with_decoded<R>(part: &str, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> 
         let mut buf = [0u8; 128];
         let n = decode_into(part, &mut buf)?;
         f(&buf[..n])
+    } else if need <= 256 {
+        let mut buf = [0u8; 256];
+        let n = decode_into(part, &mut buf)?;
+        f(&buf[..n])
     } else if need <= 512 {
         let mut buf = [0u8; 512];
         let n = decode_into(part, &mut buf)?;

@@ -123,7 +123,7 @@ impl Minter {
     pub fn with_keys(keys: KeySet, issuer: &str, audience: Audience) -> Result<Self> {
         let empty_aud = match &audience {
             Audience::One(a) => a.is_empty(),
-            Audience::Many(v) => v.is_empty() || v.iter().any(String::is_empty),
+            Audience::Many(v) => v.is_empty() || v.iter().any(|a| a.is_empty()),
         };
         if issuer.is_empty() || empty_aud {
             return Err(Error::with(

@@ -170,9 +170,12 @@ fn run(command: Command) -> Result<(), Failure> {
             claims,
         } => {
             let key = load_signing(&key, alg)?;
-            let minter =
-                Minter::with_keys(tidepass::keys::KeySet::new(key), &iss, Audience::One(aud))?
-                    .with_ttl(ttl);
+            let minter = Minter::with_keys(
+                tidepass::keys::KeySet::new(key),
+                &iss,
+                Audience::One(aud.into()),
+            )?
+            .with_ttl(ttl);
             let extra = parse_claims(&claims)?;
             let mut mint = minter.token(&sub);
             if let Some(scope) = &scope {
