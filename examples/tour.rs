@@ -192,7 +192,33 @@ async fn part_two() -> Result<(), tidepass::Error> {
             view.session.sid, view.session.context.device, view.current
         );
     }
+    // A microservice holds a revocation list, kept in step with the issuer by polling.
+    let list = std::sync::Arc::new(tidepass::revocation::RevocationList::new());
+    let keys = issuer.minter().keys().verifying_keys();
+    let verifier = Verifier::builder("https://auth.example", "api", keys)
+        .revocations(list.clone())
+        .build()?;
+    let syncer = tidepass::revocation::Syncer::new(list.clone());
+    let fetch = |since: Option<u64>| {
+        let issuer = issuer.clone();
+        async move { issuer.revocation_changes(since).await?.encode() }
+    };
+    let now = tidepass::clock::Clock::now(&tidepass::clock::SystemClock);
+    syncer.sync_once(now, &fetch).await?;
+    verifier.verify(elevated.access.as_str())?;
+    println!("microservice: the elevated session's access token verifies");
+
     let n = issuer.revoke_all("alice").await?;
+    syncer.sync_once(now, &fetch).await?;
+    let refused = verifier
+        .verify(elevated.access.as_str())
+        .expect_err("revoked");
+    println!(
+        "microservice: after one sync ({} entries, version {}), the same access token is refused: {}",
+        list.len(),
+        list.version(),
+        refused.kind()
+    );
     println!(
         "log out everywhere: {n} session(s) revoked; refresh now fails: {}",
         issuer

@@ -64,6 +64,9 @@ pub enum ErrorKind {
     /// `iat` lies in the future (beyond the leeway): the token was minted by a clock that runs
     /// ahead, or forged.
     IssuedInFuture,
+    /// The token is on the revocation list: its session was logged out or revoked, the token
+    /// itself was revoked, or its subject's tokens issued before a moment were.
+    Revoked,
     /// The token is valid but lacks a scope the resource requires. Answer 403
     /// `insufficient_scope`.
     InsufficientScope,
@@ -145,6 +148,7 @@ impl ErrorKind {
             Self::Expired => "token expired",
             Self::NotYetValid => "token not yet valid",
             Self::IssuedInFuture => "token issued in the future",
+            Self::Revoked => "token revoked",
             Self::InsufficientScope => "insufficient scope",
             Self::MissingToken => "no bearer token",
             Self::InvalidRequest => "invalid bearer credential",
@@ -173,9 +177,10 @@ impl ErrorKind {
             TooLarge | Malformed | Encrypted | AlgorithmNone | UnsupportedAlgorithm
             | AlgorithmMismatch | MissingKeyId | UnknownKey | EmbeddedKey | UnknownCritical
             | InvalidSignature | InvalidType | InvalidIssuer | InvalidAudience | MissingClaim
-            | Expired | NotYetValid | IssuedInFuture | InsufficientScope | InvalidRequest
-            | MissingToken | InvalidKeySet | InvalidRefreshToken | UnknownSession
-            | SessionRevoked | SessionExpired | RefreshReuse | RefreshFromFuture => Class::Rejected,
+            | Expired | NotYetValid | IssuedInFuture | Revoked | InsufficientScope
+            | InvalidRequest | MissingToken | InvalidKeySet | InvalidRefreshToken
+            | UnknownSession | SessionRevoked | SessionExpired | RefreshReuse
+            | RefreshFromFuture => Class::Rejected,
             Store | StoreCorrupt => Class::Store,
             InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | Random | Io => {
                 Class::Misuse

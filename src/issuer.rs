@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, TracingSink};
 use crate::mint::{AccessToken, Minter};
 use crate::refresh::{RefreshSecrets, RefreshToken};
+use crate::revocation::{Changes, Entry, Target};
 use crate::session::{
     ClientContext, Policy, RevokeReason, Rotation, RotationRules, Session, SessionId, new_session,
 };
@@ -404,6 +405,10 @@ impl<S: SessionStore> Issuer<S> {
                     sid: s.sid,
                     reason: RevokeReason::ReuseDetected,
                 });
+                // The session is revoked in the store already; its access tokens go on the
+                // list now. Should this append fail, the caller gets the store error, and the
+                // tokens live out their short lifetime.
+                self.list_sessions_revoked(&[s.sid], now).await?;
                 Err(Error::new(ErrorKind::RefreshReuse))
             }
             Some(Rotation::Future(s)) => {
@@ -419,12 +424,91 @@ impl<S: SessionStore> Issuer<S> {
         }
     }
 
+    /// How long a revocation entry must live: the longest access-token lifetime plus the
+    /// largest leeway a verifier may apply.
+    fn revocation_ttl(&self) -> u64 {
+        self.minter.ttl().saturating_add(crate::verify::MAX_LEEWAY)
+    }
+
+    /// Put sessions' access tokens on the revocation list.
+    async fn list_sessions_revoked(&self, sids: &[SessionId], now: u64) -> Result<()> {
+        if sids.is_empty() {
+            return Ok(());
+        }
+        let expires = now.saturating_add(self.revocation_ttl());
+        let entries: Vec<Entry> = sids
+            .iter()
+            .map(|sid| Entry {
+                target: Target::Session,
+                id: u128::from_be_bytes(*sid.as_bytes()),
+                before: 0,
+                expires,
+            })
+            .collect();
+        self.store.append_revocations(&entries).await.map(|_| ())
+    }
+
     async fn revoke_one(&self, sid: SessionId, reason: RevokeReason, now: u64) -> Result<bool> {
         let done = self.store.revoke(sid, reason, now).await?;
-        if done.is_some() {
-            self.emit(Event::Revoked { sid, reason });
+        match &done {
+            Some(_) => self.emit(Event::Revoked { sid, reason }),
+            None => {
+                // Already revoked: a retry after a failed log append must still list it.
+                let recent = self
+                    .store
+                    .load(sid)
+                    .await?
+                    .and_then(|s| s.revoked)
+                    .is_some_and(|r| now < r.at.saturating_add(self.revocation_ttl()));
+                if !recent {
+                    return Ok(false);
+                }
+            }
         }
+        self.list_sessions_revoked(&[sid], now).await?;
         Ok(done.is_some())
+    }
+
+    /// Revoke one access token by its `jti` until `expires_at` (its `exp`).
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn revoke_access_token(&self, jti: &str, expires_at: u64) -> Result<u64> {
+        let entry = Entry {
+            target: Target::Token,
+            id: crate::revocation::token_id(jti),
+            before: 0,
+            expires: expires_at.saturating_add(crate::verify::MAX_LEEWAY),
+        };
+        self.store.append_revocations(&[entry]).await
+    }
+
+    /// Revoke every access token of `subject` issued before `before` (Unix seconds), for
+    /// example at a password change. Sessions are not touched (see [`Issuer::revoke_all`]).
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn revoke_subject_tokens_before(&self, subject: &str, before: u64) -> Result<u64> {
+        let entry = Entry {
+            target: Target::Subject,
+            id: crate::revocation::subject_id(subject),
+            before,
+            expires: before.saturating_add(self.revocation_ttl()),
+        };
+        self.store.append_revocations(&[entry]).await
+    }
+
+    /// The revocation changes after `since` (a delta), or a snapshot for `None` or a version
+    /// the log no longer covers: what a `GET /revocations?since=V` handler serves
+    /// ([`Changes::encode`] for the binary body, serde for JSON).
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn revocation_changes(&self, since: Option<u64>) -> Result<Changes> {
+        self.store.revocation_changes(since, self.clock.now()).await
     }
 
     /// Log out: revoke the session. Returns `false` when it was unknown or already ended.
@@ -480,13 +564,16 @@ impl<S: SessionStore> Issuer<S> {
         keep: Option<SessionId>,
         reason: RevokeReason,
     ) -> Result<usize> {
+        let now = self.clock.now();
         let revoked = self
             .store
-            .revoke_subject(subject, keep, reason, self.clock.now())
+            .revoke_subject(subject, keep, reason, now)
             .await?;
         for s in &revoked {
             self.emit(Event::Revoked { sid: s.sid, reason });
         }
+        let sids: Vec<SessionId> = revoked.iter().map(|s| s.sid).collect();
+        self.list_sessions_revoked(&sids, now).await?;
         Ok(revoked.len())
     }
 
@@ -537,6 +624,7 @@ impl<S: SessionStore> Issuer<S> {
             sid,
             reason: RevokeReason::Elevated,
         });
+        self.list_sessions_revoked(&[sid], now).await?;
         let mut login = Login::new(old.subject.clone())
             .context(old.context.clone())
             .claims(old.claims.clone())

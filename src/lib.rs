@@ -67,6 +67,12 @@
 //! [`http::Rejection::from_error`]. Swap keys with [`Verifier::set_keys`] while requests are in
 //! flight: the verify path takes no lock.
 //!
+//! A logout must reach stateless verifiers before the access token expires: give the
+//! verifier a [`revocation::RevocationList`] ([`VerifierBuilder::revocations`]) and keep it in
+//! step with a [`revocation::Syncer`] polling the issuer's
+//! [`Issuer::revocation_changes`] (compact binary deltas, snapshots when a verifier falls too
+//! far behind). A revoked token fails with [`ErrorKind::Revoked`] within one poll interval.
+//!
 //! ## The client
 //!
 //! Devices hold tokens they cannot read into: treat the access token as opaque.
@@ -116,6 +122,7 @@ mod jws;
 pub mod keys;
 pub mod mint;
 pub mod refresh;
+pub mod revocation;
 pub mod session;
 pub mod store;
 pub mod verify;

@@ -17,11 +17,14 @@ use crate::http::bearer;
 use crate::jws;
 use crate::keys::VerifyingKeys;
 use crate::mint::ACCESS_TOKEN_TYPE;
+use crate::revocation::{self, RevocationList};
 
 /// Default largest token accepted: 8 KiB.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Default clock-skew leeway: 30 seconds.
 pub const DEFAULT_LEEWAY: u64 = 30;
+/// The largest leeway a verifier accepts: revocation entries outlive tokens by this much.
+pub const MAX_LEEWAY: u64 = 300;
 /// Default capacity of the verified-token cache.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
@@ -79,6 +82,7 @@ pub struct VerifierBuilder<C = NoExtra> {
     max_len: usize,
     cache: usize,
     clock: Arc<dyn Clock>,
+    revocations: Option<Arc<RevocationList>>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -114,6 +118,13 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
         self
     }
 
+    /// Check every token against this revocation list (keep it in step with a
+    /// [`crate::revocation::Syncer`]). Revoked tokens fail with [`ErrorKind::Revoked`].
+    pub fn revocations(mut self, list: Arc<RevocationList>) -> Self {
+        self.revocations = Some(list);
+        self
+    }
+
     /// Use another custom-claims type.
     pub fn claims<D: DeserializeOwned + Send + Sync + 'static>(self) -> VerifierBuilder<D> {
         VerifierBuilder {
@@ -125,6 +136,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             max_len: self.max_len,
             cache: self.cache,
             clock: self.clock,
+            revocations: self.revocations,
             _claims: PhantomData,
         }
     }
@@ -142,7 +154,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
                 "issuer and audience must be set",
             ));
         }
-        if self.leeway > 300 {
+        if self.leeway > MAX_LEEWAY {
             return Err(Error::with(
                 ErrorKind::InvalidConfig,
                 "leeway over 300 seconds",
@@ -163,6 +175,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             max_len: self.max_len,
             clock: self.clock,
             cache: (self.cache > 0).then(|| Cache::new(self.cache)),
+            revocations: self.revocations,
         })
     }
 }
@@ -185,6 +198,7 @@ pub struct Verifier<C = NoExtra> {
     max_len: usize,
     clock: Arc<dyn Clock>,
     cache: Option<Cache<C>>,
+    revocations: Option<Arc<RevocationList>>,
 }
 
 impl<C> fmt::Debug for Verifier<C> {
@@ -214,6 +228,7 @@ impl Verifier<NoExtra> {
             max_len: DEFAULT_MAX_TOKEN_LEN,
             cache: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(SystemClock),
+            revocations: None,
             _claims: PhantomData,
         }
     }
@@ -281,8 +296,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             return Err(Error::new(ErrorKind::TooLarge));
         }
         if let Some(cache) = &self.cache {
-            if let Some(claims) = cache.get(token) {
+            if let Some((claims, ids)) = cache.get(token) {
                 self.check_time(&claims, now)?;
+                self.check_revoked(&claims, ids, now)?;
                 return Ok(Verified(claims));
             }
         }
@@ -301,9 +317,13 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             return Err(Error::new(ErrorKind::InvalidAudience));
         }
         self.check_time(&claims, now)?;
+        let ids = self.revocations.as_ref().map(|_| RevIds::of(&claims));
+        if ids.is_some() {
+            self.check_revoked(&claims, ids, now)?;
+        }
         let claims = Arc::new(claims);
         if let Some(cache) = &self.cache {
-            cache.insert(token, claims.clone(), now);
+            cache.insert(token, claims.clone(), ids, now);
         }
         Ok(Verified(claims))
     }
@@ -328,6 +348,23 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
                 Error::with(ErrorKind::Malformed, "claims are not valid JSON")
             }
         })
+    }
+
+    fn check_revoked(&self, c: &AccessClaims<C>, ids: Option<RevIds>, now: u64) -> Result<()> {
+        let Some(list) = &self.revocations else {
+            return Ok(());
+        };
+        let ids = ids.unwrap_or_else(|| RevIds::of(c));
+        // The subject id is a hash: compute it only when a subject watermark exists at all.
+        let sub = if list.has_subjects() {
+            revocation::subject_id(&c.sub)
+        } else {
+            0
+        };
+        if list.is_revoked(ids.jti, ids.sid, sub, c.iat, now) {
+            return Err(Error::new(ErrorKind::Revoked));
+        }
+        Ok(())
     }
 
     fn check_time(&self, c: &AccessClaims<C>, now: u64) -> Result<()> {
@@ -389,9 +426,26 @@ impl Hasher for Identity {
     }
 }
 
+/// A token's revocation-list ids, computed once per verified token.
+#[derive(Clone, Copy)]
+struct RevIds {
+    jti: u128,
+    sid: Option<u128>,
+}
+
+impl RevIds {
+    fn of<C>(c: &AccessClaims<C>) -> Self {
+        Self {
+            jti: revocation::token_id(&c.jti),
+            sid: c.sid.as_deref().map(revocation::session_id),
+        }
+    }
+}
+
 struct Entry<C> {
     token: Box<str>,
     claims: Arc<AccessClaims<C>>,
+    ids: Option<RevIds>,
 }
 
 type Shard<C> = RwLock<HashMap<u64, Entry<C>, BuildHasherDefault<Identity>>>;
@@ -435,7 +489,7 @@ impl<C> Cache<C> {
         h ^ (h >> 31)
     }
 
-    fn get(&self, token: &str) -> Option<Arc<AccessClaims<C>>> {
+    fn get(&self, token: &str) -> Option<(Arc<AccessClaims<C>>, Option<RevIds>)> {
         let h = self.hash(token);
         let shard = self.shards[(h as usize) % SHARDS]
             .read()
@@ -443,10 +497,10 @@ impl<C> Cache<C> {
         shard
             .get(&h)
             .filter(|e| &*e.token == token)
-            .map(|e| e.claims.clone())
+            .map(|e| (e.claims.clone(), e.ids))
     }
 
-    fn insert(&self, token: &str, claims: Arc<AccessClaims<C>>, now: u64) {
+    fn insert(&self, token: &str, claims: Arc<AccessClaims<C>>, ids: Option<RevIds>, now: u64) {
         let h = self.hash(token);
         let mut shard = self.shards[(h as usize) % SHARDS]
             .write()
@@ -469,6 +523,7 @@ impl<C> Cache<C> {
             Entry {
                 token: token.into(),
                 claims,
+                ids,
             },
         );
     }

@@ -82,6 +82,85 @@ where
     cleanup_removes_only_ended_sessions(make().await).await;
     concurrent_refreshes_leave_one_chain(make().await).await;
     reuse_racing_a_refresh_revokes(make().await).await;
+    revocation_log_is_shared_and_versioned(make().await).await;
+}
+
+/// Two issuers ("instances") on one store share the revocation log: versions increase, a
+/// logout on one shows in the other's changes, deltas carry only what is new, expired entries
+/// leave, and a version the log no longer covers gets a snapshot.
+pub async fn revocation_log_is_shared_and_versioned<S: SessionStore>(store: S) {
+    use crate::revocation::{Changes, Target};
+    let shared = Arc::new(store);
+    let a = rig(shared.clone());
+    let b = rig(shared.clone());
+    b.clock.set(a.clock.now());
+    let Changes::Snapshot(empty) = a.issuer.revocation_changes(None).await.expect("changes") else {
+        panic!("no version asked: a snapshot")
+    };
+    assert!(empty.entries.is_empty());
+    let p = a.issuer.login(Login::new("alice")).await.expect("login");
+    let q = b.issuer.login(Login::new("bob")).await.expect("login");
+    assert!(a.issuer.logout(p.session_id).await.expect("logout"));
+    let Changes::Snapshot(s1) = b.issuer.revocation_changes(None).await.expect("changes") else {
+        panic!("snapshot")
+    };
+    assert_eq!(
+        s1.entries.len(),
+        1,
+        "a logout on one instance is seen by the other"
+    );
+    assert_eq!(s1.entries[0].target, Target::Session);
+    assert_eq!(
+        s1.entries[0].id,
+        u128::from_be_bytes(*p.session_id.as_bytes())
+    );
+    assert!(
+        s1.entries[0].expires >= T0 + 300,
+        "outlives the access tokens"
+    );
+
+    assert_eq!(b.issuer.revoke_all("bob").await.expect("all"), 1);
+    let Changes::Delta(d) = a
+        .issuer
+        .revocation_changes(Some(s1.version))
+        .await
+        .expect("changes")
+    else {
+        panic!("a covered version gets a delta")
+    };
+    assert_eq!((d.from, d.entries.len()), (s1.version, 1));
+    assert!(d.to > s1.version, "versions increase");
+    assert_eq!(
+        d.entries[0].id,
+        u128::from_be_bytes(*q.session_id.as_bytes())
+    );
+    let Changes::Delta(none) = a
+        .issuer
+        .revocation_changes(Some(d.to))
+        .await
+        .expect("changes")
+    else {
+        panic!("delta")
+    };
+    assert!(none.entries.is_empty(), "nothing new");
+
+    // Past every entry's expiry, cleanup empties the log and old versions need a snapshot.
+    let later = T0 + 24 * 3600;
+    a.clock.set(later);
+    a.issuer
+        .store()
+        .cleanup(later, 1000)
+        .await
+        .expect("cleanup");
+    let after = a
+        .issuer
+        .revocation_changes(Some(s1.version - 1))
+        .await
+        .expect("changes");
+    match after {
+        Changes::Snapshot(s) => assert!(s.entries.is_empty() && s.version >= d.to),
+        Changes::Delta(_) => panic!("a pruned version must get a snapshot"),
+    }
 }
 
 /// Current generation rotates; previous inside grace yields the identical child; older is

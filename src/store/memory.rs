@@ -8,6 +8,7 @@ use dashmap::DashMap;
 
 use super::{Rotation, RotationRules, SessionStore, decide, revoke_in_place};
 use crate::error::Result;
+use crate::revocation::{Changes, Entry, Log};
 use crate::session::{RevokeReason, Session, SessionId};
 
 /// Sessions in a concurrent hash map. Correct under any concurrency (a rotation holds its
@@ -19,6 +20,7 @@ pub struct MemoryStore {
     /// Candidate end times, earliest first: pushed at login and at revocation (rotations only
     /// move ends later, and are re-checked lazily), so cleanup never scans live sessions.
     ends: Mutex<BinaryHeap<Reverse<(u64, SessionId)>>>,
+    log: Mutex<Log>,
 }
 
 impl MemoryStore {
@@ -143,7 +145,27 @@ impl SessionStore for MemoryStore {
         Ok(out)
     }
 
+    async fn append_revocations(&self, entries: &[Entry]) -> Result<u64> {
+        Ok(self
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .append(entries))
+    }
+
+    async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
+        Ok(self
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .changes_since(since, now))
+    }
+
     async fn cleanup(&self, now: u64, limit: usize) -> Result<usize> {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .prune(now);
         let mut removed = 0;
         let mut checked = 0;
         while removed < limit && checked < limit.saturating_mul(4) {

@@ -13,6 +13,7 @@
 use std::future::Future;
 
 use crate::error::Result;
+use crate::revocation::{Changes, Entry};
 use crate::session::{RevokeReason, Session, SessionId};
 pub use crate::session::{Rotation, RotationRules, decide};
 
@@ -70,8 +71,21 @@ pub trait SessionStore: Send + Sync + 'static {
         now: u64,
     ) -> impl Future<Output = Result<Vec<Session>>> + Send;
 
-    /// Delete up to `limit` sessions that ended before `now`; returns how many.
+    /// Delete up to `limit` sessions that ended before `now`, and revocation-log entries that
+    /// expired; returns how many sessions went.
     fn cleanup(&self, now: u64, limit: usize) -> impl Future<Output = Result<usize>> + Send;
+
+    /// Append entries to the shared revocation log; returns the log's new version. Versions
+    /// are assigned by the store and strictly increase, across every process sharing it.
+    fn append_revocations(&self, entries: &[Entry]) -> impl Future<Output = Result<u64>> + Send;
+
+    /// The log's changes after `since` (a delta), or a snapshot when `since` is `None` or older
+    /// than what the log still covers. Expired entries are left out.
+    fn revocation_changes(
+        &self,
+        since: Option<u64>,
+        now: u64,
+    ) -> impl Future<Output = Result<Changes>> + Send;
 }
 
 /// Revoke `s` in place if it is active at `now`.
@@ -81,5 +95,56 @@ pub(crate) fn revoke_in_place(s: &mut Session, reason: RevokeReason, now: u64) -
         true
     } else {
         false
+    }
+}
+
+/// A shared store is a store: several issuers (several "instances") over one backend.
+impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
+    fn create(&self, session: &Session) -> impl Future<Output = Result<()>> + Send {
+        (**self).create(session)
+    }
+    fn load(&self, sid: SessionId) -> impl Future<Output = Result<Option<Session>>> + Send {
+        (**self).load(sid)
+    }
+    fn rotate(
+        &self,
+        sid: SessionId,
+        presented: u64,
+        rules: RotationRules,
+    ) -> impl Future<Output = Result<Option<Rotation>>> + Send {
+        (**self).rotate(sid, presented, rules)
+    }
+    fn revoke(
+        &self,
+        sid: SessionId,
+        reason: RevokeReason,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<Session>>> + Send {
+        (**self).revoke(sid, reason, now)
+    }
+    fn list(&self, subject: &str, now: u64) -> impl Future<Output = Result<Vec<Session>>> + Send {
+        (**self).list(subject, now)
+    }
+    fn revoke_subject(
+        &self,
+        subject: &str,
+        keep: Option<SessionId>,
+        reason: RevokeReason,
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<Session>>> + Send {
+        (**self).revoke_subject(subject, keep, reason, now)
+    }
+    fn cleanup(&self, now: u64, limit: usize) -> impl Future<Output = Result<usize>> + Send {
+        (**self).cleanup(now, limit)
+    }
+    fn append_revocations(&self, entries: &[Entry]) -> impl Future<Output = Result<u64>> + Send {
+        (**self).append_revocations(entries)
+    }
+    fn revocation_changes(
+        &self,
+        since: Option<u64>,
+        now: u64,
+    ) -> impl Future<Output = Result<Changes>> + Send {
+        (**self).revocation_changes(since, now)
     }
 }

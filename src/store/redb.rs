@@ -10,6 +10,7 @@ use ::redb::{
 
 use super::{Rotation, RotationRules, SessionStore, decide, revoke_in_place};
 use crate::error::{Error, ErrorKind, Result};
+use crate::revocation::{Changes, Delta, Entry, Snapshot, Target};
 use crate::session::{RevokeReason, Session, SessionId};
 
 /// sid → session (JSON).
@@ -18,6 +19,43 @@ const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions")
 const SUBJECTS: MultimapTableDefinition<&str, &[u8]> = MultimapTableDefinition::new("subjects");
 /// (ends_at, sid) → (): cleanup walks this in order and stops at `now`.
 const ENDS: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("ends");
+/// version → revocation entry (33 bytes: target, id, before, expires).
+const REVLOG: TableDefinition<u64, &[u8]> = TableDefinition::new("revocations");
+/// "floor": every version up to it was pruned.
+const REVMETA: TableDefinition<&str, u64> = TableDefinition::new("revocation_meta");
+
+fn encode_entry(e: &Entry) -> [u8; 33] {
+    let mut b = [0u8; 33];
+    b[0] = match e.target {
+        Target::Token => 0,
+        Target::Session => 1,
+        Target::Subject => 2,
+    };
+    b[1..17].copy_from_slice(&e.id.to_be_bytes());
+    b[17..25].copy_from_slice(&e.before.to_be_bytes());
+    b[25..33].copy_from_slice(&e.expires.to_be_bytes());
+    b
+}
+
+fn decode_entry(b: &[u8]) -> Result<Entry> {
+    let corrupt = || Error::with(ErrorKind::StoreCorrupt, "revocation log entry");
+    if b.len() != 33 {
+        return Err(corrupt());
+    }
+    let target = match b[0] {
+        0 => Target::Token,
+        1 => Target::Session,
+        2 => Target::Subject,
+        _ => return Err(corrupt()),
+    };
+    let u64_at = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    Ok(Entry {
+        target,
+        id: u128::from_be_bytes(b[1..17].try_into().map_err(|_| corrupt())?),
+        before: u64_at(17),
+        expires: u64_at(25),
+    })
+}
 
 fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
     Error::source_from(ErrorKind::Store, "redb", e)
@@ -61,6 +99,8 @@ impl RedbStore {
         txn.open_table(SESSIONS).map_err(store_err)?;
         txn.open_multimap_table(SUBJECTS).map_err(store_err)?;
         txn.open_table(ENDS).map_err(store_err)?;
+        txn.open_table(REVLOG).map_err(store_err)?;
+        txn.open_table(REVMETA).map_err(store_err)?;
         txn.commit().map_err(store_err)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -240,7 +280,93 @@ impl SessionStore for RedbStore {
         .await
     }
 
+    async fn append_revocations(&self, entries: &[Entry]) -> Result<u64> {
+        let entries = entries.to_vec();
+        self.write(move |txn| {
+            let mut log = txn.open_table(REVLOG).map_err(store_err)?;
+            let last = log.last().map_err(store_err)?.map(|(k, _)| k.value());
+            let floor = txn
+                .open_table(REVMETA)
+                .map_err(store_err)?
+                .get("floor")
+                .map_err(store_err)?
+                .map(|v| v.value());
+            let mut v = last.unwrap_or(0).max(floor.unwrap_or(0));
+            for e in &entries {
+                v += 1;
+                log.insert(v, &encode_entry(e)[..]).map_err(store_err)?;
+            }
+            Ok(v)
+        })
+        .await
+    }
+
+    async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(store_err)?;
+            let log = txn.open_table(REVLOG).map_err(store_err)?;
+            let floor = txn
+                .open_table(REVMETA)
+                .map_err(store_err)?
+                .get("floor")
+                .map_err(store_err)?
+                .map_or(0, |v| v.value());
+            let version = log
+                .last()
+                .map_err(store_err)?
+                .map_or(floor, |(k, _)| k.value())
+                .max(floor);
+            let live = |from: u64| -> Result<Vec<Entry>> {
+                let mut out = Vec::new();
+                for item in log.range(from.saturating_add(1)..).map_err(store_err)? {
+                    let (_, v) = item.map_err(store_err)?;
+                    let e = decode_entry(v.value())?;
+                    if e.expires > now {
+                        out.push(e);
+                    }
+                }
+                Ok(out)
+            };
+            Ok(match since {
+                Some(v) if v >= floor && v <= version => Changes::Delta(Delta {
+                    from: v,
+                    to: version,
+                    entries: live(v)?,
+                }),
+                _ => Changes::Snapshot(Snapshot {
+                    version,
+                    entries: live(0)?,
+                }),
+            })
+        })
+        .await
+    }
+
     async fn cleanup(&self, now: u64, limit: usize) -> Result<usize> {
+        // Revocation-log entries that expired go first, in one bounded batch.
+        self.write(move |txn| {
+            let mut log = txn.open_table(REVLOG).map_err(store_err)?;
+            let mut dead = Vec::new();
+            for item in log.iter().map_err(store_err)?.take(limit) {
+                let (k, v) = item.map_err(store_err)?;
+                if decode_entry(v.value())?.expires <= now {
+                    dead.push(k.value());
+                }
+            }
+            if let Some(&max) = dead.iter().max() {
+                for k in &dead {
+                    log.remove(*k).map_err(store_err)?;
+                }
+                let mut meta = txn.open_table(REVMETA).map_err(store_err)?;
+                let floor = meta
+                    .get("floor")
+                    .map_err(store_err)?
+                    .map_or(0, |v| v.value());
+                meta.insert("floor", floor.max(max)).map_err(store_err)?;
+            }
+            Ok(())
+        })
+        .await?;
         self.write(move |txn| {
             let ended: Vec<(u64, Vec<u8>)> = {
                 let ends = txn.open_table(ENDS).map_err(store_err)?;

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod differential;
 mod interop;
+mod revocation;
 mod rotation;
 mod stores;
 mod vectors;

@@ -1,0 +1,876 @@
+//! The compact revocation list every verifier holds, and its distribution.
+//!
+//! Access tokens are verified statelessly, so a logout reaches a microservice only through a
+//! list it holds locally. Entries are keyed by 128-bit ids:
+//!
+//! - a token id (`jti`; UUIDs are read as their 128 bits, other strings hashed),
+//! - a session id (`sid`: every access token of the session),
+//! - a subject watermark (every token of `sub` issued before a moment).
+//!
+//! Each entry expires when the last token it can match has expired, so the list's size depends
+//! on the revocation rate within one access-token lifetime, not on history.
+//!
+//! The issuer side keeps a versioned log ([`crate::store::SessionStore`] holds it, so several
+//! auth-service instances share it) and serves [`Snapshot`]s and [`Delta`]s in a compact
+//! binary encoding ([`Changes::encode`]; JSON through serde for people). A verifier's
+//! [`RevocationList`] applies them in any order of arrival, idempotently, and reports a gap
+//! (then it needs a snapshot). A [`Syncer`] keeps a list in step by polling a fetch function
+//! the application supplies.
+//!
+//! Lookups are lock-free: a blocked Bloom filter (one cache line per query) answers "not
+//! revoked" for almost every token without touching the sorted id arrays behind it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// What an entry revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// One token, by `jti`.
+    Token,
+    /// Every token of one session, by `sid`.
+    Session,
+    /// Every token of one subject issued before `before`.
+    Subject,
+}
+
+/// One revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Entry {
+    /// What it revokes.
+    pub target: Target,
+    /// The 128-bit id: see [`token_id`], [`session_id`], [`subject_id`].
+    #[serde(with = "hex128")]
+    pub id: u128,
+    /// For [`Target::Subject`]: tokens issued (`iat`) before this moment are revoked. Zero for
+    /// the other targets.
+    pub before: u64,
+    /// When the entry stops mattering: no token it matches is valid after this (Unix seconds).
+    pub expires: u64,
+}
+
+mod hex128 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub(super) fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{v:032x}"))
+    }
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        if s.len() != 32 {
+            return Err(serde::de::Error::custom("id must be 32 hex digits"));
+        }
+        u128::from_str_radix(&s, 16).map_err(serde::de::Error::custom)
+    }
+}
+
+fn hash128(domain: &[u8], value: &[u8]) -> u128 {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(domain);
+    ctx.update(value);
+    let d = ctx.finish();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d.as_ref()[..16]);
+    u128::from_be_bytes(b)
+}
+
+/// The id of a token: a UUID `jti` (any version, hyphenated or not) is its 128 bits; any other
+/// string is hashed (SHA-256, domain-separated, truncated to 128 bits).
+pub fn token_id(jti: &str) -> u128 {
+    parse_uuid(jti).unwrap_or_else(|| hash128(b"tidepass jti\0", jti.as_bytes()))
+}
+
+/// The id of a session: a tidepass session id is its 128 bits; any other string is hashed.
+pub fn session_id(sid: &str) -> u128 {
+    match sid.parse::<crate::SessionId>() {
+        Ok(s) => u128::from_be_bytes(*s.as_bytes()),
+        Err(_) => hash128(b"tidepass sid\0", sid.as_bytes()),
+    }
+}
+
+/// The id of a subject (always hashed: subjects are not random).
+pub fn subject_id(sub: &str) -> u128 {
+    hash128(b"tidepass sub\0", sub.as_bytes())
+}
+
+fn parse_uuid(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    let mut v: u128 = 0;
+    let mut digits = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'-' && b.len() == 36 && matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        v = (v << 4) | u128::from(d);
+        digits += 1;
+    }
+    (digits == 32 && (b.len() == 32 || b.len() == 36)).then_some(v)
+}
+
+/// A full copy of the live list at `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The log version this snapshot is complete up to.
+    pub version: u64,
+    /// Every entry still live.
+    pub entries: Vec<Entry>,
+}
+
+/// The entries added after `from`, up to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// The version the receiver must already have.
+    pub from: u64,
+    /// The version the receiver has after applying.
+    pub to: u64,
+    /// The entries with versions in `(from, to]`.
+    pub entries: Vec<Entry>,
+}
+
+/// What an issuer serves: a delta when it can, a snapshot when the receiver is too far behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Changes {
+    /// A full list.
+    Snapshot(Snapshot),
+    /// What changed since a version.
+    Delta(Delta),
+}
+
+// ----- the binary encoding -----
+
+const MAGIC: &[u8; 4] = b"TPRL";
+const FORMAT: u8 = 1;
+const HEADER: usize = 4 + 1 + 1 + 8 + 8 + 8 + 4 * 3;
+const TRAILER: usize = 8;
+/// Refuse encodings larger than this (64 M entries' worth would be far beyond any real list).
+pub const MAX_ENCODED: usize = 256 << 20;
+
+impl Changes {
+    /// The compact binary form: a 46-byte header, then the entries grouped by target — 20 bytes
+    /// per token or session entry (16-byte id, 4-byte expiry offset), 24 per subject entry —
+    /// then an 8-byte SHA-256 prefix over everything before it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when an expiry lies more than 2³² seconds after the
+    /// earliest one (not a real list).
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let (kind, from, to, entries) = match self {
+            Changes::Snapshot(s) => (0u8, 0, s.version, &s.entries),
+            Changes::Delta(d) => (1u8, d.from, d.to, &d.entries),
+        };
+        let base = entries
+            .iter()
+            .map(|e| {
+                if e.target == Target::Subject {
+                    e.expires.min(e.before)
+                } else {
+                    e.expires
+                }
+            })
+            .min()
+            .unwrap_or(0);
+        let groups = [Target::Token, Target::Session, Target::Subject]
+            .map(|t| entries.iter().filter(move |e| e.target == t));
+        let counts = [Target::Token, Target::Session, Target::Subject]
+            .map(|t| entries.iter().filter(|e| e.target == t).count());
+        let mut out = Vec::with_capacity(HEADER + entries.len() * 24 + TRAILER);
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT);
+        out.push(kind);
+        out.extend_from_slice(&from.to_be_bytes());
+        out.extend_from_slice(&to.to_be_bytes());
+        out.extend_from_slice(&base.to_be_bytes());
+        for c in counts {
+            let c = u32::try_from(c)
+                .map_err(|_| Error::with(ErrorKind::InvalidConfig, "too many entries"))?;
+            out.extend_from_slice(&c.to_be_bytes());
+        }
+        let offset = |t: u64| {
+            u32::try_from(t.saturating_sub(base))
+                .map_err(|_| Error::with(ErrorKind::InvalidConfig, "entry times span over 2^32 s"))
+        };
+        for (i, group) in groups.into_iter().enumerate() {
+            for e in group {
+                out.extend_from_slice(&e.id.to_be_bytes());
+                out.extend_from_slice(&offset(e.expires)?.to_be_bytes());
+                if i == 2 {
+                    out.extend_from_slice(&offset(e.before)?.to_be_bytes());
+                }
+            }
+        }
+        let digest = ring::digest::digest(&ring::digest::SHA256, &out);
+        out.extend_from_slice(&digest.as_ref()[..TRAILER]);
+        Ok(out)
+    }
+
+    /// Decode the binary form. Every length is checked before use, the checksum before
+    /// anything is returned; nothing is applied anywhere by decoding.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Malformed`] for a truncated, corrupt or hostile encoding;
+    /// [`ErrorKind::TooLarge`] over [`MAX_ENCODED`].
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let bad = |d: &'static str| Error::with(ErrorKind::Malformed, d);
+        if bytes.len() > MAX_ENCODED {
+            return Err(Error::new(ErrorKind::TooLarge));
+        }
+        if bytes.len() < HEADER + TRAILER {
+            return Err(bad("revocation data truncated"));
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - TRAILER);
+        let digest = ring::digest::digest(&ring::digest::SHA256, body);
+        if &digest.as_ref()[..TRAILER] != sum {
+            return Err(bad("revocation data checksum mismatch"));
+        }
+        if &body[..4] != MAGIC || body[4] != FORMAT {
+            return Err(bad("not tidepass revocation data (or a newer format)"));
+        }
+        let u64_at = |i: usize| u64::from_be_bytes(body[i..i + 8].try_into().unwrap_or([0; 8]));
+        let u32_at = |i: usize| u32::from_be_bytes(body[i..i + 4].try_into().unwrap_or([0; 4]));
+        let kind = body[5];
+        let (from, to, base) = (u64_at(6), u64_at(14), u64_at(22));
+        let counts = [u32_at(30), u32_at(34), u32_at(38)].map(|c| c as usize);
+        let need = counts[0]
+            .checked_add(counts[1])
+            .and_then(|n| n.checked_mul(20))
+            .and_then(|n| n.checked_add(counts[2].checked_mul(24)?))
+            .and_then(|n| n.checked_add(HEADER))
+            .ok_or_else(|| bad("revocation counts overflow"))?;
+        if need != body.len() {
+            return Err(bad("revocation data length does not match its counts"));
+        }
+        let mut entries = Vec::with_capacity(counts.iter().sum());
+        let mut i = HEADER;
+        for (g, target) in [Target::Token, Target::Session, Target::Subject]
+            .into_iter()
+            .enumerate()
+        {
+            for _ in 0..counts[g] {
+                let id = u128::from_be_bytes(body[i..i + 16].try_into().unwrap_or([0; 16]));
+                let expires = base.saturating_add(u64::from(u32_at(i + 16)));
+                i += 20;
+                let before = if target == Target::Subject {
+                    i += 4;
+                    base.saturating_add(u64::from(u32_at(i - 4)))
+                } else {
+                    0
+                };
+                entries.push(Entry {
+                    target,
+                    id,
+                    before,
+                    expires,
+                });
+            }
+        }
+        match kind {
+            0 if from == 0 => Ok(Changes::Snapshot(Snapshot {
+                version: to,
+                entries,
+            })),
+            1 if from < to => Ok(Changes::Delta(Delta { from, to, entries })),
+            _ => Err(bad(
+                "revocation data has an impossible kind or version range",
+            )),
+        }
+    }
+}
+
+// ----- the verifier's list -----
+
+/// A blocked Bloom filter: each id sets 3 bits inside one 512-bit block, so a query costs one
+/// cache line. About 10 bits per entry: roughly 1 % false positives, which then pay for a
+/// binary search.
+#[derive(Clone, Default)]
+struct Filter {
+    blocks: Vec<[u64; 8]>,
+}
+
+impl Filter {
+    fn new(n: usize) -> Self {
+        let blocks = (n * 10).div_ceil(512).max(1).next_power_of_two();
+        Self {
+            blocks: vec![[0u64; 8]; blocks],
+        }
+    }
+
+    fn probes(&self, id: u128) -> (usize, [u32; 3]) {
+        // Ids are uniformly random (UUID v7's low 74 bits, random session ids, SHA-256): mix
+        // anyway so that structured ids spread too.
+        let h = (id as u64 ^ (id >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let block = (h >> 40) as usize & (self.blocks.len() - 1);
+        (
+            block,
+            [
+                (h & 511) as u32,
+                ((h >> 9) & 511) as u32,
+                ((h >> 18) & 511) as u32,
+            ],
+        )
+    }
+
+    fn insert(&mut self, id: u128) {
+        let (b, bits) = self.probes(id);
+        for bit in bits {
+            self.blocks[b][(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+    }
+
+    fn may_contain(&self, id: u128) -> bool {
+        if self.blocks.is_empty() {
+            return false;
+        }
+        let (b, bits) = self.probes(id);
+        let block = &self.blocks[b];
+        bits.iter()
+            .all(|&bit| block[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+    }
+}
+
+/// One immutable state of the list; replaced whole on every change.
+#[derive(Clone, Default)]
+struct State {
+    version: u64,
+    /// Token and session ids, sorted; `expires[i]` belongs to `ids[i]`.
+    ids: Vec<u128>,
+    expires: Vec<u64>,
+    filter: Filter,
+    /// Subject watermarks: id → (before, expires). Rare; a plain map.
+    subjects: HashMap<u128, (u64, u64)>,
+}
+
+impl State {
+    fn build(version: u64, entries: impl IntoIterator<Item = Entry>, now: u64) -> Self {
+        let mut pairs: Vec<(u128, u64)> = Vec::new();
+        let mut subjects = HashMap::new();
+        for e in entries {
+            if e.expires <= now {
+                continue;
+            }
+            match e.target {
+                Target::Subject => {
+                    let slot = subjects.entry(e.id).or_insert((0, 0));
+                    slot.0 = slot.0.max(e.before);
+                    slot.1 = slot.1.max(e.expires);
+                }
+                _ => pairs.push((e.id, e.expires)),
+            }
+        }
+        pairs.sort_unstable();
+        // Keep one entry per id, with the latest expiry.
+        let mut ids: Vec<u128> = Vec::with_capacity(pairs.len());
+        let mut expires: Vec<u64> = Vec::with_capacity(pairs.len());
+        for (id, exp) in pairs {
+            match ids.last() {
+                Some(&last) if last == id => {
+                    let e = expires.last_mut().expect("parallel to ids");
+                    *e = (*e).max(exp);
+                }
+                _ => {
+                    ids.push(id);
+                    expires.push(exp);
+                }
+            }
+        }
+        let mut filter = Filter::new(ids.len());
+        for &id in &ids {
+            filter.insert(id);
+        }
+        Self {
+            version,
+            ids,
+            expires,
+            filter,
+            subjects,
+        }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        // The target of a token/session id is not kept: both are matched the same way.
+        self.ids
+            .iter()
+            .zip(&self.expires)
+            .map(|(&id, &expires)| Entry {
+                target: Target::Token,
+                id,
+                before: 0,
+                expires,
+            })
+            .chain(self.subjects.iter().map(|(&id, &(before, expires))| Entry {
+                target: Target::Subject,
+                id,
+                before,
+                expires,
+            }))
+    }
+
+    fn contains(&self, id: u128, now: u64) -> bool {
+        if !self.filter.may_contain(id) {
+            return false;
+        }
+        match self.ids.binary_search(&id) {
+            Ok(i) => now < self.expires[i],
+            Err(_) => false,
+        }
+    }
+}
+
+/// What [`RevocationList::apply_at`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The list moved to this version.
+    Advanced(u64),
+    /// Nothing new (a duplicate or an older delta).
+    Unchanged,
+    /// The delta starts after the list's version: kept aside until the missing piece arrives;
+    /// if it never does, fetch a snapshot.
+    Gap {
+        /// The list's version.
+        have: u64,
+        /// The delta's starting version.
+        needs: u64,
+    },
+}
+
+/// A verifier's revocation list: lock-free lookups, copy-on-write updates.
+pub struct RevocationList {
+    state: ArcSwap<State>,
+    pending: Mutex<BTreeMap<(u64, u64), Delta>>,
+}
+
+impl fmt::Debug for RevocationList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.state.load();
+        f.debug_struct("RevocationList")
+            .field("version", &s.version)
+            .field("entries", &(s.ids.len() + s.subjects.len()))
+            .finish()
+    }
+}
+
+impl Default for RevocationList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// At most this many out-of-order deltas wait for the piece before them.
+const MAX_PENDING: usize = 64;
+
+impl RevocationList {
+    /// An empty list at version 0.
+    pub fn new() -> Self {
+        Self {
+            state: ArcSwap::from_pointee(State::default()),
+            pending: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The version the list is complete up to.
+    pub fn version(&self) -> u64 {
+        self.state.load().version
+    }
+
+    /// Number of live entries held.
+    pub fn len(&self) -> usize {
+        let s = self.state.load();
+        s.ids.len() + s.subjects.len()
+    }
+
+    /// `true` when nothing is revoked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Is a token with these claims revoked at `now`? Ids come from [`token_id`],
+    /// [`session_id`] and [`subject_id`]; `iat` is the token's issue time.
+    pub fn is_revoked(&self, jti: u128, sid: Option<u128>, sub: u128, iat: u64, now: u64) -> bool {
+        let s = self.state.load();
+        if s.contains(jti, now) || sid.is_some_and(|sid| s.contains(sid, now)) {
+            return true;
+        }
+        !s.subjects.is_empty()
+            && s.subjects
+                .get(&sub)
+                .is_some_and(|&(before, exp)| now < exp && iat < before)
+    }
+
+    /// `true` when a subject watermark exists (so callers can skip hashing `sub` otherwise).
+    pub fn has_subjects(&self) -> bool {
+        !self.state.load().subjects.is_empty()
+    }
+
+    /// Replace everything with a snapshot (unless it is older than what the list has).
+    pub fn apply_snapshot_at(&self, snapshot: Snapshot, now: u64) -> Applied {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if snapshot.version < self.version() {
+            return Applied::Unchanged;
+        }
+        let version = snapshot.version;
+        self.state
+            .store(Arc::new(State::build(version, snapshot.entries, now)));
+        pending.retain(|_, d| d.to > version);
+        drop(pending);
+        self.drain_pending(now);
+        Applied::Advanced(self.version())
+    }
+
+    /// Apply a delta: idempotent (an old or repeated delta changes nothing), and tolerant of
+    /// order (a delta that starts after the list's version waits, up to 64 of them, for the
+    /// piece before it).
+    pub fn apply_delta_at(&self, delta: Delta, now: u64) -> Applied {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let have = self.version();
+        if delta.to <= have || delta.to <= delta.from {
+            return Applied::Unchanged;
+        }
+        if delta.from > have {
+            let needs = delta.from;
+            if pending.len() < MAX_PENDING {
+                pending.insert((delta.from, delta.to), delta);
+            }
+            return Applied::Gap { have, needs };
+        }
+        self.merge(delta, now);
+        drop(pending);
+        self.drain_pending(now);
+        Applied::Advanced(self.version())
+    }
+
+    /// Apply whatever [`Changes`] arrived.
+    pub fn apply_at(&self, changes: Changes, now: u64) -> Applied {
+        match changes {
+            Changes::Snapshot(s) => self.apply_snapshot_at(s, now),
+            Changes::Delta(d) => self.apply_delta_at(d, now),
+        }
+    }
+
+    /// Merge a delta into the current state: one linear pass over the sorted ids (no sort of
+    /// the whole list), expired entries dropped on the way.
+    fn merge(&self, delta: Delta, now: u64) {
+        let s = self.state.load();
+        let add = State::build(delta.to, delta.entries, now);
+        let n = s.ids.len() + add.ids.len();
+        let (mut ids, mut expires) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut i, mut j) = (0, 0);
+        while i < s.ids.len() || j < add.ids.len() {
+            let take_old = j == add.ids.len() || (i < s.ids.len() && s.ids[i] < add.ids[j]);
+            let take_new = i == s.ids.len() || (j < add.ids.len() && add.ids[j] < s.ids[i]);
+            let (id, exp) = if take_old {
+                i += 1;
+                (s.ids[i - 1], s.expires[i - 1])
+            } else if take_new {
+                j += 1;
+                (add.ids[j - 1], add.expires[j - 1])
+            } else {
+                i += 1;
+                j += 1;
+                (s.ids[i - 1], s.expires[i - 1].max(add.expires[j - 1]))
+            };
+            if exp > now {
+                ids.push(id);
+                expires.push(exp);
+            }
+        }
+        let mut subjects = s.subjects.clone();
+        subjects.retain(|_, (_, exp)| *exp > now);
+        for (id, (before, exp)) in add.subjects {
+            let slot = subjects.entry(id).or_insert((0, 0));
+            slot.0 = slot.0.max(before);
+            slot.1 = slot.1.max(exp);
+        }
+        let mut filter = Filter::new(ids.len());
+        for &id in &ids {
+            filter.insert(id);
+        }
+        self.state.store(Arc::new(State {
+            version: delta.to,
+            ids,
+            expires,
+            filter,
+            subjects,
+        }));
+    }
+
+    fn drain_pending(&self, now: u64) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let have = self.version();
+            pending.retain(|_, d| d.to > have);
+            let Some((&key, _)) = pending.iter().find(|((from, _), _)| *from <= have) else {
+                break;
+            };
+            if let Some(d) = pending.remove(&key) {
+                self.merge(d, now);
+            }
+        }
+    }
+
+    /// Drop expired entries (updates do this too).
+    pub fn prune_at(&self, now: u64) {
+        let _pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let s = self.state.load();
+        let next = State::build(s.version, s.entries().collect::<Vec<_>>(), now);
+        self.state.store(Arc::new(next));
+    }
+
+    /// The list's live entries as a snapshot (for debugging and the JSON form).
+    pub fn snapshot(&self) -> Snapshot {
+        let s = self.state.load();
+        Snapshot {
+            version: s.version,
+            entries: s.entries().collect(),
+        }
+    }
+}
+
+// ----- the issuer's log -----
+
+/// An append-only, versioned log of revocations with expiry; the store-side half. Stores embed
+/// one (memory) or persist the same structure (redb).
+#[derive(Debug, Default, Clone)]
+pub struct Log {
+    /// (version, entry), versions strictly increasing.
+    entries: Vec<(u64, Entry)>,
+    /// Every version up to this was pruned (its entries had expired).
+    floor: u64,
+    next: u64,
+}
+
+impl Log {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            floor: 0,
+            next: 1,
+        }
+    }
+
+    /// Append entries; returns the new version.
+    pub fn append(&mut self, entries: &[Entry]) -> u64 {
+        for e in entries {
+            let v = self.next.max(1);
+            self.entries.push((v, *e));
+            self.next = v + 1;
+        }
+        self.version()
+    }
+
+    /// The newest version.
+    pub fn version(&self) -> u64 {
+        self.next.max(1) - 1
+    }
+
+    /// Drop expired entries (advancing the floor past them).
+    pub fn prune(&mut self, now: u64) {
+        let floor = &mut self.floor;
+        self.entries.retain(|(v, e)| {
+            let keep = e.expires > now;
+            if !keep {
+                *floor = (*floor).max(*v);
+            }
+            keep
+        });
+    }
+
+    /// A delta from `since` when the log still covers it, otherwise a snapshot.
+    pub fn changes_since(&self, since: Option<u64>, now: u64) -> Changes {
+        let version = self.version();
+        match since {
+            Some(v) if v >= self.floor && v <= version => Changes::Delta(Delta {
+                from: v,
+                to: version.max(v),
+                entries: self
+                    .entries
+                    .iter()
+                    .filter(|(ev, e)| *ev > v && e.expires > now)
+                    .map(|(_, e)| *e)
+                    .collect(),
+            }),
+            _ => Changes::Snapshot(Snapshot {
+                version,
+                entries: self
+                    .entries
+                    .iter()
+                    .filter(|(_, e)| e.expires > now)
+                    .map(|(_, e)| *e)
+                    .collect(),
+            }),
+        }
+    }
+}
+
+// ----- pull sync -----
+
+/// Keeps a [`RevocationList`] in step with an issuer by polling.
+///
+/// The application supplies `fetch(since)`: bring the issuer's [`Changes`] since that version
+/// (or a snapshot for `None`), over HTTP or anything else. No runtime is assumed: call
+/// [`Syncer::sync_once`] from your own timer, or [`Syncer::run`] with a sleep function.
+#[derive(Debug)]
+pub struct Syncer {
+    list: Arc<RevocationList>,
+    last_sync: std::sync::atomic::AtomicU64,
+}
+
+impl Syncer {
+    /// A syncer for `list`.
+    pub fn new(list: Arc<RevocationList>) -> Self {
+        Self {
+            list,
+            last_sync: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The list.
+    pub fn list(&self) -> &Arc<RevocationList> {
+        &self.list
+    }
+
+    /// Unix time of the last successful sync (0 before the first).
+    pub fn last_sync(&self) -> u64 {
+        self.last_sync.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One round: fetch changes since the list's version, apply them, and fetch a snapshot if
+    /// a gap remains.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `fetch` returns; [`ErrorKind::Malformed`] for undecodable data (the list is
+    /// left as it was).
+    pub async fn sync_once<F, Fut>(&self, now: u64, fetch: F) -> Result<Applied>
+    where
+        F: Fn(Option<u64>) -> Fut,
+        Fut: Future<Output = Result<Vec<u8>>>,
+    {
+        let since = match self.list.version() {
+            0 => None,
+            v => Some(v),
+        };
+        let changes = Changes::decode(&fetch(since).await?)?;
+        let mut applied = self.list.apply_at(changes, now);
+        if let Applied::Gap { .. } = applied {
+            let snapshot = Changes::decode(&fetch(None).await?)?;
+            applied = self.list.apply_at(snapshot, now);
+        }
+        self.last_sync
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        Ok(applied)
+    }
+
+    /// Sync forever every `interval`, reading `now` from `clock` and waiting with `sleep`. A
+    /// failed round keeps the current list (verification keeps working from it) and retries at
+    /// the next tick; `on_error` hears about it.
+    pub async fn run<F, Fut, S, SFut>(
+        &self,
+        interval: Duration,
+        clock: &dyn crate::clock::Clock,
+        fetch: F,
+        sleep: S,
+        on_error: impl Fn(&Error),
+    ) where
+        F: Fn(Option<u64>) -> Fut,
+        Fut: Future<Output = Result<Vec<u8>>>,
+        S: Fn(Duration) -> SFut,
+        SFut: Future<Output = ()>,
+    {
+        loop {
+            if let Err(e) = self.sync_once(clock.now(), &fetch).await {
+                on_error(&e);
+            }
+            sleep(interval).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(target: Target, id: u128, expires: u64) -> Entry {
+        Entry {
+            target,
+            id,
+            before: 0,
+            expires,
+        }
+    }
+
+    #[test]
+    fn uuid_ids_are_their_bits() {
+        let id = token_id("01a3185c-5000-7462-8c63-e6a54a2e40a8");
+        assert_eq!(id, 0x01a3185c_5000_7462_8c63_e6a54a2e40a8);
+        assert_eq!(
+            token_id(
+                "01a3185c50007462 8c63e6a54a2e40a8"
+                    .replace(' ', "")
+                    .as_str()
+            ),
+            id
+        );
+        assert_ne!(token_id("not-a-uuid"), token_id("not-a-uuid2"));
+        assert_ne!(subject_id("alice"), token_id("alice"));
+    }
+
+    #[test]
+    fn entries_expire_at_their_exact_second() {
+        let list = RevocationList::new();
+        list.apply_snapshot_at(
+            Snapshot {
+                version: 1,
+                entries: vec![e(Target::Token, 7, 100)],
+            },
+            50,
+        );
+        assert!(list.is_revoked(7, None, 0, 0, 99));
+        assert!(!list.is_revoked(7, None, 0, 0, 100));
+        list.prune_at(100);
+        assert!(list.is_empty(), "pruned at its expiry");
+    }
+
+    #[test]
+    fn encoding_round_trips_and_refuses_corruption() {
+        let c = Changes::Delta(Delta {
+            from: 3,
+            to: 9,
+            entries: vec![
+                e(Target::Token, 1, 1000),
+                e(Target::Session, u128::MAX, 1300),
+                Entry {
+                    target: Target::Subject,
+                    id: 5,
+                    before: 900,
+                    expires: 1200,
+                },
+            ],
+        });
+        let bytes = c.encode().expect("encode");
+        assert_eq!(bytes.len(), HEADER + 20 + 20 + 24 + TRAILER);
+        assert_eq!(Changes::decode(&bytes).expect("decode"), c);
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x40;
+            assert!(Changes::decode(&b).is_err(), "byte {i}");
+            assert!(Changes::decode(&bytes[..i]).is_err(), "truncated at {i}");
+        }
+    }
+}

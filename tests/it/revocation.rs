@@ -1,0 +1,324 @@
+//! The revocation list: verifier integration, encodings, order and gaps, and two verifiers
+//! kept in step with an issuer by polling.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use tidepass::clock::{Clock, ManualClock, SystemClock};
+use tidepass::keys::{Algorithm, SigningKey};
+use tidepass::revocation::{
+    Applied, Changes, Delta, Entry, Log, RevocationList, Snapshot, Syncer, Target,
+};
+use tidepass::{ErrorKind, Issuer, Login, MemoryStore, Minter, Verifier};
+
+fn entry(target: Target, id: u128, expires: u64) -> Entry {
+    Entry {
+        target,
+        id,
+        before: if target == Target::Subject {
+            expires - 10
+        } else {
+            0
+        },
+        expires,
+    }
+}
+
+fn entries() -> impl Strategy<Value = Vec<Entry>> {
+    proptest::collection::vec(
+        (
+            prop_oneof![
+                Just(Target::Token),
+                Just(Target::Session),
+                Just(Target::Subject)
+            ],
+            any::<u128>(),
+            1_000u64..100_000,
+        )
+            .prop_map(|(t, id, exp)| entry(t, id, exp)),
+        0..40,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn encodings_round_trip(es in entries(), from in 0u64..1000, span in 1u64..1000) {
+        for c in [
+            Changes::Snapshot(Snapshot { version: from + span, entries: es.clone() }),
+            Changes::Delta(Delta { from, to: from + span, entries: es.clone() }),
+        ] {
+            let bytes = c.encode().expect("encode");
+            let back = Changes::decode(&bytes).expect("decode");
+            // The binary form groups entries by target; compare as sets.
+            let (mut a, mut b) = match (&c, &back) {
+                (Changes::Snapshot(x), Changes::Snapshot(y)) => (x.entries.clone(), y.entries.clone()),
+                (Changes::Delta(x), Changes::Delta(y)) => { prop_assert_eq!((x.from, x.to), (y.from, y.to)); (x.entries.clone(), y.entries.clone()) }
+                _ => return Err(TestCaseError::fail("kind changed")),
+            };
+            a.sort_by_key(|e| (e.target, e.id, e.expires));
+            b.sort_by_key(|e| (e.target, e.id, e.expires));
+            prop_assert_eq!(a, b);
+            prop_assert!(bytes.len() <= 46 + 8 + es.len() * 24);
+            let json = serde_json::to_string(&c).expect("json");
+            prop_assert_eq!(serde_json::from_str::<Changes>(&json).expect("json back"), c);
+        }
+    }
+
+    /// Deltas in any order, with duplicates, end in the same list as one snapshot.
+    #[test]
+    fn deltas_in_any_order_converge(batches in proptest::collection::vec(entries(), 1..8), seed in any::<u64>()) {
+        let now = 500;
+        let mut log = Log::new();
+        let mut deltas = Vec::new();
+        for b in &batches {
+            let from = log.version();
+            log.append(b);
+            if let Changes::Delta(d) = log.changes_since(Some(from), now) { deltas.push(d) }
+        }
+        // Shuffle deterministically, and deliver some twice.
+        let mut order: Vec<usize> = (0..deltas.len()).chain(0..deltas.len() / 2).collect();
+        let mut x = seed | 1;
+        for i in (1..order.len()).rev() {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            order.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let list = RevocationList::new();
+        for i in order { list.apply_delta_at(deltas[i].clone(), now); }
+        prop_assert_eq!(list.version(), log.version());
+        let Changes::Snapshot(full) = log.changes_since(None, now) else { return Err(TestCaseError::fail("snapshot")) };
+        let reference = RevocationList::new();
+        reference.apply_snapshot_at(full, now);
+        let key = |s: Snapshot| { let mut v: Vec<(u128, u64, u64)> = s.entries.iter().map(|e| (e.id, e.before, e.expires)).collect(); v.sort(); v };
+        prop_assert_eq!(key(list.snapshot()), key(reference.snapshot()));
+    }
+
+    /// Hostile bytes never panic and never change a list.
+    #[test]
+    fn hostile_bytes_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let list = RevocationList::new();
+        list.apply_snapshot_at(Snapshot { version: 3, entries: vec![entry(Target::Token, 1, 9_999)] }, 0);
+        if let Ok(c) = Changes::decode(&bytes) { list.apply_at(c, 0); } else { prop_assert_eq!(list.version(), 3); }
+    }
+}
+
+#[test]
+fn gaps_wait_then_fill_and_duplicates_change_nothing() {
+    let list = RevocationList::new();
+    let d = |from, to, id| Delta {
+        from,
+        to,
+        entries: vec![entry(Target::Token, id, 1_000)],
+    };
+    assert_eq!(list.apply_delta_at(d(0, 2, 1), 0), Applied::Advanced(2));
+    assert_eq!(
+        list.apply_delta_at(d(0, 2, 1), 0),
+        Applied::Unchanged,
+        "duplicate"
+    );
+    assert_eq!(
+        list.apply_delta_at(d(4, 6, 3), 0),
+        Applied::Gap { have: 2, needs: 4 }
+    );
+    assert!(
+        !list.is_revoked(3, None, 0, 0, 0),
+        "a gapped delta is not applied yet"
+    );
+    assert_eq!(
+        list.apply_delta_at(d(2, 4, 2), 0),
+        Applied::Advanced(6),
+        "the missing piece pulls in the waiting one"
+    );
+    assert!(list.is_revoked(3, None, 0, 0, 0) && list.is_revoked(2, None, 0, 0, 0));
+    // A snapshot older than the list is ignored.
+    assert_eq!(
+        list.apply_snapshot_at(
+            Snapshot {
+                version: 5,
+                entries: vec![]
+            },
+            0
+        ),
+        Applied::Unchanged
+    );
+    assert_eq!(list.len(), 3);
+}
+
+#[tokio::test]
+async fn a_gap_the_log_no_longer_covers_makes_the_syncer_fetch_a_snapshot() {
+    let log = std::sync::Mutex::new(Log::new());
+    log.lock()
+        .expect("log")
+        .append(&[entry(Target::Token, 1, 50)]);
+    let list = Arc::new(RevocationList::new());
+    let syncer = Syncer::new(list.clone());
+    let fetch = |since: Option<u64>| {
+        let c = log.lock().expect("log").changes_since(since, 10);
+        async move { c.encode() }
+    };
+    assert_eq!(
+        syncer.sync_once(10, fetch).await.expect("sync"),
+        Applied::Advanced(1)
+    );
+    // Entry 1 expires and is pruned; the floor passes the verifier's version.
+    {
+        let mut l = log.lock().expect("log");
+        l.append(&[entry(Target::Session, 2, 500)]);
+        l.append(&[entry(Target::Token, 3, 60)]);
+        l.prune(61);
+    }
+    let fetch = |since: Option<u64>| {
+        let c = log.lock().expect("log").changes_since(since, 61);
+        async move { c.encode() }
+    };
+    let applied = syncer.sync_once(61, fetch).await.expect("sync");
+    assert_eq!(
+        applied,
+        Applied::Advanced(3),
+        "a snapshot at the log's version"
+    );
+    assert!(list.is_revoked(2, None, 0, 0, 61));
+    // Corrupt data leaves the list as it was.
+    let bad = |_| async { Ok(vec![1, 2, 3]) };
+    assert_eq!(
+        syncer.sync_once(62, bad).await.expect_err("corrupt").kind(),
+        ErrorKind::Malformed
+    );
+    assert_eq!(list.version(), 3);
+}
+
+#[tokio::test]
+async fn verifier_refuses_revoked_tokens_by_jti_session_and_subject_even_from_its_cache() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let minter = Minter::new(
+        SigningKey::generate(Algorithm::EdDSA).expect("k"),
+        "iss",
+        "aud",
+    )
+    .expect("m")
+    .with_clock(clock.clone());
+    let keys = minter.keys().verifying_keys();
+    let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .clock(clock.clone())
+        .build()
+        .expect("issuer");
+    let list = Arc::new(RevocationList::new());
+    let verifier = Verifier::builder("iss", "aud", keys)
+        .clock(clock.clone())
+        .revocations(list.clone())
+        .build()
+        .expect("v");
+    async fn sync(issuer: &Issuer<MemoryStore>, list: &RevocationList, now: u64) {
+        let c = issuer
+            .revocation_changes(Some(list.version()))
+            .await
+            .expect("changes");
+        list.apply_at(c, now);
+    }
+
+    let a = issuer.login(Login::new("alice")).await.expect("login");
+    let b = issuer.login(Login::new("bob")).await.expect("login");
+    let c = issuer.login(Login::new("carol")).await.expect("login");
+    for p in [&a, &b, &c] {
+        verifier
+            .verify(p.access.as_str())
+            .expect("valid and now cached");
+    }
+    issuer.logout(a.session_id).await.expect("logout");
+    issuer
+        .revoke_access_token(b.access.jti(), b.access.expires_at())
+        .await
+        .expect("revoke jti");
+    issuer
+        .revoke_subject_tokens_before("carol", clock.now() + 1)
+        .await
+        .expect("watermark");
+    sync(&issuer, &list, clock.now()).await;
+    for p in [&a, &b, &c] {
+        assert_eq!(
+            verifier
+                .verify(p.access.as_str())
+                .expect_err("revoked")
+                .kind(),
+            ErrorKind::Revoked
+        );
+    }
+    // Carol's tokens issued after the watermark are fine.
+    clock.advance(2);
+    let c2 = issuer.refresh(c.refresh.expose()).await.expect("refresh");
+    verifier
+        .verify(c2.access.as_str())
+        .expect("issued after the watermark");
+}
+
+/// A logout on the issuer is refused by two independent verifiers within one sync interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_verifiers_refuse_a_logout_within_one_sync_interval() {
+    let interval = Duration::from_millis(100);
+    let minter = Minter::new(
+        SigningKey::generate(Algorithm::ES256).expect("k"),
+        "iss",
+        "aud",
+    )
+    .expect("m");
+    let keys = minter.keys().verifying_keys();
+    let issuer = Arc::new(
+        Issuer::builder(MemoryStore::new(), minter)
+            .build()
+            .expect("issuer"),
+    );
+    let mut verifiers = Vec::new();
+    for _ in 0..2 {
+        let list = Arc::new(RevocationList::new());
+        let verifier = Verifier::builder("iss", "aud", keys.clone())
+            .revocations(list.clone())
+            .build()
+            .expect("v");
+        let syncer = Arc::new(Syncer::new(list));
+        let issuer = issuer.clone();
+        tokio::spawn(async move {
+            let fetch = move |since: Option<u64>| {
+                let issuer = issuer.clone();
+                async move { issuer.revocation_changes(since).await?.encode() }
+            };
+            syncer
+                .run(interval, &SystemClock, fetch, tokio::time::sleep, |e| {
+                    panic!("sync failed: {e}")
+                })
+                .await;
+        });
+        verifiers.push(verifier);
+    }
+    let pair = issuer.login(Login::new("alice")).await.expect("login");
+    for v in &verifiers {
+        v.verify(pair.access.as_str()).expect("valid before logout");
+    }
+    let logged_out = Instant::now();
+    issuer.logout(pair.session_id).await.expect("logout");
+    let mut refused_after = Vec::new();
+    for v in &verifiers {
+        loop {
+            match v.verify(pair.access.as_str()) {
+                Err(e) if e.kind() == ErrorKind::Revoked => break,
+                Ok(_) => assert!(
+                    logged_out.elapsed() < interval * 3,
+                    "still accepted after {:?}",
+                    logged_out.elapsed()
+                ),
+                Err(e) => panic!("unexpected {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        refused_after.push(logged_out.elapsed());
+    }
+    // One interval plus scheduling slack on a shared 2-core machine.
+    for t in &refused_after {
+        assert!(
+            *t <= interval + Duration::from_millis(150),
+            "refused only after {t:?}"
+        );
+    }
+    let _ = SystemClock.now();
+}
