@@ -25,6 +25,16 @@ mod redb;
 #[cfg(feature = "redb")]
 pub use self::redb::RedbStore;
 
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{MIGRATIONS, PgStore};
+
 #[cfg(feature = "test-util")]
 pub mod conformance;
 

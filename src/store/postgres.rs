@@ -1,0 +1,509 @@
+//! The PostgreSQL store (feature `postgres`).
+//!
+//! Schema: created by [`PgStore::migrate`] from embedded, versioned migrations (run it at
+//! start-up; it takes an advisory lock, so several instances may call it at once). A refresh
+//! is one `UPDATE … WHERE sid = $1 AND generation = $2 … RETURNING` in the common case; the
+//! rarer cases (grace replay, reuse, ended, future) lock the row and apply [`decide`].
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use tokio_postgres::{NoTls, Row};
+
+use super::{Rotation, RotationRules, SessionStore, decide};
+use crate::error::{Error, ErrorKind, Result};
+use crate::revocation::{Changes, Delta, Entry, Snapshot, Target};
+use crate::session::{Revocation, RevokeReason, Session, SessionId};
+
+/// The migrations, in order: version n is `MIGRATIONS[n - 1]`.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tidepass_sessions (
+    sid                 bytea PRIMARY KEY,
+    subject             text NOT NULL,
+    created_at          bigint NOT NULL,
+    generation          bigint NOT NULL,
+    secret_id           smallint NOT NULL,
+    rotated_at          bigint NOT NULL,
+    last_used_at        bigint NOT NULL,
+    grace_replays       integer NOT NULL,
+    idle_expires_at     bigint NOT NULL,
+    absolute_expires_at bigint NOT NULL,
+    revoked_reason      text,
+    revoked_at          bigint,
+    ends_at             bigint NOT NULL,
+    body                jsonb NOT NULL
+);
+CREATE INDEX tidepass_sessions_subject ON tidepass_sessions (subject, created_at);
+CREATE INDEX tidepass_sessions_ends ON tidepass_sessions (ends_at);
+CREATE TABLE tidepass_revocations (
+    version bigint PRIMARY KEY,
+    target  smallint NOT NULL,
+    id      bytea NOT NULL,
+    before  bigint NOT NULL,
+    expires bigint NOT NULL
+);
+CREATE INDEX tidepass_revocations_expires ON tidepass_revocations (expires);
+CREATE TABLE tidepass_revocation_meta (
+    one   boolean PRIMARY KEY DEFAULT true CHECK (one),
+    next  bigint NOT NULL,
+    floor bigint NOT NULL
+);
+INSERT INTO tidepass_revocation_meta (next, floor) VALUES (0, 0);
+"#];
+
+fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::source_from(ErrorKind::Store, "postgres", e)
+}
+
+fn corrupt(what: &'static str) -> Error {
+    Error::with(ErrorKind::StoreCorrupt, what)
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+const COLUMNS: &str = "sid, generation, secret_id, rotated_at, last_used_at, grace_replays, \
+    idle_expires_at, absolute_expires_at, revoked_reason, revoked_at, body";
+
+fn parse_reason(s: &str) -> Result<RevokeReason> {
+    Ok(match s {
+        "logout" => RevokeReason::Logout,
+        "revoked" => RevokeReason::Revoked,
+        "revoked_others" => RevokeReason::RevokedOthers,
+        "revoked_all" => RevokeReason::RevokedAll,
+        "reuse_detected" => RevokeReason::ReuseDetected,
+        "elevated" => RevokeReason::Elevated,
+        _ => return Err(corrupt("unknown revocation reason")),
+    })
+}
+
+/// A row (in [`COLUMNS`] order) back into a session: the body as created, the mutable
+/// columns over it.
+fn from_row(row: &Row) -> Result<Session> {
+    let body: serde_json::Value = row.try_get(10).map_err(store_err)?;
+    let mut s: Session = serde_json::from_value(body)
+        .map_err(|e| Error::source_from(ErrorKind::StoreCorrupt, "session body", e))?;
+    let n = |k: usize| -> Result<u64> { row.try_get::<_, i64>(k).map(u).map_err(store_err) };
+    s.generation = n(1)?;
+    s.secret_id = u8::try_from(row.try_get::<_, i16>(2).map_err(store_err)?)
+        .map_err(|_| corrupt("secret id"))?;
+    s.rotated_at = n(3)?;
+    s.last_used_at = n(4)?;
+    s.grace_replays = u32::try_from(row.try_get::<_, i32>(5).map_err(store_err)?)
+        .map_err(|_| corrupt("replays"))?;
+    s.idle_expires_at = n(6)?;
+    s.absolute_expires_at = n(7)?;
+    let reason: Option<String> = row.try_get(8).map_err(store_err)?;
+    let at: Option<i64> = row.try_get(9).map_err(store_err)?;
+    s.revoked = match (reason, at) {
+        (Some(r), Some(at)) => Some(Revocation {
+            reason: parse_reason(&r)?,
+            at: u(at),
+        }),
+        (None, _) => None,
+        _ => return Err(corrupt("revocation without time")),
+    };
+    Ok(s)
+}
+
+/// Sessions and the revocation log in PostgreSQL, over a deadpool connection pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// A pool of up to `max_connections` to `url` (`postgres://user@127.0.0.1/db`, or
+    /// key=value form). Waiting for, creating and recycling a connection each give up after
+    /// `timeout`, so calls fail fast when the server is down.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`] for an invalid URL or pool settings.
+    pub fn connect(url: &str, max_connections: usize, timeout: Duration) -> Result<Self> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(store_err)?;
+        config.connect_timeout(timeout);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .timeouts(Timeouts {
+                wait: Some(timeout),
+                create: Some(timeout),
+                recycle: Some(timeout),
+            })
+            .build()
+            .map_err(store_err)?;
+        Ok(Self { pool })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(store_err)
+    }
+
+    /// Bring the schema up to date with [`MIGRATIONS`]. Safe to call from several instances
+    /// at once (an advisory lock serializes them) and on every start.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`] when the server refuses a migration; nothing is half-applied (each
+    /// migration runs in the same transaction as its version bump).
+    pub async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(store_err)?;
+        tx.batch_execute(
+            "SELECT pg_advisory_xact_lock(7356148925631);
+             CREATE TABLE IF NOT EXISTS tidepass_schema (version integer NOT NULL);",
+        )
+        .await
+        .map_err(store_err)?;
+        let current: Option<i32> = tx
+            .query_opt("SELECT max(version) FROM tidepass_schema", &[])
+            .await
+            .map_err(store_err)?
+            .and_then(|r| r.get(0));
+        let current = usize::try_from(current.unwrap_or(0)).unwrap_or(0);
+        for (n, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            tx.batch_execute(sql).await.map_err(store_err)?;
+            let v = i32::try_from(n + 1).unwrap_or(i32::MAX);
+            tx.execute("INSERT INTO tidepass_schema (version) VALUES ($1)", &[&v])
+                .await
+                .map_err(store_err)?;
+        }
+        tx.commit().await.map_err(store_err)
+    }
+
+    /// Write the decided state of a locked session.
+    async fn write(tx: &tokio_postgres::Transaction<'_>, s: &Session) -> Result<()> {
+        tx.execute(
+            "UPDATE tidepass_sessions SET generation = $2, secret_id = $3, rotated_at = $4,
+                 last_used_at = $5, grace_replays = $6, idle_expires_at = $7,
+                 revoked_reason = $8, revoked_at = $9, ends_at = $10
+             WHERE sid = $1",
+            &[
+                &&s.sid.as_bytes()[..],
+                &i(s.generation),
+                &i16::from(s.secret_id),
+                &i(s.rotated_at),
+                &i(s.last_used_at),
+                &i32::try_from(s.grace_replays).unwrap_or(i32::MAX),
+                &i(s.idle_expires_at),
+                &s.revoked.map(|r| r.reason.as_str()),
+                &s.revoked.map(|r| i(r.at)),
+                &i(s.ends_at()),
+            ],
+        )
+        .await
+        .map_err(store_err)?;
+        Ok(())
+    }
+}
+
+fn target_code(t: Target) -> i16 {
+    match t {
+        Target::Token => 0,
+        Target::Session => 1,
+        Target::Subject => 2,
+    }
+}
+
+impl SessionStore for PgStore {
+    async fn create(&self, s: &Session) -> Result<()> {
+        let body = serde_json::to_value(s)
+            .map_err(|e| Error::source_from(ErrorKind::Serialization, "session", e))?;
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO tidepass_sessions (sid, subject, created_at, generation, secret_id,
+                     rotated_at, last_used_at, grace_replays, idle_expires_at,
+                     absolute_expires_at, revoked_reason, revoked_at, ends_at, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12)",
+                &[
+                    &&s.sid.as_bytes()[..],
+                    &s.subject,
+                    &i(s.created_at),
+                    &i(s.generation),
+                    &i16::from(s.secret_id),
+                    &i(s.rotated_at),
+                    &i(s.last_used_at),
+                    &i32::try_from(s.grace_replays).unwrap_or(i32::MAX),
+                    &i(s.idle_expires_at),
+                    &i(s.absolute_expires_at),
+                    &i(s.ends_at()),
+                    &body,
+                ],
+            )
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn load(&self, sid: SessionId) -> Result<Option<Session>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM tidepass_sessions WHERE sid = $1"),
+                &[&&sid.as_bytes()[..]],
+            )
+            .await
+            .map_err(store_err)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn rotate(
+        &self,
+        sid: SessionId,
+        presented: u64,
+        rules: RotationRules,
+    ) -> Result<Option<Rotation>> {
+        let mut client = self.client().await?;
+        // The common case, one statement: the presented generation is current and the session
+        // alive.
+        let row = client
+            .query_opt(
+                &format!(
+                    "UPDATE tidepass_sessions SET generation = generation + 1, secret_id = $3,
+                         rotated_at = $4, last_used_at = $4, grace_replays = 0,
+                         idle_expires_at = LEAST($4 + $5, absolute_expires_at),
+                         ends_at = LEAST($4 + $5, absolute_expires_at)
+                     WHERE sid = $1 AND generation = $2 AND revoked_reason IS NULL
+                       AND $4 < LEAST(idle_expires_at, absolute_expires_at)
+                     RETURNING {COLUMNS}"
+                ),
+                &[
+                    &&sid.as_bytes()[..],
+                    &i(presented),
+                    &i16::from(rules.secret_id),
+                    &i(rules.now),
+                    &i(rules.idle),
+                ],
+            )
+            .await
+            .map_err(store_err)?;
+        if let Some(row) = row {
+            return Ok(Some(Rotation::Rotated(from_row(&row)?)));
+        }
+        // Everything else: lock the row and apply the one rule.
+        let tx = client.transaction().await.map_err(store_err)?;
+        let Some(row) = tx
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM tidepass_sessions WHERE sid = $1 FOR UPDATE"),
+                &[&&sid.as_bytes()[..]],
+            )
+            .await
+            .map_err(store_err)?
+        else {
+            return Ok(None);
+        };
+        let stored = from_row(&row)?;
+        let outcome = decide(&stored, presented, &rules);
+        match &outcome {
+            Rotation::Rotated(s) | Rotation::GraceReplay(s) | Rotation::Reuse(s) => {
+                Self::write(&tx, s).await?;
+            }
+            Rotation::Future(_) | Rotation::Ended(_) => {}
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(Some(outcome))
+    }
+
+    async fn revoke(
+        &self,
+        sid: SessionId,
+        reason: RevokeReason,
+        now: u64,
+    ) -> Result<Option<Session>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "UPDATE tidepass_sessions SET revoked_reason = $2, revoked_at = $3, ends_at = $3
+                     WHERE sid = $1 AND revoked_reason IS NULL
+                       AND $3 < LEAST(idle_expires_at, absolute_expires_at)
+                     RETURNING {COLUMNS}"
+                ),
+                &[&&sid.as_bytes()[..], &reason.as_str(), &i(now)],
+            )
+            .await
+            .map_err(store_err)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn list(&self, subject: &str, now: u64) -> Result<Vec<Session>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM tidepass_sessions
+                     WHERE subject = $1 AND revoked_reason IS NULL AND ends_at > $2
+                     ORDER BY created_at, sid"
+                ),
+                &[&subject, &i(now)],
+            )
+            .await
+            .map_err(store_err)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn revoke_subject(
+        &self,
+        subject: &str,
+        keep: Option<SessionId>,
+        reason: RevokeReason,
+        now: u64,
+    ) -> Result<Vec<Session>> {
+        let keep: Vec<u8> = keep.map(|k| k.as_bytes().to_vec()).unwrap_or_default();
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "UPDATE tidepass_sessions SET revoked_reason = $3, revoked_at = $4, ends_at = $4
+                     WHERE subject = $1 AND sid <> $2 AND revoked_reason IS NULL
+                       AND $4 < LEAST(idle_expires_at, absolute_expires_at)
+                     RETURNING {COLUMNS}"
+                ),
+                &[&subject, &keep, &reason.as_str(), &i(now)],
+            )
+            .await
+            .map_err(store_err)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn cleanup(&self, now: u64, limit: usize) -> Result<usize> {
+        let mut client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let tx = client.transaction().await.map_err(store_err)?;
+        let n = tx
+            .execute(
+                "DELETE FROM tidepass_sessions WHERE sid IN (
+                     SELECT sid FROM tidepass_sessions WHERE ends_at <= $1
+                     ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                &[&i(now), &limit],
+            )
+            .await
+            .map_err(store_err)?;
+        tx.execute(
+            "WITH gone AS (
+                 DELETE FROM tidepass_revocations WHERE version IN (
+                     SELECT version FROM tidepass_revocations WHERE expires <= $1
+                     ORDER BY expires LIMIT $2)
+                 RETURNING version)
+             UPDATE tidepass_revocation_meta
+             SET floor = GREATEST(floor, (SELECT coalesce(max(version), 0) FROM gone))",
+            &[&i(now), &limit],
+        )
+        .await
+        .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn append_revocations(&self, entries: &[Entry]) -> Result<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(store_err)?;
+        // The row lock on the meta row serializes appends, so versions commit in order and a
+        // reader never sees version n + 1 before n.
+        let next: i64 = tx
+            .query_one("SELECT next FROM tidepass_revocation_meta FOR UPDATE", &[])
+            .await
+            .map_err(store_err)?
+            .get(0);
+        let mut v = next;
+        for e in entries {
+            v += 1;
+            tx.execute(
+                "INSERT INTO tidepass_revocations (version, target, id, before, expires)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &v,
+                    &target_code(e.target),
+                    &&e.id.to_be_bytes()[..],
+                    &i(e.before),
+                    &i(e.expires),
+                ],
+            )
+            .await
+            .map_err(store_err)?;
+        }
+        tx.execute("UPDATE tidepass_revocation_meta SET next = $1", &[&v])
+            .await
+            .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(u(v))
+    }
+
+    async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(store_err)?;
+        let meta = tx
+            .query_one("SELECT next, floor FROM tidepass_revocation_meta", &[])
+            .await
+            .map_err(store_err)?;
+        let (version, floor) = (u(meta.get(0)), u(meta.get(1)));
+        let from = match since {
+            Some(v) if v >= floor && v <= version => Some(v),
+            _ => None,
+        };
+        let rows = tx
+            .query(
+                "SELECT target, id, before, expires FROM tidepass_revocations
+                 WHERE version > $1 AND version <= $2 AND expires > $3 ORDER BY version",
+                &[&i(from.unwrap_or(0)), &i(version), &i(now)],
+            )
+            .await
+            .map_err(store_err)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let target = match r.get::<_, i16>(0) {
+                0 => Target::Token,
+                1 => Target::Session,
+                2 => Target::Subject,
+                _ => return Err(corrupt("revocation target")),
+            };
+            let id: Vec<u8> = r.get(1);
+            let id = <[u8; 16]>::try_from(&id[..]).map_err(|_| corrupt("revocation id"))?;
+            entries.push(Entry {
+                target,
+                id: u128::from_be_bytes(id),
+                before: u(r.get(2)),
+                expires: u(r.get(3)),
+            });
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(match from {
+            Some(v) => Changes::Delta(Delta {
+                from: v,
+                to: version,
+                entries,
+            }),
+            None => Changes::Snapshot(Snapshot { version, entries }),
+        })
+    }
+}

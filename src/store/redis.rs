@@ -1,0 +1,550 @@
+//! The Redis store (feature `redis`).
+//!
+//! Layout, designed for Redis Cluster (every multi-key script touches one hash slot):
+//!
+//! - `{p}:s:{<sid>}`: a hash per session. `body` holds the session as created (JSON); the
+//!   fields that change (`gen`, `sec`, `rot`, `used`, `rep`, `idle`, `rr`, `ra`) sit beside it,
+//!   so the rotation script updates numbers and never re-encodes JSON. The key expires (a TTL
+//!   computed from the caller's `now`) shortly after the session ends.
+//! - `{p}:u:{<subject>}`: the set of a subject's session ids (its own slot; listing reads
+//!   each session key separately).
+//! - `{p}:{e}:ends`: a sorted set of candidate end times for bounded cleanup.
+//! - `{p}:{r}:log` and `{p}:{r}:meta`: the revocation log (sorted by version) and its counters,
+//!   in one slot.
+//!
+//! Rotation is one `EVALSHA` of a script loaded once: one round trip per refresh.
+
+use std::collections::HashMap;
+
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::{AsyncCommands, Script, Value};
+
+use super::{Rotation, RotationRules, SessionStore};
+use crate::error::{Error, ErrorKind, Result};
+use crate::revocation::{Changes, Delta, Entry, Snapshot, Target};
+use crate::session::{Revocation, RevokeReason, Session, SessionId};
+
+/// Ended sessions stay readable this long (so a late refresh learns "revoked"/"expired"
+/// rather than "unknown"), then Redis drops them.
+const RETENTION: u64 = 24 * 3600;
+
+const ROTATE: &str = r#"
+local k = KEYS[1]
+local presented, now, idle, grace, maxrep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local secret, retention = ARGV[6], tonumber(ARGV[7])
+local f = redis.call('HMGET', k, 'gen', 'rot', 'rep', 'idle', 'abs', 'rr', 'ra')
+if not f[1] then return {0} end
+local gen, rot, rep, idle_exp, abs = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+local code
+if f[6] ~= '' or now >= math.min(idle_exp, abs) then
+  code = 5
+elseif presented == gen then
+  local ni = math.min(now + idle, abs)
+  redis.call('HSET', k, 'gen', gen + 1, 'sec', secret, 'rot', now, 'used', now, 'rep', 0, 'idle', ni)
+  redis.call('EXPIRE', k, ni - now + retention)
+  code = 1
+elseif presented > gen then
+  code = 4
+elseif presented + 1 == gen and now < rot + grace and rep < maxrep then
+  redis.call('HSET', k, 'rep', rep + 1, 'used', now)
+  code = 2
+else
+  redis.call('HSET', k, 'rr', 'reuse_detected', 'ra', now)
+  redis.call('EXPIRE', k, retention)
+  code = 3
+end
+return {code, redis.call('HGETALL', k)}
+"#;
+
+const REVOKE: &str = r#"
+local k = KEYS[1]
+local now, reason, retention = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local f = redis.call('HMGET', k, 'idle', 'abs', 'rr')
+if not f[1] then return {0} end
+if f[3] ~= '' or now >= math.min(tonumber(f[1]), tonumber(f[2])) then return {0} end
+redis.call('HSET', k, 'rr', reason, 'ra', now)
+redis.call('EXPIRE', k, retention)
+return {1, redis.call('HGETALL', k)}
+"#;
+
+const APPEND: &str = r#"
+local log, meta = KEYS[1], KEYS[2]
+local v = 0
+for i = 1, #ARGV do
+  v = redis.call('HINCRBY', meta, 'next', 1)
+  redis.call('ZADD', log, v, v .. ':' .. ARGV[i])
+end
+if v == 0 then v = tonumber(redis.call('HGET', meta, 'next') or '0') end
+return v
+"#;
+
+fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::source_from(ErrorKind::Store, "redis", e)
+}
+
+fn corrupt(what: &'static str) -> Error {
+    Error::with(ErrorKind::StoreCorrupt, what)
+}
+
+/// Sessions and the revocation log in Redis (single server or Cluster).
+///
+/// Generic over the connection: [`RedisStore::connect`] gives a reconnecting
+/// [`ConnectionManager`] for one server; any `redis::aio::ConnectionLike` that is `Clone`
+/// (a cluster connection, say) works through [`RedisStore::with_connection`].
+#[derive(Clone)]
+pub struct RedisStore<C = ConnectionManager> {
+    con: C,
+    prefix: String,
+    rotate: Script,
+    revoke: Script,
+    append: Script,
+}
+
+impl<C> std::fmt::Debug for RedisStore<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore<ConnectionManager> {
+    /// Connect to one Redis server (`redis://127.0.0.1:6379/0`). The connection reconnects on
+    /// its own; each command fails after `timeout` instead of hanging.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`] when the URL is invalid or the server cannot be reached.
+    pub async fn connect(url: &str, prefix: &str, timeout: std::time::Duration) -> Result<Self> {
+        let client = redis::Client::open(url).map_err(store_err)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(timeout);
+        let con = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(store_err)?;
+        Ok(Self::with_connection(con, prefix))
+    }
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
+    /// A store over an existing connection; every key starts with `prefix`.
+    pub fn with_connection(con: C, prefix: &str) -> Self {
+        Self {
+            con,
+            prefix: prefix.to_owned(),
+            rotate: Script::new(ROTATE),
+            revoke: Script::new(REVOKE),
+            append: Script::new(APPEND),
+        }
+    }
+
+    fn session_key(&self, sid: &SessionId) -> String {
+        format!("{}:s:{{{sid}}}", self.prefix)
+    }
+
+    fn subject_key(&self, subject: &str) -> String {
+        // Subjects may contain braces; hex keeps the hash tag intact.
+        let hex: String = subject.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("{}:u:{{{hex}}}", self.prefix)
+    }
+
+    fn ends_key(&self) -> String {
+        format!("{}:{{e}}:ends", self.prefix)
+    }
+
+    fn log_keys(&self) -> (String, String) {
+        (
+            format!("{}:{{r}}:log", self.prefix),
+            format!("{}:{{r}}:meta", self.prefix),
+        )
+    }
+
+    async fn fetch(&self, sid: &SessionId) -> Result<Option<Session>> {
+        let mut con = self.con.clone();
+        let map: HashMap<String, String> = con
+            .hgetall(self.session_key(sid))
+            .await
+            .map_err(store_err)?;
+        if map.is_empty() {
+            Ok(None)
+        } else {
+            from_fields(&map).map(Some)
+        }
+    }
+}
+
+fn reason_str(r: RevokeReason) -> &'static str {
+    r.as_str()
+}
+
+fn parse_reason(s: &str) -> Result<RevokeReason> {
+    Ok(match s {
+        "logout" => RevokeReason::Logout,
+        "revoked" => RevokeReason::Revoked,
+        "revoked_others" => RevokeReason::RevokedOthers,
+        "revoked_all" => RevokeReason::RevokedAll,
+        "reuse_detected" => RevokeReason::ReuseDetected,
+        "elevated" => RevokeReason::Elevated,
+        _ => return Err(corrupt("unknown revocation reason")),
+    })
+}
+
+fn fields(s: &Session) -> Result<Vec<(&'static str, String)>> {
+    let body = serde_json::to_string(s)
+        .map_err(|e| Error::source_from(ErrorKind::Serialization, "session", e))?;
+    Ok(vec![
+        ("body", body),
+        ("gen", s.generation.to_string()),
+        ("sec", s.secret_id.to_string()),
+        ("rot", s.rotated_at.to_string()),
+        ("used", s.last_used_at.to_string()),
+        ("rep", s.grace_replays.to_string()),
+        ("idle", s.idle_expires_at.to_string()),
+        ("abs", s.absolute_expires_at.to_string()),
+        (
+            "rr",
+            s.revoked.map_or("", |r| reason_str(r.reason)).to_owned(),
+        ),
+        ("ra", s.revoked.map_or(0, |r| r.at).to_string()),
+    ])
+}
+
+fn from_fields(map: &HashMap<String, String>) -> Result<Session> {
+    let get = |k: &str| map.get(k).ok_or(corrupt("session field missing"));
+    let num = |k: &str| -> Result<u64> { get(k)?.parse().map_err(|_| corrupt("session number")) };
+    let mut s: Session = serde_json::from_str(get("body")?)
+        .map_err(|e| Error::source_from(ErrorKind::StoreCorrupt, "session body", e))?;
+    s.generation = num("gen")?;
+    s.secret_id = u8::try_from(num("sec")?).map_err(|_| corrupt("secret id"))?;
+    s.rotated_at = num("rot")?;
+    s.last_used_at = num("used")?;
+    s.grace_replays = u32::try_from(num("rep")?).map_err(|_| corrupt("replays"))?;
+    s.idle_expires_at = num("idle")?;
+    s.absolute_expires_at = num("abs")?;
+    let rr = get("rr")?;
+    s.revoked = if rr.is_empty() {
+        None
+    } else {
+        Some(Revocation {
+            reason: parse_reason(rr)?,
+            at: num("ra")?,
+        })
+    };
+    Ok(s)
+}
+
+/// A script's `{code, HGETALL…}` reply.
+fn script_reply(v: Value) -> Result<(i64, Option<Session>)> {
+    let Value::Array(items) = v else {
+        return Err(corrupt("script reply"));
+    };
+    let code = match items.first() {
+        Some(Value::Int(c)) => *c,
+        _ => return Err(corrupt("script code")),
+    };
+    let session = match items.get(1) {
+        Some(Value::Array(flat)) => {
+            let mut map = HashMap::new();
+            for pair in flat.chunks_exact(2) {
+                let k: String = redis::from_redis_value(pair[0].clone()).map_err(store_err)?;
+                let v: String = redis::from_redis_value(pair[1].clone()).map_err(store_err)?;
+                map.insert(k, v);
+            }
+            Some(from_fields(&map)?)
+        }
+        _ => None,
+    };
+    Ok((code, session))
+}
+
+fn encode_entry(e: &Entry) -> String {
+    let t = match e.target {
+        Target::Token => 0,
+        Target::Session => 1,
+        Target::Subject => 2,
+    };
+    format!("{t}:{:032x}:{}:{}", e.id, e.before, e.expires)
+}
+
+fn decode_entry(member: &str) -> Result<(u64, Entry)> {
+    let bad = || corrupt("revocation log member");
+    let mut it = member.split(':');
+    let mut next = || it.next().ok_or_else(bad);
+    let version: u64 = next()?.parse().map_err(|_| bad())?;
+    let target = match next()? {
+        "0" => Target::Token,
+        "1" => Target::Session,
+        "2" => Target::Subject,
+        _ => return Err(bad()),
+    };
+    let id = u128::from_str_radix(next()?, 16).map_err(|_| bad())?;
+    let before = next()?.parse().map_err(|_| bad())?;
+    let expires = next()?.parse().map_err(|_| bad())?;
+    Ok((
+        version,
+        Entry {
+            target,
+            id,
+            before,
+            expires,
+        },
+    ))
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisStore<C> {
+    async fn create(&self, session: &Session) -> Result<()> {
+        let mut con = self.con.clone();
+        let key = self.session_key(&session.sid);
+        let ttl = session.ends_at().saturating_sub(session.created_at) + RETENTION;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset_multiple(&key, &fields(session)?)
+            .ignore()
+            .expire(&key, ttl as i64)
+            .ignore();
+        pipe.query_async::<()>(&mut con).await.map_err(store_err)?;
+        // The subject index and the end index live in other slots: separate commands. A
+        // crash between them leaves a session that cleanup or the TTL removes later.
+        let subject = self.subject_key(&session.subject);
+        let mut pipe = redis::pipe();
+        pipe.sadd(&subject, session.sid.to_string())
+            .ignore()
+            .expire(
+                &subject,
+                (session
+                    .absolute_expires_at
+                    .saturating_sub(session.created_at)
+                    + RETENTION) as i64,
+            )
+            .ignore();
+        pipe.query_async::<()>(&mut con).await.map_err(store_err)?;
+        con.zadd::<_, _, _, ()>(self.ends_key(), session.sid.to_string(), session.ends_at())
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn load(&self, sid: SessionId) -> Result<Option<Session>> {
+        self.fetch(&sid).await
+    }
+
+    async fn rotate(
+        &self,
+        sid: SessionId,
+        presented: u64,
+        rules: RotationRules,
+    ) -> Result<Option<Rotation>> {
+        let mut con = self.con.clone();
+        let reply: Value = self
+            .rotate
+            .key(self.session_key(&sid))
+            .arg(presented)
+            .arg(rules.now)
+            .arg(rules.idle)
+            .arg(rules.grace)
+            .arg(rules.max_grace_replays)
+            .arg(rules.secret_id)
+            .arg(RETENTION)
+            .invoke_async(&mut con)
+            .await
+            .map_err(store_err)?;
+        let (code, session) = script_reply(reply)?;
+        let s = match (code, session) {
+            (0, _) => return Ok(None),
+            (_, Some(s)) => s,
+            _ => return Err(corrupt("script reply without session")),
+        };
+        Ok(Some(match code {
+            1 => Rotation::Rotated(s),
+            2 => Rotation::GraceReplay(s),
+            3 => {
+                let _: std::result::Result<(), _> =
+                    con.zadd(self.ends_key(), sid.to_string(), rules.now).await;
+                Rotation::Reuse(s)
+            }
+            4 => Rotation::Future(s),
+            5 => Rotation::Ended(s),
+            _ => return Err(corrupt("script code")),
+        }))
+    }
+
+    async fn revoke(
+        &self,
+        sid: SessionId,
+        reason: RevokeReason,
+        now: u64,
+    ) -> Result<Option<Session>> {
+        let mut con = self.con.clone();
+        let reply: Value = self
+            .revoke
+            .key(self.session_key(&sid))
+            .arg(now)
+            .arg(reason_str(reason))
+            .arg(RETENTION)
+            .invoke_async(&mut con)
+            .await
+            .map_err(store_err)?;
+        let (code, session) = script_reply(reply)?;
+        if code == 1 {
+            con.zadd::<_, _, _, ()>(self.ends_key(), sid.to_string(), now)
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(session)
+    }
+
+    async fn list(&self, subject: &str, now: u64) -> Result<Vec<Session>> {
+        let mut con = self.con.clone();
+        let ids: Vec<String> = con
+            .smembers(self.subject_key(subject))
+            .await
+            .map_err(store_err)?;
+        let mut out = Vec::new();
+        for id in ids {
+            let Ok(sid) = id.parse::<SessionId>() else {
+                continue;
+            };
+            if let Some(s) = self.fetch(&sid).await? {
+                if s.is_active_at(now) {
+                    out.push(s);
+                }
+            }
+        }
+        out.sort_by_key(|s| (s.created_at, s.sid));
+        Ok(out)
+    }
+
+    async fn revoke_subject(
+        &self,
+        subject: &str,
+        keep: Option<SessionId>,
+        reason: RevokeReason,
+        now: u64,
+    ) -> Result<Vec<Session>> {
+        let mut con = self.con.clone();
+        let ids: Vec<String> = con
+            .smembers(self.subject_key(subject))
+            .await
+            .map_err(store_err)?;
+        let mut out = Vec::new();
+        for id in ids {
+            let Ok(sid) = id.parse::<SessionId>() else {
+                continue;
+            };
+            if Some(sid) == keep {
+                continue;
+            }
+            if let Some(s) = self.revoke(sid, reason, now).await? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn cleanup(&self, now: u64, limit: usize) -> Result<usize> {
+        let mut con = self.con.clone();
+        // Revocation log: drop expired entries from the front, advance the floor past them.
+        let (log, meta) = self.log_keys();
+        let front: Vec<String> = con
+            .zrange(&log, 0, limit.saturating_sub(1) as isize)
+            .await
+            .map_err(store_err)?;
+        let mut floor = 0;
+        for member in &front {
+            let (v, e) = decode_entry(member)?;
+            if e.expires <= now {
+                con.zrem::<_, _, ()>(&log, member)
+                    .await
+                    .map_err(store_err)?;
+                floor = floor.max(v);
+            }
+        }
+        if floor > 0 {
+            let cur: Option<u64> = con.hget(&meta, "floor").await.map_err(store_err)?;
+            con.hset::<_, _, _, ()>(&meta, "floor", floor.max(cur.unwrap_or(0)))
+                .await
+                .map_err(store_err)?;
+        }
+        // Sessions: pop candidates whose end has come; re-queue those a rotation kept alive.
+        let due: Vec<(String, f64)> = con
+            .zrangebyscore_limit_withscores(self.ends_key(), 0, now, 0, limit as isize)
+            .await
+            .map_err(store_err)?;
+        let mut removed = 0;
+        for (id, _) in due {
+            con.zrem::<_, _, ()>(self.ends_key(), &id)
+                .await
+                .map_err(store_err)?;
+            let Ok(sid) = id.parse::<SessionId>() else {
+                continue;
+            };
+            match self.fetch(&sid).await? {
+                Some(s) if s.ends_at() <= now => {
+                    con.del::<_, ()>(self.session_key(&sid))
+                        .await
+                        .map_err(store_err)?;
+                    con.srem::<_, _, ()>(self.subject_key(&s.subject), &id)
+                        .await
+                        .map_err(store_err)?;
+                    removed += 1;
+                }
+                Some(s) => {
+                    con.zadd::<_, _, _, ()>(self.ends_key(), &id, s.ends_at())
+                        .await
+                        .map_err(store_err)?;
+                }
+                None => {}
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn append_revocations(&self, entries: &[Entry]) -> Result<u64> {
+        let mut con = self.con.clone();
+        let (log, meta) = self.log_keys();
+        let mut call = self.append.key(&log);
+        call.key(&meta);
+        for e in entries {
+            call.arg(encode_entry(e));
+        }
+        call.invoke_async(&mut con).await.map_err(store_err)
+    }
+
+    async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
+        let mut con = self.con.clone();
+        let (log, meta) = self.log_keys();
+        let (next, floor): (Option<u64>, Option<u64>) = redis::pipe()
+            .hget(&meta, "next")
+            .hget(&meta, "floor")
+            .query_async(&mut con)
+            .await
+            .map_err(store_err)?;
+        let (version, floor) = (next.unwrap_or(0), floor.unwrap_or(0));
+        let from = match since {
+            Some(v) if v >= floor && v <= version => Some(v),
+            _ => None,
+        };
+        let members: Vec<String> = con
+            .zrangebyscore(&log, format!("({}", from.unwrap_or(0)), "+inf")
+            .await
+            .map_err(store_err)?;
+        let mut entries = Vec::with_capacity(members.len());
+        for m in &members {
+            let (v, e) = decode_entry(m)?;
+            if v <= version && e.expires > now {
+                entries.push(e);
+            }
+        }
+        Ok(match from {
+            Some(v) => Changes::Delta(Delta {
+                from: v,
+                to: version,
+                entries,
+            }),
+            None => Changes::Snapshot(Snapshot { version, entries }),
+        })
+    }
+}
