@@ -43,6 +43,27 @@ pub enum Target {
     Subject,
 }
 
+impl Target {
+    /// A stable small number for storage formats.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Token => 0,
+            Self::Session => 1,
+            Self::Subject => 2,
+        }
+    }
+
+    /// The inverse of [`Target::code`].
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Self::Token),
+            1 => Some(Self::Session),
+            2 => Some(Self::Subject),
+            _ => None,
+        }
+    }
+}
+
 /// One revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Entry {

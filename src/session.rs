@@ -140,6 +140,27 @@ impl RevokeReason {
     }
 }
 
+impl FromStr for RevokeReason {
+    type Err = Error;
+    /// The inverse of [`RevokeReason::as_str`].
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "logout" => Self::Logout,
+            "revoked" => Self::Revoked,
+            "revoked_others" => Self::RevokedOthers,
+            "revoked_all" => Self::RevokedAll,
+            "reuse_detected" => Self::ReuseDetected,
+            "elevated" => Self::Elevated,
+            _ => {
+                return Err(Error::with(
+                    ErrorKind::StoreCorrupt,
+                    "unknown revocation reason",
+                ));
+            }
+        })
+    }
+}
+
 /// A revocation: why and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {

@@ -70,18 +70,6 @@ fn u(v: i64) -> u64 {
 const COLUMNS: &str = "sid, generation, secret_id, rotated_at, last_used_at, grace_replays, \
     idle_expires_at, absolute_expires_at, revoked_reason, revoked_at, body";
 
-fn parse_reason(s: &str) -> Result<RevokeReason> {
-    Ok(match s {
-        "logout" => RevokeReason::Logout,
-        "revoked" => RevokeReason::Revoked,
-        "revoked_others" => RevokeReason::RevokedOthers,
-        "revoked_all" => RevokeReason::RevokedAll,
-        "reuse_detected" => RevokeReason::ReuseDetected,
-        "elevated" => RevokeReason::Elevated,
-        _ => return Err(corrupt("unknown revocation reason")),
-    })
-}
-
 /// A row (in [`COLUMNS`] order) back into a session: the body as created, the mutable
 /// columns over it.
 fn from_row(row: &Row) -> Result<Session> {
@@ -102,7 +90,7 @@ fn from_row(row: &Row) -> Result<Session> {
     let at: Option<i64> = row.try_get(9).map_err(store_err)?;
     s.revoked = match (reason, at) {
         (Some(r), Some(at)) => Some(Revocation {
-            reason: parse_reason(&r)?,
+            reason: r.parse()?,
             at: u(at),
         }),
         (None, _) => None,
@@ -213,14 +201,6 @@ impl PgStore {
         .await
         .map_err(store_err)?;
         Ok(())
-    }
-}
-
-fn target_code(t: Target) -> i16 {
-    match t {
-        Target::Token => 0,
-        Target::Session => 1,
-        Target::Subject => 2,
     }
 }
 
@@ -437,7 +417,7 @@ impl SessionStore for PgStore {
                  VALUES ($1, $2, $3, $4, $5)",
                 &[
                     &v,
-                    &target_code(e.target),
+                    &i16::from(e.target.code()),
                     &&e.id.to_be_bytes()[..],
                     &i(e.before),
                     &i(e.expires),
@@ -481,12 +461,10 @@ impl SessionStore for PgStore {
             .map_err(store_err)?;
         let mut entries = Vec::with_capacity(rows.len());
         for r in &rows {
-            let target = match r.get::<_, i16>(0) {
-                0 => Target::Token,
-                1 => Target::Session,
-                2 => Target::Subject,
-                _ => return Err(corrupt("revocation target")),
-            };
+            let target = u8::try_from(r.get::<_, i16>(0))
+                .ok()
+                .and_then(Target::from_code)
+                .ok_or_else(|| corrupt("revocation target"))?;
             let id: Vec<u8> = r.get(1);
             let id = <[u8; 16]>::try_from(&id[..]).map_err(|_| corrupt("revocation id"))?;
             entries.push(Entry {

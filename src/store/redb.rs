@@ -26,11 +26,7 @@ const REVMETA: TableDefinition<&str, u64> = TableDefinition::new("revocation_met
 
 fn encode_entry(e: &Entry) -> [u8; 33] {
     let mut b = [0u8; 33];
-    b[0] = match e.target {
-        Target::Token => 0,
-        Target::Session => 1,
-        Target::Subject => 2,
-    };
+    b[0] = e.target.code();
     b[1..17].copy_from_slice(&e.id.to_be_bytes());
     b[17..25].copy_from_slice(&e.before.to_be_bytes());
     b[25..33].copy_from_slice(&e.expires.to_be_bytes());
@@ -42,12 +38,7 @@ fn decode_entry(b: &[u8]) -> Result<Entry> {
     if b.len() != 33 {
         return Err(corrupt());
     }
-    let target = match b[0] {
-        0 => Target::Token,
-        1 => Target::Session,
-        2 => Target::Subject,
-        _ => return Err(corrupt()),
-    };
+    let target = Target::from_code(b[0]).ok_or_else(corrupt)?;
     let u64_at = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
     Ok(Entry {
         target,

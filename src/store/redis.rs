@@ -180,18 +180,6 @@ fn reason_str(r: RevokeReason) -> &'static str {
     r.as_str()
 }
 
-fn parse_reason(s: &str) -> Result<RevokeReason> {
-    Ok(match s {
-        "logout" => RevokeReason::Logout,
-        "revoked" => RevokeReason::Revoked,
-        "revoked_others" => RevokeReason::RevokedOthers,
-        "revoked_all" => RevokeReason::RevokedAll,
-        "reuse_detected" => RevokeReason::ReuseDetected,
-        "elevated" => RevokeReason::Elevated,
-        _ => return Err(corrupt("unknown revocation reason")),
-    })
-}
-
 fn fields(s: &Session) -> Result<Vec<(&'static str, String)>> {
     let body = serde_json::to_string(s)
         .map_err(|e| Error::source_from(ErrorKind::Serialization, "session", e))?;
@@ -229,7 +217,7 @@ fn from_fields(map: &HashMap<String, String>) -> Result<Session> {
         None
     } else {
         Some(Revocation {
-            reason: parse_reason(rr)?,
+            reason: rr.parse()?,
             at: num("ra")?,
         })
     };
@@ -261,11 +249,7 @@ fn script_reply(v: Value) -> Result<(i64, Option<Session>)> {
 }
 
 fn encode_entry(e: &Entry) -> String {
-    let t = match e.target {
-        Target::Token => 0,
-        Target::Session => 1,
-        Target::Subject => 2,
-    };
+    let t = e.target.code();
     format!("{t}:{:032x}:{}:{}", e.id, e.before, e.expires)
 }
 
@@ -274,12 +258,11 @@ fn decode_entry(member: &str) -> Result<(u64, Entry)> {
     let mut it = member.split(':');
     let mut next = || it.next().ok_or_else(bad);
     let version: u64 = next()?.parse().map_err(|_| bad())?;
-    let target = match next()? {
-        "0" => Target::Token,
-        "1" => Target::Session,
-        "2" => Target::Subject,
-        _ => return Err(bad()),
-    };
+    let target = next()?
+        .parse()
+        .ok()
+        .and_then(Target::from_code)
+        .ok_or_else(bad)?;
     let id = u128::from_str_radix(next()?, 16).map_err(|_| bad())?;
     let before = next()?.parse().map_err(|_| bad())?;
     let expires = next()?.parse().map_err(|_| bad())?;
