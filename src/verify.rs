@@ -29,24 +29,39 @@ pub const MAX_LEEWAY: u64 = 300;
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
 /// Verified claims, shared (a cache hit hands out the same allocation).
-pub struct Verified<C = NoExtra>(Arc<AccessClaims<C>>);
+///
+/// Shared with the cache when the cache is on; owned (no extra allocation) when it is off.
+pub struct Verified<C = NoExtra>(Held<C>);
 
-impl<C> Clone for Verified<C> {
+// Inline owned claims are the point: no allocation per verification when the cache is off.
+#[allow(clippy::large_enum_variant)]
+enum Held<C> {
+    Shared(Arc<AccessClaims<C>>),
+    Owned(AccessClaims<C>),
+}
+
+impl<C: Clone> Clone for Verified<C> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self(match &self.0 {
+            Held::Shared(a) => Held::Shared(a.clone()),
+            Held::Owned(c) => Held::Owned(c.clone()),
+        })
     }
 }
 
 impl<C> Deref for Verified<C> {
     type Target = AccessClaims<C>;
     fn deref(&self) -> &AccessClaims<C> {
-        &self.0
+        match &self.0 {
+            Held::Shared(a) => a,
+            Held::Owned(c) => c,
+        }
     }
 }
 
 impl<C: fmt::Debug> fmt::Debug for Verified<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        (**self).fmt(f)
     }
 }
 
@@ -57,16 +72,19 @@ impl<C> Verified<C> {
     ///
     /// [`ErrorKind::InsufficientScope`] when one is missing (answer 403).
     pub fn require_scopes(&self, required: &[&str]) -> Result<()> {
-        if self.0.has_scopes(required) {
+        if self.has_scopes(required) {
             Ok(())
         } else {
             Err(Error::new(ErrorKind::InsufficientScope))
         }
     }
 
-    /// The shared claims.
+    /// The claims, shared.
     pub fn into_inner(self) -> Arc<AccessClaims<C>> {
-        self.0
+        match self.0 {
+            Held::Shared(a) => a,
+            Held::Owned(c) => Arc::new(c),
+        }
     }
 }
 
@@ -299,7 +317,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             if let Some((claims, ids)) = cache.get(token) {
                 self.check_time(&claims, now)?;
                 self.check_revoked(&claims, ids, now)?;
-                return Ok(Verified(claims));
+                return Ok(Verified(Held::Shared(claims)));
             }
         }
         let keys = self.keys.load();
@@ -321,11 +339,12 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         if ids.is_some() {
             self.check_revoked(&claims, ids, now)?;
         }
+        let Some(cache) = &self.cache else {
+            return Ok(Verified(Held::Owned(claims)));
+        };
         let claims = Arc::new(claims);
-        if let Some(cache) = &self.cache {
-            cache.insert(token, claims.clone(), ids, now);
-        }
-        Ok(Verified(claims))
+        cache.insert(token, claims.clone(), ids, now);
+        Ok(Verified(Held::Shared(claims)))
     }
 
     fn parse_claims(&self, payload: &[u8]) -> Result<AccessClaims<C>> {
