@@ -257,6 +257,12 @@ impl<S: SessionStore> Issuer<S> {
         Ok(())
     }
 
+    /// The session of an authentic refresh token, without touching the store (for RFC 7009
+    /// revocation endpoints). `None` for anything else.
+    pub fn inspect_refresh_token(&self, refresh_token: &str) -> Option<SessionId> {
+        self.secrets.load().parse(refresh_token).ok().map(|p| p.sid)
+    }
+
     fn emit(&self, e: Event) {
         self.events.emit(&e);
     }
@@ -307,7 +313,8 @@ impl<S: SessionStore> Issuer<S> {
                 "subject must be 1 to 1024 bytes",
             ));
         }
-        let secrets = self.secrets.load();
+        // An Arc, not a guard: the future must stay Send across the store call.
+        let secrets = self.secrets.load_full();
         let session = new_session(
             SessionId::random()?,
             login.subject,
@@ -643,5 +650,27 @@ impl<S: SessionStore> Issuer<S> {
             assurance,
         });
         Ok(pair)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every Issuer future is Send, so handlers of multi-threaded servers can await them.
+    #[allow(dead_code, clippy::let_underscore_future)]
+    fn futures_are_send(issuer: &Issuer<crate::MemoryStore>, sid: SessionId) {
+        fn send<T: Send>(_: T) {}
+        send(issuer.login(Login::new("u")));
+        send(issuer.refresh("t"));
+        send(issuer.logout(sid));
+        send(issuer.sessions("u", None));
+        send(issuer.revoke("u", sid));
+        send(issuer.revoke_others("u", sid));
+        send(issuer.revoke_all("u"));
+        send(issuer.elevate(sid, 2, None));
+        send(issuer.revoke_access_token("j", 0));
+        send(issuer.revoke_subject_tokens_before("u", 0));
+        send(issuer.revocation_changes(None));
     }
 }

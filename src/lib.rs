@@ -110,6 +110,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod b64;
 pub mod claims;
 pub mod clock;

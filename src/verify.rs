@@ -271,6 +271,16 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         }
     }
 
+    /// The expected audience (also the RFC 6750 realm of rejections).
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The expected issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// The current key set.
     pub fn keys(&self) -> Arc<VerifyingKeys> {
         self.keys.load_full()

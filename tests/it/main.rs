@@ -5,6 +5,13 @@ mod attacks;
 mod cli;
 mod common;
 mod differential;
+#[cfg(all(
+    feature = "axum",
+    feature = "redb",
+    feature = "redis",
+    feature = "postgres"
+))]
+mod http_e2e;
 mod interop;
 mod revocation;
 mod rotation;

@@ -1,0 +1,526 @@
+//! The auth service: logs users in and hands out token pairs, rotates refresh tokens, serves
+//! its JWKS and revocation list.
+//!
+//! ```sh
+//! cargo run --example auth_service --features axum,redb -- --user alice:secret
+//! curl -s localhost:8080/login -H 'content-type: application/json' \
+//!      -d '{"username":"alice","password":"secret","device":"laptop"}'
+//! ```
+//!
+//! Flags: `--listen ADDR` (127.0.0.1:8080), `--data DIR` (./tidepass-data: the signing key,
+//! the refresh secret and, by default, the redb store, so a restart keeps keys and sessions),
+//! `--store URL` (`memory:`, `redb:PATH`, `redis://…`, `postgres://…` with the matching
+//! feature), `--access-ttl SECS` (300), `--grace SECS` (10), `--user NAME:PASSWORD`
+//! (repeatable), `--client-secret S` (for `/introspect`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{Form, FromRef, Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tidepass::axum::Auth;
+use tidepass::http::cookie;
+use tidepass::keys::{Algorithm, SigningKey};
+use tidepass::refresh::RefreshSecrets;
+use tidepass::store::SessionStore;
+use tidepass::{ClientContext, Issuer, Login, Minter, Policy, SessionId, TokenPair, Verifier};
+
+const ISSUER: &str = "http://tidepass.local";
+const AUDIENCE: &str = "api";
+
+struct Options {
+    listen: SocketAddr,
+    data: PathBuf,
+    store: Option<String>,
+    access_ttl: u64,
+    grace: u64,
+    users: Vec<(String, String)>,
+    client_secret: Option<String>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: auth_service [--listen ADDR] [--data DIR] [--store URL] [--access-ttl SECS] \
+         [--grace SECS] [--user NAME:PASSWORD]... [--client-secret S]"
+    );
+    std::process::exit(2)
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        listen: "127.0.0.1:8080".parse().expect("default address"),
+        data: PathBuf::from("tidepass-data"),
+        store: None,
+        access_ttl: 300,
+        grace: 10,
+        users: Vec::new(),
+        client_secret: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--listen" => o.listen = value().parse().unwrap_or_else(|_| usage()),
+            "--data" => o.data = PathBuf::from(value()),
+            "--store" => o.store = Some(value()),
+            "--access-ttl" => o.access_ttl = value().parse().unwrap_or_else(|_| usage()),
+            "--grace" => o.grace = value().parse().unwrap_or_else(|_| usage()),
+            "--user" => {
+                let v = value();
+                let (n, p) = v.split_once(':').unwrap_or_else(|| usage());
+                o.users.push((n.to_owned(), p.to_owned()));
+            }
+            "--client-secret" => o.client_secret = Some(value()),
+            "--help" | "-h" => usage(),
+            _ => usage(),
+        }
+    }
+    o
+}
+
+/// Load a file written on first start, or create it (0600) with `make`.
+fn kept(path: &Path, make: impl FnOnce() -> String) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let s = make();
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &s)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+            }
+            std::fs::rename(&tmp, path)?;
+            Ok(s)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+struct Service<S> {
+    issuer: Issuer<S>,
+    verifier: Arc<Verifier>,
+    users: HashMap<String, String>,
+    client_secret: Option<String>,
+}
+
+type App<S> = Arc<Service<S>>;
+
+struct AppState<S>(App<S>);
+
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<S> FromRef<AppState<S>> for Arc<Verifier> {
+    fn from_ref(s: &AppState<S>) -> Self {
+        s.0.verifier.clone()
+    }
+}
+
+fn error(status: StatusCode, code: &str) -> Response {
+    (status, Json(json!({ "error": code }))).into_response()
+}
+
+fn tidepass_error(e: &tidepass::Error) -> Response {
+    if e.is_store() {
+        error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+    } else if e.is_invalid_grant() {
+        error(StatusCode::BAD_REQUEST, "invalid_grant")
+    } else if e.is_rejected() {
+        error(StatusCode::BAD_REQUEST, "invalid_request")
+    } else {
+        error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+    }
+}
+
+/// The pair as an OAuth token response; with `cookie`, the refresh token goes into a cookie.
+fn pair_response(pair: &TokenPair, cookie: bool) -> Response {
+    let mut body = json!({
+        "access_token": pair.access.as_str(),
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+        "session_id": pair.session_id.to_string(),
+    });
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if cookie {
+        let max_age = pair
+            .refresh_expires_at
+            .saturating_sub(tidepass::clock::Clock::now(&tidepass::clock::SystemClock));
+        if let Ok(v) = HeaderValue::from_str(&cookie::set(&pair.refresh, max_age)) {
+            headers.insert(header::SET_COOKIE, v);
+        }
+    } else {
+        body["refresh_token"] = json!(pair.refresh.expose());
+    }
+    (StatusCode::OK, headers, Json(body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+    device: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CookieFlag {
+    cookie: Option<String>,
+}
+
+fn context(headers: &HeaderMap, device: Option<String>, peer: Option<String>) -> ClientContext {
+    ClientContext {
+        device,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        ip: peer,
+    }
+}
+
+async fn login<S: SessionStore>(
+    State(app): State<AppState<S>>,
+    Query(flag): Query<CookieFlag>,
+    headers: HeaderMap,
+    body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    let app = &app.0;
+    let known = app
+        .users
+        .get(&body.username)
+        .and_then(|h| PasswordHash::new(h).ok());
+    let ok = known.is_some_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(body.password.as_bytes(), &h)
+            .is_ok()
+    });
+    if !ok {
+        return error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    let login =
+        Login::new(body.username)
+            .scope("read")
+            .context(context(&headers, body.device, None));
+    match app.issuer.login(login).await {
+        Ok(pair) => pair_response(&pair, flag.cookie.as_deref() == Some("1")),
+        Err(e) => tidepass_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: String,
+    refresh_token: Option<String>,
+}
+
+async fn token<S: SessionStore>(
+    State(app): State<AppState<S>>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    if form.grant_type != "refresh_token" {
+        return error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    }
+    let from_cookie = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cookie::read);
+    let (token, via_cookie) = match (form.refresh_token.as_deref(), from_cookie) {
+        (Some(t), _) => (t.to_owned(), false),
+        (None, Some(c)) => (c.to_owned(), true),
+        (None, None) => return error(StatusCode::BAD_REQUEST, "invalid_request"),
+    };
+    match app.0.issuer.refresh(&token).await {
+        Ok(pair) => pair_response(&pair, via_cookie),
+        Err(e) => tidepass_error(&e),
+    }
+}
+
+fn session_of(claims: &tidepass::Verified) -> Option<SessionId> {
+    claims.sid.as_deref().and_then(|s| s.parse().ok())
+}
+
+async fn logout<S: SessionStore>(State(app): State<AppState<S>>, Auth(claims): Auth) -> Response {
+    let Some(sid) = session_of(&claims) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    match app.0.issuer.logout(sid).await {
+        Ok(_) => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie::clear()) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => tidepass_error(&e),
+    }
+}
+
+async fn sessions<S: SessionStore>(State(app): State<AppState<S>>, Auth(claims): Auth) -> Response {
+    match app
+        .0
+        .issuer
+        .sessions(&claims.sub, session_of(&claims))
+        .await
+    {
+        Ok(list) => {
+            let items: Vec<_> = list
+                .iter()
+                .map(|v| {
+                    json!({
+                        "session_id": v.session.sid.to_string(),
+                        "device": v.session.context.device,
+                        "user_agent": v.session.context.user_agent,
+                        "ip": v.session.context.ip,
+                        "created_at": v.session.created_at,
+                        "last_used_at": v.session.last_used_at,
+                        "current": v.current,
+                    })
+                })
+                .collect();
+            Json(json!({ "sessions": items })).into_response()
+        }
+        Err(e) => tidepass_error(&e),
+    }
+}
+
+async fn revoke_session<S: SessionStore>(
+    State(app): State<AppState<S>>,
+    Auth(claims): Auth,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let Ok(sid) = id.parse::<SessionId>() else {
+        return error(StatusCode::NOT_FOUND, "not_found");
+    };
+    match app.0.issuer.revoke(&claims.sub, sid).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, "not_found"),
+        Err(e) => tidepass_error(&e),
+    }
+}
+
+async fn revoke_others<S: SessionStore>(
+    State(app): State<AppState<S>>,
+    Auth(claims): Auth,
+) -> Response {
+    let Some(sid) = session_of(&claims) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    match app.0.issuer.revoke_others(&claims.sub, sid).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => tidepass_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenParam {
+    token: String,
+    client_secret: Option<String>,
+}
+
+/// RFC 7009: revoke a refresh token (its whole session). Always 200, as the RFC asks, unless
+/// the store is down.
+async fn revoke<S: SessionStore>(
+    State(app): State<AppState<S>>,
+    form: Result<Form<TokenParam>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    let secrets_ok = app.0.issuer.inspect_refresh_token(&form.token);
+    if let Some(sid) = secrets_ok {
+        if let Err(e) = app.0.issuer.logout(sid).await {
+            return tidepass_error(&e);
+        }
+    }
+    StatusCode::OK.into_response()
+}
+
+/// RFC 7662 for access tokens, for a client holding the static secret.
+async fn introspect<S: SessionStore>(
+    State(app): State<AppState<S>>,
+    form: Result<Form<TokenParam>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    match (&app.0.client_secret, &form.client_secret) {
+        (Some(want), Some(got)) if want.len() == got.len() && ring_eq(want, got) => {}
+        _ => return error(StatusCode::UNAUTHORIZED, "invalid_client"),
+    }
+    match app.0.verifier.verify(&form.token) {
+        Ok(c) => Json(json!({ "active": true, "sub": c.sub, "scope": c.scope, "exp": c.exp, "sid": c.sid, "client_id": c.client_id })).into_response(),
+        Err(_) => Json(json!({ "active": false })).into_response(),
+    }
+}
+
+fn ring_eq(a: &str, b: &str) -> bool {
+    a.bytes()
+        .zip(b.bytes())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+async fn jwks<S: SessionStore>(State(app): State<AppState<S>>) -> Response {
+    let mut r = Json(app.0.issuer.minter().keys().jwks()).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
+}
+
+#[derive(Deserialize)]
+struct Since {
+    since: Option<u64>,
+}
+
+async fn revocations<S: SessionStore>(
+    State(app): State<AppState<S>>,
+    Query(q): Query<Since>,
+    headers: HeaderMap,
+) -> Response {
+    let changes = match app.0.issuer.revocation_changes(q.since).await {
+        Ok(c) => c,
+        Err(e) => return tidepass_error(&e),
+    };
+    let json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    if json {
+        return Json(changes).into_response();
+    }
+    match changes.encode() {
+        Ok(bytes) => (
+            [(header::CONTENT_TYPE, "application/vnd.tidepass.revocations")],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => tidepass_error(&e),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+fn router<S: SessionStore>(app: App<S>) -> Router {
+    Router::new()
+        .route("/login", post(login::<S>))
+        .route("/token", post(token::<S>))
+        .route("/logout", post(logout::<S>))
+        .route("/sessions", get(sessions::<S>))
+        .route("/sessions/revoke-others", post(revoke_others::<S>))
+        .route("/sessions/{id}", delete(revoke_session::<S>))
+        .route("/revoke", post(revoke::<S>))
+        .route("/introspect", post(introspect::<S>))
+        .route("/.well-known/jwks.json", get(jwks::<S>))
+        .route("/revocations", get(revocations::<S>))
+        .route("/healthz", get(healthz))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .with_state(AppState(app))
+}
+
+async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(&o.data)?;
+    let pem = kept(&o.data.join("signing.pem"), || {
+        let key = SigningKey::generate(Algorithm::EdDSA).expect("generate a key");
+        key.export_private().expect("export").to_string()
+    })?;
+    let key = SigningKey::from_pem(pem.as_bytes(), None)?;
+    let secret = kept(&o.data.join("refresh.secret"), || {
+        let mut b = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("rng");
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    })?;
+    let secret: Vec<u8> = (0..secret.trim().len() / 2)
+        .map(|i| u8::from_str_radix(&secret.trim()[2 * i..2 * i + 2], 16))
+        .collect::<Result<_, _>>()?;
+    let minter = Minter::new(key, ISSUER, AUDIENCE)?.with_ttl(o.access_ttl);
+    let keys = minter.keys().verifying_keys();
+    let policy = Policy {
+        grace: o.grace,
+        ..Policy::web()
+    };
+    let issuer = Issuer::builder(store, minter)
+        .refresh_secrets(RefreshSecrets::from_secret(1, &secret)?)
+        .policy(policy)
+        .build()?;
+    let verifier = Arc::new(Verifier::new(ISSUER, AUDIENCE, keys)?);
+    let mut users = HashMap::new();
+    for (name, password) in o.users {
+        let mut salt = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
+            .map_err(|_| "rng")?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+        let hash = argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| e.to_string())?;
+        users.insert(name, hash.to_string());
+    }
+    let app = Arc::new(Service {
+        issuer,
+        verifier,
+        users,
+        client_secret: o.client_secret,
+    });
+    let listener = tokio::net::TcpListener::bind(o.listen).await?;
+    println!(
+        "auth_service listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, router(app)).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let o = options();
+    let store = o
+        .store
+        .clone()
+        .unwrap_or_else(|| format!("redb:{}", o.data.join("sessions.redb").display()));
+    match store.split_once(':') {
+        Some(("memory", _)) => serve(tidepass::MemoryStore::new(), o).await,
+        Some(("redb", path)) => serve(tidepass::store::RedbStore::open(path)?, o).await,
+        Some(("redis", _)) => {
+            let s = tidepass::store::RedisStore::connect(
+                &store,
+                "tidepass",
+                std::time::Duration::from_secs(2),
+            )
+            .await?;
+            serve(s, o).await
+        }
+        Some(("postgres" | "postgresql", _)) => {
+            let s =
+                tidepass::store::PgStore::connect(&store, 16, std::time::Duration::from_secs(2))?;
+            s.migrate().await?;
+            serve(s, o).await
+        }
+        _ => {
+            eprintln!("--store must be memory:, redb:PATH, redis://… or postgres://…");
+            std::process::exit(2)
+        }
+    }
+}

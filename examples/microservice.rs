@@ -1,0 +1,212 @@
+//! A microservice that verifies bearer tokens on its own: it fetches the auth service's JWKS
+//! (again on an unknown kid, at most once per 10 s) and keeps a revocation list in step by
+//! polling.
+//!
+//! ```sh
+//! cargo run --example microservice --all-features -- --auth http://127.0.0.1:8080
+//! curl -s localhost:8081/me -H "authorization: Bearer $ACCESS"
+//! ```
+//!
+//! Flags: `--auth URL` (required), `--listen ADDR` (127.0.0.1:8081), `--sync-interval MS`
+//! (1000). `GET /me` answers the verified claims or 401 with `WWW-Authenticate`; `GET /admin`
+//! needs scope `admin` (403 `insufficient_scope` otherwise).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::{Json, Router};
+use tidepass::axum::{Auth, AuthRejection, require_scope};
+use tidepass::clock::{Clock, SystemClock};
+use tidepass::keys::VerifyingKeys;
+use tidepass::revocation::{RevocationList, Syncer};
+use tidepass::{ErrorKind, Verifier};
+
+const ISSUER: &str = "http://tidepass.local";
+const AUDIENCE: &str = "api";
+
+#[derive(Clone)]
+struct App {
+    verifier: Arc<Verifier>,
+    jwks: Arc<JwksFetcher>,
+}
+
+impl FromRef<App> for Arc<Verifier> {
+    fn from_ref(app: &App) -> Self {
+        app.verifier.clone()
+    }
+}
+
+/// Fetches the JWKS; refreshes on an unknown kid at most once per `min_gap` seconds, so forged
+/// kids cannot make this service flood the issuer.
+struct JwksFetcher {
+    url: String,
+    http: reqwest::Client,
+    last: AtomicU64,
+    min_gap: u64,
+}
+
+impl JwksFetcher {
+    async fn fetch(&self) -> Result<VerifyingKeys, Box<dyn std::error::Error + Send + Sync>> {
+        let text = self
+            .http
+            .get(&self.url)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(VerifyingKeys::from_jwks(&text)?)
+    }
+
+    /// Single-flight and rate-limited: only the caller that moves `last` fetches.
+    async fn refresh_for_unknown_kid(&self, verifier: &Verifier) {
+        let now = SystemClock.now();
+        let last = self.last.load(Ordering::Relaxed);
+        if now < last + self.min_gap
+            || self
+                .last
+                .compare_exchange(last, now, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Ok(keys) = self.fetch().await {
+            verifier.set_keys(keys);
+        }
+    }
+}
+
+async fn me(Auth(claims): Auth) -> Json<serde_json::Value> {
+    Json(serde_json::to_value(&*claims).unwrap_or_default())
+}
+
+async fn admin(Auth(claims): Auth) -> Result<&'static str, AuthRejection> {
+    require_scope(&claims, "admin")?;
+    Ok("welcome, admin\n")
+}
+
+/// Runs before the extractor's refusal reaches the client: on an unknown kid, refresh the
+/// JWKS (rate-limited) so the next request with a newly rotated key succeeds.
+async fn watch_unknown_kid(
+    axum::extract::State(app): axum::extract::State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(req).await;
+    if response.status() == 401 {
+        if let Some(h) = header {
+            if app
+                .verifier
+                .verify_bearer(&h)
+                .is_err_and(|e| e.kind() == ErrorKind::UnknownKey)
+            {
+                app.jwks.refresh_for_unknown_kid(&app.verifier).await;
+            }
+        }
+    }
+    response
+}
+
+fn usage() -> ! {
+    eprintln!("usage: microservice --auth URL [--listen ADDR] [--sync-interval MS]");
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (mut auth, mut listen, mut interval): (Option<String>, SocketAddr, u64) =
+        (None, "127.0.0.1:8081".parse()?, 1000);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--auth" => auth = Some(value().trim_end_matches('/').to_owned()),
+            "--listen" => listen = value().parse().unwrap_or_else(|_| usage()),
+            "--sync-interval" => interval = value().parse().unwrap_or_else(|_| usage()),
+            _ => usage(),
+        }
+    }
+    let auth = auth.unwrap_or_else(|| usage());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let jwks = Arc::new(JwksFetcher {
+        url: format!("{auth}/.well-known/jwks.json"),
+        http: http.clone(),
+        last: AtomicU64::new(0),
+        min_gap: 10,
+    });
+    // Wait for the auth service's keys.
+    let keys = loop {
+        match jwks.fetch().await {
+            Ok(k) => break k,
+            Err(e) => {
+                eprintln!("microservice: waiting for {auth}: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let list = Arc::new(RevocationList::new());
+    let verifier = Arc::new(
+        Verifier::builder(ISSUER, AUDIENCE, keys)
+            .revocations(list.clone())
+            .build()?,
+    );
+
+    // Keep the revocation list in step by polling.
+    let syncer = Syncer::new(list);
+    let url = format!("{auth}/revocations");
+    tokio::spawn(async move {
+        let fetch = |since: Option<u64>| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let mut req = http.get(&url);
+                if let Some(v) = since {
+                    req = req.query(&[("since", v)]);
+                }
+                let body = req.send().await.and_then(|r| r.error_for_status());
+                let body = match body {
+                    Ok(r) => r.bytes().await,
+                    Err(e) => Err(e),
+                };
+                body.map(|b| b.to_vec())
+                    .map_err(|_| tidepass::Error::from(ErrorKind::Store))
+            }
+        };
+        syncer
+            .run(
+                Duration::from_millis(interval),
+                &SystemClock,
+                fetch,
+                tokio::time::sleep,
+                |e| eprintln!("microservice: revocation sync failed, keeping the last list: {e}"),
+            )
+            .await;
+    });
+
+    let app = App { verifier, jwks };
+    let router = Router::new()
+        .route("/me", get(me))
+        .route("/admin", get(admin))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            watch_unknown_kid,
+        ))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!(
+        "microservice listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, router).await?;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! axum integration (feature `axum`): an extractor for verified claims, with RFC 6750
+//! rejections.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get, extract::FromRef};
+//! use tidepass::{Verifier, axum::{Auth, AuthRejection}};
+//!
+//! #[derive(Clone)]
+//! struct App { verifier: Arc<Verifier> }
+//! impl FromRef<App> for Arc<Verifier> {
+//!     fn from_ref(app: &App) -> Self { app.verifier.clone() }
+//! }
+//!
+//! async fn me(Auth(claims): Auth) -> String { format!("hello {}", claims.sub) }
+//! async fn admin(Auth(claims): Auth) -> Result<&'static str, AuthRejection> {
+//!     tidepass::axum::require_scope(&claims, "admin")?;
+//!     Ok("welcome")
+//! }
+//! # fn app(verifier: Arc<Verifier>) -> Router {
+//! Router::new().route("/me", get(me)).route("/admin", get(admin)).with_state(App { verifier })
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::claims::NoExtra;
+use crate::error::{Error, ErrorKind};
+use crate::http::Rejection;
+use crate::verify::{Verified, Verifier};
+
+/// Verified claims of the request's bearer token. Fails with [`AuthRejection`].
+#[derive(Debug)]
+pub struct Auth<C = NoExtra>(pub Verified<C>);
+
+/// A refusal as an HTTP response: 401 / 400 / 403 with the RFC 6750 `WWW-Authenticate` header
+/// and a uniform JSON body. The precise reason is logged (`tracing`, target
+/// `tidepass::verify`), never sent.
+#[derive(Debug)]
+pub struct AuthRejection {
+    error: Error,
+    realm: String,
+    scope: Option<String>,
+}
+
+impl AuthRejection {
+    /// The reason, for the application's own logs and metrics.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        tracing::info!(target: "tidepass::verify", kind = %self.error.kind(), "request refused");
+        let r = Rejection::from_error(&self.error, &self.realm, self.scope.as_deref());
+        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::UNAUTHORIZED);
+        let mut response =
+            (status, [(header::CONTENT_TYPE, "application/json")], r.body).into_response();
+        if let Some(v) = r
+            .www_authenticate
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        response
+    }
+}
+
+impl<S, C> FromRequestParts<S> for Auth<C>
+where
+    S: Send + Sync,
+    Arc<Verifier<C>>: FromRef<S>,
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Arc::<Verifier<C>>::from_ref(state);
+        let realm = verifier.audience().to_owned();
+        let reject = |error| AuthRejection {
+            error,
+            realm: realm.clone(),
+            scope: None,
+        };
+        let value = match parts.headers.get(header::AUTHORIZATION) {
+            None => return Err(reject(Error::new(ErrorKind::MissingToken))),
+            Some(v) => v
+                .to_str()
+                .map_err(|_| reject(Error::with(ErrorKind::InvalidRequest, "non-ASCII header")))?,
+        };
+        verifier.verify_bearer(value).map(Auth).map_err(reject)
+    }
+}
+
+/// Require `scope`, or answer 403 `insufficient_scope` naming it.
+///
+/// # Errors
+///
+/// An [`AuthRejection`] with [`ErrorKind::InsufficientScope`].
+pub fn require_scope<C>(claims: &Verified<C>, scope: &str) -> Result<(), AuthRejection> {
+    claims
+        .require_scopes(&[scope])
+        .map_err(|error| AuthRejection {
+            error,
+            realm: match &claims.aud {
+                crate::Audience::One(a) => a.to_string(),
+                crate::Audience::Many(v) => v.first().map(|a| a.to_string()).unwrap_or_default(),
+            },
+            scope: Some(scope.to_owned()),
+        })
+}

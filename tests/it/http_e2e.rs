@@ -1,0 +1,404 @@
+//! End to end over real HTTP on loopback: the auth_service and microservice examples, started
+//! as processes on ephemeral ports, driven by an HTTP client.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// An example binary built by `cargo test` (examples are compiled with the tests).
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo test --all-features`",
+        path.display()
+    );
+    path
+}
+
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start an example and wait for its "listening on URL" line.
+fn start(name: &str, args: &[&str]) -> Proc {
+    let mut child = Command::new(example(name))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn example");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the example exited before listening")
+            .expect("read");
+        if let Some(url) = line.split("listening on ").nth(1) {
+            break url.trim().to_owned();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Proc { child, url }
+}
+
+fn data_dir() -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "tidepass-e2e-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+async fn login(http: &reqwest::Client, auth: &str, query: &str) -> reqwest::Response {
+    http.post(format!("{auth}/login{query}"))
+        .json(&serde_json::json!({"username": "alice", "password": "s3cret", "device": "e2e"}))
+        .send()
+        .await
+        .expect("login")
+}
+
+async fn refresh(http: &reqwest::Client, auth: &str, token: &str) -> reqwest::Response {
+    http.post(format!("{auth}/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .expect("token")
+}
+
+async fn me(http: &reqwest::Client, api: &str, access: &str) -> reqwest::Response {
+    http.get(format!("{api}/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("me")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_refresh_logout_over_http() {
+    let data = data_dir();
+    let data_s = data.to_str().expect("utf8");
+    let auth = start(
+        "auth_service",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data_s,
+            "--user",
+            "alice:s3cret",
+            "--grace",
+            "5",
+        ],
+    );
+    let api = start(
+        "microservice",
+        &[
+            "--auth",
+            &auth.url,
+            "--listen",
+            "127.0.0.1:0",
+            "--sync-interval",
+            "100",
+        ],
+    );
+    let http = reqwest::Client::new();
+
+    // Bad credentials.
+    let r = http
+        .post(format!("{}/login", auth.url))
+        .json(&serde_json::json!({"username": "alice", "password": "nope"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["error"],
+        "invalid_credentials"
+    );
+
+    // login -> /me -> refresh -> /me
+    let pair: Value = login(&http, &auth.url, "")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(pair["token_type"], "Bearer");
+    let access = pair["access_token"].as_str().expect("access");
+    let r = me(&http, &api.url, access).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.expect("json")["sub"], "alice");
+    let r = refresh(
+        &http,
+        &auth.url,
+        pair["refresh_token"].as_str().expect("rt"),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let pair2: Value = r.json().await.expect("json");
+    assert_eq!(
+        me(&http, &api.url, pair2["access_token"].as_str().expect("a"))
+            .await
+            .status(),
+        200
+    );
+    // Scope: the demo users have "read" only.
+    let r = http
+        .get(format!("{}/admin", api.url))
+        .bearer_auth(pair2["access_token"].as_str().expect("a"))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status(), 403);
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        challenge.contains("insufficient_scope") && challenge.contains("scope=\"admin\""),
+        "{challenge}"
+    );
+    // No token, a forged token.
+    let r = http
+        .get(format!("{}/me", api.url))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let r = me(&http, &api.url, &format!("{access}x")).await;
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .expect("a")
+            .contains("invalid_token")
+    );
+
+    // Two concurrent refreshes of the same token: one chain.
+    let rt2 = pair2["refresh_token"].as_str().expect("rt").to_owned();
+    let (a, b) = tokio::join!(
+        refresh(&http, &auth.url, &rt2),
+        refresh(&http, &auth.url, &rt2)
+    );
+    let (a, b): (Value, Value) = (a.json().await.expect("a"), b.json().await.expect("b"));
+    assert_eq!(a["refresh_token"], b["refresh_token"], "identical child");
+
+    // The first refresh token, replayed now, is reuse: the session dies.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = refresh(
+        &http,
+        &auth.url,
+        pair["refresh_token"].as_str().expect("rt"),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["error"],
+        "invalid_grant"
+    );
+    let r = refresh(&http, &auth.url, a["refresh_token"].as_str().expect("rt")).await;
+    assert_eq!(r.status(), 400, "the newest token died with its session");
+
+    // A new login; logout -> refused by the microservice within one sync interval.
+    let p: Value = login(&http, &auth.url, "")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let access = p["access_token"].as_str().expect("a").to_owned();
+    let sessions: Value = http
+        .get(format!("{}/sessions", auth.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("s")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(sessions["sessions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(sessions["sessions"][0]["current"], true);
+    assert_eq!(me(&http, &api.url, &access).await.status(), 200);
+    let r = http
+        .post(format!("{}/logout", auth.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    let t = Instant::now();
+    loop {
+        if me(&http, &api.url, &access).await.status() == 401 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(100 * 5),
+            "still accepted after {:?}",
+            t.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Cookie mode.
+    let r = login(&http, &auth.url, "?cookie=1").await;
+    assert_eq!(r.status(), 200);
+    let set = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for attr in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/token",
+        "__Secure-",
+    ] {
+        assert!(set.contains(attr), "{set}");
+    }
+    let body: Value = r.json().await.expect("json");
+    assert!(
+        body.get("refresh_token").is_none(),
+        "the token is only in the cookie"
+    );
+    let pair_cookie = set.split(';').next().expect("pair").to_owned();
+    let r = http
+        .post(format!("{}/token", auth.url))
+        .header("cookie", pair_cookie)
+        .form(&[("grant_type", "refresh_token")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().contains_key("set-cookie"),
+        "the rotated token comes back as a cookie"
+    );
+
+    // Hostile inputs get 4xx JSON, never 500.
+    let cases: Vec<reqwest::RequestBuilder> = vec![
+        http.post(format!("{}/login", auth.url))
+            .header("content-type", "application/json")
+            .body("{not json"),
+        http.post(format!("{}/login", auth.url))
+            .header("content-type", "text/plain")
+            .body("x"),
+        http.post(format!("{}/login", auth.url))
+            .json(&serde_json::json!({"username": "alice", "password": "x".repeat(20_000)})),
+        http.post(format!("{}/token", auth.url))
+            .form(&[("grant_type", "password")]),
+        http.post(format!("{}/token", auth.url)).form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "garbage"),
+        ]),
+        http.post(format!("{}/token", auth.url)).body("%%%"),
+        http.get(format!("{}/sessions", auth.url))
+            .header("authorization", "Bearer"),
+        http.delete(format!("{}/sessions/nope", auth.url))
+            .bearer_auth("x.y.z"),
+    ];
+    for req in cases {
+        let r = req.send().await.expect("send");
+        assert!(
+            r.status().is_client_error(),
+            "{} for a hostile request",
+            r.status()
+        );
+    }
+    let r = http
+        .get(format!("{}/me", api.url))
+        .header("authorization", format!("Bearer {}", "a".repeat(10_000)))
+        .send()
+        .await
+        .expect("me");
+    assert!(r.status().is_client_error());
+
+    // JWKS and revocations endpoints.
+    let jwks: Value = http
+        .get(format!("{}/.well-known/jwks.json", auth.url))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    assert!(jwks["keys"][0].get("d").is_none());
+    let rev: Value = http
+        .get(format!("{}/revocations", auth.url))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("rev")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(rev["type"], "snapshot");
+    assert!(!rev["entries"].as_array().expect("entries").is_empty());
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_auth_service_keeps_keys_and_sessions() {
+    let data = data_dir();
+    let data_s = data.to_str().expect("utf8").to_owned();
+    let http = reqwest::Client::new();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        &data_s,
+        "--user",
+        "alice:s3cret",
+    ];
+    let (pair, jwks1): (Value, Value) = {
+        let auth = start("auth_service", &args);
+        let pair = login(&http, &auth.url, "")
+            .await
+            .json()
+            .await
+            .expect("json");
+        let jwks = http
+            .get(format!("{}/.well-known/jwks.json", auth.url))
+            .send()
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("json");
+        (pair, jwks)
+    }; // stopped (SIGKILL) here
+    let auth = start("auth_service", &args);
+    let jwks2: Value = http
+        .get(format!("{}/.well-known/jwks.json", auth.url))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(jwks1, jwks2, "the signing key survived the restart");
+    let r = refresh(
+        &http,
+        &auth.url,
+        pair["refresh_token"].as_str().expect("rt"),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "the session survived the restart");
+    let _ = std::fs::remove_dir_all(&data);
+}
