@@ -13,7 +13,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::FromRef;
@@ -22,6 +21,7 @@ use axum::{Json, Router};
 use tidepass::axum::{Auth, AuthRejection, require_scope};
 use tidepass::clock::{Clock, SystemClock};
 use tidepass::keys::VerifyingKeys;
+use tidepass::keys::sync::{Fetched, KeySync};
 use tidepass::revocation::{RevocationList, Syncer};
 use tidepass::{ErrorKind, Verifier};
 
@@ -31,7 +31,8 @@ const AUDIENCE: &str = "api";
 #[derive(Clone)]
 struct App {
     verifier: Arc<Verifier>,
-    jwks: Arc<JwksFetcher>,
+    keys: Arc<KeySync>,
+    jwks: JwksFetcher,
 }
 
 impl FromRef<App> for Arc<Verifier> {
@@ -40,43 +41,33 @@ impl FromRef<App> for Arc<Verifier> {
     }
 }
 
-/// Fetches the JWKS; refreshes on an unknown kid at most once per `min_gap` seconds, so forged
-/// kids cannot make this service flood the issuer.
+/// Fetches the JWKS over HTTP, with its Cache-Control header.
+#[derive(Clone)]
 struct JwksFetcher {
     url: String,
     http: reqwest::Client,
-    last: AtomicU64,
-    min_gap: u64,
 }
 
 impl JwksFetcher {
-    async fn fetch(&self) -> Result<VerifyingKeys, Box<dyn std::error::Error + Send + Sync>> {
-        let text = self
+    async fn fetch(&self) -> tidepass::Result<Fetched> {
+        let unavailable = |_| tidepass::Error::from(ErrorKind::Store);
+        let r = self
             .http
             .get(&self.url)
             .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
-        Ok(VerifyingKeys::from_jwks(&text)?)
-    }
-
-    /// Single-flight and rate-limited: only the caller that moves `last` fetches.
-    async fn refresh_for_unknown_kid(&self, verifier: &Verifier) {
-        let now = SystemClock.now();
-        let last = self.last.load(Ordering::Relaxed);
-        if now < last + self.min_gap
-            || self
-                .last
-                .compare_exchange(last, now, Ordering::SeqCst, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        if let Ok(keys) = self.fetch().await {
-            verifier.set_keys(keys);
-        }
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(unavailable)?;
+        let cache_control = r
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = r.text().await.map_err(unavailable)?;
+        Ok(Fetched {
+            body,
+            cache_control,
+        })
     }
 }
 
@@ -109,7 +100,10 @@ async fn watch_unknown_kid(
                 .verify_bearer(&h)
                 .is_err_and(|e| e.kind() == ErrorKind::UnknownKey)
             {
-                app.jwks.refresh_for_unknown_kid(&app.verifier).await;
+                let _ = app
+                    .keys
+                    .on_unknown_kid(SystemClock.now(), || app.jwks.fetch())
+                    .await;
             }
         }
     }
@@ -139,28 +133,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
-    let jwks = Arc::new(JwksFetcher {
+    let jwks = JwksFetcher {
         url: format!("{auth}/.well-known/jwks.json"),
         http: http.clone(),
-        last: AtomicU64::new(0),
-        min_gap: 10,
-    });
-    // Wait for the auth service's keys.
-    let keys = loop {
-        match jwks.fetch().await {
-            Ok(k) => break k,
+    };
+    let list = Arc::new(RevocationList::new());
+    let verifier = Arc::new(
+        Verifier::builder(ISSUER, AUDIENCE, VerifyingKeys::default())
+            .revocations(list.clone())
+            .build()?,
+    );
+    // Wait for the auth service's keys, then follow them (max-age, unknown kids).
+    let keys = Arc::new(KeySync::new(verifier.clone(), 300, 10));
+    let mut every = loop {
+        match keys.sync(|| jwks.fetch()).await {
+            Ok(every) => break every,
             Err(e) => {
                 eprintln!("microservice: waiting for {auth}: {e}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     };
-    let list = Arc::new(RevocationList::new());
-    let verifier = Arc::new(
-        Verifier::builder(ISSUER, AUDIENCE, keys)
-            .revocations(list.clone())
-            .build()?,
-    );
+    {
+        let (keys, jwks) = (keys.clone(), jwks.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(every)).await;
+                match keys.sync(|| jwks.fetch()).await {
+                    Ok(next) => every = next,
+                    Err(e) => eprintln!("microservice: JWKS refresh failed, keeping the keys: {e}"),
+                }
+            }
+        });
+    }
 
     // Keep the revocation list in step by polling.
     let syncer = Syncer::new(list);
@@ -193,7 +198,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .await;
     });
 
-    let app = App { verifier, jwks };
+    let app = App {
+        verifier,
+        keys,
+        jwks,
+    };
     let router = Router::new()
         .route("/me", get(me))
         .route("/admin", get(admin))

@@ -75,7 +75,10 @@
 //!
 //! ## The client
 //!
-//! Devices hold tokens they cannot read into: treat the access token as opaque.
+//! Devices hold tokens they cannot read into: treat the access token as opaque. With feature
+//! `client`, `client::Keeper` holds the pair, refreshes ahead of expiry, shares one refresh
+//! among concurrent callers, retries a refresh whose answer was lost (the server's grace window
+//! returns the identical new pair), and turns a dead session into `ClientError::LoginRequired`.
 //!
 //! ## Design
 //!
@@ -114,6 +117,8 @@
 pub mod axum;
 mod b64;
 pub mod claims;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod clock;
 pub mod dangerous;
 mod error;

@@ -13,6 +13,7 @@ pub(crate) mod crypto;
 pub(crate) mod der;
 mod jwk;
 pub mod provider;
+pub mod sync;
 
 use std::fmt;
 use std::str::FromStr;

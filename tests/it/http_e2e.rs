@@ -402,3 +402,66 @@ async fn a_restarted_auth_service_keeps_keys_and_sessions() {
     assert_eq!(r.status(), 200, "the session survived the restart");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// The mobile client, many concurrent tasks across several access-token lifetimes: one refresh
+/// per lifetime, no failed call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mobile_client_refreshes_once_per_lifetime_without_failures() {
+    let data = data_dir();
+    let data_s = data.to_str().expect("utf8").to_owned();
+    let auth = start(
+        "auth_service",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            &data_s,
+            "--user",
+            "alice:s3cret",
+            "--access-ttl",
+            "2",
+        ],
+    );
+    let api = start(
+        "microservice",
+        &[
+            "--auth",
+            &auth.url,
+            "--listen",
+            "127.0.0.1:0",
+            "--sync-interval",
+            "200",
+        ],
+    );
+    let out = Command::new(example("mobile_client"))
+        .args([
+            "--auth",
+            &auth.url,
+            "--api",
+            &api.url,
+            "--seconds",
+            "7",
+            "--tasks",
+            "16",
+        ])
+        .output()
+        .expect("run mobile_client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let num = |name: &str| -> u64 {
+        text.split(&format!("{name}: "))
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert_eq!(num("failures"), 0, "{text}");
+    assert!(num("calls") > 100, "{text}");
+    // 7 s of 2 s tokens refreshed at 80 % of their life: 4 refreshes, give or take one.
+    assert!((3..=5).contains(&num("refreshes")), "{text}");
+    let _ = std::fs::remove_dir_all(&data);
+}

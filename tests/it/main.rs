@@ -3,6 +3,8 @@
 mod attacks;
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "client")]
+mod client;
 mod common;
 mod differential;
 #[cfg(all(
