@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::{Form, FromRef, Path as UrlPath, Query, State};
+use axum::extract::{ConnectInfo, Form, FromRef, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -27,6 +27,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use tidepass::axum::Auth;
+use tidepass::events::{Both, MetricsSink, TracingSink};
+use tidepass::guard::{DefaultRisk, FailureLimiter};
 use tidepass::http::cookie;
 use tidepass::keys::{Algorithm, SigningKey};
 use tidepass::refresh::RefreshSecrets;
@@ -111,6 +113,9 @@ struct Service<S> {
     verifier: Arc<Verifier>,
     users: HashMap<String, String>,
     client_secret: Option<String>,
+    /// Failed refresh attempts per client IP: 10 at once, then one per 6 s.
+    failures: FailureLimiter,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 type App<S> = Arc<Service<S>>;
@@ -231,10 +236,21 @@ struct TokenForm {
 
 async fn token<S: SessionStore>(
     State(app): State<AppState<S>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let key = peer.ip().to_string();
+    if let Err(wait) = app.0.failures.check(&key) {
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "slow_down");
+        let secs = wait.as_secs().max(1).to_string();
+        if let Ok(v) = HeaderValue::from_str(&secs) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let Ok(Form(form)) = form else {
+        app.0.failures.failed(&key);
         return error(StatusCode::BAD_REQUEST, "invalid_request");
     };
     if form.grant_type != "refresh_token" {
@@ -249,9 +265,15 @@ async fn token<S: SessionStore>(
         (None, Some(c)) => (c.to_owned(), true),
         (None, None) => return error(StatusCode::BAD_REQUEST, "invalid_request"),
     };
-    match app.0.issuer.refresh(&token).await {
+    let presented = context(&headers, None, Some(key.clone()));
+    match app.0.issuer.refresh_from(&token, &presented).await {
         Ok(pair) => pair_response(&pair, via_cookie),
-        Err(e) => tidepass_error(&e),
+        Err(e) => {
+            if e.is_invalid_grant() {
+                app.0.failures.failed(&key);
+            }
+            tidepass_error(&e)
+        }
     }
 }
 
@@ -424,6 +446,14 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+async fn metrics<S: SessionStore>(State(app): State<AppState<S>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.0.metrics.render(),
+    )
+        .into_response()
+}
+
 fn router<S: SessionStore>(app: App<S>) -> Router {
     Router::new()
         .route("/login", post(login::<S>))
@@ -437,6 +467,7 @@ fn router<S: SessionStore>(app: App<S>) -> Router {
         .route("/.well-known/jwks.json", get(jwks::<S>))
         .route("/revocations", get(revocations::<S>))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::<S>))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .with_state(AppState(app))
 }
@@ -462,9 +493,12 @@ async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std:
         grace: o.grace,
         ..Policy::web()
     };
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let issuer = Issuer::builder(store, minter)
         .refresh_secrets(RefreshSecrets::from_secret(1, &secret)?)
         .policy(policy)
+        .risk(DefaultRisk)
+        .events(Both(TracingSink, MetricsSink))
         .build()?;
     let verifier = Arc::new(Verifier::new(ISSUER, AUDIENCE, keys)?);
     let mut users = HashMap::new();
@@ -478,18 +512,25 @@ async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std:
             .map_err(|e| e.to_string())?;
         users.insert(name, hash.to_string());
     }
+    let failures = FailureLimiter::new(10, std::time::Duration::from_secs(6));
     let app = Arc::new(Service {
         issuer,
         verifier,
         users,
         client_secret: o.client_secret,
+        failures,
+        metrics,
     });
     let listener = tokio::net::TcpListener::bind(o.listen).await?;
     println!(
         "auth_service listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, router(app)).await?;
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }
 

@@ -95,6 +95,13 @@ pub enum ErrorKind {
     /// The refresh token's generation is newer than the session's: forged with a leaked secret,
     /// or the store was rolled back. Answer `invalid_grant`.
     RefreshFromFuture,
+    /// The risk policy wants the user to authenticate again before this session continues
+    /// (for example the client looks different from the one that logged in). The session is
+    /// kept. Answer `invalid_grant`.
+    StepUpRequired,
+    /// The risk policy refused the refresh and the session was revoked. Answer
+    /// `invalid_grant`.
+    RiskDenied,
     /// A key document from outside (a JWK or JWKS) was refused: unknown key type, wrong `use` or
     /// `key_ops`, a point off the curve, a duplicate `kid`, a weak key, and so on.
     InvalidKeySet,
@@ -159,6 +166,8 @@ impl ErrorKind {
             Self::SessionExpired => "session expired",
             Self::RefreshReuse => "refresh token reuse detected; session revoked",
             Self::RefreshFromFuture => "refresh token generation is ahead of the session",
+            Self::StepUpRequired => "step-up authentication required",
+            Self::RiskDenied => "refresh denied by the risk policy; session revoked",
             Self::Store => "session store unavailable",
             Self::StoreCorrupt => "session store data corrupt",
             Self::InvalidKey => "invalid key",
@@ -180,7 +189,7 @@ impl ErrorKind {
             | Expired | NotYetValid | IssuedInFuture | Revoked | InsufficientScope
             | InvalidRequest | MissingToken | InvalidKeySet | InvalidRefreshToken
             | UnknownSession | SessionRevoked | SessionExpired | RefreshReuse
-            | RefreshFromFuture => Class::Rejected,
+            | RefreshFromFuture | StepUpRequired | RiskDenied => Class::Rejected,
             Store | StoreCorrupt => Class::Store,
             InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | Random | Io => {
                 Class::Misuse
@@ -279,6 +288,8 @@ impl Error {
                 | SessionExpired
                 | RefreshReuse
                 | RefreshFromFuture
+                | StepUpRequired
+                | RiskDenied
         )
     }
 }

@@ -68,6 +68,11 @@ pub enum Event {
         /// Why.
         reason: RevokeReason,
     },
+    /// The risk policy asked for step-up on a refresh.
+    StepUpRequired {
+        /// The session.
+        sid: SessionId,
+    },
     /// A privilege change replaced a session with a new one.
     Elevated {
         /// The old, now revoked, session.
@@ -110,6 +115,7 @@ impl fmt::Display for Event {
             Self::Revoked { sid, reason } => {
                 write!(f, "revoke sid={sid} reason={}", reason.as_str())
             }
+            Self::StepUpRequired { sid } => write!(f, "step-up required sid={sid}"),
             Self::Elevated {
                 from,
                 to,
@@ -176,5 +182,46 @@ impl<A: EventSink, B: EventSink> EventSink for Both<A, B> {
     fn emit(&self, event: &Event) {
         self.0.emit(event);
         self.1.emit(event);
+    }
+}
+
+/// Counts events through the `metrics` facade (feature `metrics`):
+/// `tidepass_logins_total`, `tidepass_refreshes_total{outcome}`,
+/// `tidepass_reuse_detected_total`, `tidepass_revocations_total{reason}`,
+/// `tidepass_refresh_rejected_total{kind}`, `tidepass_step_up_total`, `tidepass_elevations_total`.
+/// Minting counts `tidepass_tokens_minted_total`, verification
+/// `tidepass_verify_failures_total{kind}`, and the issuer records
+/// `tidepass_store_seconds{op}`. Install any `metrics` recorder (Prometheus, StatsD, …).
+#[cfg(feature = "metrics")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetricsSink;
+
+#[cfg(feature = "metrics")]
+impl EventSink for MetricsSink {
+    fn emit(&self, event: &Event) {
+        use metrics::counter;
+        match event {
+            Event::LoggedIn { .. } => counter!("tidepass_logins_total").increment(1),
+            Event::Rotated { .. } => {
+                counter!("tidepass_refreshes_total", "outcome" => "rotated").increment(1);
+            }
+            Event::GraceReplay { .. } => {
+                counter!("tidepass_refreshes_total", "outcome" => "grace_replay").increment(1);
+            }
+            Event::ReuseDetected { .. } => counter!("tidepass_reuse_detected_total").increment(1),
+            Event::FutureGeneration { .. } => {
+                counter!("tidepass_refresh_rejected_total", "kind" => "future_generation")
+                    .increment(1);
+            }
+            Event::RefreshRejected { kind } => {
+                counter!("tidepass_refresh_rejected_total", "kind" => format!("{kind:?}"))
+                    .increment(1);
+            }
+            Event::Revoked { reason, .. } => {
+                counter!("tidepass_revocations_total", "reason" => reason.as_str()).increment(1);
+            }
+            Event::StepUpRequired { .. } => counter!("tidepass_step_up_total").increment(1),
+            Event::Elevated { .. } => counter!("tidepass_elevations_total").increment(1),
+        }
     }
 }

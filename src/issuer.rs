@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, TracingSink};
+use crate::guard::{RiskDecision, RiskPolicy};
 use crate::mint::{AccessToken, Minter};
 use crate::refresh::{RefreshSecrets, RefreshToken};
 use crate::revocation::{Changes, Entry, Target};
@@ -115,6 +116,7 @@ pub struct IssuerBuilder<S> {
     policy: Policy,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
+    risk: Option<Arc<dyn RiskPolicy>>,
 }
 
 impl<S> fmt::Debug for IssuerBuilder<S> {
@@ -150,6 +152,14 @@ impl<S: SessionStore> IssuerBuilder<S> {
         self
     }
 
+    /// Assess every [`Issuer::refresh_from`] with this policy (for example
+    /// [`crate::guard::DefaultRisk`]). Off by default: a plain [`Issuer::refresh`] never
+    /// assesses.
+    pub fn risk(mut self, policy: impl RiskPolicy) -> Self {
+        self.risk = Some(Arc::new(policy));
+        self
+    }
+
     /// Build the issuer.
     ///
     /// # Errors
@@ -170,6 +180,7 @@ impl<S: SessionStore> IssuerBuilder<S> {
             policy: self.policy,
             clock: self.clock,
             events: self.events,
+            risk: self.risk,
             logins: AtomicU64::new(0),
         })
     }
@@ -190,6 +201,7 @@ pub struct Issuer<S> {
     policy: Policy,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
+    risk: Option<Arc<dyn RiskPolicy>>,
     logins: AtomicU64,
 }
 
@@ -212,6 +224,7 @@ impl<S: SessionStore> Issuer<S> {
             policy: Policy::default(),
             clock: Arc::new(SystemClock),
             events: Arc::new(TracingSink),
+            risk: None,
         }
     }
 
@@ -356,6 +369,43 @@ impl<S: SessionStore> Issuer<S> {
         self.refresh_at(refresh_token, self.clock.now()).await
     }
 
+    /// [`Issuer::refresh`] for a client presenting `context`: the risk policy (if one is set)
+    /// compares it with the context stored at login first.
+    ///
+    /// # Errors
+    ///
+    /// As [`Issuer::refresh`], plus [`ErrorKind::StepUpRequired`] (session kept) and
+    /// [`ErrorKind::RiskDenied`] (session revoked).
+    pub async fn refresh_from(
+        &self,
+        refresh_token: &str,
+        context: &ClientContext,
+    ) -> Result<TokenPair> {
+        let now = self.clock.now();
+        if let Some(policy) = &self.risk {
+            let secrets = self.secrets.load_full();
+            // An invalid token is refused (and counted) by refresh_at, without a store call.
+            let Ok(presented) = secrets.parse(refresh_token) else {
+                return self.refresh_at(refresh_token, now).await;
+            };
+            if let Some(stored) = self.store.load(presented.sid).await? {
+                match policy.assess(&stored.context, context) {
+                    RiskDecision::Allow => {}
+                    RiskDecision::StepUp => {
+                        self.emit(Event::StepUpRequired { sid: stored.sid });
+                        return Err(Error::new(ErrorKind::StepUpRequired));
+                    }
+                    RiskDecision::Deny => {
+                        self.revoke_one(stored.sid, RevokeReason::RiskDenied, now)
+                            .await?;
+                        return Err(Error::new(ErrorKind::RiskDenied));
+                    }
+                }
+            }
+        }
+        self.refresh_at(refresh_token, now).await
+    }
+
     /// [`Issuer::refresh`] as of `now`.
     ///
     /// # Errors
@@ -377,10 +427,16 @@ impl<S: SessionStore> Issuer<S> {
             max_grace_replays: self.policy.max_grace_replays,
             secret_id: secrets.current(),
         };
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
         let outcome = self
             .store
             .rotate(presented.sid, presented.generation, rules)
-            .await?;
+            .await;
+        #[cfg(feature = "metrics")]
+        metrics::histogram!("tidepass_store_seconds", "op" => "rotate")
+            .record(started.elapsed().as_secs_f64());
+        let outcome = outcome?;
         let reject = |kind: ErrorKind| {
             self.emit(Event::RefreshRejected { kind });
             Err(Error::new(kind))

@@ -123,6 +123,7 @@ pub mod clock;
 pub mod dangerous;
 mod error;
 pub mod events;
+pub mod guard;
 pub mod http;
 mod issuer;
 mod jws;

@@ -295,6 +295,8 @@ impl<'a, C: Serialize> Mint<'a, C> {
         let payload = payload(&claims, &self.extra)?;
         let state = m.state.load();
         let token = jws::sign(&state.header, &payload, &state.key)?;
+        #[cfg(feature = "metrics")]
+        metrics::counter!("tidepass_tokens_minted_total").increment(1);
         Ok(AccessToken { token, jti, exp })
     }
 }

@@ -124,6 +124,8 @@ pub enum RevokeReason {
     ReuseDetected,
     /// Privilege change: the session was replaced by a new one (session-fixation defence).
     Elevated,
+    /// The risk policy denied a refresh.
+    RiskDenied,
 }
 
 impl RevokeReason {
@@ -136,6 +138,7 @@ impl RevokeReason {
             Self::RevokedAll => "revoked_all",
             Self::ReuseDetected => "reuse_detected",
             Self::Elevated => "elevated",
+            Self::RiskDenied => "risk_denied",
         }
     }
 }
@@ -151,6 +154,7 @@ impl FromStr for RevokeReason {
             "revoked_all" => Self::RevokedAll,
             "reuse_detected" => Self::ReuseDetected,
             "elevated" => Self::Elevated,
+            "risk_denied" => Self::RiskDenied,
             _ => {
                 return Err(Error::with(
                     ErrorKind::StoreCorrupt,

@@ -320,6 +320,16 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     /// [`ErrorKind::InvalidAudience`], [`ErrorKind::Expired`], [`ErrorKind::NotYetValid`],
     /// [`ErrorKind::IssuedInFuture`].
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Verified<C>> {
+        let result = self.verify_inner(token, now);
+        #[cfg(feature = "metrics")]
+        if let Err(e) = &result {
+            metrics::counter!("tidepass_verify_failures_total", "kind" => format!("{:?}", e.kind()))
+                .increment(1);
+        }
+        result
+    }
+
+    fn verify_inner(&self, token: &str, now: u64) -> Result<Verified<C>> {
         if token.len() > self.max_len {
             return Err(Error::new(ErrorKind::TooLarge));
         }

@@ -465,3 +465,86 @@ async fn mobile_client_refreshes_once_per_lifetime_without_failures() {
     assert!((3..=5).contains(&num("refreshes")), "{text}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// Failed refreshes are rate-limited per client (429 with Retry-After), a refresh from a
+/// different client product needs step-up, and /metrics counts what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guards_and_metrics_over_http() {
+    let data = data_dir();
+    let data_s = data.to_str().expect("utf8").to_owned();
+    let auth = start(
+        "auth_service",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            &data_s,
+            "--user",
+            "alice:s3cret",
+        ],
+    );
+    let http = reqwest::Client::new();
+
+    // Risk: the login came from "TideApp/1.0"; a refresh from curl must step up.
+    let pair: Value = http
+        .post(format!("{}/login", auth.url))
+        .header("user-agent", "TideApp/1.0")
+        .json(&serde_json::json!({"username": "alice", "password": "s3cret"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let rt = pair["refresh_token"].as_str().expect("rt");
+    let send = |ua: &'static str, token: String| {
+        http.post(format!("{}/token", auth.url))
+            .header("user-agent", ua)
+            .form(&[
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", token),
+            ])
+            .send()
+    };
+    let r = send("curl/8.5", rt.to_owned()).await.expect("token");
+    assert_eq!(r.status(), 400, "another client product: step-up");
+    let r = send("TideApp/1.1", rt.to_owned()).await.expect("token");
+    assert_eq!(
+        r.status(),
+        200,
+        "the same app, updated: allowed, and the session was kept"
+    );
+
+    // Guard: ten failures pass through (400), then 429 with Retry-After.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = send("TideApp/1.1", "tprt_garbage".into())
+            .await
+            .expect("token");
+        statuses.push((
+            r.status().as_u16(),
+            r.headers().get("retry-after").is_some(),
+        ));
+    }
+    assert!(statuses[..9].iter().all(|s| s.0 == 400), "{statuses:?}");
+    assert_eq!(statuses.last().copied(), Some((429, true)), "{statuses:?}");
+
+    let text = http
+        .get(format!("{}/metrics", auth.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "tidepass_logins_total",
+        "tidepass_refreshes_total",
+        "tidepass_refresh_rejected_total",
+        "tidepass_step_up_total",
+        "tidepass_tokens_minted_total",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
