@@ -2,7 +2,7 @@
 //! its JWKS and revocation list.
 //!
 //! ```sh
-//! cargo run --example auth_service --features axum,redb -- --user alice:secret
+//! cargo run --example auth_service -- --user alice:secret
 //! curl -s localhost:8080/login -H 'content-type: application/json' \
 //!      -d '{"username":"alice","password":"secret","device":"laptop"}'
 //! ```
@@ -49,11 +49,12 @@ struct Options {
 }
 
 fn usage() -> ! {
+    let help = std::env::args().any(|a| a == "--help" || a == "-h");
     eprintln!(
         "usage: auth_service [--listen ADDR] [--data DIR] [--store URL] [--access-ttl SECS] \
          [--grace SECS] [--user NAME:PASSWORD]... [--client-secret S]"
     );
-    std::process::exit(2)
+    std::process::exit(if help { 0 } else { 2 })
 }
 
 fn options() -> Options {
@@ -256,10 +257,7 @@ async fn token<S: SessionStore>(
     if form.grant_type != "refresh_token" {
         return error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    let from_cookie = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(cookie::read);
+    let from_cookie = cookie::from_headers(&headers);
     let (token, via_cookie) = match (form.refresh_token.as_deref(), from_cookie) {
         (Some(t), _) => (t.to_owned(), false),
         (None, Some(c)) => (c.to_owned(), true),
@@ -442,6 +440,40 @@ async fn revocations<S: SessionStore>(
     }
 }
 
+/// Every refusal is JSON: axum's own plain-text 4xx answers (unknown route, wrong method, body
+/// too large, wrong content type) get a JSON body too.
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let r = next.run(req).await;
+    let is_json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !r.status().is_client_error()
+        || is_json
+        || r.status() == StatusCode::UNAUTHORIZED
+            && r.headers().contains_key(header::WWW_AUTHENTICATE)
+    {
+        return r;
+    }
+    let code = match r.status() {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
+        StatusCode::TOO_MANY_REQUESTS => "slow_down",
+        _ => "invalid_request",
+    };
+    let (mut parts, _) = r.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(json!({ "error": code }).to_string()),
+    )
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -469,6 +501,7 @@ fn router<S: SessionStore>(app: App<S>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::<S>))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(AppState(app))
 }
 

@@ -3,7 +3,7 @@
 //! polling.
 //!
 //! ```sh
-//! cargo run --example microservice --all-features -- --auth http://127.0.0.1:8080
+//! cargo run --example microservice -- --auth http://127.0.0.1:8080
 //! curl -s localhost:8081/me -H "authorization: Bearer $ACCESS"
 //! ```
 //!
@@ -112,7 +112,11 @@ async fn watch_unknown_kid(
 
 fn usage() -> ! {
     eprintln!("usage: microservice --auth URL [--listen ADDR] [--sync-interval MS]");
-    std::process::exit(2)
+    std::process::exit(if std::env::args().any(|a| a == "--help" || a == "-h") {
+        0
+    } else {
+        2
+    })
 }
 
 #[tokio::main]

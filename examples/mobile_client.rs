@@ -3,9 +3,9 @@
 //! lifetime, however many calls hit the expiry) and how many calls failed (none).
 //!
 //! ```sh
-//! cargo run --example auth_service --all-features -- --user alice:s3cret --access-ttl 5
-//! cargo run --example microservice --all-features -- --auth http://127.0.0.1:8080
-//! cargo run --example mobile_client --all-features -- --auth http://127.0.0.1:8080 \
+//! cargo run --example auth_service -- --user alice:s3cret --access-ttl 5
+//! cargo run --example microservice -- --auth http://127.0.0.1:8080
+//! cargo run --example mobile_client -- --auth http://127.0.0.1:8080 \
 //!     --api http://127.0.0.1:8081 --user alice:s3cret --seconds 20
 //! ```
 

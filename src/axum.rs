@@ -26,12 +26,12 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::claims::NoExtra;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::http::Rejection;
 use crate::verify::{Verified, Verifier};
 
@@ -59,17 +59,9 @@ impl AuthRejection {
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         tracing::info!(target: "tidepass::verify", kind = %self.error.kind(), "request refused");
-        let r = Rejection::from_error(&self.error, &self.realm, self.scope.as_deref());
-        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::UNAUTHORIZED);
-        let mut response =
-            (status, [(header::CONTENT_TYPE, "application/json")], r.body).into_response();
-        if let Some(v) = r
-            .www_authenticate
-            .and_then(|v| HeaderValue::from_str(&v).ok())
-        {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        response
+        Rejection::from_error(&self.error, &self.realm, self.scope.as_deref())
+            .to_response()
+            .into_response()
     }
 }
 
@@ -89,13 +81,9 @@ where
             realm: realm.clone(),
             scope: None,
         };
-        let value = match parts.headers.get(header::AUTHORIZATION) {
-            None => return Err(reject(Error::new(ErrorKind::MissingToken))),
-            Some(v) => v
-                .to_str()
-                .map_err(|_| reject(Error::with(ErrorKind::InvalidRequest, "non-ASCII header")))?,
-        };
-        verifier.verify_bearer(value).map(Auth).map_err(reject)
+        let token = crate::http::bearer::from_headers(&parts.headers, verifier.max_token_len())
+            .map_err(reject)?;
+        verifier.verify(token).map(Auth).map_err(reject)
     }
 }
 
@@ -103,7 +91,7 @@ where
 ///
 /// # Errors
 ///
-/// An [`AuthRejection`] with [`ErrorKind::InsufficientScope`].
+/// An [`AuthRejection`] with [`crate::ErrorKind::InsufficientScope`].
 pub fn require_scope<C>(claims: &Verified<C>, scope: &str) -> Result<(), AuthRejection> {
     claims
         .require_scopes(&[scope])

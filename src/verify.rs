@@ -276,6 +276,11 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         &self.audience
     }
 
+    /// The largest token accepted, in bytes.
+    pub fn max_token_len(&self) -> usize {
+        self.max_len
+    }
+
     /// The expected issuer.
     pub fn issuer(&self) -> &str {
         &self.issuer

@@ -63,6 +63,24 @@ pub fn parse(authorization: &str, max_len: usize) -> Result<&str> {
     Ok(token)
 }
 
+/// The bearer token of a request's `Authorization` header (on the `http` crate's types,
+/// feature `axum`).
+///
+/// # Errors
+///
+/// [`ErrorKind::MissingToken`] without the header; otherwise as [`parse`].
+#[cfg(feature = "axum")]
+pub fn from_headers(headers: &axum::http::HeaderMap, max_len: usize) -> Result<&str> {
+    match headers.get(axum::http::header::AUTHORIZATION) {
+        None => Err(Error::new(ErrorKind::MissingToken)),
+        Some(v) => parse(
+            v.to_str()
+                .map_err(|_| Error::with(ErrorKind::InvalidRequest, "non-ASCII header"))?,
+            max_len,
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,15 @@ pub fn read(cookie_header: &str) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The refresh token from a request's `Cookie` headers (on the `http` crate's types).
+pub fn from_headers(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(read)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
