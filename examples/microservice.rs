@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Flags: `--auth URL` (required), `--listen ADDR` (127.0.0.1:8081), `--sync-interval MS`
-//! (1000). `GET /me` answers the verified claims or 401 with `WWW-Authenticate`; `GET /admin`
+//! (1000), `--revocations redis://…` (also follow the auth service's Redis store: revocations
+//! arrive by pub/sub within milliseconds; polling stays on as the fallback). `GET /me` answers the verified claims or 401 with `WWW-Authenticate`; `GET /admin`
 //! needs scope `admin` (403 `insufficient_scope` otherwise).
 
 use std::net::SocketAddr;
@@ -111,7 +112,9 @@ async fn watch_unknown_kid(
 }
 
 fn usage() -> ! {
-    eprintln!("usage: microservice --auth URL [--listen ADDR] [--sync-interval MS]");
+    eprintln!(
+        "usage: microservice --auth URL [--listen ADDR] [--sync-interval MS] [--revocations redis://…]"
+    );
     std::process::exit(if std::env::args().any(|a| a == "--help" || a == "-h") {
         0
     } else {
@@ -121,6 +124,7 @@ fn usage() -> ! {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut revocations: Option<String> = None;
     let (mut auth, mut listen, mut interval): (Option<String>, SocketAddr, u64) =
         (None, "127.0.0.1:8081".parse()?, 1000);
     let mut args = std::env::args().skip(1);
@@ -130,6 +134,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             "--auth" => auth = Some(value().trim_end_matches('/').to_owned()),
             "--listen" => listen = value().parse().unwrap_or_else(|_| usage()),
             "--sync-interval" => interval = value().parse().unwrap_or_else(|_| usage()),
+            "--revocations" => revocations = Some(value()),
             _ => usage(),
         }
     }
@@ -171,6 +176,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         });
     }
 
+    // With --revocations redis://…, revocations are pushed (Redis pub/sub) instead of polled.
+    if let Some(url) = revocations {
+        let store =
+            tidepass::store::RedisStore::connect(&url, "tidepass", Duration::from_secs(2)).await?;
+        let client = redis::Client::open(url.as_str())?;
+        tokio::spawn(tidepass::store::follow_revocations(
+            client,
+            store,
+            list.clone(),
+            Arc::new(SystemClock),
+            |e| eprintln!("microservice: revocation push: {e}"),
+        ));
+    }
     // Keep the revocation list in step by polling.
     let syncer = Syncer::new(list);
     let url = format!("{auth}/revocations");

@@ -28,7 +28,7 @@ pub use self::redb::RedbStore;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
-pub use self::redis::RedisStore;
+pub use self::redis::{RedisStore, follow_revocations};
 
 #[cfg(feature = "postgres")]
 mod postgres;

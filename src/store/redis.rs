@@ -68,13 +68,14 @@ return {1, redis.call('HGETALL', k)}
 "#;
 
 const APPEND: &str = r#"
-local log, meta = KEYS[1], KEYS[2]
+local log, meta, channel = KEYS[1], KEYS[2], ARGV[1]
 local v = 0
-for i = 1, #ARGV do
+for i = 2, #ARGV do
   v = redis.call('HINCRBY', meta, 'next', 1)
   redis.call('ZADD', log, v, v .. ':' .. ARGV[i])
 end
 if v == 0 then v = tonumber(redis.call('HGET', meta, 'next') or '0') end
+redis.call('PUBLISH', channel, v)
 return v
 "#;
 
@@ -153,6 +154,11 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
 
     fn ends_key(&self) -> String {
         format!("{}:{{e}}:ends", self.prefix)
+    }
+
+    /// The pub/sub channel on which every append announces the log's new version.
+    pub fn channel(&self) -> String {
+        format!("{}:revocations", self.prefix)
     }
 
     fn log_keys(&self) -> (String, String) {
@@ -489,7 +495,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
         let mut con = self.con.clone();
         let (log, meta) = self.log_keys();
         let mut call = self.append.key(&log);
-        call.key(&meta);
+        call.key(&meta).arg(self.channel());
         for e in entries {
             call.arg(encode_entry(e));
         }
@@ -529,5 +535,64 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             }),
             None => Changes::Snapshot(Snapshot { version, entries }),
         })
+    }
+}
+
+/// Push: keeps a verifier's revocation list in step with a Redis revocation log as soon as an
+/// issuer appends (pub/sub announcement, then a delta read), with a full resync on every
+/// (re)connection and on any gap. Runs until the task is dropped; `now` is read from `clock`.
+///
+/// `client` is used for pub/sub (a dedicated connection); `store` reads the log.
+pub async fn follow_revocations<C>(
+    client: redis::Client,
+    store: RedisStore<C>,
+    list: std::sync::Arc<crate::revocation::RevocationList>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    on_error: impl Fn(&Error),
+) where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    use futures_util::StreamExt as _;
+    let sync = || async {
+        let since = match list.version() {
+            0 => None,
+            v => Some(v),
+        };
+        let changes = store.revocation_changes(since, clock.now()).await?;
+        if let crate::revocation::Applied::Gap { .. } = list.apply_at(changes, clock.now()) {
+            let all = store.revocation_changes(None, clock.now()).await?;
+            list.apply_at(all, clock.now());
+        }
+        Ok::<(), Error>(())
+    };
+    let mut backoff = std::time::Duration::from_millis(100);
+    loop {
+        let subscribed = async {
+            let mut pubsub = client.get_async_pubsub().await.map_err(store_err)?;
+            pubsub.subscribe(store.channel()).await.map_err(store_err)?;
+            Ok::<_, Error>(pubsub)
+        };
+        match subscribed.await {
+            Ok(pubsub) => {
+                backoff = std::time::Duration::from_millis(100);
+                // Anything appended while we were away: catch up first.
+                if let Err(e) = sync().await {
+                    on_error(&e);
+                }
+                let mut messages = pubsub.into_on_message();
+                while messages.next().await.is_some() {
+                    if let Err(e) = sync().await {
+                        on_error(&e);
+                    }
+                }
+                on_error(&Error::with(
+                    ErrorKind::Store,
+                    "revocation subscription lost; reconnecting",
+                ));
+            }
+            Err(e) => on_error(&e),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
     }
 }

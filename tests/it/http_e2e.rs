@@ -548,3 +548,78 @@ async fn guards_and_metrics_over_http() {
     }
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// Two auth-service processes on one Redis behave as one service: a refresh race across them
+/// leaves one chain, a logout on one is seen by the other, and a microservice following the
+/// Redis log refuses the token.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_auth_services_on_one_redis_behave_as_one() {
+    let Some(redis) = crate::stores::private_redis::Server::start(&[]) else {
+        return;
+    };
+    let data = data_dir();
+    let data_s = data.to_str().expect("utf8").to_owned();
+    let store = redis.url();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        &data_s,
+        "--store",
+        &store,
+        "--user",
+        "alice:s3cret",
+    ];
+    let a = start("auth_service", &args);
+    let b = start("auth_service", &args);
+    let api = start(
+        "microservice",
+        &[
+            "--auth",
+            &a.url,
+            "--listen",
+            "127.0.0.1:0",
+            "--sync-interval",
+            "5000",
+            "--revocations",
+            &store,
+        ],
+    );
+    let http = reqwest::Client::new();
+
+    let pair: Value = login(&http, &a.url, "").await.json().await.expect("json");
+    let rt = pair["refresh_token"].as_str().expect("rt").to_owned();
+    let (ra, rb) = tokio::join!(refresh(&http, &a.url, &rt), refresh(&http, &b.url, &rt));
+    assert_eq!(
+        (ra.status(), rb.status()),
+        (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
+    );
+    let (ra, rb): (Value, Value) = (ra.json().await.expect("a"), rb.json().await.expect("b"));
+    assert_eq!(
+        ra["refresh_token"], rb["refresh_token"],
+        "one chain across the two processes"
+    );
+
+    let access = ra["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(me(&http, &api.url, &access).await.status(), 200);
+    let r = http
+        .post(format!("{}/logout", b.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("logout on B");
+    assert_eq!(r.status(), 204);
+    let r = refresh(&http, &a.url, ra["refresh_token"].as_str().expect("rt")).await;
+    assert_eq!(r.status(), 400, "A sees B's logout");
+    // Polling is every 5 s here: a quick refusal can only come from the Redis push.
+    let t = Instant::now();
+    while me(&http, &api.url, &access).await.status() != 401 {
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "the push did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}

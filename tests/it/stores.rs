@@ -300,7 +300,7 @@ mod postgres_store {
 
 /// Private `redis-server` processes on free loopback ports, stopped by pid when dropped.
 #[cfg(all(feature = "redis", unix))]
-mod private_redis {
+pub(crate) mod private_redis {
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -640,4 +640,348 @@ async fn redis_aof_always_loses_no_acknowledged_write_on_kill_9() {
         }
     }
     assert!(acked.len() >= 150);
+}
+
+/// Push: a verifier following the Redis revocation log refuses a logged-out session's token
+/// within milliseconds, and keeps following after Redis restarts.
+#[cfg(all(feature = "redis", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_pushes_revocations_to_verifiers_and_survives_a_restart() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use tidepass::clock::SystemClock;
+    use tidepass::keys::{Algorithm, SigningKey};
+    use tidepass::revocation::RevocationList;
+    use tidepass::store::{RedisStore, follow_revocations};
+    use tidepass::{ErrorKind, Issuer, Login, Minter, Verifier};
+
+    let Some(mut server) =
+        private_redis::Server::start(&["--appendonly", "yes", "--appendfsync", "always"])
+    else {
+        return;
+    };
+    let store = RedisStore::connect(&server.url(), "tp", Duration::from_millis(500))
+        .await
+        .expect("connect");
+    let minter = Minter::new(
+        SigningKey::generate(Algorithm::EdDSA).expect("k"),
+        "iss",
+        "aud",
+    )
+    .expect("m");
+    let keys = minter.keys().verifying_keys();
+    let issuer = Issuer::builder(store.clone(), minter)
+        .build()
+        .expect("issuer");
+    let list = Arc::new(RevocationList::new());
+    let verifier = Verifier::builder("iss", "aud", keys)
+        .cache_capacity(0)
+        .revocations(list.clone())
+        .build()
+        .expect("v");
+    let follower = tokio::spawn(follow_revocations(
+        redis::Client::open(server.url()).expect("client"),
+        store.clone(),
+        list.clone(),
+        Arc::new(SystemClock),
+        |_| {},
+    ));
+    let refused_within = |token: String| {
+        let verifier = &verifier;
+        async move {
+            let t = Instant::now();
+            loop {
+                match verifier.verify(&token) {
+                    Err(e) if e.kind() == ErrorKind::Revoked => return t.elapsed(),
+                    _ if t.elapsed() > Duration::from_secs(5) => panic!("never refused"),
+                    _ => tokio::time::sleep(Duration::from_millis(2)).await,
+                }
+            }
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await; // subscribed
+    let a = issuer.login(Login::new("alice")).await.expect("login");
+    verifier.verify(a.access.as_str()).expect("valid");
+    issuer.logout(a.session_id).await.expect("logout");
+    let took = refused_within(a.access.as_str().to_owned()).await;
+    assert!(took < Duration::from_millis(500), "push took {took:?}");
+
+    // Restart Redis (from its AOF); the follower reconnects and catches up.
+    server.kill();
+    server.spawn().expect("restart");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let b = loop {
+        match issuer.login(Login::new("bob")).await {
+            Ok(p) => break p,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("no recovery: {e}"),
+        }
+    };
+    verifier.verify(b.access.as_str()).expect("valid");
+    issuer.logout(b.session_id).await.expect("logout");
+    refused_within(b.access.as_str().to_owned()).await;
+    follower.abort();
+}
+
+/// A private PostgreSQL cluster (initdb + postgres on a free loopback port), run as the
+/// `postgres` user when the tests run as root, stopped by pid when dropped.
+#[cfg(all(feature = "postgres", unix))]
+pub(crate) mod private_pg {
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    pub(crate) struct Cluster {
+        pub(crate) port: u16,
+        dir: PathBuf,
+        bin: PathBuf,
+        child: Option<Child>,
+    }
+
+    fn bin_dir() -> Option<PathBuf> {
+        let root = std::fs::read_dir("/usr/lib/postgresql").ok()?;
+        let mut versions: Vec<PathBuf> = root
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .collect();
+        versions.sort();
+        versions.pop().filter(|b| b.join("initdb").exists())
+    }
+
+    fn as_postgres(cmd: &str) -> Command {
+        // Root may not run PostgreSQL: drop to the postgres user with setpriv, which execs (the
+        // pid we kill is the server's own).
+        if running_as_root() {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ])
+            .arg(cmd);
+            c
+        } else {
+            Command::new(cmd)
+        }
+    }
+
+    fn running_as_root() -> bool {
+        std::env::var("USER").is_ok_and(|u| u == "root")
+            || std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+            })
+    }
+
+    impl Cluster {
+        pub(crate) fn start() -> Option<Self> {
+            let Some(bin) = bin_dir() else {
+                super::require_server(
+                    "PostgreSQL binaries (initdb)",
+                    &"not found under /usr/lib/postgresql",
+                );
+                return None;
+            };
+            let port = super::private_redis::free_port();
+            let dir =
+                std::env::temp_dir().join(format!("tidepass-pg-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("dir");
+            if running_as_root() {
+                let ok = Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&dir)
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "chown the cluster dir to postgres");
+            }
+            let out = as_postgres(bin.join("initdb").to_str().expect("utf8"))
+                .args(["-D"])
+                .arg(dir.join("data"))
+                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+                .output()
+                .expect("initdb");
+            assert!(
+                out.status.success(),
+                "initdb: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let mut c = Self {
+                port,
+                dir,
+                bin,
+                child: None,
+            };
+            c.spawn();
+            Some(c)
+        }
+
+        pub(crate) fn spawn(&mut self) {
+            let child = as_postgres(self.bin.join("postgres").to_str().expect("utf8"))
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args([
+                    "-p",
+                    &self.port.to_string(),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-k",
+                ])
+                .arg(&self.dir)
+                .args(["-c", "fsync=on", "-c", "synchronous_commit=on"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("postgres");
+            self.child = Some(child);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let ok = Command::new(self.bin.join("pg_isready"))
+                    .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if ok {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "postgres did not come up");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+
+        /// SIGKILL the postmaster (its children exit when it dies) and wait.
+        pub(crate) fn kill(&mut self) {
+            if let Some(mut c) = self.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+                // Let the orphaned backends notice the postmaster is gone.
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+
+        pub(crate) fn url(&self) -> String {
+            format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                self.port
+            )
+        }
+    }
+
+    impl Drop for Cluster {
+        fn drop(&mut self) {
+            self.kill();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// PostgreSQL killed with SIGKILL mid-load, restarted: no acknowledged rotation or logout is
+/// lost; while it is down, calls fail fast with a store error.
+#[cfg(all(feature = "postgres", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_kill_9_loses_no_acknowledged_write_and_down_fails_fast() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use tidepass::keys::{Algorithm, SigningKey};
+    use tidepass::store::{PgStore, SessionStore};
+    use tidepass::{Issuer, Login, Minter, SessionId};
+
+    let Some(mut pg) = private_pg::Cluster::start() else {
+        return;
+    };
+    let store = PgStore::connect(&pg.url(), 4, Duration::from_millis(800)).expect("pool");
+    store.migrate().await.expect("migrate");
+    let minter =
+        Minter::new(SigningKey::generate(Algorithm::EdDSA).expect("k"), "i", "a").expect("m");
+    let issuer = Arc::new(
+        Issuer::builder(store.clone(), minter)
+            .build()
+            .expect("issuer"),
+    );
+    let acked: Arc<Mutex<HashMap<SessionId, (u64, bool)>>> = Arc::default();
+    let load = {
+        let (issuer, acked) = (issuer.clone(), acked.clone());
+        tokio::spawn(async move {
+            for i in 0u64.. {
+                let Ok(mut pair) = issuer.login(Login::new(format!("u{}", i % 5))).await else {
+                    return;
+                };
+                acked
+                    .lock()
+                    .expect("lock")
+                    .insert(pair.session_id, (1, false));
+                for _ in 0..(i % 3) {
+                    let Ok(next) = issuer.refresh(pair.refresh.expose()).await else {
+                        return;
+                    };
+                    pair = next;
+                    acked
+                        .lock()
+                        .expect("lock")
+                        .entry(pair.session_id)
+                        .and_modify(|a| a.0 += 1);
+                }
+                if i % 4 == 0 {
+                    if issuer.logout(pair.session_id).await.is_err() {
+                        return;
+                    }
+                    acked
+                        .lock()
+                        .expect("lock")
+                        .entry(pair.session_id)
+                        .and_modify(|a| a.1 = true);
+                }
+            }
+        })
+    };
+    while acked.lock().expect("lock").len() < 100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pg.kill();
+    load.await.expect("the load stops at the first store error");
+
+    // Down: fail fast with a store error.
+    let t = Instant::now();
+    let e = issuer.login(Login::new("x")).await.expect_err("down");
+    assert!(e.is_store(), "{e}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+
+    pg.spawn();
+    let acked = acked.lock().expect("lock").clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (sid, (generation, logged_out)) in &acked {
+        let s = loop {
+            match store.load(*sid).await {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(e) => panic!("no reconnect: {e}"),
+            }
+        };
+        let Some(s) = s else {
+            assert!(logged_out, "acknowledged session {sid} lost");
+            continue;
+        };
+        assert!(
+            s.generation == *generation || s.generation == generation + 1,
+            "{sid}: {} vs {generation}",
+            s.generation
+        );
+        if *logged_out {
+            assert!(s.revoked.is_some(), "acknowledged logout of {sid} lost");
+        }
+    }
+    issuer
+        .login(Login::new("again"))
+        .await
+        .expect("works again once PostgreSQL is back");
 }
