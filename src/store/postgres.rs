@@ -1,5 +1,9 @@
 //! The PostgreSQL store (feature `postgres`).
 //!
+//! `ends_at` is a lower bound of a session's end: revocations write it exactly, rotations leave
+//! it (so a refresh is a HOT update that touches no index), and cleanup moves stale bounds
+//! forward before it deletes.
+//!
 //! Schema: created by [`PgStore::migrate`] from embedded, versioned migrations (run it at
 //! start-up; it takes an advisory lock, so several instances may call it at once). A refresh
 //! is one `UPDATE … WHERE sid = $1 AND generation = $2 … RETURNING` in the common case; the
@@ -32,7 +36,7 @@ CREATE TABLE tidepass_sessions (
     revoked_at          bigint,
     ends_at             bigint NOT NULL,
     body                jsonb NOT NULL
-);
+) WITH (fillfactor = 80);
 CREATE INDEX tidepass_sessions_subject ON tidepass_sessions (subject, created_at);
 CREATE INDEX tidepass_sessions_ends ON tidepass_sessions (ends_at);
 CREATE TABLE tidepass_revocations (
@@ -257,17 +261,20 @@ impl SessionStore for PgStore {
         let mut client = self.client().await?;
         // The common case, one statement: the presented generation is current and the session
         // alive.
-        let row = client
-            .query_opt(
-                &format!(
+        let fast = client
+            .prepare_cached(&format!(
                     "UPDATE tidepass_sessions SET generation = generation + 1, secret_id = $3,
                          rotated_at = $4, last_used_at = $4, grace_replays = 0,
-                         idle_expires_at = LEAST($4 + $5, absolute_expires_at),
-                         ends_at = LEAST($4 + $5, absolute_expires_at)
+                         idle_expires_at = LEAST($4 + $5, absolute_expires_at)
                      WHERE sid = $1 AND generation = $2 AND revoked_reason IS NULL
                        AND $4 < LEAST(idle_expires_at, absolute_expires_at)
                      RETURNING {COLUMNS}"
-                ),
+            ))
+            .await
+            .map_err(store_err)?;
+        let row = client
+            .query_opt(
+                &fast,
                 &[
                     &&sid.as_bytes()[..],
                     &i(presented),
@@ -335,7 +342,8 @@ impl SessionStore for PgStore {
             .query(
                 &format!(
                     "SELECT {COLUMNS} FROM tidepass_sessions
-                     WHERE subject = $1 AND revoked_reason IS NULL AND ends_at > $2
+                     WHERE subject = $1 AND revoked_reason IS NULL
+                       AND LEAST(idle_expires_at, absolute_expires_at) > $2
                      ORDER BY created_at, sid"
                 ),
                 &[&subject, &i(now)],
@@ -377,12 +385,27 @@ impl SessionStore for PgStore {
         let n = tx
             .execute(
                 "DELETE FROM tidepass_sessions WHERE sid IN (
-                     SELECT sid FROM tidepass_sessions WHERE ends_at <= $1
+                     SELECT sid FROM tidepass_sessions
+                     WHERE ends_at <= $1 AND (revoked_at IS NOT NULL
+                       OR LEAST(idle_expires_at, absolute_expires_at) <= $1)
                      ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
                 &[&i(now), &limit],
             )
             .await
             .map_err(store_err)?;
+        // Rotations leave `ends_at` as a lower bound (so they stay HOT updates that touch no
+        // index); move the bounds of sessions still alive to their real end.
+        tx.execute(
+            "UPDATE tidepass_sessions SET ends_at = LEAST(idle_expires_at, absolute_expires_at)
+             WHERE sid IN (
+                 SELECT sid FROM tidepass_sessions
+                 WHERE ends_at <= $1 AND revoked_at IS NULL
+                   AND LEAST(idle_expires_at, absolute_expires_at) > $1
+                 ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&i(now), &limit],
+        )
+        .await
+        .map_err(store_err)?;
         tx.execute(
             "WITH gone AS (
                  DELETE FROM tidepass_revocations WHERE version IN (

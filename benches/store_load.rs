@@ -1,0 +1,216 @@
+//! Load run (not criterion: throughput and tail latency under concurrency): refreshes per
+//! second and p50/p99 latency at concurrency 1 and 64, through the library with ES256 access
+//! tokens, on Redis (a private server with `appendfsync everysec`) and PostgreSQL (the local
+//! server, a fresh schema), beside floors measured in the same run: the store alone (the same
+//! rotation called bare, no crypto; for PostgreSQL also a bare single-row UPDATE) and the crypto
+//! alone (one ES256 signature + two HMAC-SHA256).
+//!
+//! `cargo bench --bench store_load` (needs redis-server and PostgreSQL on 127.0.0.1:5432)
+
+#![allow(missing_docs)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tidepass::keys::{Algorithm, SigningKey};
+use tidepass::session::RotationRules;
+use tidepass::store::{PgStore, RedisStore, SessionStore};
+use tidepass::{Issuer, Login, Minter, Policy};
+
+const RUN: Duration = Duration::from_secs(4);
+
+struct Stats {
+    ops: u64,
+    secs: f64,
+    lat: Vec<Duration>,
+}
+
+impl Stats {
+    fn line(&mut self, name: &str, concurrency: usize) -> String {
+        self.lat.sort();
+        let q = |p: f64| self.lat[((self.lat.len() as f64 - 1.0) * p) as usize];
+        format!(
+            "| {name} | {concurrency} | {:.0} | {:.0} µs | {:.0} µs |",
+            self.ops as f64 / self.secs,
+            q(0.50).as_secs_f64() * 1e6,
+            q(0.99).as_secs_f64() * 1e6
+        )
+    }
+}
+
+/// Run `tasks` workers; each gets its index and repeats `op` for RUN.
+async fn load<F, Fut>(tasks: usize, op: F) -> Stats
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while start.elapsed() < RUN {
+                    let t = Instant::now();
+                    op(i).await;
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for h in handles {
+        lat.extend(h.await.expect("worker"));
+    }
+    Stats { ops: lat.len() as u64, secs: start.elapsed().as_secs_f64(), lat }
+}
+
+async fn through_library<S: SessionStore>(store: S, tasks: usize, name: &str) -> String {
+    let minter = Minter::new(SigningKey::generate(Algorithm::ES256).expect("key"), "https://auth.example", "api")
+        .expect("minter");
+    let issuer = Arc::new(Issuer::builder(store, minter).policy(Policy::mobile()).build().expect("issuer"));
+    let mut chains = Vec::new();
+    for i in 0..tasks {
+        let pair = issuer.login(Login::new(format!("user{i}"))).await.expect("login");
+        chains.push(tokio::sync::Mutex::new(pair.refresh.expose().to_owned()));
+    }
+    let chains = Arc::new(chains);
+    let mut s = load(tasks, move |i| {
+        let (issuer, chains) = (issuer.clone(), chains.clone());
+        async move {
+            let mut token = chains[i].lock().await;
+            let pair = issuer.refresh(&token).await.expect("refresh");
+            *token = pair.refresh.expose().to_owned();
+        }
+    })
+    .await;
+    s.line(name, tasks)
+}
+
+async fn store_alone<S: SessionStore + Clone>(store: S, tasks: usize, name: &str) -> String {
+    // Sessions created through an issuer, then rotated bare: the store's work only.
+    let minter = Minter::new(SigningKey::generate(Algorithm::ES256).expect("key"), "i", "a").expect("m");
+    let issuer = Issuer::builder(store.clone(), minter).policy(Policy::mobile()).build().expect("issuer");
+    let mut sids = Vec::new();
+    for i in 0..tasks {
+        sids.push(issuer.login(Login::new(format!("bare{i}"))).await.expect("login").session_id);
+    }
+    let generations: Arc<Vec<std::sync::atomic::AtomicU64>> =
+        Arc::new((0..tasks).map(|_| std::sync::atomic::AtomicU64::new(1)).collect());
+    let sids = Arc::new(sids);
+    let p = Policy::mobile();
+    let mut s = load(tasks, move |i| {
+        let (store, sids, generations) = (store.clone(), sids.clone(), generations.clone());
+        async move {
+            let g = generations[i].load(std::sync::atomic::Ordering::Relaxed);
+            let now = tidepass::clock::Clock::now(&tidepass::clock::SystemClock);
+            let rules = RotationRules { now, idle: p.idle, grace: p.grace, max_grace_replays: p.max_grace_replays, secret_id: 1 };
+            store.rotate(sids[i], g, rules).await.expect("rotate");
+            generations[i].store(g + 1, std::sync::atomic::Ordering::Relaxed);
+        }
+    })
+    .await;
+    s.line(name, tasks)
+}
+
+async fn crypto_alone(tasks: usize) -> String {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("gen");
+    let pair = Arc::new(ring::signature::EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).expect("key"));
+    let hmac = Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[7u8; 32]));
+    let mut s = load(tasks, move |_| {
+        let (pair, hmac) = (pair.clone(), hmac.clone());
+        async move {
+            let rng = ring::rand::SystemRandom::new();
+            std::hint::black_box(pair.sign(&rng, &[b'x'; 330]).expect("sign"));
+            std::hint::black_box(ring::hmac::sign(&hmac, &[1u8; 49]));
+            std::hint::black_box(ring::hmac::sign(&hmac, &[2u8; 49]));
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    s.line("floor: crypto alone (ES256 + 2 HMAC)", tasks)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    rt.block_on(async {
+        // A private Redis with appendfsync everysec.
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("tidepass-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut redis = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--dir"])
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let pg_url = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+        let (client, conn) = tokio_postgres::connect(pg_url, tokio_postgres::NoTls).await.expect("postgres");
+        tokio::spawn(conn);
+        let schema = format!("tpload_{}", std::process::id());
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+                 CREATE TABLE {schema}.bare (id int PRIMARY KEY, n bigint NOT NULL);
+                 INSERT INTO {schema}.bare SELECT g, 0 FROM generate_series(0, 63) g;"
+            ))
+            .await
+            .expect("schema");
+        let pg = || {
+            let s = PgStore::connect(&format!("{pg_url} options='-c search_path={schema}'"), 64, Duration::from_secs(5)).expect("pool");
+            s
+        };
+        pg().migrate().await.expect("migrate");
+
+        println!("| what | concurrency | ops/s | p50 | p99 |");
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        for tasks in [1usize, 64] {
+            println!("{}", crypto_alone(tasks).await);
+            let r = RedisStore::connect(&url, &format!("a{tasks}"), Duration::from_secs(5)).await.expect("redis");
+            println!("{}", store_alone(r, tasks, "floor: Redis rotation script alone (EVALSHA)").await);
+            let r = RedisStore::connect(&url, &format!("b{tasks}"), Duration::from_secs(5)).await.expect("redis");
+            println!("{}", through_library(r, tasks, "tidepass refresh on Redis (everysec)").await);
+            // A bare single-row UPDATE, the PostgreSQL floor: one connection per task, as the
+            // store's pool gives each concurrent refresh its own.
+            let upd = {
+                let mut clients = Vec::new();
+                let sql = format!("UPDATE {schema}.bare SET n = n + 1 WHERE id = $1");
+                for _ in 0..tasks {
+                    let (c, conn) = tokio_postgres::connect(pg_url, tokio_postgres::NoTls).await.expect("pg");
+                    tokio::spawn(conn);
+                    let stmt = c.prepare(&sql).await.expect("prepare");
+                    clients.push((c, stmt));
+                }
+                let clients = Arc::new(clients);
+                let mut s = load(tasks, move |i| {
+                    let c = clients.clone();
+                    async move {
+                        let id = i as i32;
+                        c[i].0.execute(&c[i].1, &[&id]).await.expect("update");
+                    }
+                })
+                .await;
+                s.line("floor: bare single-row UPDATE (PostgreSQL)", tasks)
+            };
+            println!("{upd}");
+            println!("{}", store_alone(pg(), tasks, "floor: PostgreSQL rotation alone").await);
+            println!("{}", through_library(pg(), tasks, "tidepass refresh on PostgreSQL").await);
+        }
+        client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.expect("drop");
+        let _ = redis.kill();
+        let _ = redis.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
