@@ -65,16 +65,32 @@ where
     for h in handles {
         lat.extend(h.await.expect("worker"));
     }
-    Stats { ops: lat.len() as u64, secs: start.elapsed().as_secs_f64(), lat }
+    Stats {
+        ops: lat.len() as u64,
+        secs: start.elapsed().as_secs_f64(),
+        lat,
+    }
 }
 
 async fn through_library<S: SessionStore>(store: S, tasks: usize, name: &str) -> String {
-    let minter = Minter::new(SigningKey::generate(Algorithm::ES256).expect("key"), "https://auth.example", "api")
-        .expect("minter");
-    let issuer = Arc::new(Issuer::builder(store, minter).policy(Policy::mobile()).build().expect("issuer"));
+    let minter = Minter::new(
+        SigningKey::generate(Algorithm::ES256).expect("key"),
+        "https://auth.example",
+        "api",
+    )
+    .expect("minter");
+    let issuer = Arc::new(
+        Issuer::builder(store, minter)
+            .policy(Policy::mobile())
+            .build()
+            .expect("issuer"),
+    );
     let mut chains = Vec::new();
     for i in 0..tasks {
-        let pair = issuer.login(Login::new(format!("user{i}"))).await.expect("login");
+        let pair = issuer
+            .login(Login::new(format!("user{i}")))
+            .await
+            .expect("login");
         chains.push(tokio::sync::Mutex::new(pair.refresh.expose().to_owned()));
     }
     let chains = Arc::new(chains);
@@ -92,14 +108,31 @@ async fn through_library<S: SessionStore>(store: S, tasks: usize, name: &str) ->
 
 async fn store_alone<S: SessionStore + Clone>(store: S, tasks: usize, name: &str) -> String {
     // Sessions created through an issuer, then rotated bare: the store's work only.
-    let minter = Minter::new(SigningKey::generate(Algorithm::ES256).expect("key"), "i", "a").expect("m");
-    let issuer = Issuer::builder(store.clone(), minter).policy(Policy::mobile()).build().expect("issuer");
+    let minter = Minter::new(
+        SigningKey::generate(Algorithm::ES256).expect("key"),
+        "i",
+        "a",
+    )
+    .expect("m");
+    let issuer = Issuer::builder(store.clone(), minter)
+        .policy(Policy::mobile())
+        .build()
+        .expect("issuer");
     let mut sids = Vec::new();
     for i in 0..tasks {
-        sids.push(issuer.login(Login::new(format!("bare{i}"))).await.expect("login").session_id);
+        sids.push(
+            issuer
+                .login(Login::new(format!("bare{i}")))
+                .await
+                .expect("login")
+                .session_id,
+        );
     }
-    let generations: Arc<Vec<std::sync::atomic::AtomicU64>> =
-        Arc::new((0..tasks).map(|_| std::sync::atomic::AtomicU64::new(1)).collect());
+    let generations: Arc<Vec<std::sync::atomic::AtomicU64>> = Arc::new(
+        (0..tasks)
+            .map(|_| std::sync::atomic::AtomicU64::new(1))
+            .collect(),
+    );
     let sids = Arc::new(sids);
     let p = Policy::mobile();
     let mut s = load(tasks, move |i| {
@@ -107,7 +140,13 @@ async fn store_alone<S: SessionStore + Clone>(store: S, tasks: usize, name: &str
         async move {
             let g = generations[i].load(std::sync::atomic::Ordering::Relaxed);
             let now = tidepass::clock::Clock::now(&tidepass::clock::SystemClock);
-            let rules = RotationRules { now, idle: p.idle, grace: p.grace, max_grace_replays: p.max_grace_replays, secret_id: 1 };
+            let rules = RotationRules {
+                now,
+                idle: p.idle,
+                grace: p.grace,
+                max_grace_replays: p.max_grace_replays,
+                secret_id: 1,
+            };
             store.rotate(sids[i], g, rules).await.expect("rotate");
             generations[i].store(g + 1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -118,8 +157,19 @@ async fn store_alone<S: SessionStore + Clone>(store: S, tasks: usize, name: &str
 
 async fn crypto_alone(tasks: usize) -> String {
     let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("gen");
-    let pair = Arc::new(ring::signature::EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).expect("key"));
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &rng,
+    )
+    .expect("gen");
+    let pair = Arc::new(
+        ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            pkcs8.as_ref(),
+            &rng,
+        )
+        .expect("key"),
+    );
     let hmac = Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[7u8; 32]));
     let mut s = load(tasks, move |_| {
         let (pair, hmac) = (pair.clone(), hmac.clone());
@@ -136,18 +186,38 @@ async fn crypto_alone(tasks: usize) -> String {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async {
         // A private Redis with appendfsync everysec.
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("tidepass-load-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let mut redis = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--dir"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--dir",
+            ])
             .arg(&dir)
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -157,7 +227,9 @@ fn main() {
         }
         let url = format!("redis://127.0.0.1:{port}/0");
         let pg_url = "host=127.0.0.1 port=5432 user=postgres dbname=test";
-        let (client, conn) = tokio_postgres::connect(pg_url, tokio_postgres::NoTls).await.expect("postgres");
+        let (client, conn) = tokio_postgres::connect(pg_url, tokio_postgres::NoTls)
+            .await
+            .expect("postgres");
         tokio::spawn(conn);
         let schema = format!("tpload_{}", std::process::id());
         client
@@ -169,7 +241,12 @@ fn main() {
             .await
             .expect("schema");
         let pg = || {
-            let s = PgStore::connect(&format!("{pg_url} options='-c search_path={schema}'"), 64, Duration::from_secs(5)).expect("pool");
+            let s = PgStore::connect(
+                &format!("{pg_url} options='-c search_path={schema}'"),
+                64,
+                Duration::from_secs(5),
+            )
+            .expect("pool");
             s
         };
         pg().migrate().await.expect("migrate");
@@ -178,17 +255,29 @@ fn main() {
         println!("| --- | ---: | ---: | ---: | ---: |");
         for tasks in [1usize, 64] {
             println!("{}", crypto_alone(tasks).await);
-            let r = RedisStore::connect(&url, &format!("a{tasks}"), Duration::from_secs(5)).await.expect("redis");
-            println!("{}", store_alone(r, tasks, "floor: Redis rotation script alone (EVALSHA)").await);
-            let r = RedisStore::connect(&url, &format!("b{tasks}"), Duration::from_secs(5)).await.expect("redis");
-            println!("{}", through_library(r, tasks, "tidepass refresh on Redis (everysec)").await);
+            let r = RedisStore::connect(&url, &format!("a{tasks}"), Duration::from_secs(5))
+                .await
+                .expect("redis");
+            println!(
+                "{}",
+                store_alone(r, tasks, "floor: Redis rotation script alone (EVALSHA)").await
+            );
+            let r = RedisStore::connect(&url, &format!("b{tasks}"), Duration::from_secs(5))
+                .await
+                .expect("redis");
+            println!(
+                "{}",
+                through_library(r, tasks, "tidepass refresh on Redis (everysec)").await
+            );
             // A bare single-row UPDATE, the PostgreSQL floor: one connection per task, as the
             // store's pool gives each concurrent refresh its own.
             let upd = {
                 let mut clients = Vec::new();
                 let sql = format!("UPDATE {schema}.bare SET n = n + 1 WHERE id = $1");
                 for _ in 0..tasks {
-                    let (c, conn) = tokio_postgres::connect(pg_url, tokio_postgres::NoTls).await.expect("pg");
+                    let (c, conn) = tokio_postgres::connect(pg_url, tokio_postgres::NoTls)
+                        .await
+                        .expect("pg");
                     tokio::spawn(conn);
                     let stmt = c.prepare(&sql).await.expect("prepare");
                     clients.push((c, stmt));
@@ -205,10 +294,19 @@ fn main() {
                 s.line("floor: bare single-row UPDATE (PostgreSQL)", tasks)
             };
             println!("{upd}");
-            println!("{}", store_alone(pg(), tasks, "floor: PostgreSQL rotation alone").await);
-            println!("{}", through_library(pg(), tasks, "tidepass refresh on PostgreSQL").await);
+            println!(
+                "{}",
+                store_alone(pg(), tasks, "floor: PostgreSQL rotation alone").await
+            );
+            println!(
+                "{}",
+                through_library(pg(), tasks, "tidepass refresh on PostgreSQL").await
+            );
         }
-        client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.expect("drop");
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .expect("drop");
         let _ = redis.kill();
         let _ = redis.wait();
         let _ = std::fs::remove_dir_all(&dir);

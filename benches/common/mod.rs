@@ -70,8 +70,37 @@ pub(crate) fn jwt_alg(alg: Algorithm) -> jsonwebtoken::Algorithm {
 /// Install the jsonwebtoken provider this process measures: ring (tidepass's), or
 /// jsonwebtoken's own aws-lc-rs one when `TIDEPASS_BENCH_JWT_PROVIDER=aws_lc` is set.
 pub(crate) fn jwt_provider() -> &'static str {
-    tidepass::keys::provider::install();
-    "ring"
+    if std::env::var_os(PROVIDER_VAR).is_some() {
+        jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+            .install_default()
+            .expect("no provider installed yet in the child");
+        "aws_lc"
+    } else {
+        assert!(tidepass::keys::provider::install(), "ring provider");
+        "ring"
+    }
+}
+
+/// Set in the child process that measures jsonwebtoken on its aws-lc-rs provider.
+pub(crate) const PROVIDER_VAR: &str = "TIDEPASS_BENCH_JWT_PROVIDER";
+
+/// `true` in that child: only the jsonwebtoken contender runs there.
+pub(crate) fn only_jsonwebtoken() -> bool {
+    std::env::var_os(PROVIDER_VAR).is_some()
+}
+
+/// jsonwebtoken's provider is a process-wide, set-once choice: measure the aws-lc-rs one in a
+/// second run of this same bench binary, with the same arguments, as part of the same run.
+pub(crate) fn run_aws_lc_child() {
+    if only_jsonwebtoken() {
+        return;
+    }
+    let status = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(std::env::args().skip(1))
+        .env(PROVIDER_VAR, "aws_lc")
+        .status()
+        .expect("child bench");
+    assert!(status.success(), "the aws-lc child run failed");
 }
 
 fn b64d(s: &str) -> Vec<u8> {

@@ -263,7 +263,7 @@ impl SessionStore for PgStore {
         // alive.
         let fast = client
             .prepare_cached(&format!(
-                    "UPDATE tidepass_sessions SET generation = generation + 1, secret_id = $3,
+                "UPDATE tidepass_sessions SET generation = generation + 1, secret_id = $3,
                          rotated_at = $4, last_used_at = $4, grace_replays = 0,
                          idle_expires_at = LEAST($4 + $5, absolute_expires_at)
                      WHERE sid = $1 AND generation = $2 AND revoked_reason IS NULL

@@ -996,33 +996,86 @@ async fn one_redis_round_trip_per_refresh() {
     use tidepass::store::RedisStore;
     use tidepass::{Issuer, Login, Minter};
 
-    let Some(server) = private_redis::Server::start(&[]) else { return };
-    let store = RedisStore::connect(&server.url(), "tp", Duration::from_secs(2)).await.expect("connect");
-    let minter = Minter::new(SigningKey::generate(Algorithm::ES256).expect("k"), "i", "a").expect("m");
+    let Some(server) = private_redis::Server::start(&[]) else {
+        return;
+    };
+    let store = RedisStore::connect(&server.url(), "tp", Duration::from_secs(2))
+        .await
+        .expect("connect");
+    let minter =
+        Minter::new(SigningKey::generate(Algorithm::ES256).expect("k"), "i", "a").expect("m");
     let issuer = Issuer::builder(store, minter).build().expect("issuer");
     let mut pair = issuer.login(Login::new("alice")).await.expect("login");
-    pair = issuer.refresh(pair.refresh.expose()).await.expect("warm up: the script gets loaded");
+    pair = issuer
+        .refresh(pair.refresh.expose())
+        .await
+        .expect("warm up: the script gets loaded");
     let client = redis::Client::open(server.url()).expect("client");
-    let mut con = client.get_multiplexed_async_connection().await.expect("connect");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
     let calls = |info: &str| -> u64 {
         info.lines()
             .filter(|l| l.starts_with("cmdstat_"))
-            .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
             .sum()
     };
-    redis::cmd("CONFIG").arg("RESETSTAT").query_async::<()>(&mut con).await.expect("reset");
+    redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async::<()>(&mut con)
+        .await
+        .expect("reset");
     for _ in 0..50 {
-        pair = issuer.refresh(pair.refresh.expose()).await.expect("refresh");
+        pair = issuer
+            .refresh(pair.refresh.expose())
+            .await
+            .expect("refresh");
     }
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut con).await.expect("info");
-    let evalsha = info.lines().find(|l| l.starts_with("cmdstat_evalsha:")).and_then(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok());
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut con)
+        .await
+        .expect("info");
+    let evalsha = info
+        .lines()
+        .find(|l| l.starts_with("cmdstat_evalsha:"))
+        .and_then(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        });
     assert_eq!(evalsha, Some(50), "{info}");
     // commandstats also counts the commands the script runs inside Redis; the client sent only
     // EVALSHA (plus the RESETSTAT above): no other command type may appear.
-    let script_inner = ["hmget", "hset", "expire", "hgetall", "evalsha", "config|resetstat"];
+    let script_inner = [
+        "hmget",
+        "hset",
+        "expire",
+        "hgetall",
+        "evalsha",
+        "config|resetstat",
+    ];
     for line in info.lines().filter(|l| l.starts_with("cmdstat_")) {
-        let name = line.trim_start_matches("cmdstat_").split(':').next().unwrap_or("");
-        assert!(script_inner.contains(&name), "unexpected round trip {name}:\n{info}");
+        let name = line
+            .trim_start_matches("cmdstat_")
+            .split(':')
+            .next()
+            .unwrap_or("");
+        assert!(
+            script_inner.contains(&name),
+            "unexpected round trip {name}:\n{info}"
+        );
     }
     assert!(calls(&info) > 50);
 }
