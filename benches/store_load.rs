@@ -241,13 +241,12 @@ fn main() {
             .await
             .expect("schema");
         let pg = || {
-            let s = PgStore::connect(
+            PgStore::connect(
                 &format!("{pg_url} options='-c search_path={schema}'"),
                 64,
                 Duration::from_secs(5),
             )
-            .expect("pool");
-            s
+            .expect("pool")
         };
         pg().migrate().await.expect("migrate");
 

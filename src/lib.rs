@@ -105,8 +105,16 @@
 //!
 //! ## Features
 //!
+//! None by default: the library alone, on ring.
+//!
+//! - `redb`, `redis`, `postgres`: the session stores (`store::RedbStore`, `store::RedisStore`
+//!   with `store::follow_revocations` for pushed revocations, `store::PgStore`).
+//! - `axum`: the `axum::Auth` extractor, refresh-token cookies (`http::cookie`), helpers on the
+//!   `http` crate's types.
+//! - `client`: `client::Keeper`, silent refresh for devices.
+//! - `guard`: `guard::FailureLimiter` (the risk policy in [`guard`] needs no feature).
+//! - `metrics`: counters and histograms through the `metrics` facade (`events::MetricsSink`).
 //! - `cli`: the `tidepass` command-line tool (keygen, jwks, mint, verify, inspect).
-//! - `redb`: the embedded, durable session store (runs on tokio's blocking pool).
 //! - `test-util`: [`clock::ManualClock`], [`events::MemorySink`] and the store conformance
 //!   suite (`store::conformance`).
 

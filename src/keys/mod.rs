@@ -337,6 +337,9 @@ impl fmt::Debug for SigningKey {
 
 impl SigningKey {
     fn assemble(alg: Algorithm, signer: Signer, private: Private) -> Self {
+        // Any use of tidepass keys makes jsonwebtoken run on ring too, unless the application
+        // chose another provider first (never a panic either way).
+        provider::install();
         let public = PublicParts::from_signer(&signer);
         let kid = match (&public, &private) {
             (Some(p), _) => p.thumbprint(),
@@ -757,6 +760,7 @@ impl VerifyingKeys {
     /// [`ErrorKind::InvalidKeySet`] or [`ErrorKind::WeakKey`]; [`ErrorKind::TooLarge`] for a
     /// document over 1 MiB.
     pub fn from_jwks(jwks: &str) -> Result<Self> {
+        provider::install();
         if jwks.len() > 1 << 20 {
             return Err(Error::with(ErrorKind::TooLarge, "JWKS over 1 MiB"));
         }

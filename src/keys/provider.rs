@@ -4,9 +4,10 @@
 //! built on the same prepared ring keys it uses itself, so jsonwebtoken's `encode`, `decode` and
 //! JWK helpers run on ring and no second crypto library enters the tree.
 //!
-//! [`install`] installs it if no provider is installed yet and never panics; tidepass calls it
-//! on first use of any key-related API that hands work to jsonwebtoken, and applications that
-//! use jsonwebtoken directly can call it at start-up.
+//! [`install`] installs it if no provider is installed yet and never panics. tidepass calls it
+//! whenever it builds a key or reads a JWKS, so an application that uses jsonwebtoken beside
+//! tidepass runs on ring without doing anything; one that wants another provider installs it
+//! first and keeps it.
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind as JwtErrorKind};

@@ -623,3 +623,66 @@ async fn two_auth_services_on_one_redis_behave_as_one() {
     }
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// The same on PostgreSQL (a private cluster): two auth-service processes, one chain, a
+/// logout on one seen by the other.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_auth_services_on_one_postgres_behave_as_one() {
+    let Some(pg) = crate::stores::private_pg::Cluster::start() else {
+        return;
+    };
+    let data = data_dir();
+    let data_s = data.to_str().expect("utf8").to_owned();
+    let store = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        &data_s,
+        "--store",
+        &store,
+        "--user",
+        "alice:s3cret",
+    ];
+    let a = start("auth_service", &args);
+    let b = start("auth_service", &args);
+    let http = reqwest::Client::new();
+    let pair: Value = login(&http, &a.url, "").await.json().await.expect("json");
+    let rt = pair["refresh_token"].as_str().expect("rt").to_owned();
+    let (ra, rb) = tokio::join!(refresh(&http, &a.url, &rt), refresh(&http, &b.url, &rt));
+    assert_eq!(
+        (ra.status(), rb.status()),
+        (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
+    );
+    let (ra, rb): (Value, Value) = (ra.json().await.expect("a"), rb.json().await.expect("b"));
+    assert_eq!(
+        ra["refresh_token"], rb["refresh_token"],
+        "one chain across the two processes"
+    );
+    let access = ra["access_token"].as_str().expect("access").to_owned();
+    let r = http
+        .post(format!("{}/logout", b.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("logout on B");
+    assert_eq!(r.status(), 204);
+    let r = refresh(&http, &a.url, ra["refresh_token"].as_str().expect("rt")).await;
+    assert_eq!(r.status(), 400, "A sees B's logout");
+    let rev: Value = http
+        .get(format!("{}/revocations", a.url))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("rev")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        rev["entries"].as_array().map(Vec::len),
+        Some(1),
+        "B's logout is in the shared log A serves"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
