@@ -339,15 +339,7 @@ async fn login_refresh_logout_over_http() {
         .await
         .expect("json");
     assert!(jwks["keys"][0].get("d").is_none());
-    let rev: Value = http
-        .get(format!("{}/revocations", auth.url))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .expect("rev")
-        .json()
-        .await
-        .expect("json");
+    let rev = revocations_json(&http, &auth.url).await;
     assert_eq!(rev["type"], "snapshot");
     assert!(!rev["entries"].as_array().expect("entries").is_empty());
     let _ = std::fs::remove_dir_all(&data);
@@ -588,30 +580,16 @@ async fn two_auth_services_on_one_redis_behave_as_one() {
     );
     let http = reqwest::Client::new();
 
-    let pair: Value = login(&http, &a.url, "").await.json().await.expect("json");
-    let rt = pair["refresh_token"].as_str().expect("rt").to_owned();
-    let (ra, rb) = tokio::join!(refresh(&http, &a.url, &rt), refresh(&http, &b.url, &rt));
+    // The microservice accepts this service's tokens...
+    let fresh: Value = login(&http, &b.url, "").await.json().await.expect("json");
     assert_eq!(
-        (ra.status(), rb.status()),
-        (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
+        me(&http, &api.url, fresh["access_token"].as_str().expect("a"))
+            .await
+            .status(),
+        200
     );
-    let (ra, rb): (Value, Value) = (ra.json().await.expect("a"), rb.json().await.expect("b"));
-    assert_eq!(
-        ra["refresh_token"], rb["refresh_token"],
-        "one chain across the two processes"
-    );
-
-    let access = ra["access_token"].as_str().expect("access").to_owned();
-    assert_eq!(me(&http, &api.url, &access).await.status(), 200);
-    let r = http
-        .post(format!("{}/logout", b.url))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .expect("logout on B");
-    assert_eq!(r.status(), 204);
-    let r = refresh(&http, &a.url, ra["refresh_token"].as_str().expect("rt")).await;
-    assert_eq!(r.status(), 400, "A sees B's logout");
+    // ...and refuses the one logged out below.
+    let access = two_instances_share_sessions(&http, &a.url, &b.url).await;
     // Polling is every 5 s here: a quick refusal can only come from the Redis push.
     let t = Instant::now();
     while me(&http, &api.url, &access).await.status() != 401 {
@@ -648,9 +626,22 @@ async fn two_auth_services_on_one_postgres_behave_as_one() {
     let a = start("auth_service", &args);
     let b = start("auth_service", &args);
     let http = reqwest::Client::new();
-    let pair: Value = login(&http, &a.url, "").await.json().await.expect("json");
+    two_instances_share_sessions(&http, &a.url, &b.url).await;
+    let rev = revocations_json(&http, &a.url).await;
+    assert_eq!(
+        rev["entries"].as_array().map(Vec::len),
+        Some(1),
+        "B's logout is in the shared log A serves"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Log in on `a`, race one refresh token on `a` and `b` (one chain must come out), then log out
+/// on `b` and check `a` refuses the session. Returns the access token that was logged out.
+async fn two_instances_share_sessions(http: &reqwest::Client, a: &str, b: &str) -> String {
+    let pair: Value = login(http, a, "").await.json().await.expect("json");
     let rt = pair["refresh_token"].as_str().expect("rt").to_owned();
-    let (ra, rb) = tokio::join!(refresh(&http, &a.url, &rt), refresh(&http, &b.url, &rt));
+    let (ra, rb) = tokio::join!(refresh(http, a, &rt), refresh(http, b, &rt));
     assert_eq!(
         (ra.status(), rb.status()),
         (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
@@ -662,27 +653,22 @@ async fn two_auth_services_on_one_postgres_behave_as_one() {
     );
     let access = ra["access_token"].as_str().expect("access").to_owned();
     let r = http
-        .post(format!("{}/logout", b.url))
+        .post(format!("{b}/logout"))
         .bearer_auth(&access)
         .send()
         .await
         .expect("logout on B");
     assert_eq!(r.status(), 204);
-    let r = refresh(&http, &a.url, ra["refresh_token"].as_str().expect("rt")).await;
+    let r = refresh(http, a, ra["refresh_token"].as_str().expect("rt")).await;
     assert_eq!(r.status(), 400, "A sees B's logout");
-    let rev: Value = http
-        .get(format!("{}/revocations", a.url))
+    access
+}
+
+/// The auth service's revocation list in its JSON form.
+async fn revocations_json(http: &reqwest::Client, base: &str) -> Value {
+    let r = http
+        .get(format!("{base}/revocations"))
         .header("accept", "application/json")
-        .send()
-        .await
-        .expect("rev")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(
-        rev["entries"].as_array().map(Vec::len),
-        Some(1),
-        "B's logout is in the shared log A serves"
-    );
-    let _ = std::fs::remove_dir_all(&data);
+        .send();
+    r.await.expect("revocations").json().await.expect("json")
 }
