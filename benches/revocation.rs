@@ -51,6 +51,7 @@ fn list_of(n: usize) -> RevocationList {
     let list = RevocationList::new();
     list.apply_snapshot_at(
         Snapshot {
+            epoch: 0,
             version: 1,
             entries: entries(1, n),
         },
@@ -86,6 +87,7 @@ fn sizes() {
     }
     let n = 1_000_000;
     let encoded = Changes::Snapshot(Snapshot {
+        epoch: 0,
         version: 1,
         entries: entries(7, n),
     })
@@ -95,6 +97,7 @@ fn sizes() {
     let list = RevocationList::new();
     list.apply_snapshot_at(
         Snapshot {
+            epoch: 0,
             version: 1,
             entries: entries(7, n),
         },
@@ -161,6 +164,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("revocation/apply");
     g.sample_size(10);
     let snapshot = Snapshot {
+        epoch: 0,
         version: 1,
         entries: entries(3, 1_000_000),
     };
@@ -173,6 +177,7 @@ fn bench(c: &mut Criterion) {
     });
     let base = list_of(1_000_000);
     let delta = Delta {
+        epoch: 0,
         from: 1,
         to: 2,
         entries: entries(5, 1_000),

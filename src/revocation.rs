@@ -145,6 +145,11 @@ fn parse_uuid(s: &str) -> Option<u128> {
 /// A full copy of the live list at `version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// The log's identity: a random number fixed when the log was created. A verifier that
+    /// sees another epoch knows the log was reset (a store restarted without its data) and
+    /// starts over from this snapshot, whatever its version. Zero means unknown.
+    #[serde(default)]
+    pub epoch: u64,
     /// The log version this snapshot is complete up to.
     pub version: u64,
     /// Every entry still live.
@@ -154,6 +159,9 @@ pub struct Snapshot {
 /// The entries added after `from`, up to `to`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delta {
+    /// The log's identity (see [`Snapshot::epoch`]); a delta of another epoch is a gap.
+    #[serde(default)]
+    pub epoch: u64,
     /// The version the receiver must already have.
     pub from: u64,
     /// The version the receiver has after applying.
@@ -175,14 +183,14 @@ pub enum Changes {
 // ----- the binary encoding -----
 
 const MAGIC: &[u8; 4] = b"TPRL";
-const FORMAT: u8 = 1;
-const HEADER: usize = 4 + 1 + 1 + 8 + 8 + 8 + 4 * 3;
+const FORMAT: u8 = 2;
+const HEADER: usize = 4 + 1 + 1 + 8 + 8 + 8 + 8 + 4 * 3;
 const TRAILER: usize = 8;
 /// Refuse encodings larger than this (64 M entries' worth would be far beyond any real list).
 pub const MAX_ENCODED: usize = 256 << 20;
 
 impl Changes {
-    /// The compact binary form: a 46-byte header, then the entries grouped by target — 20 bytes
+    /// The compact binary form: a 50-byte header, then the entries grouped by target — 20 bytes
     /// per token or session entry (16-byte id, 4-byte expiry offset), 24 per subject entry —
     /// then an 8-byte SHA-256 prefix over everything before it.
     ///
@@ -191,9 +199,9 @@ impl Changes {
     /// [`ErrorKind::InvalidConfig`] when an expiry lies more than 2³² seconds after the
     /// earliest one (not a real list).
     pub fn encode(&self) -> Result<Vec<u8>> {
-        let (kind, from, to, entries) = match self {
-            Changes::Snapshot(s) => (0u8, 0, s.version, &s.entries),
-            Changes::Delta(d) => (1u8, d.from, d.to, &d.entries),
+        let (kind, epoch, from, to, entries) = match self {
+            Changes::Snapshot(s) => (0u8, s.epoch, 0, s.version, &s.entries),
+            Changes::Delta(d) => (1u8, d.epoch, d.from, d.to, &d.entries),
         };
         let base = entries
             .iter()
@@ -214,6 +222,7 @@ impl Changes {
         out.extend_from_slice(MAGIC);
         out.push(FORMAT);
         out.push(kind);
+        out.extend_from_slice(&epoch.to_be_bytes());
         out.extend_from_slice(&from.to_be_bytes());
         out.extend_from_slice(&to.to_be_bytes());
         out.extend_from_slice(&base.to_be_bytes());
@@ -266,8 +275,8 @@ impl Changes {
         let u64_at = |i: usize| u64::from_be_bytes(body[i..i + 8].try_into().unwrap_or([0; 8]));
         let u32_at = |i: usize| u32::from_be_bytes(body[i..i + 4].try_into().unwrap_or([0; 4]));
         let kind = body[5];
-        let (from, to, base) = (u64_at(6), u64_at(14), u64_at(22));
-        let counts = [u32_at(30), u32_at(34), u32_at(38)].map(|c| c as usize);
+        let (epoch, from, to, base) = (u64_at(6), u64_at(14), u64_at(22), u64_at(30));
+        let counts = [u32_at(38), u32_at(42), u32_at(46)].map(|c| c as usize);
         let need = counts[0]
             .checked_add(counts[1])
             .and_then(|n| n.checked_mul(20))
@@ -303,10 +312,16 @@ impl Changes {
         }
         match kind {
             0 if from == 0 => Ok(Changes::Snapshot(Snapshot {
+                epoch,
                 version: to,
                 entries,
             })),
-            1 if from < to => Ok(Changes::Delta(Delta { from, to, entries })),
+            1 if from < to => Ok(Changes::Delta(Delta {
+                epoch,
+                from,
+                to,
+                entries,
+            })),
             _ => Err(bad(
                 "revocation data has an impossible kind or version range",
             )),
@@ -368,6 +383,7 @@ impl Filter {
 /// One immutable state of the list; replaced whole on every change.
 #[derive(Clone, Default)]
 struct State {
+    epoch: u64,
     version: u64,
     /// Token and session ids, sorted; `expires[i]` belongs to `ids[i]`.
     ids: Vec<u128>,
@@ -415,6 +431,7 @@ impl State {
             filter.insert(id);
         }
         Self {
+            epoch: 0,
             version,
             ids,
             expires,
@@ -541,12 +558,22 @@ impl RevocationList {
     /// Replace everything with a snapshot (unless it is older than what the list has).
     pub fn apply_snapshot_at(&self, snapshot: Snapshot, now: u64) -> Applied {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if snapshot.version < self.version() {
+        let current = self.state.load().epoch;
+        let reset = current != 0 && snapshot.epoch != 0 && snapshot.epoch != current;
+        if reset {
+            // The log was recreated: its versions started over. Start over with it.
+            pending.clear();
+        } else if snapshot.version < self.version() {
             return Applied::Unchanged;
         }
         let version = snapshot.version;
-        self.state
-            .store(Arc::new(State::build(version, snapshot.entries, now)));
+        let mut state = State::build(version, snapshot.entries, now);
+        state.epoch = if snapshot.epoch != 0 {
+            snapshot.epoch
+        } else {
+            current
+        };
+        self.state.store(Arc::new(state));
         pending.retain(|_, d| d.to > version);
         drop(pending);
         self.drain_pending(now);
@@ -559,6 +586,14 @@ impl RevocationList {
     pub fn apply_delta_at(&self, delta: Delta, now: u64) -> Applied {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let have = self.version();
+        let current = self.state.load().epoch;
+        if current != 0 && delta.epoch != 0 && delta.epoch != current {
+            // Another log: only a snapshot can bring this list over.
+            return Applied::Gap {
+                have,
+                needs: delta.from,
+            };
+        }
         if delta.to <= have || delta.to <= delta.from {
             return Applied::Unchanged;
         }
@@ -621,7 +656,13 @@ impl RevocationList {
         for &id in &ids {
             filter.insert(id);
         }
+        let epoch = if delta.epoch != 0 {
+            delta.epoch
+        } else {
+            s.epoch
+        };
         self.state.store(Arc::new(State {
+            epoch,
             version: delta.to,
             ids,
             expires,
@@ -648,7 +689,8 @@ impl RevocationList {
     pub fn prune_at(&self, now: u64) {
         let _pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let s = self.state.load();
-        let next = State::build(s.version, s.entries().collect::<Vec<_>>(), now);
+        let mut next = State::build(s.version, s.entries().collect::<Vec<_>>(), now);
+        next.epoch = s.epoch;
         self.state.store(Arc::new(next));
     }
 
@@ -656,6 +698,7 @@ impl RevocationList {
     pub fn snapshot(&self) -> Snapshot {
         let s = self.state.load();
         Snapshot {
+            epoch: s.epoch,
             version: s.version,
             entries: s.entries().collect(),
         }
@@ -666,8 +709,10 @@ impl RevocationList {
 
 /// An append-only, versioned log of revocations with expiry; the store-side half. Stores embed
 /// one (memory) or persist the same structure (redb).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Log {
+    /// The log's identity (see [`Snapshot::epoch`]), random at creation.
+    epoch: u64,
     /// (version, entry), versions strictly increasing.
     entries: Vec<(u64, Entry)>,
     /// Every version up to this was pruned (its entries had expired).
@@ -675,14 +720,34 @@ pub struct Log {
     next: u64,
 }
 
+/// A random non-zero epoch for a new log.
+pub fn new_epoch() -> u64 {
+    let mut b = [0u8; 8];
+    // A failed RNG leaves a fixed epoch: resets then go unnoticed, nothing worse.
+    let _ = crate::keys::crypto::fill_random(&mut b);
+    u64::from_be_bytes(b).max(1) >> 1 | 1
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Log {
-    /// An empty log.
+    /// An empty log with a fresh random epoch.
     pub fn new() -> Self {
         Self {
+            epoch: new_epoch(),
             entries: Vec::new(),
             floor: 0,
             next: 1,
         }
+    }
+
+    /// The log's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Append entries; returns the new version.
@@ -717,6 +782,7 @@ impl Log {
         let version = self.version();
         match since {
             Some(v) if v >= self.floor && v <= version => Changes::Delta(Delta {
+                epoch: self.epoch,
                 from: v,
                 to: version.max(v),
                 entries: self
@@ -727,6 +793,7 @@ impl Log {
                     .collect(),
             }),
             _ => Changes::Snapshot(Snapshot {
+                epoch: self.epoch,
                 version,
                 entries: self
                     .entries
@@ -857,6 +924,7 @@ mod tests {
         let list = RevocationList::new();
         list.apply_snapshot_at(
             Snapshot {
+                epoch: 0,
                 version: 1,
                 entries: vec![e(Target::Token, 7, 100)],
             },
@@ -871,6 +939,7 @@ mod tests {
     #[test]
     fn encoding_round_trips_and_refuses_corruption() {
         let c = Changes::Delta(Delta {
+            epoch: 0,
             from: 3,
             to: 9,
             entries: vec![

@@ -110,6 +110,7 @@ pub async fn revocation_log_is_shared_and_versioned<S: SessionStore>(store: S) {
         "a logout on one instance is seen by the other"
     );
     assert_eq!(s1.entries[0].target, Target::Session);
+    assert_ne!(s1.epoch, 0, "a log that has entries has an epoch");
     assert_eq!(
         s1.entries[0].id,
         u128::from_be_bytes(*p.session_id.as_bytes())
@@ -130,6 +131,7 @@ pub async fn revocation_log_is_shared_and_versioned<S: SessionStore>(store: S) {
     };
     assert_eq!((d.from, d.entries.len()), (s1.version, 1));
     assert!(d.to > s1.version, "versions increase");
+    assert_eq!(d.epoch, s1.epoch, "the epoch is stable");
     assert_eq!(
         d.entries[0].id,
         u128::from_be_bytes(*q.session_id.as_bytes())

@@ -50,7 +50,8 @@ CREATE INDEX tidepass_revocations_expires ON tidepass_revocations (expires);
 CREATE TABLE tidepass_revocation_meta (
     one   boolean PRIMARY KEY DEFAULT true CHECK (one),
     next  bigint NOT NULL,
-    floor bigint NOT NULL
+    floor bigint NOT NULL,
+    epoch bigint NOT NULL DEFAULT (1 + floor(random() * 4e18))::bigint
 );
 INSERT INTO tidepass_revocation_meta (next, floor) VALUES (0, 0);
 "#];
@@ -466,10 +467,13 @@ impl SessionStore for PgStore {
             .await
             .map_err(store_err)?;
         let meta = tx
-            .query_one("SELECT next, floor FROM tidepass_revocation_meta", &[])
+            .query_one(
+                "SELECT next, floor, epoch FROM tidepass_revocation_meta",
+                &[],
+            )
             .await
             .map_err(store_err)?;
-        let (version, floor) = (u(meta.get(0)), u(meta.get(1)));
+        let (version, floor, epoch) = (u(meta.get(0)), u(meta.get(1)), u(meta.get(2)));
         let from = match since {
             Some(v) if v >= floor && v <= version => Some(v),
             _ => None,
@@ -500,11 +504,16 @@ impl SessionStore for PgStore {
         tx.commit().await.map_err(store_err)?;
         Ok(match from {
             Some(v) => Changes::Delta(Delta {
+                epoch,
                 from: v,
                 to: version,
                 entries,
             }),
-            None => Changes::Snapshot(Snapshot { version, entries }),
+            None => Changes::Snapshot(Snapshot {
+                epoch,
+                version,
+                entries,
+            }),
         })
     }
 }

@@ -91,7 +91,13 @@ impl RedbStore {
         txn.open_multimap_table(SUBJECTS).map_err(store_err)?;
         txn.open_table(ENDS).map_err(store_err)?;
         txn.open_table(REVLOG).map_err(store_err)?;
-        txn.open_table(REVMETA).map_err(store_err)?;
+        {
+            let mut meta = txn.open_table(REVMETA).map_err(store_err)?;
+            if meta.get("epoch").map_err(store_err)?.is_none() {
+                meta.insert("epoch", crate::revocation::new_epoch())
+                    .map_err(store_err)?;
+            }
+        }
         txn.commit().map_err(store_err)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -296,10 +302,13 @@ impl SessionStore for RedbStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(store_err)?;
             let log = txn.open_table(REVLOG).map_err(store_err)?;
-            let floor = txn
-                .open_table(REVMETA)
-                .map_err(store_err)?
+            let meta = txn.open_table(REVMETA).map_err(store_err)?;
+            let floor = meta
                 .get("floor")
+                .map_err(store_err)?
+                .map_or(0, |v| v.value());
+            let epoch = meta
+                .get("epoch")
                 .map_err(store_err)?
                 .map_or(0, |v| v.value());
             let version = log
@@ -320,11 +329,13 @@ impl SessionStore for RedbStore {
             };
             Ok(match since {
                 Some(v) if v >= floor && v <= version => Changes::Delta(Delta {
+                    epoch,
                     from: v,
                     to: version,
                     entries: live(v)?,
                 }),
                 _ => Changes::Snapshot(Snapshot {
+                    epoch,
                     version,
                     entries: live(0)?,
                 }),

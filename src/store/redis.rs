@@ -69,8 +69,9 @@ return {1, redis.call('HGETALL', k)}
 
 const APPEND: &str = r#"
 local log, meta, channel = KEYS[1], KEYS[2], ARGV[1]
+redis.call('HSETNX', meta, 'epoch', ARGV[2])
 local v = 0
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   v = redis.call('HINCRBY', meta, 'next', 1)
   redis.call('ZADD', log, v, v .. ':' .. ARGV[i])
 end
@@ -495,7 +496,9 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
         let mut con = self.con.clone();
         let (log, meta) = self.log_keys();
         let mut call = self.append.key(&log);
-        call.key(&meta).arg(self.channel());
+        call.key(&meta)
+            .arg(self.channel())
+            .arg(crate::revocation::new_epoch());
         for e in entries {
             call.arg(encode_entry(e));
         }
@@ -505,13 +508,14 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
         let mut con = self.con.clone();
         let (log, meta) = self.log_keys();
-        let (next, floor): (Option<u64>, Option<u64>) = redis::pipe()
+        let (next, floor, epoch): (Option<u64>, Option<u64>, Option<u64>) = redis::pipe()
             .hget(&meta, "next")
             .hget(&meta, "floor")
+            .hget(&meta, "epoch")
             .query_async(&mut con)
             .await
             .map_err(store_err)?;
-        let (version, floor) = (next.unwrap_or(0), floor.unwrap_or(0));
+        let (version, floor, epoch) = (next.unwrap_or(0), floor.unwrap_or(0), epoch.unwrap_or(0));
         let from = match since {
             Some(v) if v >= floor && v <= version => Some(v),
             _ => None,
@@ -529,11 +533,16 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
         }
         Ok(match from {
             Some(v) => Changes::Delta(Delta {
+                epoch,
                 from: v,
                 to: version,
                 entries,
             }),
-            None => Changes::Snapshot(Snapshot { version, entries }),
+            None => Changes::Snapshot(Snapshot {
+                epoch,
+                version,
+                entries,
+            }),
         })
     }
 }

@@ -47,8 +47,8 @@ proptest! {
     #[test]
     fn encodings_round_trip(es in entries(), from in 0u64..1000, span in 1u64..1000) {
         for c in [
-            Changes::Snapshot(Snapshot { version: from + span, entries: es.clone() }),
-            Changes::Delta(Delta { from, to: from + span, entries: es.clone() }),
+            Changes::Snapshot(Snapshot { epoch: 0, version: from + span, entries: es.clone() }),
+            Changes::Delta(Delta { epoch: 0, from, to: from + span, entries: es.clone() }),
         ] {
             let bytes = c.encode().expect("encode");
             let back = Changes::decode(&bytes).expect("decode");
@@ -61,7 +61,7 @@ proptest! {
             a.sort_by_key(|e| (e.target, e.id, e.expires));
             b.sort_by_key(|e| (e.target, e.id, e.expires));
             prop_assert_eq!(a, b);
-            prop_assert!(bytes.len() <= 46 + 8 + es.len() * 24);
+            prop_assert!(bytes.len() <= 54 + 8 + es.len() * 24);
             let json = serde_json::to_string(&c).expect("json");
             prop_assert_eq!(serde_json::from_str::<Changes>(&json).expect("json back"), c);
         }
@@ -99,7 +99,7 @@ proptest! {
     #[test]
     fn hostile_bytes_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         let list = RevocationList::new();
-        list.apply_snapshot_at(Snapshot { version: 3, entries: vec![entry(Target::Token, 1, 9_999)] }, 0);
+        list.apply_snapshot_at(Snapshot { epoch: 0, version: 3, entries: vec![entry(Target::Token, 1, 9_999)] }, 0);
         if let Ok(c) = Changes::decode(&bytes) { list.apply_at(c, 0); } else { prop_assert_eq!(list.version(), 3); }
     }
 }
@@ -108,6 +108,7 @@ proptest! {
 fn gaps_wait_then_fill_and_duplicates_change_nothing() {
     let list = RevocationList::new();
     let d = |from, to, id| Delta {
+        epoch: 0,
         from,
         to,
         entries: vec![entry(Target::Token, id, 1_000)],
@@ -136,6 +137,7 @@ fn gaps_wait_then_fill_and_duplicates_change_nothing() {
     assert_eq!(
         list.apply_snapshot_at(
             Snapshot {
+                epoch: 0,
                 version: 5,
                 entries: vec![]
             },
@@ -321,4 +323,40 @@ async fn two_verifiers_refuse_a_logout_within_one_sync_interval() {
         );
     }
     let _ = SystemClock.now();
+}
+
+#[test]
+fn a_recreated_log_is_recognised_by_its_epoch() {
+    let list = RevocationList::new();
+    let snap = |epoch, version, id| Snapshot {
+        epoch,
+        version,
+        entries: vec![entry(Target::Token, id, 1_000)],
+    };
+    assert_eq!(
+        list.apply_snapshot_at(snap(7, 10, 1), 0),
+        Applied::Advanced(10)
+    );
+    // Same log, older version: ignored.
+    assert_eq!(list.apply_snapshot_at(snap(7, 5, 2), 0), Applied::Unchanged);
+    // Another log (the store lost its history and started over): a delta is a gap...
+    let d = Delta {
+        epoch: 9,
+        from: 1,
+        to: 2,
+        entries: vec![entry(Target::Token, 3, 1_000)],
+    };
+    assert!(matches!(list.apply_delta_at(d, 0), Applied::Gap { .. }));
+    // ...and its snapshot replaces the list even at a lower version.
+    assert_eq!(
+        list.apply_snapshot_at(snap(9, 2, 3), 0),
+        Applied::Advanced(2)
+    );
+    assert!(list.is_revoked(3, None, 0, 0, 0) && !list.is_revoked(1, None, 0, 0, 0));
+    let bytes = Changes::Snapshot(snap(9, 2, 3)).encode().expect("encode");
+    assert_eq!(
+        Changes::decode(&bytes).expect("decode"),
+        Changes::Snapshot(snap(9, 2, 3)),
+        "epoch travels in the encoding"
+    );
 }

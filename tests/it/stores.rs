@@ -1079,3 +1079,53 @@ async fn one_redis_round_trip_per_refresh() {
     }
     assert!(calls(&info) > 50);
 }
+
+/// Redis without persistence restarts empty: its revocation log starts over under a new epoch,
+/// and a verifier following it resets instead of ignoring the "older" versions.
+#[cfg(all(feature = "redis", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verifier_follows_a_redis_log_that_lost_its_history() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tidepass::revocation::{Entry, RevocationList, Syncer, Target};
+    use tidepass::store::{RedisStore, SessionStore};
+
+    let Some(mut server) = private_redis::Server::start(&[]) else {
+        return;
+    };
+    let store = RedisStore::connect(&server.url(), "tp", Duration::from_millis(500))
+        .await
+        .expect("connect");
+    let e = |id| Entry {
+        target: Target::Token,
+        id,
+        before: 0,
+        expires: 4_000_000_000,
+    };
+    for id in 1..=5 {
+        store.append_revocations(&[e(id)]).await.expect("append");
+    }
+    let list = Arc::new(RevocationList::new());
+    let syncer = Syncer::new(list.clone());
+    let fetch = |since| {
+        let store = store.clone();
+        async move { store.revocation_changes(since, 1_000).await?.encode() }
+    };
+    syncer.sync_once(1_000, fetch).await.expect("sync");
+    assert_eq!(list.version(), 5);
+
+    server.kill();
+    server.spawn().expect("restart, empty");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.append_revocations(&[e(42)]).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "no reconnect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    syncer.sync_once(1_000, fetch).await.expect("sync");
+    assert_eq!(list.version(), 1, "started over with the new log");
+    assert!(
+        list.is_revoked(42, None, 0, 0, 1_000),
+        "the new log's entry is on the list"
+    );
+}
