@@ -10,8 +10,10 @@
 //! struct Http;
 //! impl Transport for Http {
 //!     async fn refresh(&self, refresh_token: &str) -> Result<Tokens, TransportError> {
-//!         // POST /token grant_type=refresh_token … with your HTTP client.
-//! #       unimplemented!()
+//!         // POST /token grant_type=refresh_token … with your HTTP client, then map
+//!         // 200 → Ok(Tokens { … }), 400 invalid_grant → Err(InvalidGrant), else Unavailable.
+//! #       let _ = refresh_token;
+//!         Err(TransportError::Unavailable("not wired in this example".into()))
 //!     }
 //! }
 //! # async fn demo(first: Tokens) -> Result<(), tidepass::client::ClientError> {

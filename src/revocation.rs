@@ -190,6 +190,30 @@ const TRAILER: usize = 8;
 pub const MAX_ENCODED: usize = 256 << 20;
 
 impl Changes {
+    /// The version a receiver at `since` can be brought up from with a delta, for a log that
+    /// still covers every version after `floor` and is at `version`; `None`: it needs a
+    /// snapshot. The rule every store applies.
+    pub fn delta_base(since: Option<u64>, floor: u64, version: u64) -> Option<u64> {
+        since.filter(|v| *v >= floor && *v <= version)
+    }
+
+    /// A delta from `from`, or a snapshot when `from` is `None`, of log `epoch` at `version`.
+    pub fn from_log(epoch: u64, from: Option<u64>, version: u64, entries: Vec<Entry>) -> Self {
+        match from {
+            Some(from) => Changes::Delta(Delta {
+                epoch,
+                from,
+                to: version,
+                entries,
+            }),
+            None => Changes::Snapshot(Snapshot {
+                epoch,
+                version,
+                entries,
+            }),
+        }
+    }
+
     /// The compact binary form: a 50-byte header, then the entries grouped by target — 20 bytes
     /// per token or session entry (16-byte id, 4-byte expiry offset), 24 per subject entry —
     /// then an 8-byte SHA-256 prefix over everything before it.
@@ -780,29 +804,14 @@ impl Log {
     /// A delta from `since` when the log still covers it, otherwise a snapshot.
     pub fn changes_since(&self, since: Option<u64>, now: u64) -> Changes {
         let version = self.version();
-        match since {
-            Some(v) if v >= self.floor && v <= version => Changes::Delta(Delta {
-                epoch: self.epoch,
-                from: v,
-                to: version.max(v),
-                entries: self
-                    .entries
-                    .iter()
-                    .filter(|(ev, e)| *ev > v && e.expires > now)
-                    .map(|(_, e)| *e)
-                    .collect(),
-            }),
-            _ => Changes::Snapshot(Snapshot {
-                epoch: self.epoch,
-                version,
-                entries: self
-                    .entries
-                    .iter()
-                    .filter(|(_, e)| e.expires > now)
-                    .map(|(_, e)| *e)
-                    .collect(),
-            }),
-        }
+        let from = Changes::delta_base(since, self.floor, version);
+        let entries = self
+            .entries
+            .iter()
+            .filter(|(ev, e)| *ev > from.unwrap_or(0) && e.expires > now)
+            .map(|(_, e)| *e)
+            .collect();
+        Changes::from_log(self.epoch, from, version, entries)
     }
 }
 

@@ -16,7 +16,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{Rotation, RotationRules, SessionStore, decide};
 use crate::error::{Error, ErrorKind, Result};
-use crate::revocation::{Changes, Delta, Entry, Snapshot, Target};
+use crate::revocation::{Changes, Entry, Target};
 use crate::session::{Revocation, RevokeReason, Session, SessionId};
 
 /// The migrations, in order: version n is `MIGRATIONS[n - 1]`.
@@ -474,10 +474,7 @@ impl SessionStore for PgStore {
             .await
             .map_err(store_err)?;
         let (version, floor, epoch) = (u(meta.get(0)), u(meta.get(1)), u(meta.get(2)));
-        let from = match since {
-            Some(v) if v >= floor && v <= version => Some(v),
-            _ => None,
-        };
+        let from = Changes::delta_base(since, floor, version);
         let rows = tx
             .query(
                 "SELECT target, id, before, expires FROM tidepass_revocations
@@ -502,18 +499,6 @@ impl SessionStore for PgStore {
             });
         }
         tx.commit().await.map_err(store_err)?;
-        Ok(match from {
-            Some(v) => Changes::Delta(Delta {
-                epoch,
-                from: v,
-                to: version,
-                entries,
-            }),
-            None => Changes::Snapshot(Snapshot {
-                epoch,
-                version,
-                entries,
-            }),
-        })
+        Ok(Changes::from_log(epoch, from, version, entries))
     }
 }

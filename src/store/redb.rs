@@ -10,7 +10,7 @@ use ::redb::{
 
 use super::{Rotation, RotationRules, SessionStore, decide, revoke_in_place};
 use crate::error::{Error, ErrorKind, Result};
-use crate::revocation::{Changes, Delta, Entry, Snapshot, Target};
+use crate::revocation::{Changes, Entry, Target};
 use crate::session::{RevokeReason, Session, SessionId};
 
 /// sid → session (JSON).
@@ -327,19 +327,13 @@ impl SessionStore for RedbStore {
                 }
                 Ok(out)
             };
-            Ok(match since {
-                Some(v) if v >= floor && v <= version => Changes::Delta(Delta {
-                    epoch,
-                    from: v,
-                    to: version,
-                    entries: live(v)?,
-                }),
-                _ => Changes::Snapshot(Snapshot {
-                    epoch,
-                    version,
-                    entries: live(0)?,
-                }),
-            })
+            let from = Changes::delta_base(since, floor, version);
+            Ok(Changes::from_log(
+                epoch,
+                from,
+                version,
+                live(from.unwrap_or(0))?,
+            ))
         })
         .await
     }

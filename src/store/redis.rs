@@ -21,7 +21,7 @@ use redis::{AsyncCommands, Script, Value};
 
 use super::{Rotation, RotationRules, SessionStore};
 use crate::error::{Error, ErrorKind, Result};
-use crate::revocation::{Changes, Delta, Entry, Snapshot, Target};
+use crate::revocation::{Changes, Entry, Target};
 use crate::session::{Revocation, RevokeReason, Session, SessionId};
 
 /// Ended sessions stay readable this long (so a late refresh learns "revoked"/"expired"
@@ -516,10 +516,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             .await
             .map_err(store_err)?;
         let (version, floor, epoch) = (next.unwrap_or(0), floor.unwrap_or(0), epoch.unwrap_or(0));
-        let from = match since {
-            Some(v) if v >= floor && v <= version => Some(v),
-            _ => None,
-        };
+        let from = Changes::delta_base(since, floor, version);
         let members: Vec<String> = con
             .zrangebyscore(&log, format!("({}", from.unwrap_or(0)), "+inf")
             .await
@@ -531,19 +528,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
                 entries.push(e);
             }
         }
-        Ok(match from {
-            Some(v) => Changes::Delta(Delta {
-                epoch,
-                from: v,
-                to: version,
-                entries,
-            }),
-            None => Changes::Snapshot(Snapshot {
-                epoch,
-                version,
-                entries,
-            }),
-        })
+        Ok(Changes::from_log(epoch, from, version, entries))
     }
 }
 

@@ -543,14 +543,13 @@ async fn redis_cluster_conforms() {
 #[cfg(all(feature = "redis", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_aof_always_loses_no_acknowledged_write_on_kill_9() {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use std::time::Duration;
 
     use tidepass::keys::{Algorithm, SigningKey};
     use tidepass::refresh::RefreshSecrets;
-    use tidepass::store::{RedisStore, SessionStore};
-    use tidepass::{Issuer, Login, Minter, SessionId};
+    use tidepass::store::RedisStore;
+    use tidepass::{Issuer, Minter};
 
     let Some(mut server) =
         private_redis::Server::start(&["--appendonly", "yes", "--appendfsync", "always"])
@@ -568,78 +567,12 @@ async fn redis_aof_always_loses_no_acknowledged_write_on_kill_9() {
             .build()
             .expect("issuer"),
     );
-    // sid -> (acknowledged generation, acknowledged logout)
-    let acked: Arc<Mutex<HashMap<SessionId, (u64, bool)>>> = Arc::default();
-    let load = {
-        let (issuer, acked) = (issuer.clone(), acked.clone());
-        tokio::spawn(async move {
-            for i in 0u64.. {
-                let Ok(mut pair) = issuer.login(Login::new(format!("u{}", i % 5))).await else {
-                    return;
-                };
-                acked
-                    .lock()
-                    .expect("lock")
-                    .insert(pair.session_id, (1, false));
-                for _ in 0..(i % 3) {
-                    let Ok(next) = issuer.refresh(pair.refresh.expose()).await else {
-                        return;
-                    };
-                    pair = next;
-                    acked
-                        .lock()
-                        .expect("lock")
-                        .entry(pair.session_id)
-                        .and_modify(|a| a.0 += 1);
-                }
-                if i % 4 == 0 {
-                    if issuer.logout(pair.session_id).await.is_err() {
-                        return;
-                    }
-                    acked
-                        .lock()
-                        .expect("lock")
-                        .entry(pair.session_id)
-                        .and_modify(|a| a.1 = true);
-                }
-            }
-        })
-    };
-    while acked.lock().expect("lock").len() < 150 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (acked, load) = durability::spawn_load(issuer);
+    durability::wait_for(&acked, 150).await;
     server.kill(); // SIGKILL, mid-load
     load.await.expect("load task ends on the first store error");
     server.spawn().expect("restart from the AOF");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let acked = acked.lock().expect("lock").clone();
-    for (sid, (generation, logged_out)) in &acked {
-        let s = loop {
-            match store.load(*sid).await {
-                Ok(s) => break s,
-                Err(e) if std::time::Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("no reconnect: {e}"),
-            }
-        };
-        // The issuer's built-in cleanup deletes ended sessions: a logged-out one may be gone.
-        let Some(s) = s else {
-            assert!(logged_out, "acknowledged session {sid} lost");
-            continue;
-        };
-        // One more rotation may have been committed without being acknowledged.
-        assert!(
-            s.generation == *generation || s.generation == generation + 1,
-            "{sid}: {} vs {generation}",
-            s.generation
-        );
-        if *logged_out {
-            assert!(s.revoked.is_some(), "acknowledged logout of {sid} lost");
-        }
-    }
-    assert!(acked.len() >= 150);
+    durability::check(&store, &acked).await;
 }
 
 /// Push: a verifier following the Redis revocation log refuses a logged-out session's token
@@ -882,13 +815,12 @@ pub(crate) mod private_pg {
 #[cfg(all(feature = "postgres", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_kill_9_loses_no_acknowledged_write_and_down_fails_fast() {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use tidepass::keys::{Algorithm, SigningKey};
-    use tidepass::store::{PgStore, SessionStore};
-    use tidepass::{Issuer, Login, Minter, SessionId};
+    use tidepass::store::PgStore;
+    use tidepass::{Issuer, Login, Minter};
 
     let Some(mut pg) = private_pg::Cluster::start() else {
         return;
@@ -902,45 +834,8 @@ async fn postgres_kill_9_loses_no_acknowledged_write_and_down_fails_fast() {
             .build()
             .expect("issuer"),
     );
-    let acked: Arc<Mutex<HashMap<SessionId, (u64, bool)>>> = Arc::default();
-    let load = {
-        let (issuer, acked) = (issuer.clone(), acked.clone());
-        tokio::spawn(async move {
-            for i in 0u64.. {
-                let Ok(mut pair) = issuer.login(Login::new(format!("u{}", i % 5))).await else {
-                    return;
-                };
-                acked
-                    .lock()
-                    .expect("lock")
-                    .insert(pair.session_id, (1, false));
-                for _ in 0..(i % 3) {
-                    let Ok(next) = issuer.refresh(pair.refresh.expose()).await else {
-                        return;
-                    };
-                    pair = next;
-                    acked
-                        .lock()
-                        .expect("lock")
-                        .entry(pair.session_id)
-                        .and_modify(|a| a.0 += 1);
-                }
-                if i % 4 == 0 {
-                    if issuer.logout(pair.session_id).await.is_err() {
-                        return;
-                    }
-                    acked
-                        .lock()
-                        .expect("lock")
-                        .entry(pair.session_id)
-                        .and_modify(|a| a.1 = true);
-                }
-            }
-        })
-    };
-    while acked.lock().expect("lock").len() < 100 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (acked, load) = durability::spawn_load(issuer.clone());
+    durability::wait_for(&acked, 100).await;
     pg.kill();
     load.await.expect("the load stops at the first store error");
 
@@ -955,31 +850,7 @@ async fn postgres_kill_9_loses_no_acknowledged_write_and_down_fails_fast() {
     );
 
     pg.spawn();
-    let acked = acked.lock().expect("lock").clone();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for (sid, (generation, logged_out)) in &acked {
-        let s = loop {
-            match store.load(*sid).await {
-                Ok(s) => break s,
-                Err(_) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(200)).await
-                }
-                Err(e) => panic!("no reconnect: {e}"),
-            }
-        };
-        let Some(s) = s else {
-            assert!(logged_out, "acknowledged session {sid} lost");
-            continue;
-        };
-        assert!(
-            s.generation == *generation || s.generation == generation + 1,
-            "{sid}: {} vs {generation}",
-            s.generation
-        );
-        if *logged_out {
-            assert!(s.revoked.is_some(), "acknowledged logout of {sid} lost");
-        }
-    }
+    durability::check(&store, &acked).await;
     issuer
         .login(Login::new("again"))
         .await
@@ -1128,4 +999,97 @@ async fn a_verifier_follows_a_redis_log_that_lost_its_history() {
         list.is_revoked(42, None, 0, 0, 1_000),
         "the new log's entry is on the list"
     );
+}
+
+/// The load both kill -9 tests run, and the check they make after the restart.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod durability {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use tidepass::store::SessionStore;
+    use tidepass::{Issuer, Login, SessionId};
+
+    /// sid -> (acknowledged generation, acknowledged logout)
+    pub(crate) type Acked = Arc<Mutex<HashMap<SessionId, (u64, bool)>>>;
+
+    /// Logins, refreshes and logouts until the first store error; each acknowledged write is
+    /// recorded only after the issuer returned.
+    pub(crate) fn spawn_load<S: SessionStore>(
+        issuer: Arc<Issuer<S>>,
+    ) -> (Acked, tokio::task::JoinHandle<()>) {
+        let acked: Acked = Arc::default();
+        let record = acked.clone();
+        let task = tokio::spawn(async move {
+            for i in 0u64.. {
+                let Ok(mut pair) = issuer.login(Login::new(format!("u{}", i % 5))).await else {
+                    return;
+                };
+                record
+                    .lock()
+                    .expect("lock")
+                    .insert(pair.session_id, (1, false));
+                for _ in 0..(i % 3) {
+                    let Ok(next) = issuer.refresh(pair.refresh.expose()).await else {
+                        return;
+                    };
+                    pair = next;
+                    record
+                        .lock()
+                        .expect("lock")
+                        .entry(pair.session_id)
+                        .and_modify(|a| a.0 += 1);
+                }
+                if i % 4 == 0 {
+                    if issuer.logout(pair.session_id).await.is_err() {
+                        return;
+                    }
+                    record
+                        .lock()
+                        .expect("lock")
+                        .entry(pair.session_id)
+                        .and_modify(|a| a.1 = true);
+                }
+            }
+        });
+        (acked, task)
+    }
+
+    pub(crate) async fn wait_for(acked: &Acked, n: usize) {
+        while acked.lock().expect("lock").len() < n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Every acknowledged write is in the restarted store.
+    pub(crate) async fn check<S: SessionStore>(store: &S, acked: &Acked) {
+        let acked = acked.lock().expect("lock").clone();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for (sid, (generation, logged_out)) in &acked {
+            let s = loop {
+                match store.load(*sid).await {
+                    Ok(s) => break s,
+                    Err(_) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    Err(e) => panic!("no reconnect: {e}"),
+                }
+            };
+            // The issuer's built-in cleanup deletes ended sessions: a logged-out one may be gone.
+            let Some(s) = s else {
+                assert!(logged_out, "acknowledged session {sid} lost");
+                continue;
+            };
+            // One more rotation may have been committed without being acknowledged.
+            assert!(
+                s.generation == *generation || s.generation == generation + 1,
+                "{sid}: {} vs {generation}",
+                s.generation
+            );
+            if *logged_out {
+                assert!(s.revoked.is_some(), "acknowledged logout of {sid} lost");
+            }
+        }
+    }
 }
