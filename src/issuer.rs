@@ -154,7 +154,8 @@ impl<S: SessionStore> IssuerBuilder<S> {
 
     /// Assess every [`Issuer::refresh_from`] with this policy (for example
     /// [`crate::guard::DefaultRisk`]). Off by default: a plain [`Issuer::refresh`] never
-    /// assesses.
+    /// assesses. The assessment reads the stored session first: one more store round trip
+    /// per refresh.
     pub fn risk(mut self, policy: impl RiskPolicy) -> Self {
         self.risk = Some(Arc::new(policy));
         self
