@@ -258,7 +258,7 @@ async fn verifier_refuses_revoked_tokens_by_jti_session_and_subject_even_from_it
 /// A logout on the issuer is refused by two independent verifiers within one sync interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_verifiers_refuse_a_logout_within_one_sync_interval() {
-    let interval = Duration::from_millis(100);
+    let interval = Duration::from_millis(250);
     let minter = Minter::new(
         SigningKey::generate(Algorithm::ES256).expect("k"),
         "iss",
@@ -318,7 +318,7 @@ async fn two_verifiers_refuse_a_logout_within_one_sync_interval() {
     // One interval plus scheduling slack on a shared 2-core machine.
     for t in &refused_after {
         assert!(
-            *t <= interval + Duration::from_millis(150),
+            *t <= interval + Duration::from_millis(250),
             "refused only after {t:?}"
         );
     }
