@@ -121,8 +121,9 @@ impl<C> AccessClaims<C> {
     }
 }
 
-/// Registered claim names, in the order of [`AccessClaims`]' fields.
-const FIELDS: [&str; 11] = [
+/// Registered claim names, in the order of [`AccessClaims`]' fields. Custom claims may not use
+/// them.
+pub(crate) const REGISTERED: [&str; 11] = [
     "iss",
     "sub",
     "aud",
@@ -212,7 +213,7 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                 })
             }
         }
-        d.deserialize_struct("AccessClaims", &FIELDS, V(std::marker::PhantomData))
+        d.deserialize_struct("AccessClaims", &REGISTERED, V(std::marker::PhantomData))
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, TracingSink};
 use crate::guard::{RiskDecision, RiskPolicy};
 use crate::mint::{AccessToken, Minter};
-use crate::refresh::{RefreshSecrets, RefreshToken};
+use crate::refresh::{Presented, RefreshSecrets, RefreshToken};
 use crate::revocation::{Changes, Entry, Target};
 use crate::session::{
     ClientContext, Policy, RevokeReason, Rotation, RotationRules, Session, SessionId, new_session,
@@ -383,12 +383,9 @@ impl<S: SessionStore> Issuer<S> {
         context: &ClientContext,
     ) -> Result<TokenPair> {
         let now = self.clock.now();
+        let secrets = self.secrets.load_full();
+        let presented = self.authenticate(&secrets, refresh_token)?;
         if let Some(policy) = &self.risk {
-            let secrets = self.secrets.load_full();
-            // An invalid token is refused (and counted) by refresh_at, without a store call.
-            let Ok(presented) = secrets.parse(refresh_token) else {
-                return self.refresh_at(refresh_token, now).await;
-            };
             if let Some(stored) = self.store.load(presented.sid).await? {
                 match policy.assess(&stored.context, context) {
                     RiskDecision::Allow => {}
@@ -404,7 +401,7 @@ impl<S: SessionStore> Issuer<S> {
                 }
             }
         }
-        self.refresh_at(refresh_token, now).await
+        self.rotate_presented(&secrets, presented, now).await
     }
 
     /// [`Issuer::refresh`] as of `now`.
@@ -414,13 +411,24 @@ impl<S: SessionStore> Issuer<S> {
     /// As [`Issuer::refresh`].
     pub async fn refresh_at(&self, refresh_token: &str, now: u64) -> Result<TokenPair> {
         let secrets = self.secrets.load_full();
-        let presented = match secrets.parse(refresh_token) {
-            Ok(p) => p,
-            Err(e) => {
-                self.emit(Event::RefreshRejected { kind: e.kind() });
-                return Err(e);
-            }
-        };
+        let presented = self.authenticate(&secrets, refresh_token)?;
+        self.rotate_presented(&secrets, presented, now).await
+    }
+
+    /// Check a refresh token's tag (no store access); a refusal is counted as an event.
+    fn authenticate(&self, secrets: &RefreshSecrets, refresh_token: &str) -> Result<Presented> {
+        secrets.parse(refresh_token).inspect_err(|e| {
+            self.emit(Event::RefreshRejected { kind: e.kind() });
+        })
+    }
+
+    /// The store's rotation and its outcome, for an authenticated token.
+    async fn rotate_presented(
+        &self,
+        secrets: &RefreshSecrets,
+        presented: Presented,
+        now: u64,
+    ) -> Result<TokenPair> {
         let rules = RotationRules {
             now,
             idle: self.policy.idle,
@@ -449,14 +457,14 @@ impl<S: SessionStore> Issuer<S> {
                     sid: s.sid,
                     generation: s.generation,
                 });
-                self.pair(&s, &secrets, now)
+                self.pair(&s, secrets, now)
             }
             Some(Rotation::GraceReplay(s)) => {
                 self.emit(Event::GraceReplay {
                     sid: s.sid,
                     generation: s.generation,
                 });
-                self.pair(&s, &secrets, now)
+                self.pair(&s, secrets, now)
             }
             Some(Rotation::Reuse(s)) => {
                 self.emit(Event::ReuseDetected {

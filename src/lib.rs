@@ -87,8 +87,10 @@
 //!   and JWE are refused, each with its own [`ErrorKind`].
 //! - **One crypto library.** ring does all signing, verifying, hashing and randomness. The
 //!   [`keys::provider`] module makes jsonwebtoken run on ring too.
-//! - **Prepared keys, single parse.** Keys are parsed once; each token part is decoded once,
-//!   header and signature into stack buffers.
+//! - **Prepared keys, single parse.** Keys are parsed once; each token part is decoded at most
+//!   once, into a stack buffer sized to it. The header tidepass itself writes for a key is
+//!   recognised byte for byte and not parsed at all, and the claims layout the minter writes is
+//!   read by a small exact parser that hands anything else to serde_json.
 //! - **Time is injected.** Every time rule has an `_at(now)` form; a [`clock::Clock`] serves the
 //!   others.
 //!

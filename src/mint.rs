@@ -320,21 +320,6 @@ struct Registered<'a> {
     auth_time: Option<u64>,
 }
 
-/// Claim names custom claims may not use.
-const REGISTERED: [&str; 11] = [
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "nbf",
-    "jti",
-    "sid",
-    "scope",
-    "client_id",
-    "auth_time",
-];
-
 /// The claims JSON: the registered claims, then the custom ones spliced into the same object.
 /// (serde's `flatten` would buffer; splicing two serializations does not.)
 fn payload<C: Serialize>(claims: &Registered<'_>, extra: &C) -> Result<Vec<u8>> {
@@ -350,7 +335,10 @@ fn payload<C: Serialize>(claims: &Registered<'_>, extra: &C) -> Result<Vec<u8>> 
     if map.is_empty() {
         return Ok(out);
     }
-    if map.keys().any(|k| REGISTERED.contains(&k.as_str())) {
+    if map
+        .keys()
+        .any(|k| crate::claims::REGISTERED.contains(&k.as_str()))
+    {
         return Err(Error::with(
             ErrorKind::Serialization,
             "custom claims repeat a registered claim name",

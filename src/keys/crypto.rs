@@ -319,12 +319,13 @@ pub(crate) fn rsa_signer_from_parts(alg: Algorithm, k: &RsaPrivateParts<'_>) -> 
 
 /// Prepare an RSA public key, refusing weak ones.
 pub(crate) fn rsa_verifier(alg: Algorithm, n: &[u8], e: &[u8]) -> Result<Verifier> {
-    let c = rsa::PublicKeyComponents {
-        n: strip_zeros(n).to_vec(),
-        e: strip_zeros(e).to_vec(),
-    };
-    check_rsa_public(&c)?;
-    Ok(Verifier::Rsa(rsa_params(alg)?, c))
+    if roca_fingerprint(strip_zeros(n)) {
+        return Err(Error::with(
+            ErrorKind::WeakKey,
+            "RSA key has the ROCA fingerprint",
+        ));
+    }
+    rsa_verifier_per_call(alg, n, e)
 }
 
 /// An RSA public key for a verifier built per token: the size and exponent rules hold, the

@@ -183,10 +183,6 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
     }
 }
 
-fn reason_str(r: RevokeReason) -> &'static str {
-    r.as_str()
-}
-
 fn fields(s: &Session) -> Result<Vec<(&'static str, String)>> {
     let body = serde_json::to_string(s)
         .map_err(|e| Error::source_from(ErrorKind::Serialization, "session", e))?;
@@ -199,10 +195,7 @@ fn fields(s: &Session) -> Result<Vec<(&'static str, String)>> {
         ("rep", s.grace_replays.to_string()),
         ("idle", s.idle_expires_at.to_string()),
         ("abs", s.absolute_expires_at.to_string()),
-        (
-            "rr",
-            s.revoked.map_or("", |r| reason_str(r.reason)).to_owned(),
-        ),
+        ("rr", s.revoked.map_or("", |r| r.reason.as_str()).to_owned()),
         ("ra", s.revoked.map_or(0, |r| r.at).to_string()),
     ])
 }
@@ -372,7 +365,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             .revoke
             .key(self.session_key(&sid))
             .arg(now)
-            .arg(reason_str(reason))
+            .arg(reason.as_str())
             .arg(RETENTION)
             .invoke_async(&mut con)
             .await
