@@ -252,22 +252,37 @@ fn main() {
 
         println!("| what | concurrency | ops/s | p50 | p99 |");
         println!("| --- | ---: | ---: | ---: | ---: |");
-        for tasks in [1usize, 64] {
-            println!("{}", crypto_alone(tasks).await);
-            let r = RedisStore::connect(&url, &format!("a{tasks}"), Duration::from_secs(5))
-                .await
-                .expect("redis");
-            println!(
-                "{}",
-                store_alone(r, tasks, "floor: Redis rotation script alone (EVALSHA)").await
-            );
-            let r = RedisStore::connect(&url, &format!("b{tasks}"), Duration::from_secs(5))
-                .await
-                .expect("redis");
-            println!(
-                "{}",
-                through_library(r, tasks, "tidepass refresh on Redis (everysec)").await
-            );
+        // STORE_LOAD=redis|postgres runs one backend's lines; STORE_LOAD_TASKS=64 one
+        // concurrency (for profiling one case).
+        let only = std::env::var("STORE_LOAD").unwrap_or_default();
+        let want = |backend: &str| only.is_empty() || only == backend;
+        let concurrencies: Vec<usize> = match std::env::var("STORE_LOAD_TASKS") {
+            Ok(n) => vec![n.parse().expect("STORE_LOAD_TASKS")],
+            Err(_) => vec![1, 64],
+        };
+        for tasks in concurrencies {
+            if only.is_empty() {
+                println!("{}", crypto_alone(tasks).await);
+            }
+            if want("redis") {
+                let r = RedisStore::connect(&url, &format!("a{tasks}"), Duration::from_secs(5))
+                    .await
+                    .expect("redis");
+                println!(
+                    "{}",
+                    store_alone(r, tasks, "floor: Redis rotation script alone (EVALSHA)").await
+                );
+                let r = RedisStore::connect(&url, &format!("b{tasks}"), Duration::from_secs(5))
+                    .await
+                    .expect("redis");
+                println!(
+                    "{}",
+                    through_library(r, tasks, "tidepass refresh on Redis (everysec)").await
+                );
+            }
+            if !want("postgres") {
+                continue;
+            }
             // A bare single-row UPDATE, the PostgreSQL floor: one connection per task, as the
             // store's pool gives each concurrent refresh its own.
             let upd = {

@@ -14,8 +14,6 @@
 //!
 //! Rotation is one `EVALSHA` of a script loaded once: one round trip per refresh.
 
-use std::collections::HashMap;
-
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{AsyncCommands, Script, Value};
 
@@ -53,7 +51,7 @@ else
   redis.call('EXPIRE', k, retention)
   code = 3
 end
-return {code, redis.call('HGETALL', k)}
+return {code, redis.call('HMGET', k, 'body', 'gen', 'sec', 'rot', 'used', 'rep', 'idle', 'abs', 'rr', 'ra')}
 "#;
 
 const REVOKE: &str = r#"
@@ -64,7 +62,7 @@ if not f[1] then return {0} end
 if f[3] ~= '' or now >= math.min(tonumber(f[1]), tonumber(f[2])) then return {0} end
 redis.call('HSET', k, 'rr', reason, 'ra', now)
 redis.call('EXPIRE', k, retention)
-return {1, redis.call('HGETALL', k)}
+return {1, redis.call('HMGET', k, 'body', 'gen', 'sec', 'rot', 'used', 'rep', 'idle', 'abs', 'rr', 'ra')}
 "#;
 
 const APPEND: &str = r#"
@@ -171,15 +169,13 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
 
     async fn fetch(&self, sid: &SessionId) -> Result<Option<Session>> {
         let mut con = self.con.clone();
-        let map: HashMap<String, String> = con
-            .hgetall(self.session_key(sid))
+        let values: Vec<Value> = redis::cmd("HMGET")
+            .arg(self.session_key(sid))
+            .arg(&FIELDS)
+            .query_async(&mut con)
             .await
             .map_err(store_err)?;
-        if map.is_empty() {
-            Ok(None)
-        } else {
-            from_fields(&map).map(Some)
-        }
+        from_values(&values)
     }
 }
 
@@ -200,32 +196,72 @@ fn fields(s: &Session) -> Result<Vec<(&'static str, String)>> {
     ])
 }
 
-fn from_fields(map: &HashMap<String, String>) -> Result<Session> {
-    let get = |k: &str| map.get(k).ok_or(corrupt("session field missing"));
-    let num = |k: &str| -> Result<u64> { get(k)?.parse().map_err(|_| corrupt("session number")) };
-    let mut s: Session = serde_json::from_str(get("body")?)
+/// The session hash's fields in the order every read returns them (`HMGET`, here and in the
+/// scripts).
+const FIELDS: [&str; 10] = [
+    "body", "gen", "sec", "rot", "used", "rep", "idle", "abs", "rr", "ra",
+];
+
+/// A session from its fields in [`FIELDS`] order, read in place (no copies of the reply);
+/// `None` when the key does not exist.
+fn from_values(v: &[Value]) -> Result<Option<Session>> {
+    let [body, rest @ ..] = v else {
+        return Err(corrupt("session fields"));
+    };
+    if matches!(body, Value::Nil) {
+        return Ok(None);
+    }
+    let [
+        generation,
+        secret,
+        rotated,
+        used,
+        replays,
+        idle,
+        abs,
+        reason,
+        at,
+    ] = rest
+    else {
+        return Err(corrupt("session fields"));
+    };
+    let num = |v: &Value| -> Result<u64> {
+        std::str::from_utf8(bytes(v)?)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or(corrupt("session number"))
+    };
+    let mut s: Session = serde_json::from_slice(bytes(body)?)
         .map_err(|e| Error::source_from(ErrorKind::StoreCorrupt, "session body", e))?;
-    s.generation = num("gen")?;
-    s.secret_id = u8::try_from(num("sec")?).map_err(|_| corrupt("secret id"))?;
-    s.rotated_at = num("rot")?;
-    s.last_used_at = num("used")?;
-    s.grace_replays = u32::try_from(num("rep")?).map_err(|_| corrupt("replays"))?;
-    s.idle_expires_at = num("idle")?;
-    s.absolute_expires_at = num("abs")?;
-    let rr = get("rr")?;
-    s.revoked = if rr.is_empty() {
+    s.generation = num(generation)?;
+    s.secret_id = u8::try_from(num(secret)?).map_err(|_| corrupt("secret id"))?;
+    s.rotated_at = num(rotated)?;
+    s.last_used_at = num(used)?;
+    s.grace_replays = u32::try_from(num(replays)?).map_err(|_| corrupt("replays"))?;
+    s.idle_expires_at = num(idle)?;
+    s.absolute_expires_at = num(abs)?;
+    let reason = std::str::from_utf8(bytes(reason)?).map_err(|_| corrupt("revoke reason"))?;
+    s.revoked = if reason.is_empty() {
         None
     } else {
         Some(Revocation {
-            reason: rr.parse()?,
-            at: num("ra")?,
+            reason: reason.parse()?,
+            at: num(at)?,
         })
     };
-    Ok(s)
+    Ok(Some(s))
 }
 
-/// A script's `{code, HGETALL…}` reply.
-fn script_reply(v: Value) -> Result<(i64, Option<Session>)> {
+fn bytes(v: &Value) -> Result<&[u8]> {
+    match v {
+        Value::BulkString(b) => Ok(b),
+        Value::SimpleString(s) => Ok(s.as_bytes()),
+        _ => Err(corrupt("session field missing")),
+    }
+}
+
+/// A script's `{code, HMGET FIELDS…}` reply.
+fn script_reply(v: &Value) -> Result<(i64, Option<Session>)> {
     let Value::Array(items) = v else {
         return Err(corrupt("script reply"));
     };
@@ -234,15 +270,7 @@ fn script_reply(v: Value) -> Result<(i64, Option<Session>)> {
         _ => return Err(corrupt("script code")),
     };
     let session = match items.get(1) {
-        Some(Value::Array(flat)) => {
-            let mut map = HashMap::new();
-            for pair in flat.chunks_exact(2) {
-                let k: String = redis::from_redis_value(pair[0].clone()).map_err(store_err)?;
-                let v: String = redis::from_redis_value(pair[1].clone()).map_err(store_err)?;
-                map.insert(k, v);
-            }
-            Some(from_fields(&map)?)
-        }
+        Some(Value::Array(fields)) => from_values(fields)?,
         _ => None,
     };
     Ok((code, session))
@@ -334,7 +362,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             .invoke_async(&mut con)
             .await
             .map_err(store_err)?;
-        let (code, session) = script_reply(reply)?;
+        let (code, session) = script_reply(&reply)?;
         let s = match (code, session) {
             (0, _) => return Ok(None),
             (_, Some(s)) => s,
@@ -370,7 +398,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             .invoke_async(&mut con)
             .await
             .map_err(store_err)?;
-        let (code, session) = script_reply(reply)?;
+        let (code, session) = script_reply(&reply)?;
         if code == 1 {
             con.zadd::<_, _, _, ()>(self.ends_key(), sid.to_string(), now)
                 .await
