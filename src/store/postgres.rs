@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use tokio_postgres::types::Json;
 use tokio_postgres::{NoTls, Row};
 
 use super::{Rotation, RotationRules, SessionStore, decide};
@@ -20,7 +21,8 @@ use crate::revocation::{Changes, Entry, Target};
 use crate::session::{Revocation, RevokeReason, Session, SessionId};
 
 /// The migrations, in order: version n is `MIGRATIONS[n - 1]`.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tidepass_sessions (
     sid                 bytea PRIMARY KEY,
     subject             text NOT NULL,
@@ -54,7 +56,14 @@ CREATE TABLE tidepass_revocation_meta (
     epoch bigint NOT NULL DEFAULT (1 + floor(random() * 4e18))::bigint
 );
 INSERT INTO tidepass_revocation_meta (next, floor) VALUES (0, 0);
-"#];
+"#,
+    // 2: the body as `json` (its text, kept as sent) rather than `jsonb`: every refresh returns
+    // it, and `jsonb` made the server re-print it to text each time. Still queryable with the
+    // JSON operators.
+    r#"
+ALTER TABLE tidepass_sessions ALTER COLUMN body TYPE json USING body::json;
+"#,
+];
 
 fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
     Error::source_from(ErrorKind::Store, "postgres", e)
@@ -72,14 +81,20 @@ fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-const COLUMNS: &str = "sid, generation, secret_id, rotated_at, last_used_at, grace_replays, \
-    idle_expires_at, absolute_expires_at, revoked_reason, revoked_at, body";
+/// The columns a session is read from, in the order [`from_row`] takes them (a macro, so the
+/// statements that use it are string literals).
+macro_rules! columns {
+    () => {
+        "sid, generation, secret_id, rotated_at, last_used_at, grace_replays, \
+         idle_expires_at, absolute_expires_at, revoked_reason, revoked_at, body"
+    };
+}
 
-/// A row (in [`COLUMNS`] order) back into a session: the body as created, the mutable
+/// A row (in `columns!()` order) back into a session: the body as created, the mutable
 /// columns over it.
 fn from_row(row: &Row) -> Result<Session> {
-    let body: serde_json::Value = row.try_get(10).map_err(store_err)?;
-    let mut s: Session = serde_json::from_value(body)
+    let Json(mut s) = row
+        .try_get::<_, Json<Session>>(10)
         .map_err(|e| Error::source_from(ErrorKind::StoreCorrupt, "session body", e))?;
     let n = |k: usize| -> Result<u64> { row.try_get::<_, i64>(k).map(u).map_err(store_err) };
     s.generation = n(1)?;
@@ -211,8 +226,6 @@ impl PgStore {
 
 impl SessionStore for PgStore {
     async fn create(&self, s: &Session) -> Result<()> {
-        let body = serde_json::to_value(s)
-            .map_err(|e| Error::source_from(ErrorKind::Serialization, "session", e))?;
         self.client()
             .await?
             .execute(
@@ -232,7 +245,7 @@ impl SessionStore for PgStore {
                     &i(s.idle_expires_at),
                     &i(s.absolute_expires_at),
                     &i(s.ends_at()),
-                    &body,
+                    &Json(s),
                 ],
             )
             .await
@@ -245,7 +258,11 @@ impl SessionStore for PgStore {
             .client()
             .await?
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM tidepass_sessions WHERE sid = $1"),
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM tidepass_sessions WHERE sid = $1"
+                ),
                 &[&&sid.as_bytes()[..]],
             )
             .await
@@ -263,13 +280,14 @@ impl SessionStore for PgStore {
         // The common case, one statement: the presented generation is current and the session
         // alive.
         let fast = client
-            .prepare_cached(&format!(
+            .prepare_cached(concat!(
                 "UPDATE tidepass_sessions SET generation = generation + 1, secret_id = $3,
                          rotated_at = $4, last_used_at = $4, grace_replays = 0,
                          idle_expires_at = LEAST($4 + $5, absolute_expires_at)
                      WHERE sid = $1 AND generation = $2 AND revoked_reason IS NULL
                        AND $4 < LEAST(idle_expires_at, absolute_expires_at)
-                     RETURNING {COLUMNS}"
+                     RETURNING ",
+                columns!()
             ))
             .await
             .map_err(store_err)?;
@@ -293,7 +311,11 @@ impl SessionStore for PgStore {
         let tx = client.transaction().await.map_err(store_err)?;
         let Some(row) = tx
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM tidepass_sessions WHERE sid = $1 FOR UPDATE"),
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM tidepass_sessions WHERE sid = $1 FOR UPDATE"
+                ),
                 &[&&sid.as_bytes()[..]],
             )
             .await
@@ -323,12 +345,10 @@ impl SessionStore for PgStore {
             .client()
             .await?
             .query_opt(
-                &format!(
-                    "UPDATE tidepass_sessions SET revoked_reason = $2, revoked_at = $3, ends_at = $3
+                concat!("UPDATE tidepass_sessions SET revoked_reason = $2, revoked_at = $3, ends_at = $3
                      WHERE sid = $1 AND revoked_reason IS NULL
                        AND $3 < LEAST(idle_expires_at, absolute_expires_at)
-                     RETURNING {COLUMNS}"
-                ),
+                     RETURNING ", columns!()),
                 &[&&sid.as_bytes()[..], &reason.as_str(), &i(now)],
             )
             .await
@@ -341,8 +361,10 @@ impl SessionStore for PgStore {
             .client()
             .await?
             .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM tidepass_sessions
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM tidepass_sessions
                      WHERE subject = $1 AND revoked_reason IS NULL
                        AND LEAST(idle_expires_at, absolute_expires_at) > $2
                      ORDER BY created_at, sid"
@@ -366,12 +388,10 @@ impl SessionStore for PgStore {
             .client()
             .await?
             .query(
-                &format!(
-                    "UPDATE tidepass_sessions SET revoked_reason = $3, revoked_at = $4, ends_at = $4
+                concat!("UPDATE tidepass_sessions SET revoked_reason = $3, revoked_at = $4, ends_at = $4
                      WHERE subject = $1 AND sid <> $2 AND revoked_reason IS NULL
                        AND $4 < LEAST(idle_expires_at, absolute_expires_at)
-                     RETURNING {COLUMNS}"
-                ),
+                     RETURNING ", columns!()),
                 &[&subject, &keep, &reason.as_str(), &i(now)],
             )
             .await

@@ -298,6 +298,104 @@ mod postgres_store {
     }
 }
 
+/// A schema at migration 1 (the body as `jsonb`) holding a live session is upgraded by
+/// `migrate` and the session reads back the same and still rotates.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migration_upgrades_a_schema_with_sessions_in_it() {
+    use std::time::Duration;
+
+    use tidepass::keys::{Algorithm, SigningKey};
+    use tidepass::store::{MIGRATIONS, PgStore, SessionStore};
+    use tidepass::{Issuer, Login, Minter};
+
+    let url = postgres_store::url();
+    let (client, conn) = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        Ok(c) => c,
+        Err(e) => {
+            require_server("PostgreSQL", &e);
+            return;
+        }
+    };
+    tokio::spawn(conn);
+    let schema = format!("tpmig_{}", std::process::id());
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+             SET search_path = {schema};
+             CREATE TABLE tidepass_schema (version integer NOT NULL);
+             INSERT INTO tidepass_schema VALUES (1);
+             {}",
+            MIGRATIONS[0]
+        ))
+        .await
+        .expect("schema at version 1");
+    let store = PgStore::connect(
+        &format!("{url} options='-c search_path={schema}'"),
+        4,
+        Duration::from_secs(2),
+    )
+    .expect("pool");
+    let minter = Minter::new(
+        SigningKey::generate(Algorithm::ES256).expect("key"),
+        "https://auth.example",
+        "api",
+    )
+    .expect("minter");
+    let issuer = Issuer::builder(store.clone(), minter)
+        .build()
+        .expect("issuer");
+    let pair = issuer
+        .login(Login::new("mallory").scope("read write"))
+        .await
+        .expect("login on version 1");
+    let before = store
+        .load(pair.session_id)
+        .await
+        .expect("load")
+        .expect("session");
+    async fn body_type(client: &tokio_postgres::Client, schema: &str) -> String {
+        client
+            .query_one(
+                "SELECT data_type FROM information_schema.columns
+                 WHERE table_schema = $1 AND table_name = 'tidepass_sessions'
+                   AND column_name = 'body'",
+                &[&schema],
+            )
+            .await
+            .expect("column type")
+            .get(0)
+    }
+    assert_eq!(body_type(&client, &schema).await, "jsonb");
+
+    store.migrate().await.expect("upgrade");
+    assert_eq!(body_type(&client, &schema).await, "json");
+    let version: i32 = client
+        .query_one(
+            &format!("SELECT max(version) FROM {schema}.tidepass_schema"),
+            &[],
+        )
+        .await
+        .expect("version")
+        .get(0);
+    assert_eq!(usize::try_from(version).expect("version"), MIGRATIONS.len());
+    let after = store
+        .load(pair.session_id)
+        .await
+        .expect("load after")
+        .expect("session after");
+    assert_eq!(after, before, "the upgrade kept the session as it was");
+    let next = issuer
+        .refresh(pair.refresh.expose())
+        .await
+        .expect("refresh after the upgrade");
+    assert_eq!(next.session_id, pair.session_id);
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop");
+}
+
 /// Private `redis-server` processes on free loopback ports, stopped by pid when dropped.
 #[cfg(all(feature = "redis", unix))]
 pub(crate) mod private_redis {
