@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 
 use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
@@ -13,6 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink, TracingSink};
 use crate::guard::{RiskDecision, RiskPolicy};
 use crate::mint::{AccessToken, Minter};
+use crate::overlap::{KnownSessions, MintedFrom, let_io_start, poll_once};
 use crate::refresh::{Presented, RefreshSecrets, RefreshToken};
 use crate::revocation::{Changes, Entry, Target};
 use crate::session::{
@@ -117,6 +119,7 @@ pub struct IssuerBuilder<S> {
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
     risk: Option<Arc<dyn RiskPolicy>>,
+    overlap: usize,
 }
 
 impl<S> fmt::Debug for IssuerBuilder<S> {
@@ -161,6 +164,18 @@ impl<S: SessionStore> IssuerBuilder<S> {
         self
     }
 
+    /// How many recently refreshed sessions the issuer remembers the claims of, to sign a
+    /// refresh's access token while the rotation is on its way to the store (default 16,384,
+    /// a few hundred bytes each; 0 turns it off). A refresh then waits for about the longer of
+    /// the store's round trip and the signature instead of their sum. The early token is
+    /// handed out only when the store confirms the rotation of a session with those very
+    /// claims, and dropped unseen otherwise. Needs a store call that is still pending when
+    /// first polled (Redis, PostgreSQL, redb) and a tokio runtime; elsewhere it does nothing.
+    pub fn overlap_sessions(mut self, sessions: usize) -> Self {
+        self.overlap = sessions;
+        self
+    }
+
     /// Build the issuer.
     ///
     /// # Errors
@@ -183,9 +198,13 @@ impl<S: SessionStore> IssuerBuilder<S> {
             events: self.events,
             risk: self.risk,
             logins: AtomicU64::new(0),
+            known: KnownSessions::new(self.overlap),
         })
     }
 }
+
+/// Sessions whose claims an issuer remembers by default, to sign while the store rotates.
+const DEFAULT_OVERLAP_SESSIONS: usize = 16_384;
 
 /// How often (in logins) the issuer asks the store to drop ended sessions, and how many.
 const CLEANUP_EVERY: u64 = 64;
@@ -204,6 +223,7 @@ pub struct Issuer<S> {
     events: Arc<dyn EventSink>,
     risk: Option<Arc<dyn RiskPolicy>>,
     logins: AtomicU64,
+    pub(crate) known: KnownSessions,
 }
 
 impl<S> fmt::Debug for Issuer<S> {
@@ -226,6 +246,7 @@ impl<S: SessionStore> Issuer<S> {
             clock: Arc::new(SystemClock),
             events: Arc::new(TracingSink),
             risk: None,
+            overlap: DEFAULT_OVERLAP_SESSIONS,
         }
     }
 
@@ -281,20 +302,36 @@ impl<S: SessionStore> Issuer<S> {
         self.events.emit(&e);
     }
 
-    fn pair(&self, s: &Session, secrets: &RefreshSecrets, now: u64) -> Result<TokenPair> {
-        let sid = s.sid.to_string();
+    /// The access token for a session's claims.
+    fn access(&self, sid: &SessionId, from: MintedFrom<'_>, now: u64) -> Result<AccessToken> {
+        let sid = sid.to_string();
         let mut mint = self
             .minter
-            .token(&s.subject)
+            .token(from.subject)
             .sid(&sid)
-            .auth_time(s.auth_time);
-        if let Some(scope) = &s.scope {
+            .auth_time(from.auth_time);
+        if let Some(scope) = from.scope {
             mint = mint.scope(scope);
         }
-        if let Some(client) = &s.client_id {
+        if let Some(client) = from.client_id {
             mint = mint.client_id(client);
         }
-        let access = mint.claims(&s.claims).mint_at(now)?;
+        mint.claims(from.claims).mint_at(now)
+    }
+
+    fn pair(&self, s: &Session, secrets: &RefreshSecrets, now: u64) -> Result<TokenPair> {
+        let access = self.access(&s.sid, s.into(), now)?;
+        self.pair_with(access, s, secrets, now)
+    }
+
+    /// A pair of `access` (minted for `s`) and the refresh token of `s`'s generation.
+    fn pair_with(
+        &self,
+        access: AccessToken,
+        s: &Session,
+        secrets: &RefreshSecrets,
+        now: u64,
+    ) -> Result<TokenPair> {
         let refresh = secrets.encode(s.secret_id, &s.sid, s.generation)?;
         Ok(TokenPair {
             expires_in: access.expires_at().saturating_sub(now),
@@ -345,6 +382,7 @@ impl<S: SessionStore> Issuer<S> {
         // Mint first: a pair that cannot be minted (bad claims) leaves no session behind.
         let pair = self.pair(&session, &secrets, now)?;
         self.store.create(&session).await?;
+        self.known.saw(&session, None);
         self.emit(Event::LoggedIn {
             sid: session.sid,
             subject: session.subject.clone(),
@@ -438,14 +476,34 @@ impl<S: SessionStore> Issuer<S> {
         };
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
-        let outcome = self
-            .store
-            .rotate(presented.sid, presented.generation, rules)
-            .await;
+        let known = self.known.current(&presented.sid, presented.generation);
+        let mut rotating = std::pin::pin!(self.store.rotate(
+            presented.sid,
+            presented.generation,
+            rules
+        ));
+        let mut early = None;
+        let outcome = match (&known, poll_once(rotating.as_mut()).await) {
+            (_, Poll::Ready(outcome)) => outcome,
+            (None, Poll::Pending) => rotating.await,
+            (Some(k), Poll::Pending) => {
+                // The request is queued: let its connection send it, then sign meanwhile.
+                if let_io_start().await {
+                    early = self.access(&presented.sid, k.minted_from(), now).ok();
+                }
+                rotating.await
+            }
+        };
         #[cfg(feature = "metrics")]
         metrics::histogram!("tidepass_store_seconds", "op" => "rotate")
             .record(started.elapsed().as_secs_f64());
         let outcome = outcome?;
+        match &outcome {
+            Some(Rotation::Rotated(s) | Rotation::GraceReplay(s)) => {
+                self.known.saw(s, known.as_ref());
+            }
+            _ => self.known.forget(&presented.sid),
+        }
         let reject = |kind: ErrorKind| {
             self.emit(Event::RefreshRejected { kind });
             Err(Error::new(kind))
@@ -457,7 +515,13 @@ impl<S: SessionStore> Issuer<S> {
                     sid: s.sid,
                     generation: s.generation,
                 });
-                self.pair(&s, secrets, now)
+                // The early token, if the store confirmed the claims it was minted from.
+                match (early, &known) {
+                    (Some(access), Some(k)) if s.sid == presented.sid && k.same_claims(&s) => {
+                        self.pair_with(access, &s, secrets, now)
+                    }
+                    _ => self.pair(&s, secrets, now),
+                }
             }
             Some(Rotation::GraceReplay(s)) => {
                 self.emit(Event::GraceReplay {
@@ -521,6 +585,7 @@ impl<S: SessionStore> Issuer<S> {
     }
 
     async fn revoke_one(&self, sid: SessionId, reason: RevokeReason, now: u64) -> Result<bool> {
+        self.known.forget(&sid);
         let done = self.store.revoke(sid, reason, now).await?;
         match &done {
             Some(_) => self.emit(Event::Revoked { sid, reason }),

@@ -139,6 +139,7 @@ mod issuer;
 mod jws;
 pub mod keys;
 pub mod mint;
+mod overlap;
 pub mod refresh;
 pub mod revocation;
 pub mod session;
