@@ -1,7 +1,7 @@
 //! Time, injected.
 //!
 //! Every time rule in tidepass has an explicit `_at(now)` form that takes the current time as
-//! Unix seconds; the convenience forms read a [`Clock`]. Tests use [`ManualClock`] (feature
+//! Unix seconds; the convenience forms read a [`Clock`]. Tests use `ManualClock` (feature
 //! `test-util`) and never sleep.
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -47,8 +47,13 @@
 //! # Ok(()) }                                                      // the identical child again
 //! ```
 //!
-//! Stores implement [`SessionStore`]: [`MemoryStore`], and `store::RedbStore` (feature `redb`,
-//! durable across crashes). Every security decision emits an [`events::Event`].
+//! Stores implement [`SessionStore`]: [`MemoryStore`], `store::RedbStore` (feature `redb`,
+//! durable across crashes), `store::RedisStore` (feature `redis`) and `store::PgStore` (feature
+//! `postgres`). Every security decision emits an [`events::Event`]. With a store that answers
+//! over the network or from disk, a refresh signs its access token while the rotation is in
+//! flight, from the claims of the session as last seen (they never change), and keeps that
+//! token only if the store confirms the rotation of a session with the same claims
+//! ([`IssuerBuilder::overlap_sessions`]).
 //!
 //! Hold your keys in a [`keys::KeySet`] inside a [`Minter`]. Generate Ed25519 or P-256 keys with
 //! [`keys::SigningKey::generate`], or import RSA/EC/Ed25519 keys from PEM or JWK. Publish
@@ -117,7 +122,7 @@
 //! - `guard`: `guard::FailureLimiter` (the risk policy in [`guard`] needs no feature).
 //! - `metrics`: counters and histograms through the `metrics` facade (`events::MetricsSink`).
 //! - `cli`: the `tidepass` command-line tool (keygen, jwks, mint, verify, inspect).
-//! - `test-util`: [`clock::ManualClock`], [`events::MemorySink`] and the store conformance
+//! - `test-util`: `clock::ManualClock`, [`events::MemorySink`] and the store conformance
 //!   suite (`store::conformance`).
 
 #![forbid(unsafe_code)]
