@@ -146,6 +146,7 @@ async fn store_alone<S: SessionStore + Clone>(store: S, tasks: usize, name: &str
                 grace: p.grace,
                 max_grace_replays: p.max_grace_replays,
                 secret_id: 1,
+                list_reuse_until: 0,
             };
             store.rotate(sids[i], g, rules).await.expect("rotate");
             generations[i].store(g + 1, std::sync::atomic::Ordering::Relaxed);

@@ -20,7 +20,7 @@ use crate::revocation::{Changes, Entry, Target};
 use crate::session::{
     ClientContext, Policy, RevokeReason, Rotation, RotationRules, Session, SessionId, new_session,
 };
-use crate::store::SessionStore;
+use crate::store::{SessionStore, session_entry};
 
 /// What [`Issuer::login`] and [`Issuer::refresh`] hand back.
 #[derive(Debug)]
@@ -473,6 +473,7 @@ impl<S: SessionStore> Issuer<S> {
             grace: self.policy.grace,
             max_grace_replays: self.policy.max_grace_replays,
             secret_id: secrets.current(),
+            list_reuse_until: now.saturating_add(self.revocation_ttl()),
         };
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
@@ -541,10 +542,13 @@ impl<S: SessionStore> Issuer<S> {
                     sid: s.sid,
                     reason: RevokeReason::ReuseDetected,
                 });
-                // The session is revoked in the store already; its access tokens go on the
-                // list now. Should this append fail, the caller gets the store error, and the
-                // tokens live out their short lifetime.
-                self.list_sessions_revoked(&[s.sid], now).await?;
+                // The session is revoked in the store already. A store that lists it in the
+                // same step has put its access tokens on the list too; for the others they go
+                // on it now, and should this append fail, the caller gets the store error and
+                // the tokens live out their short lifetime.
+                if !self.store.lists_reuse() {
+                    self.list_sessions_revoked(&[s.sid], now).await?;
+                }
                 Err(Error::new(ErrorKind::RefreshReuse))
             }
             Some(Rotation::Future(s)) => {
@@ -572,15 +576,7 @@ impl<S: SessionStore> Issuer<S> {
             return Ok(());
         }
         let expires = now.saturating_add(self.revocation_ttl());
-        let entries: Vec<Entry> = sids
-            .iter()
-            .map(|sid| Entry {
-                target: Target::Session,
-                id: u128::from_be_bytes(*sid.as_bytes()),
-                before: 0,
-                expires,
-            })
-            .collect();
+        let entries: Vec<Entry> = sids.iter().map(|sid| session_entry(sid, expires)).collect();
         self.store.append_revocations(&entries).await.map(|_| ())
     }
 

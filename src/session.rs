@@ -325,6 +325,10 @@ pub struct RotationRules {
     pub max_grace_replays: u32,
     /// The refresh-secret id the next generation is made with.
     pub secret_id: u8,
+    /// On reuse, a store whose [`SessionStore::lists_reuse`](crate::store::SessionStore::lists_reuse)
+    /// is `true` puts the session on the revocation list until this time (Unix seconds) in
+    /// the same atomic step as the revocation. 0: it does not.
+    pub list_reuse_until: u64,
 }
 
 /// The outcome of presenting generation `g` of a session's refresh token (DESIGN.md's table).
@@ -445,6 +449,7 @@ mod tests {
             grace: p.grace,
             max_grace_replays: p.max_grace_replays,
             secret_id: 1,
+            list_reuse_until: 0,
         }
     }
 

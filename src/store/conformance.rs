@@ -82,7 +82,74 @@ where
     cleanup_removes_only_ended_sessions(make().await).await;
     concurrent_refreshes_leave_one_chain(make().await).await;
     reuse_racing_a_refresh_revokes(make().await).await;
+    reuse_puts_the_session_on_the_revocation_list(make().await).await;
     revocation_log_is_shared_and_versioned(make().await).await;
+}
+
+/// A detected reuse puts the session's access tokens on the revocation list (until they have
+/// all expired). A store that says it [`SessionStore::lists_reuse`] does so within `rotate`
+/// itself, and only when asked (`list_reuse_until` not 0).
+pub async fn reuse_puts_the_session_on_the_revocation_list<S: SessionStore>(store: S) {
+    use crate::revocation::{Changes, Target};
+    use crate::session::{Rotation, RotationRules};
+    let r = rig(store);
+    let listed = |changes: Changes, sid: SessionId| -> Vec<u64> {
+        let Changes::Snapshot(s) = changes else {
+            panic!("no version asked: a snapshot")
+        };
+        s.entries
+            .iter()
+            .filter(|e| e.target == Target::Session && e.id == u128::from_be_bytes(*sid.as_bytes()))
+            .map(|e| e.expires)
+            .collect()
+    };
+    let p1 = r.issuer.login(Login::new("ada")).await.expect("login");
+    r.issuer.refresh(p1.refresh.expose()).await.expect("rotate");
+    r.clock.advance(POLICY.grace);
+    assert_eq!(
+        kind(r.issuer.refresh(p1.refresh.expose()).await),
+        ErrorKind::RefreshReuse
+    );
+    let changes = r.issuer.revocation_changes(None).await.expect("changes");
+    let expires = listed(changes, p1.session_id);
+    assert_eq!(expires.len(), 1, "listed once");
+    assert!(
+        expires[0] >= r.clock.now() + 300,
+        "listed until every access token has expired"
+    );
+
+    if !r.issuer.store().lists_reuse() {
+        return;
+    }
+    let store = r.issuer.store();
+    let rules = |until: u64| RotationRules {
+        now: r.clock.now(),
+        idle: POLICY.idle,
+        grace: POLICY.grace,
+        max_grace_replays: POLICY.max_grace_replays,
+        secret_id: 1,
+        list_reuse_until: until,
+    };
+    for until in [0, T0 + 99_999] {
+        let p = r.issuer.login(Login::new("bo")).await.expect("login");
+        let p2 = r.issuer.refresh(p.refresh.expose()).await.expect("rotate");
+        r.issuer
+            .refresh(p2.refresh.expose())
+            .await
+            .expect("rotate again");
+        // Generation 1 is now two behind: reuse, decided and listed by the store alone.
+        let outcome = store.rotate(p.session_id, 1, rules(until)).await;
+        assert!(
+            matches!(outcome, Ok(Some(Rotation::Reuse(_)))),
+            "{outcome:?}"
+        );
+        let changes = store
+            .revocation_changes(None, r.clock.now())
+            .await
+            .expect("changes");
+        let expected: Vec<u64> = if until == 0 { vec![] } else { vec![until] };
+        assert_eq!(listed(changes, p.session_id), expected, "until {until}");
+    }
 }
 
 /// Two issuers ("instances") on one store share the revocation log: versions increase, a

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use dashmap::DashMap;
 
-use super::{Rotation, RotationRules, SessionStore, decide, revoke_in_place};
+use super::{Rotation, RotationRules, SessionStore, decide, reuse_entry, revoke_in_place};
 use crate::error::Result;
 use crate::revocation::{Changes, Entry, Log};
 use crate::session::{RevokeReason, Session, SessionId};
@@ -84,6 +84,13 @@ impl SessionStore for MemoryStore {
             Rotation::Rotated(s) | Rotation::GraceReplay(s) => *stored = s.clone(),
             Rotation::Reuse(s) => {
                 *stored = s.clone();
+                // Listed while the session is still locked: no reader sees one without the other.
+                if let Some(entry) = reuse_entry(&outcome, &rules) {
+                    self.log
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .append(&[entry]);
+                }
                 drop(stored);
                 self.expect_end(s.ends_at(), sid);
             }
@@ -143,6 +150,10 @@ impl SessionStore for MemoryStore {
             self.expect_end(now, s.sid);
         }
         Ok(out)
+    }
+
+    fn lists_reuse(&self) -> bool {
+        true
     }
 
     async fn append_revocations(&self, entries: &[Entry]) -> Result<u64> {

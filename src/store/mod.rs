@@ -52,7 +52,9 @@ pub trait SessionStore: Send + Sync + 'static {
     fn load(&self, sid: SessionId) -> impl Future<Output = Result<Option<Session>>> + Send;
 
     /// Apply [`decide`] to the stored session and write the result, atomically. `None` when
-    /// the store holds no such session.
+    /// the store holds no such session. On [`Rotation::Reuse`], a store whose
+    /// [`SessionStore::lists_reuse`] is `true` also appends the session to the revocation log
+    /// (until [`RotationRules::list_reuse_until`], when not 0) in the same atomic step.
     fn rotate(
         &self,
         sid: SessionId,
@@ -89,6 +91,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// are assigned by the store and strictly increase, across every process sharing it.
     fn append_revocations(&self, entries: &[Entry]) -> impl Future<Output = Result<u64>> + Send;
 
+    /// `true` when [`SessionStore::rotate`] puts a reused session on the revocation list in
+    /// the same atomic step as its revocation; otherwise (the default) the issuer appends it
+    /// with a second call, which can fail on its own.
+    fn lists_reuse(&self) -> bool {
+        false
+    }
+
     /// The log's changes after `since` (a delta), or a snapshot when `since` is `None` or older
     /// than what the log still covers. Expired entries are left out.
     fn revocation_changes(
@@ -105,6 +114,26 @@ pub(crate) fn revoke_in_place(s: &mut Session, reason: RevokeReason, now: u64) -
         true
     } else {
         false
+    }
+}
+
+/// The revocation-log entry that refuses a session's access tokens until `expires`.
+pub(crate) fn session_entry(sid: &SessionId, expires: u64) -> Entry {
+    Entry {
+        target: crate::revocation::Target::Session,
+        id: u128::from_be_bytes(*sid.as_bytes()),
+        before: 0,
+        expires,
+    }
+}
+
+/// The entry a store that [`SessionStore::lists_reuse`] appends with a reuse, if any.
+pub(crate) fn reuse_entry(outcome: &Rotation, rules: &RotationRules) -> Option<Entry> {
+    match outcome {
+        Rotation::Reuse(s) if rules.list_reuse_until > 0 => {
+            Some(session_entry(&s.sid, rules.list_reuse_until))
+        }
+        _ => None,
     }
 }
 
@@ -149,6 +178,9 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     }
     fn append_revocations(&self, entries: &[Entry]) -> impl Future<Output = Result<u64>> + Send {
         (**self).append_revocations(entries)
+    }
+    fn lists_reuse(&self) -> bool {
+        (**self).lists_reuse()
     }
     fn revocation_changes(
         &self,

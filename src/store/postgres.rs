@@ -15,7 +15,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts}
 use tokio_postgres::types::Json;
 use tokio_postgres::{NoTls, Row};
 
-use super::{Rotation, RotationRules, SessionStore, decide};
+use super::{Rotation, RotationRules, SessionStore, decide, reuse_entry};
 use crate::error::{Error, ErrorKind, Result};
 use crate::revocation::{Changes, Entry, Target};
 use crate::session::{Revocation, RevokeReason, Session, SessionId};
@@ -224,6 +224,38 @@ impl PgStore {
     }
 }
 
+/// Append to the revocation log inside `tx`; the log's new version. The row lock on the meta
+/// row serializes appends, so versions commit in order and a reader never sees version n + 1
+/// before n.
+async fn append_in(tx: &tokio_postgres::Transaction<'_>, entries: &[Entry]) -> Result<u64> {
+    let next: i64 = tx
+        .query_one("SELECT next FROM tidepass_revocation_meta FOR UPDATE", &[])
+        .await
+        .map_err(store_err)?
+        .get(0);
+    let mut v = next;
+    for e in entries {
+        v += 1;
+        tx.execute(
+            "INSERT INTO tidepass_revocations (version, target, id, before, expires)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &v,
+                &i16::from(e.target.code()),
+                &&e.id.to_be_bytes()[..],
+                &i(e.before),
+                &i(e.expires),
+            ],
+        )
+        .await
+        .map_err(store_err)?;
+    }
+    tx.execute("UPDATE tidepass_revocation_meta SET next = $1", &[&v])
+        .await
+        .map_err(store_err)?;
+    Ok(u(v))
+}
+
 impl SessionStore for PgStore {
     async fn create(&self, s: &Session) -> Result<()> {
         self.client()
@@ -330,6 +362,9 @@ impl SessionStore for PgStore {
                 Self::write(&tx, s).await?;
             }
             Rotation::Future(_) | Rotation::Ended(_) => {}
+        }
+        if let Some(entry) = reuse_entry(&outcome, &rules) {
+            append_in(&tx, &[entry]).await?;
         }
         tx.commit().await.map_err(store_err)?;
         Ok(Some(outcome))
@@ -443,38 +478,16 @@ impl SessionStore for PgStore {
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
+    fn lists_reuse(&self) -> bool {
+        true
+    }
+
     async fn append_revocations(&self, entries: &[Entry]) -> Result<u64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(store_err)?;
-        // The row lock on the meta row serializes appends, so versions commit in order and a
-        // reader never sees version n + 1 before n.
-        let next: i64 = tx
-            .query_one("SELECT next FROM tidepass_revocation_meta FOR UPDATE", &[])
-            .await
-            .map_err(store_err)?
-            .get(0);
-        let mut v = next;
-        for e in entries {
-            v += 1;
-            tx.execute(
-                "INSERT INTO tidepass_revocations (version, target, id, before, expires)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    &v,
-                    &i16::from(e.target.code()),
-                    &&e.id.to_be_bytes()[..],
-                    &i(e.before),
-                    &i(e.expires),
-                ],
-            )
-            .await
-            .map_err(store_err)?;
-        }
-        tx.execute("UPDATE tidepass_revocation_meta SET next = $1", &[&v])
-            .await
-            .map_err(store_err)?;
+        let v = append_in(&tx, entries).await?;
         tx.commit().await.map_err(store_err)?;
-        Ok(u(v))
+        Ok(v)
     }
 
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {

@@ -8,7 +8,7 @@ use ::redb::{
     WriteTransaction,
 };
 
-use super::{Rotation, RotationRules, SessionStore, decide, revoke_in_place};
+use super::{Rotation, RotationRules, SessionStore, decide, reuse_entry, revoke_in_place};
 use crate::error::{Error, ErrorKind, Result};
 use crate::revocation::{Changes, Entry, Target};
 use crate::session::{RevokeReason, Session, SessionId};
@@ -149,6 +149,24 @@ fn put(txn: &WriteTransaction, old: Option<&Session>, new: &Session) -> Result<(
     Ok(())
 }
 
+/// Append to the revocation log inside `txn`; the log's new version.
+fn append_in(txn: &WriteTransaction, entries: &[Entry]) -> Result<u64> {
+    let mut log = txn.open_table(REVLOG).map_err(store_err)?;
+    let last = log.last().map_err(store_err)?.map(|(k, _)| k.value());
+    let floor = txn
+        .open_table(REVMETA)
+        .map_err(store_err)?
+        .get("floor")
+        .map_err(store_err)?
+        .map(|v| v.value());
+    let mut v = last.unwrap_or(0).max(floor.unwrap_or(0));
+    for e in entries {
+        v += 1;
+        log.insert(v, &encode_entry(e)[..]).map_err(store_err)?;
+    }
+    Ok(v)
+}
+
 impl SessionStore for RedbStore {
     async fn create(&self, session: &Session) -> Result<()> {
         let s = session.clone();
@@ -189,6 +207,9 @@ impl SessionStore for RedbStore {
                     put(txn, Some(&stored), s)?;
                 }
                 Rotation::Future(_) | Rotation::Ended(_) => {}
+            }
+            if let Some(entry) = reuse_entry(&outcome, &rules) {
+                append_in(txn, &[entry])?;
             }
             Ok(Some(outcome))
         })
@@ -277,25 +298,13 @@ impl SessionStore for RedbStore {
         .await
     }
 
+    fn lists_reuse(&self) -> bool {
+        true
+    }
+
     async fn append_revocations(&self, entries: &[Entry]) -> Result<u64> {
         let entries = entries.to_vec();
-        self.write(move |txn| {
-            let mut log = txn.open_table(REVLOG).map_err(store_err)?;
-            let last = log.last().map_err(store_err)?.map(|(k, _)| k.value());
-            let floor = txn
-                .open_table(REVMETA)
-                .map_err(store_err)?
-                .get("floor")
-                .map_err(store_err)?
-                .map(|v| v.value());
-            let mut v = last.unwrap_or(0).max(floor.unwrap_or(0));
-            for e in &entries {
-                v += 1;
-                log.insert(v, &encode_entry(e)[..]).map_err(store_err)?;
-            }
-            Ok(v)
-        })
-        .await
+        self.write(move |txn| append_in(txn, &entries)).await
     }
 
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {

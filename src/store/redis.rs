@@ -12,7 +12,10 @@
 //! - `{p}:{r}:log` and `{p}:{r}:meta`: the revocation log (sorted by version) and its counters,
 //!   in one slot.
 //!
-//! Rotation is one `EVALSHA` of a script loaded once: one round trip per refresh.
+//! Rotation is one `EVALSHA` of a script loaded once: one round trip per refresh. A detected
+//! reuse revokes the session inside that script; listing it on the revocation log is a second
+//! call by the issuer (`lists_reuse` is `false`): the log lives in its own slot, and one
+//! script cannot touch two slots in a cluster.
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{AsyncCommands, Script, Value};
