@@ -192,6 +192,10 @@ impl<A: EventSink, B: EventSink> EventSink for Both<A, B> {
 /// Minting counts `tidepass_tokens_minted_total`, verification
 /// `tidepass_verify_failures_total{kind}`, and the issuer records
 /// `tidepass_store_seconds{op}`. Install any `metrics` recorder (Prometheus, StatsD, …).
+///
+/// As the issuer signs while a rotation is in flight, `tidepass_store_seconds{op="rotate"}`
+/// runs until the issuer has the store's answer (the signature's time where that is longer),
+/// and the minted count includes the rare early token that was dropped unseen.
 #[cfg(feature = "metrics")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MetricsSink;
