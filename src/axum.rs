@@ -21,11 +21,28 @@
 //! Router::new().route("/me", get(me)).route("/admin", get(admin)).with_state(App { verifier })
 //! # }
 //! ```
+//!
+//! Or guard a whole router with the [`require_auth`] middleware; handlers behind it read the
+//! claims from the request's extensions:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use axum::{Extension, Router, middleware, routing::get};
+//! use tidepass::{Verified, Verifier, axum::require_auth};
+//!
+//! async fn me(Extension(claims): Extension<Verified>) -> String { format!("hello {}", claims.sub) }
+//! # fn app(verifier: Arc<Verifier>) -> Router {
+//! Router::new()
+//!     .route("/me", get(me))
+//!     .layer(middleware::from_fn_with_state(verifier, require_auth::<tidepass::claims::NoExtra>))
+//! # }
+//! ```
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::middleware::Next;
 
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -103,4 +120,26 @@ pub fn require_scope<C>(claims: &Verified<C>, scope: &str) -> Result<(), AuthRej
             },
             scope: Some(scope.to_owned()),
         })
+}
+
+/// Middleware (for `axum::middleware::from_fn_with_state` with an `Arc<Verifier<C>>`): a
+/// request without a valid bearer token gets the [`AuthRejection`] response and never reaches
+/// the handler; otherwise its [`Verified<C>`] claims are put in the request's extensions
+/// (`axum::Extension<Verified<C>>`) and the request goes on.
+pub async fn require_auth<C>(
+    State(verifier): State<Arc<Verifier<C>>>,
+    request: Request,
+    next: Next,
+) -> Response
+where
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    let (mut parts, body) = request.into_parts();
+    match Auth::<C>::from_request_parts(&mut parts, &verifier).await {
+        Ok(Auth(claims)) => {
+            parts.extensions.insert(claims);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(rejection) => rejection.into_response(),
+    }
 }
