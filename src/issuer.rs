@@ -166,8 +166,8 @@ impl<S: SessionStore> IssuerBuilder<S> {
 
     /// How many recently refreshed sessions the issuer remembers the claims of, to sign a
     /// refresh's access token while the rotation is on its way to the store (default 16,384,
-    /// a few hundred bytes each; 0 turns it off). A refresh then waits for about the longer of
-    /// the store's round trip and the signature instead of their sum. The early token is
+    /// a few hundred bytes each; 0 turns it off). A refresh then no longer waits for the
+    /// store's round trip plus the signature (measured in `BENCHMARKS.md`). The early token is
     /// handed out only when the store confirms the rotation of a session with those very
     /// claims, and dropped unseen otherwise. Needs a store call that is still pending when
     /// first polled (Redis, PostgreSQL, redb) and a tokio runtime; elsewhere it does nothing.

@@ -1,7 +1,7 @@
 //! Signing while the store answers. A session's claims never change (elevation opens a new
 //! session), so an issuer that has seen a session can mint its next access token while the
-//! rotation is on its way to the store, instead of after: a refresh then waits for about the
-//! longer of the two, not their sum (`BENCHMARKS.md`, stores under load at concurrency 1).
+//! rotation is on its way to the store, instead of after: a refresh then no longer waits for
+//! their sum (`BENCHMARKS.md`, stores under load at concurrency 1).
 //!
 //! The early token is only a guess. It is handed out only when the store answers "rotated" for
 //! a session whose claims equal the ones it was minted from; otherwise it is dropped unseen

@@ -29,7 +29,16 @@ use crate::session::{Revocation, RevokeReason, Session, SessionId};
 /// rather than "unknown"), then Redis drops them.
 const RETENTION: u64 = 24 * 3600;
 
-const ROTATE: &str = r#"
+/// The session hash's fields as the scripts list them, in [`FIELDS`] order (one spelling for
+/// both scripts; a test holds it to `FIELDS`).
+macro_rules! session_fields {
+    () => {
+        "'body', 'gen', 'sec', 'rot', 'used', 'rep', 'idle', 'abs', 'rr', 'ra'"
+    };
+}
+
+const ROTATE: &str = concat!(
+    r#"
 local k = KEYS[1]
 local presented, now, idle, grace, maxrep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local secret, retention = ARGV[6], tonumber(ARGV[7])
@@ -54,10 +63,14 @@ else
   redis.call('EXPIRE', k, retention)
   code = 3
 end
-return {code, redis.call('HMGET', k, 'body', 'gen', 'sec', 'rot', 'used', 'rep', 'idle', 'abs', 'rr', 'ra')}
-"#;
+"#,
+    "return {code, redis.call('HMGET', k, ",
+    session_fields!(),
+    ")}\n"
+);
 
-const REVOKE: &str = r#"
+const REVOKE: &str = concat!(
+    r#"
 local k = KEYS[1]
 local now, reason, retention = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local f = redis.call('HMGET', k, 'idle', 'abs', 'rr')
@@ -65,8 +78,11 @@ if not f[1] then return {0} end
 if f[3] ~= '' or now >= math.min(tonumber(f[1]), tonumber(f[2])) then return {0} end
 redis.call('HSET', k, 'rr', reason, 'ra', now)
 redis.call('EXPIRE', k, retention)
-return {1, redis.call('HMGET', k, 'body', 'gen', 'sec', 'rot', 'used', 'rep', 'idle', 'abs', 'rr', 'ra')}
-"#;
+"#,
+    "return {1, redis.call('HMGET', k, ",
+    session_fields!(),
+    ")}\n"
+);
 
 const APPEND: &str = r#"
 local log, meta, channel = KEYS[1], KEYS[2], ARGV[1]
@@ -612,5 +628,17 @@ pub async fn follow_revocations<C>(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FIELDS;
+
+    #[test]
+    fn the_scripts_read_the_fields_in_fields_order() {
+        let listed = FIELDS.map(|f| format!("'{f}'")).join(", ");
+        assert_eq!(session_fields!(), listed);
+        assert!(super::ROTATE.contains(&listed) && super::REVOKE.contains(&listed));
     }
 }
