@@ -142,6 +142,12 @@ fn error(status: StatusCode, code: &str) -> Response {
 fn tidepass_error(e: &tidepass::Error) -> Response {
     if e.is_store() {
         error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+    } else if let Some(secs) = e.retry_after() {
+        // Too many concurrent refreshes of one token: the session lives on; retry.
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+        r.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+        r
     } else if e.is_invalid_grant() {
         error(StatusCode::BAD_REQUEST, "invalid_grant")
     } else if e.is_rejected() {

@@ -137,6 +137,52 @@ pub(crate) const REGISTERED: [&str; 11] = [
     "auth_time",
 ];
 
+/// The largest NumericDate tidepass compares: `i64::MAX` seconds (what RFC 7519 implementations
+/// on signed 64-bit time can mean). Larger values, negative ones and non-numbers are refused.
+pub(crate) const MAX_NUMERIC_DATE: u64 = i64::MAX as u64;
+
+/// A NumericDate claim (RFC 7519 §2: seconds, possibly fractional). Whole seconds are kept; a
+/// fraction is rounded up when `UP` (iat, nbf: the token counts as issued, and valid, no
+/// earlier than it says) and down otherwise (exp: it counts as expired no later than it says),
+/// so rounding never makes a token valid for longer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NumericDate<const UP: bool>(pub(crate) u64);
+
+impl<'de, const UP: bool> Deserialize<'de> for NumericDate<UP> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<const UP: bool>;
+        impl<const UP: bool> Visitor<'_> for V<UP> {
+            type Value = NumericDate<UP>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a NumericDate between 0 and 2^63 - 1")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                if v > MAX_NUMERIC_DATE {
+                    return Err(E::custom("NumericDate beyond 2^63 - 1"));
+                }
+                Ok(NumericDate(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(NumericDate)
+                    .map_err(|_| E::custom("negative NumericDate"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                // 2^63 exactly is the first f64 out of range; NaN is in no range.
+                if !(0.0..9_223_372_036_854_775_808.0).contains(&v) {
+                    return Err(E::custom("NumericDate out of range"));
+                }
+                let whole = if UP { v.ceil() } else { v.floor() };
+                // In range and integral: the cast is exact (saturating at worst).
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let secs = whole as u64;
+                Ok(NumericDate(secs.min(MAX_NUMERIC_DATE)))
+            }
+        }
+        d.deserialize_any(V::<UP>)
+    }
+}
+
 /// By hand rather than derived: `#[serde(flatten)]` buffers every field of the object before
 /// deserializing any, which costs more than the rest of an HMAC verification. Here registered
 /// claims are read directly; only names tidepass does not know are collected, and `C` is built
@@ -153,14 +199,16 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                 let mut iss = None;
                 let mut sub = None;
                 let mut aud = None;
-                let mut exp = None;
-                let mut iat = None;
-                let mut nbf = None;
+                // Times are NumericDates (RFC 7519 §2): integers or fractions, rounded toward
+                // the stricter side (exp down, iat and nbf up); see [`NumericDate`].
+                let mut exp: Option<NumericDate<false>> = None;
+                let mut iat: Option<NumericDate<true>> = None;
+                let mut nbf: Option<Option<NumericDate<true>>> = None;
                 let mut jti = None;
                 let mut sid = None;
                 let mut scope = None;
                 let mut client_id = None;
-                let mut auth_time = None;
+                let mut auth_time: Option<Option<NumericDate<false>>> = None;
                 let mut extra = serde_json::Map::new();
                 fn set<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
                     map: &mut A,
@@ -201,14 +249,14 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                     iss: iss.ok_or_else(|| missing("iss"))?,
                     sub: sub.ok_or_else(|| missing("sub"))?,
                     aud: aud.ok_or_else(|| missing("aud"))?,
-                    exp: exp.ok_or_else(|| missing("exp"))?,
-                    iat: iat.ok_or_else(|| missing("iat"))?,
-                    nbf: nbf.flatten(),
+                    exp: exp.ok_or_else(|| missing("exp"))?.0,
+                    iat: iat.ok_or_else(|| missing("iat"))?.0,
+                    nbf: nbf.flatten().map(|t| t.0),
                     jti: jti.ok_or_else(|| missing("jti"))?,
                     sid: sid.flatten(),
                     scope: scope.flatten(),
                     client_id: client_id.flatten(),
-                    auth_time: auth_time.flatten(),
+                    auth_time: auth_time.flatten().map(|t| t.0),
                     extra,
                 })
             }
@@ -254,9 +302,10 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
             v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
             *i += 1;
         }
-        // No digits, or a leading zero (not JSON), or a fraction/exponent: not simple.
+        // No digits, or a leading zero (not JSON), or a fraction/exponent, or beyond what a
+        // NumericDate can mean: not simple (the full path decides).
         let digits = *i - start;
-        if digits == 0 || (digits > 1 && b[start] == b'0') {
+        if digits == 0 || (digits > 1 && b.get(start) == Some(&b'0')) || v > MAX_NUMERIC_DATE {
             return None;
         }
         matches!(b.get(*i), Some(b',' | b'}')).then_some(v)
@@ -380,7 +429,7 @@ mod tests {
         fn valid_layouts_take_the_fast_path(
             order in Just(vec!["iss", "sub", "aud", "exp", "iat", "jti", "sid", "nbf"]).prop_shuffle(),
             strs in proptest::collection::vec("[a-zA-Z0-9 ._:/~+-]{0,30}", 8),
-            nums in proptest::collection::vec(any::<u64>(), 8),
+            nums in proptest::collection::vec(0..=MAX_NUMERIC_DATE, 8),
             many in any::<bool>(),
         ) {
             let body: Vec<String> = order.iter().enumerate().map(|(i, k)| match *k {

@@ -27,6 +27,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// The longest `expires_in` the keeper believes (a day); larger values are clamped to it.
+pub const MAX_EXPIRES_IN: u64 = 86_400;
+
 /// What a refresh (or login) returns.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Tokens {
@@ -164,12 +167,15 @@ impl<T: Transport> Keeper<T> {
     }
 
     fn store(&self, tokens: Tokens) {
-        let life = Duration::from_secs(tokens.expires_in);
+        // `expires_in` comes from the network: clamp it before any `Instant` arithmetic (an
+        // `Instant` plus `u64::MAX` seconds panics). No verifier accepts a longer-lived token
+        // by default (`verify::DEFAULT_MAX_TOKEN_LIFETIME`).
+        let life = Duration::from_secs(tokens.expires_in.min(MAX_EXPIRES_IN));
         let ahead = self.margin.min(life / 5);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        held.refresh_at = now + life.saturating_sub(ahead);
-        held.expires_at = now + life;
+        held.refresh_at = now.checked_add(life.saturating_sub(ahead)).unwrap_or(now);
+        held.expires_at = now.checked_add(life).unwrap_or(now);
         held.tokens = Some(tokens);
     }
 

@@ -64,6 +64,13 @@ pub enum ErrorKind {
     /// `iat` lies in the future (beyond the leeway): the token was minted by a clock that runs
     /// ahead, or forged.
     IssuedInFuture,
+    /// The token claims to live longer (`exp - iat`) than the verifier's maximum token lifetime
+    /// (a day by default): a far-future `exp` is refused even when signed. Raise
+    /// `VerifierBuilder::max_token_lifetime` if your issuer really mints such tokens.
+    LifetimeTooLong,
+    /// `exp`, `nbf`, `iat` or `auth_time` is not a NumericDate tidepass can compare: negative,
+    /// beyond 2⁶³ − 1 seconds, or not a number.
+    InvalidNumericDate,
     /// The token is on the revocation list: its session was logged out or revoked, the token
     /// itself was revoked, or its subject's tokens issued before a moment were.
     Revoked,
@@ -102,6 +109,12 @@ pub enum ErrorKind {
     /// The risk policy refused the refresh and the session was revoked. Answer
     /// `invalid_grant`.
     RiskDenied,
+    /// The refresh token is the immediate parent inside the grace window, but this generation
+    /// has already served its cap of grace replays (`Policy::max_grace_replays`). The session
+    /// is kept: this is not reuse. Answer 429 with `Retry-After: 1`
+    /// ([`Error::retry_after`]); a client that already holds the child should use it. It is
+    /// deliberately not `invalid_grant`, which tells OAuth clients to drop the session.
+    GraceReplayLimit,
     /// A key document from outside (a JWK or JWKS) was refused: unknown key type, wrong `use` or
     /// `key_ops`, a point off the curve, a duplicate `kid`, a weak key, and so on.
     InvalidKeySet,
@@ -119,6 +132,10 @@ pub enum ErrorKind {
     InvalidConfig,
     /// Claims could not be serialized to JSON when minting.
     Serialization,
+    /// The token being minted would be refused by a default verifier: longer than
+    /// [`crate::verify::DEFAULT_MAX_TOKEN_LEN`] (a long `sub`, large custom claims, or
+    /// characters JSON escapes). Nothing was signed. Shorten the claims.
+    MintTooLarge,
     /// The system random number generator failed.
     Random,
     /// An I/O operation on a key or data file failed.
@@ -155,6 +172,8 @@ impl ErrorKind {
             Self::Expired => "token expired",
             Self::NotYetValid => "token not yet valid",
             Self::IssuedInFuture => "token issued in the future",
+            Self::LifetimeTooLong => "token lifetime exceeds the verifier's maximum",
+            Self::InvalidNumericDate => "a time claim is not a valid NumericDate",
             Self::Revoked => "token revoked",
             Self::InsufficientScope => "insufficient scope",
             Self::MissingToken => "no bearer token",
@@ -168,6 +187,7 @@ impl ErrorKind {
             Self::RefreshFromFuture => "refresh token generation is ahead of the session",
             Self::StepUpRequired => "step-up authentication required",
             Self::RiskDenied => "refresh denied by the risk policy; session revoked",
+            Self::GraceReplayLimit => "too many concurrent refreshes of one token; retry",
             Self::Store => "session store unavailable",
             Self::StoreCorrupt => "session store data corrupt",
             Self::InvalidKey => "invalid key",
@@ -175,6 +195,7 @@ impl ErrorKind {
             Self::KeyCannotSign => "key cannot do this operation",
             Self::InvalidConfig => "invalid configuration",
             Self::Serialization => "claims could not be serialized",
+            Self::MintTooLarge => "token would exceed the verifier's size limit",
             Self::Random => "random number generator failed",
             Self::Io => "i/o error",
         }
@@ -186,14 +207,15 @@ impl ErrorKind {
             TooLarge | Malformed | Encrypted | AlgorithmNone | UnsupportedAlgorithm
             | AlgorithmMismatch | MissingKeyId | UnknownKey | EmbeddedKey | UnknownCritical
             | InvalidSignature | InvalidType | InvalidIssuer | InvalidAudience | MissingClaim
-            | Expired | NotYetValid | IssuedInFuture | Revoked | InsufficientScope
-            | InvalidRequest | MissingToken | InvalidKeySet | InvalidRefreshToken
-            | UnknownSession | SessionRevoked | SessionExpired | RefreshReuse
-            | RefreshFromFuture | StepUpRequired | RiskDenied => Class::Rejected,
-            Store | StoreCorrupt => Class::Store,
-            InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | Random | Io => {
-                Class::Misuse
+            | Expired | NotYetValid | IssuedInFuture | LifetimeTooLong | InvalidNumericDate
+            | Revoked | InsufficientScope | InvalidRequest | MissingToken | InvalidKeySet
+            | InvalidRefreshToken | UnknownSession | SessionRevoked | SessionExpired
+            | RefreshReuse | RefreshFromFuture | StepUpRequired | RiskDenied | GraceReplayLimit => {
+                Class::Rejected
             }
+            Store | StoreCorrupt => Class::Store,
+            InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | MintTooLarge
+            | Random | Io => Class::Misuse,
         }
     }
 }
@@ -274,6 +296,12 @@ impl Error {
     /// A backing store failed; retry later or answer 503.
     pub fn is_store(&self) -> bool {
         self.0.kind.class() == Class::Store
+    }
+
+    /// Seconds after which the same request may succeed, for an HTTP `Retry-After` header:
+    /// `Some(1)` for [`ErrorKind::GraceReplayLimit`] (answer 429), `None` otherwise.
+    pub fn retry_after(&self) -> Option<u64> {
+        (self.0.kind == ErrorKind::GraceReplayLimit).then_some(1)
     }
 
     /// The refresh was refused: answer OAuth 2.0 `invalid_grant` (RFC 6749 §5.2), whatever

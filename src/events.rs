@@ -36,6 +36,14 @@ pub enum Event {
         /// The generation handed out (again).
         generation: u64,
     },
+    /// The previous refresh token was presented inside the grace window once more than the
+    /// replay cap allows: refused, the session kept (not reuse).
+    GraceExhausted {
+        /// The session.
+        sid: SessionId,
+        /// The session's current generation.
+        generation: u64,
+    },
     /// An old refresh token came back: the session was revoked.
     ReuseDetected {
         /// The session.
@@ -91,6 +99,9 @@ impl fmt::Display for Event {
             Self::Rotated { sid, generation } => write!(f, "rotate sid={sid} gen={generation}"),
             Self::GraceReplay { sid, generation } => {
                 write!(f, "grace replay sid={sid} gen={generation}")
+            }
+            Self::GraceExhausted { sid, generation } => {
+                write!(f, "grace replays exhausted sid={sid} gen={generation}")
             }
             Self::ReuseDetected {
                 sid,
@@ -211,6 +222,10 @@ impl EventSink for MetricsSink {
             }
             Event::GraceReplay { .. } => {
                 counter!("tidepass_refreshes_total", "outcome" => "grace_replay").increment(1);
+            }
+            Event::GraceExhausted { .. } => {
+                counter!("tidepass_refresh_rejected_total", "kind" => "grace_exhausted")
+                    .increment(1);
             }
             Event::ReuseDetected { .. } => counter!("tidepass_reuse_detected_total").increment(1),
             Event::FutureGeneration { .. } => {

@@ -302,14 +302,25 @@ impl<S: SessionStore> Issuer<S> {
         self.events.emit(&e);
     }
 
-    /// The access token for a session's claims.
-    fn access(&self, sid: &SessionId, from: MintedFrom<'_>, now: u64) -> Result<AccessToken> {
+    /// The access token for a session's claims, expiring no later than `ends_at` (the
+    /// session's end: an access token never outlives its session).
+    fn access(
+        &self,
+        sid: &SessionId,
+        from: MintedFrom<'_>,
+        ends_at: u64,
+        now: u64,
+    ) -> Result<AccessToken> {
         let sid = sid.to_string();
         let mut mint = self
             .minter
             .token(from.subject)
             .sid(&sid)
             .auth_time(from.auth_time);
+        let left = ends_at.saturating_sub(now);
+        if left < self.minter.ttl() {
+            mint = mint.ttl(left);
+        }
         if let Some(scope) = from.scope {
             mint = mint.scope(scope);
         }
@@ -320,7 +331,7 @@ impl<S: SessionStore> Issuer<S> {
     }
 
     fn pair(&self, s: &Session, secrets: &RefreshSecrets, now: u64) -> Result<TokenPair> {
-        let access = self.access(&s.sid, s.into(), now)?;
+        let access = self.access(&s.sid, s.into(), s.ends_at(), now)?;
         self.pair_with(access, s, secrets, now)
     }
 
@@ -403,7 +414,10 @@ impl<S: SessionStore> Issuer<S> {
     /// kind says which case it was: [`ErrorKind::InvalidRefreshToken`] (no store access),
     /// [`ErrorKind::UnknownSession`], [`ErrorKind::SessionRevoked`],
     /// [`ErrorKind::SessionExpired`], [`ErrorKind::RefreshReuse`] (the session has just been
-    /// revoked), [`ErrorKind::RefreshFromFuture`]. Store failures are [`Error::is_store`].
+    /// revoked), [`ErrorKind::RefreshFromFuture`]. One refusal is not `invalid_grant`:
+    /// [`ErrorKind::GraceReplayLimit`] (the parent inside the grace window, over the replay
+    /// cap; the session lives on: answer 429 with [`Error::retry_after`]). Store failures are
+    /// [`Error::is_store`].
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
         self.refresh_at(refresh_token, self.clock.now()).await
     }
@@ -490,7 +504,11 @@ impl<S: SessionStore> Issuer<S> {
             (Some(k), Poll::Pending) => {
                 // The request is queued: let its connection send it, then sign meanwhile.
                 if let_io_start().await {
-                    early = self.access(&presented.sid, k.minted_from(), now).ok();
+                    // Uncapped: the session's new end is known only from the answer, and an
+                    // early token that would outlive it is dropped below.
+                    early = self
+                        .access(&presented.sid, k.minted_from(), u64::MAX, now)
+                        .ok();
                 }
                 rotating.await
             }
@@ -518,7 +536,11 @@ impl<S: SessionStore> Issuer<S> {
                 });
                 // The early token, if the store confirmed the claims it was minted from.
                 match (early, &known) {
-                    (Some(access), Some(k)) if s.sid == presented.sid && k.same_claims(&s) => {
+                    (Some(access), Some(k))
+                        if s.sid == presented.sid
+                            && k.same_claims(&s)
+                            && access.expires_at() <= s.ends_at() =>
+                    {
                         self.pair_with(access, &s, secrets, now)
                     }
                     _ => self.pair(&s, secrets, now),
@@ -551,6 +573,13 @@ impl<S: SessionStore> Issuer<S> {
                 }
                 Err(Error::new(ErrorKind::RefreshReuse))
             }
+            Some(Rotation::GraceExhausted(s)) => {
+                self.emit(Event::GraceExhausted {
+                    sid: s.sid,
+                    generation: s.generation,
+                });
+                Err(Error::new(ErrorKind::GraceReplayLimit))
+            }
             Some(Rotation::Future(s)) => {
                 self.emit(Event::FutureGeneration {
                     sid: s.sid,
@@ -559,15 +588,35 @@ impl<S: SessionStore> Issuer<S> {
                 });
                 Err(Error::new(ErrorKind::RefreshFromFuture))
             }
-            Some(Rotation::Ended(s)) if s.revoked.is_some() => reject(ErrorKind::SessionRevoked),
+            Some(Rotation::Ended(s)) if s.revoked.is_some() => {
+                // A reuse the store revoked but could not list (the append after it failed):
+                // a retry of the same refresh lists it, for as long as any of its access
+                // tokens can be alive. Stores that list in the same step never need this.
+                let reuse = s
+                    .revoked
+                    .is_some_and(|r| r.reason == RevokeReason::ReuseDetected);
+                if reuse && !self.store.lists_reuse() && self.tokens_may_live(&s, now) {
+                    self.list_sessions_revoked(&[s.sid], now).await?;
+                }
+                reject(ErrorKind::SessionRevoked)
+            }
             Some(Rotation::Ended(_)) => reject(ErrorKind::SessionExpired),
         }
     }
 
-    /// How long a revocation entry must live: the longest access-token lifetime plus the
-    /// largest leeway a verifier may apply.
+    /// How long a revocation entry must live: the longest access-token lifetime minted plus
+    /// the largest leeway a verifier may apply.
     fn revocation_ttl(&self) -> u64 {
-        self.minter.ttl().saturating_add(crate::verify::MAX_LEEWAY)
+        self.minter
+            .max_ttl()
+            .saturating_add(crate::verify::MAX_LEEWAY)
+    }
+
+    /// Can an access token of `s` still be accepted somewhere at `now`? Its newest one was
+    /// minted at `last_used_at` (login, rotation or grace replay) and lives at most
+    /// [`Issuer::revocation_ttl`] from then.
+    fn tokens_may_live(&self, s: &Session, now: u64) -> bool {
+        now < s.last_used_at.saturating_add(self.revocation_ttl())
     }
 
     /// Put sessions' access tokens on the revocation list.
@@ -586,14 +635,15 @@ impl<S: SessionStore> Issuer<S> {
         match &done {
             Some(_) => self.emit(Event::Revoked { sid, reason }),
             None => {
-                // Already revoked: a retry after a failed log append must still list it.
-                let recent = self
+                // Already revoked or ended: list it anyway while any of its access tokens can
+                // be alive (a retry after a failed log append; a session that has just timed
+                // out, whose last token may still be valid).
+                let alive = self
                     .store
                     .load(sid)
                     .await?
-                    .and_then(|s| s.revoked)
-                    .is_some_and(|r| now < r.at.saturating_add(self.revocation_ttl()));
-                if !recent {
+                    .is_some_and(|s| self.tokens_may_live(&s, now));
+                if !alive {
                     return Ok(false);
                 }
             }
@@ -617,8 +667,15 @@ impl<S: SessionStore> Issuer<S> {
         self.store.append_revocations(&[entry]).await
     }
 
-    /// Revoke every access token of `subject` issued before `before` (Unix seconds), for
-    /// example at a password change. Sessions are not touched (see [`Issuer::revoke_all`]).
+    /// Revoke every access token of `subject` issued at or before `before` (Unix seconds), for
+    /// example at a password change with `before` = now. Sessions are not touched (see
+    /// [`Issuer::revoke_all`]).
+    ///
+    /// `iat` has one-second resolution, so the whole second of `before` counts: a token minted
+    /// a few milliseconds before the call is revoked, and so is one minted in the same second
+    /// just after it (a client that gets 401 for it refreshes and receives a token of a later
+    /// second). Failing closed within that second is the price of never missing the token
+    /// minted just before.
     ///
     /// # Errors
     ///
@@ -698,15 +755,35 @@ impl<S: SessionStore> Issuer<S> {
         reason: RevokeReason,
     ) -> Result<usize> {
         let now = self.clock.now();
+        // List first, then revoke: should the append fail, nothing is revoked yet and a retry
+        // starts over (revoked first, a retry would find nothing active and list nothing).
+        let listed: Vec<SessionId> = self
+            .store
+            .list(subject, now)
+            .await?
+            .iter()
+            .map(|s| s.sid)
+            .filter(|sid| Some(*sid) != keep)
+            .collect();
+        self.list_sessions_revoked(&listed, now).await?;
+        for sid in &listed {
+            self.known.forget(sid);
+        }
         let revoked = self
             .store
             .revoke_subject(subject, keep, reason, now)
             .await?;
         for s in &revoked {
+            self.known.forget(&s.sid);
             self.emit(Event::Revoked { sid: s.sid, reason });
         }
-        let sids: Vec<SessionId> = revoked.iter().map(|s| s.sid).collect();
-        self.list_sessions_revoked(&sids, now).await?;
+        // Sessions opened between the two calls.
+        let late: Vec<SessionId> = revoked
+            .iter()
+            .map(|s| s.sid)
+            .filter(|sid| !listed.contains(sid))
+            .collect();
+        self.list_sessions_revoked(&late, now).await?;
         Ok(revoked.len())
     }
 
@@ -747,7 +824,12 @@ impl<S: SessionStore> Issuer<S> {
     ) -> Result<TokenPair> {
         let now = self.clock.now();
         let Some(old) = self.store.revoke(sid, RevokeReason::Elevated, now).await? else {
-            return match self.store.load(sid).await? {
+            let stored = self.store.load(sid).await?;
+            // A retry after a failed append still lists the old session's tokens.
+            if let Some(s) = stored.as_ref().filter(|s| self.tokens_may_live(s, now)) {
+                self.list_sessions_revoked(&[s.sid], now).await?;
+            }
+            return match stored {
                 None => Err(Error::new(ErrorKind::UnknownSession)),
                 Some(s) if s.revoked.is_some() => Err(Error::new(ErrorKind::SessionRevoked)),
                 Some(_) => Err(Error::new(ErrorKind::SessionExpired)),

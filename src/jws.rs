@@ -67,13 +67,17 @@ pub(crate) fn is_json_object(bytes: &[u8]) -> bool {
     bytes.iter().find(|b| !b" \t\r\n".contains(b)) == Some(&b'{')
 }
 
+/// RFC 7515 §4.1.9: `typ` compares case-insensitively, and an `application/` prefix may be left
+/// out. Byte-wise on purpose: `typ` is attacker-chosen and need not split on a char boundary
+/// where the prefix ends.
 fn typ_matches(typ: &str, want: &str) -> bool {
-    let t = if typ.len() > 12 && typ[..12].eq_ignore_ascii_case("application/") {
-        &typ[12..]
-    } else {
-        typ
+    const PREFIX: &[u8] = b"application/";
+    let t = typ.as_bytes();
+    let t = match t.split_at_checked(PREFIX.len()) {
+        Some((head, rest)) if !rest.is_empty() && head.eq_ignore_ascii_case(PREFIX) => rest,
+        _ => t,
     };
-    t.eq_ignore_ascii_case(want)
+    t.eq_ignore_ascii_case(want.as_bytes())
 }
 
 /// Split a compact token into its three parts.
@@ -206,11 +210,16 @@ pub(crate) fn header_b64_for(alg: Algorithm, kid: &str, typ: &str) -> String {
     URL_SAFE_NO_PAD.encode(header.to_string())
 }
 
+/// The length of the compact JWS that [`sign`] makes of a `payload_len`-byte payload.
+pub(crate) fn compact_len(header_b64: &str, payload_len: usize, key: &SigningKey) -> usize {
+    let sig_len = (key.signer().signature_len() * 4).div_ceil(3);
+    header_b64.len() + 2 + (payload_len * 4).div_ceil(3) + sig_len
+}
+
 /// Sign `payload` (JSON bytes) under a precomputed header.
 pub(crate) fn sign(header_b64: &str, payload: &[u8], key: &SigningKey) -> Result<String> {
     let sig_len = (key.signer().signature_len() * 4).div_ceil(3);
-    let mut out =
-        String::with_capacity(header_b64.len() + 2 + (payload.len() * 4).div_ceil(3) + sig_len);
+    let mut out = String::with_capacity(compact_len(header_b64, payload.len(), key));
     out.push_str(header_b64);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(payload, &mut out);
@@ -235,6 +244,20 @@ mod tests {
         assert!(typ_matches("application/at+jwt", "at+jwt"));
         assert!(!typ_matches("JWT", "at+jwt"));
         assert!(!typ_matches("application/", "at+jwt"));
+    }
+
+    /// Regression: `typ[..12]` sliced inside a multi-byte character and panicked before the
+    /// signature was checked.
+    #[test]
+    fn typ_with_a_multibyte_char_across_the_prefix_end_is_refused_not_a_panic() {
+        for typ in [
+            "aaaaaaaaaaa\u{e9}x",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+            "applicatio\u{1f600}",
+        ] {
+            assert!(!typ_matches(typ, "at+jwt"), "{typ}");
+        }
+        assert!(typ_matches("application/\u{e9}", "\u{e9}"));
     }
 
     #[test]

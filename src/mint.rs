@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -89,6 +90,8 @@ pub struct Minter {
     clock: Arc<dyn Clock>,
     state: ArcSwap<Prepared>,
     rotating: Mutex<()>,
+    /// The longest lifetime of any token minted (at least `ttl`): revocations must outlive it.
+    max_ttl: AtomicU64,
 }
 
 impl fmt::Debug for Minter {
@@ -138,12 +141,14 @@ impl Minter {
             clock: Arc::new(SystemClock),
             state: ArcSwap::from_pointee(Prepared::new(keys)),
             rotating: Mutex::new(()),
+            max_ttl: AtomicU64::new(DEFAULT_ACCESS_TTL),
         })
     }
 
     /// Set the token lifetime in seconds (at least 1).
     pub fn with_ttl(mut self, ttl: u64) -> Self {
         self.ttl = ttl.max(1);
+        self.max_ttl = AtomicU64::new(self.ttl);
         self
     }
 
@@ -156,6 +161,14 @@ impl Minter {
     /// The token lifetime in seconds.
     pub fn ttl(&self) -> u64 {
         self.ttl
+    }
+
+    /// The longest lifetime of any token this minter has minted, per-token overrides
+    /// ([`Mint::ttl`]) included, and at least [`Minter::ttl`]. Revocations of a session live
+    /// this long (plus the verifier leeway) so that they reach its longest-lived token. It is
+    /// kept in memory: after a restart it starts again from the default.
+    pub fn max_ttl(&self) -> u64 {
+        self.max_ttl.load(Ordering::Relaxed).max(self.ttl)
     }
 
     /// The issuer (`iss`).
@@ -275,10 +288,13 @@ impl<'a, C: Serialize> Mint<'a, C> {
     /// # Errors
     ///
     /// [`ErrorKind::Serialization`] when custom claims fail to serialize, are not a JSON object,
-    /// or repeat a registered claim name; [`ErrorKind::Random`] if the RNG fails.
+    /// or repeat a registered claim name; [`ErrorKind::MintTooLarge`] when the token would be
+    /// longer than a default verifier accepts ([`crate::verify::DEFAULT_MAX_TOKEN_LEN`]);
+    /// [`ErrorKind::Random`] if the RNG fails.
     pub fn mint_at(self, now: u64) -> Result<AccessToken> {
         let m = self.minter;
-        let exp = now.saturating_add(self.ttl.unwrap_or(m.ttl));
+        let ttl = self.ttl.unwrap_or(m.ttl);
+        let exp = now.saturating_add(ttl);
         let jti = uuid_v7(now)?;
         let claims = Registered {
             iss: &m.issuer,
@@ -294,7 +310,16 @@ impl<'a, C: Serialize> Mint<'a, C> {
         };
         let payload = payload(&claims, &self.extra)?;
         let state = m.state.load();
+        // Refuse, before signing, what a default verifier would refuse for its size.
+        let len = jws::compact_len(&state.header, payload.len(), &state.key);
+        if len > crate::verify::DEFAULT_MAX_TOKEN_LEN {
+            return Err(Error::with(
+                ErrorKind::MintTooLarge,
+                "token over the verifier's 8 KiB default",
+            ));
+        }
         let token = jws::sign(&state.header, &payload, &state.key)?;
+        m.max_ttl.fetch_max(ttl, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         metrics::counter!("tidepass_tokens_minted_total").increment(1);
         Ok(AccessToken { token, jti, exp })

@@ -5,7 +5,10 @@
 //!
 //! - a token id (`jti`; UUIDs are read as their 128 bits, other strings hashed),
 //! - a session id (`sid`: every access token of the session),
-//! - a subject watermark (every token of `sub` issued before a moment).
+//! - a subject watermark (every token of `sub` issued at or before a moment).
+//!
+//! The three are separate id spaces: a `jti` equal to some session's id revokes one token,
+//! never that session.
 //!
 //! Each entry expires when the last token it can match has expired, so the list's size depends
 //! on the revocation rate within one access-token lifetime, not on history.
@@ -39,7 +42,7 @@ pub enum Target {
     Token,
     /// Every token of one session, by `sid`.
     Session,
-    /// Every token of one subject issued before `before`.
+    /// Every token of one subject issued at or before `before` (`iat <= before`).
     Subject,
 }
 
@@ -72,8 +75,9 @@ pub struct Entry {
     /// The 128-bit id: see [`token_id`], [`session_id`], [`subject_id`].
     #[serde(with = "hex128")]
     pub id: u128,
-    /// For [`Target::Subject`]: tokens issued (`iat`) before this moment are revoked. Zero for
-    /// the other targets.
+    /// For [`Target::Subject`]: tokens issued (`iat`) at or before this second are revoked
+    /// (`iat` has one-second resolution, so the whole second counts). Zero for the other
+    /// targets.
     pub before: u64,
     /// When the entry stops mattering: no token it matches is valid after this (Unix seconds).
     pub expires: u64,
@@ -340,7 +344,8 @@ impl Changes {
                 version: to,
                 entries,
             })),
-            1 if from < to => Ok(Changes::Delta(Delta {
+            // from == to: an up-to-date receiver asked, and nothing happened since.
+            1 if from <= to => Ok(Changes::Delta(Delta {
                 epoch,
                 from,
                 to,
@@ -404,14 +409,111 @@ impl Filter {
     }
 }
 
+/// Sorted ids with their expiries (`expires[i]` belongs to `ids[i]`): one id space.
+#[derive(Clone, Default)]
+struct Ids {
+    ids: Vec<u128>,
+    expires: Vec<u64>,
+}
+
+impl Ids {
+    /// From unsorted (id, expiry) pairs: sorted, one entry per id with the latest expiry.
+    fn from_pairs(mut pairs: Vec<(u128, u64)>) -> Self {
+        pairs.sort_unstable();
+        let mut out = Self {
+            ids: Vec::with_capacity(pairs.len()),
+            expires: Vec::with_capacity(pairs.len()),
+        };
+        for (id, exp) in pairs {
+            out.push_max(id, exp);
+        }
+        out
+    }
+
+    /// Append `id` (not below the last one), or raise the last expiry if it is the same id.
+    fn push_max(&mut self, id: u128, exp: u64) {
+        match (self.ids.last(), self.expires.last_mut()) {
+            (Some(&last), Some(e)) if last == id => *e = (*e).max(exp),
+            _ => {
+                self.ids.push(id);
+                self.expires.push(exp);
+            }
+        }
+    }
+
+    /// Both sets in one linear pass (no sort), entries expired at `now` dropped on the way.
+    fn merge(&self, add: &Ids, now: u64) -> Ids {
+        let n = self.ids.len() + add.ids.len();
+        let mut out = Ids {
+            ids: Vec::with_capacity(n),
+            expires: Vec::with_capacity(n),
+        };
+        let mut old = self
+            .ids
+            .iter()
+            .copied()
+            .zip(self.expires.iter().copied())
+            .peekable();
+        let mut new = add
+            .ids
+            .iter()
+            .copied()
+            .zip(add.expires.iter().copied())
+            .peekable();
+        loop {
+            let next = match (old.peek(), new.peek()) {
+                (Some(a), Some(b)) if a.0 <= b.0 => old.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => new.next(),
+                (Some(_), None) => old.next(),
+                (None, None) => break,
+            };
+            if let Some((id, exp)) = next.filter(|(_, exp)| *exp > now) {
+                out.push_max(id, exp);
+            }
+        }
+        out
+    }
+
+    fn contains(&self, id: u128, now: u64) -> bool {
+        match self.ids.binary_search(&id) {
+            Ok(i) => self.expires.get(i).is_some_and(|&exp| now < exp),
+            Err(_) => false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn entries(&self, target: Target) -> impl Iterator<Item = Entry> + '_ {
+        self.ids
+            .iter()
+            .zip(&self.expires)
+            .map(move |(&id, &expires)| Entry {
+                target,
+                id,
+                before: 0,
+                expires,
+            })
+    }
+}
+
+/// Session ids enter the shared Bloom filter under this mask, so that a token id equal to a
+/// session id does not even share its filter bits. (Correctness does not rest on it: each space
+/// has its own sorted array.)
+const SESSION_FILTER_MASK: u128 = 0x5e55_1011_5e55_1011_5e55_1011_5e55_1011;
+
 /// One immutable state of the list; replaced whole on every change.
 #[derive(Clone, Default)]
 struct State {
     epoch: u64,
     version: u64,
-    /// Token and session ids, sorted; `expires[i]` belongs to `ids[i]`.
-    ids: Vec<u128>,
-    expires: Vec<u64>,
+    /// Revoked token ids (`jti`). A separate space from `sessions`: revoking a `jti` that
+    /// happens to equal some session's id revokes that one token, never the session.
+    tokens: Ids,
+    /// Revoked session ids (`sid`).
+    sessions: Ids,
+    /// Over both spaces (session ids masked).
     filter: Filter,
     /// Subject watermarks: id → (before, expires). Rare; a plain map.
     subjects: HashMap<u128, (u64, u64)>,
@@ -419,7 +521,7 @@ struct State {
 
 impl State {
     fn build(version: u64, entries: impl IntoIterator<Item = Entry>, now: u64) -> Self {
-        let mut pairs: Vec<(u128, u64)> = Vec::new();
+        let (mut tokens, mut sessions) = (Vec::new(), Vec::new());
         let mut subjects = HashMap::new();
         for e in entries {
             if e.expires <= now {
@@ -431,50 +533,51 @@ impl State {
                     slot.0 = slot.0.max(e.before);
                     slot.1 = slot.1.max(e.expires);
                 }
-                _ => pairs.push((e.id, e.expires)),
+                Target::Token => tokens.push((e.id, e.expires)),
+                Target::Session => sessions.push((e.id, e.expires)),
             }
         }
-        pairs.sort_unstable();
-        // Keep one entry per id, with the latest expiry.
-        let mut ids: Vec<u128> = Vec::with_capacity(pairs.len());
-        let mut expires: Vec<u64> = Vec::with_capacity(pairs.len());
-        for (id, exp) in pairs {
-            match ids.last() {
-                Some(&last) if last == id => {
-                    let e = expires.last_mut().expect("parallel to ids");
-                    *e = (*e).max(exp);
-                }
-                _ => {
-                    ids.push(id);
-                    expires.push(exp);
-                }
-            }
-        }
-        let mut filter = Filter::new(ids.len());
-        for &id in &ids {
+        Self::assemble(
+            0,
+            version,
+            Ids::from_pairs(tokens),
+            Ids::from_pairs(sessions),
+            subjects,
+        )
+    }
+
+    fn assemble(
+        epoch: u64,
+        version: u64,
+        tokens: Ids,
+        sessions: Ids,
+        subjects: HashMap<u128, (u64, u64)>,
+    ) -> Self {
+        let mut filter = Filter::new(tokens.len() + sessions.len());
+        for &id in &tokens.ids {
             filter.insert(id);
         }
+        for &id in &sessions.ids {
+            filter.insert(id ^ SESSION_FILTER_MASK);
+        }
         Self {
-            epoch: 0,
+            epoch,
             version,
-            ids,
-            expires,
+            tokens,
+            sessions,
             filter,
             subjects,
         }
     }
 
+    fn len(&self) -> usize {
+        self.tokens.len() + self.sessions.len() + self.subjects.len()
+    }
+
     fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
-        // The target of a token/session id is not kept: both are matched the same way.
-        self.ids
-            .iter()
-            .zip(&self.expires)
-            .map(|(&id, &expires)| Entry {
-                target: Target::Token,
-                id,
-                before: 0,
-                expires,
-            })
+        self.tokens
+            .entries(Target::Token)
+            .chain(self.sessions.entries(Target::Session))
             .chain(self.subjects.iter().map(|(&id, &(before, expires))| Entry {
                 target: Target::Subject,
                 id,
@@ -483,14 +586,12 @@ impl State {
             }))
     }
 
-    fn contains(&self, id: u128, now: u64) -> bool {
-        if !self.filter.may_contain(id) {
-            return false;
-        }
-        match self.ids.binary_search(&id) {
-            Ok(i) => now < self.expires[i],
-            Err(_) => false,
-        }
+    fn has_token(&self, jti: u128, now: u64) -> bool {
+        self.filter.may_contain(jti) && self.tokens.contains(jti, now)
+    }
+
+    fn has_session(&self, sid: u128, now: u64) -> bool {
+        self.filter.may_contain(sid ^ SESSION_FILTER_MASK) && self.sessions.contains(sid, now)
     }
 }
 
@@ -522,7 +623,7 @@ impl fmt::Debug for RevocationList {
         let s = self.state.load();
         f.debug_struct("RevocationList")
             .field("version", &s.version)
-            .field("entries", &(s.ids.len() + s.subjects.len()))
+            .field("entries", &s.len())
             .finish()
     }
 }
@@ -552,8 +653,7 @@ impl RevocationList {
 
     /// Number of live entries held.
     pub fn len(&self) -> usize {
-        let s = self.state.load();
-        s.ids.len() + s.subjects.len()
+        self.state.load().len()
     }
 
     /// `true` when nothing is revoked.
@@ -565,13 +665,15 @@ impl RevocationList {
     /// [`session_id`] and [`subject_id`]; `iat` is the token's issue time.
     pub fn is_revoked(&self, jti: u128, sid: Option<u128>, sub: u128, iat: u64, now: u64) -> bool {
         let s = self.state.load();
-        if s.contains(jti, now) || sid.is_some_and(|sid| s.contains(sid, now)) {
+        if s.has_token(jti, now) || sid.is_some_and(|sid| s.has_session(sid, now)) {
             return true;
         }
+        // "Issued at or before T": `iat` has one-second resolution, so a token minted in the
+        // same second as T (a few milliseconds before the password change) is included.
         !s.subjects.is_empty()
             && s.subjects
                 .get(&sub)
-                .is_some_and(|&(before, exp)| now < exp && iat < before)
+                .is_some_and(|&(before, exp)| now < exp && iat <= before)
     }
 
     /// `true` when a subject watermark exists (so callers can skip hashing `sub` otherwise).
@@ -618,7 +720,7 @@ impl RevocationList {
                 needs: delta.from,
             };
         }
-        if delta.to <= have || delta.to <= delta.from {
+        if delta.to <= have {
             return Applied::Unchanged;
         }
         if delta.from > have {
@@ -628,6 +730,7 @@ impl RevocationList {
             }
             return Applied::Gap { have, needs };
         }
+        // from <= have < to here: the delta brings something new.
         self.merge(delta, now);
         drop(pending);
         self.drain_pending(now);
@@ -642,33 +745,11 @@ impl RevocationList {
         }
     }
 
-    /// Merge a delta into the current state: one linear pass over the sorted ids (no sort of
-    /// the whole list), expired entries dropped on the way.
+    /// Merge a delta into the current state: one linear pass over each sorted id space (no
+    /// sort of the whole list), expired entries dropped on the way.
     fn merge(&self, delta: Delta, now: u64) {
         let s = self.state.load();
         let add = State::build(delta.to, delta.entries, now);
-        let n = s.ids.len() + add.ids.len();
-        let (mut ids, mut expires) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut i, mut j) = (0, 0);
-        while i < s.ids.len() || j < add.ids.len() {
-            let take_old = j == add.ids.len() || (i < s.ids.len() && s.ids[i] < add.ids[j]);
-            let take_new = i == s.ids.len() || (j < add.ids.len() && add.ids[j] < s.ids[i]);
-            let (id, exp) = if take_old {
-                i += 1;
-                (s.ids[i - 1], s.expires[i - 1])
-            } else if take_new {
-                j += 1;
-                (add.ids[j - 1], add.expires[j - 1])
-            } else {
-                i += 1;
-                j += 1;
-                (s.ids[i - 1], s.expires[i - 1].max(add.expires[j - 1]))
-            };
-            if exp > now {
-                ids.push(id);
-                expires.push(exp);
-            }
-        }
         let mut subjects = s.subjects.clone();
         subjects.retain(|_, (_, exp)| *exp > now);
         for (id, (before, exp)) in add.subjects {
@@ -676,23 +757,18 @@ impl RevocationList {
             slot.0 = slot.0.max(before);
             slot.1 = slot.1.max(exp);
         }
-        let mut filter = Filter::new(ids.len());
-        for &id in &ids {
-            filter.insert(id);
-        }
         let epoch = if delta.epoch != 0 {
             delta.epoch
         } else {
             s.epoch
         };
-        self.state.store(Arc::new(State {
+        self.state.store(Arc::new(State::assemble(
             epoch,
-            version: delta.to,
-            ids,
-            expires,
-            filter,
+            delta.to,
+            s.tokens.merge(&add.tokens, now),
+            s.sessions.merge(&add.sessions, now),
             subjects,
-        }));
+        )));
     }
 
     fn drain_pending(&self, now: u64) {

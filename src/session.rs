@@ -243,7 +243,10 @@ pub struct Policy {
     /// How long after a rotation the previous refresh token still yields the identical child
     /// (honest concurrent refreshes, or a response lost on a bad network).
     pub grace: u64,
-    /// How many such replays one generation may serve; one more is treated as reuse.
+    /// How many such replays one generation may serve (it bounds how many access tokens one
+    /// generation mints). One more is refused with [`ErrorKind::GraceReplayLimit`] and the
+    /// session lives on: the parent inside the window is what honest tabs present, so it
+    /// never counts as reuse.
     pub max_grace_replays: u32,
 }
 
@@ -255,7 +258,7 @@ impl Policy {
             idle: 15 * 60,
             absolute: 12 * 3600,
             grace: 5,
-            max_grace_replays: 3,
+            max_grace_replays: 32,
         }
     }
 
@@ -266,7 +269,7 @@ impl Policy {
             idle: 24 * 3600,
             absolute: 14 * 24 * 3600,
             grace: 10,
-            max_grace_replays: 5,
+            max_grace_replays: 64,
         }
     }
 
@@ -279,7 +282,7 @@ impl Policy {
             idle: 30 * 24 * 3600,
             absolute: 365 * 24 * 3600,
             grace: 30,
-            max_grace_replays: 5,
+            max_grace_replays: 64,
         }
     }
 
@@ -340,8 +343,12 @@ pub enum Rotation {
     /// `g` was the previous generation, inside the grace window and under the replay cap: the
     /// caller hands out the identical child (generation `g + 1`) again.
     GraceReplay(Session),
-    /// `g` was older, or previous but outside the window or over the cap: the session has just
-    /// been revoked for reuse.
+    /// `g` was the previous generation inside the grace window, but the generation has served
+    /// its cap of replays: refused ([`ErrorKind::GraceReplayLimit`]). Nothing changed; the
+    /// session lives on.
+    GraceExhausted(Session),
+    /// `g` was older, or previous but outside the window: the session has just been revoked
+    /// for reuse.
     Reuse(Session),
     /// `g` was newer than the session: forged or rolled back. Nothing changed.
     Future(Session),
@@ -368,10 +375,14 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
         Rotation::Rotated(s)
     } else if presented > s.generation {
         Rotation::Future(s)
-    } else if presented + 1 == s.generation
+    } else if presented.saturating_add(1) == s.generation
         && now < s.rotated_at.saturating_add(rules.grace)
-        && s.grace_replays < rules.max_grace_replays
     {
+        // The immediate parent inside the window is what honest concurrent clients present:
+        // never reuse. Over the cap it is refused, and nothing changes.
+        if s.grace_replays >= rules.max_grace_replays {
+            return Rotation::GraceExhausted(s);
+        }
         s.grace_replays += 1;
         s.last_used_at = now;
         Rotation::GraceReplay(s)
@@ -488,16 +499,17 @@ mod tests {
         let Rotation::Rotated(mut s) = decide(&s, 1, &rules(10)) else {
             panic!()
         };
-        for _ in 0..3 {
+        for _ in 0..Policy::banking().max_grace_replays {
             let Rotation::GraceReplay(n) = decide(&s, 1, &rules(11)) else {
                 panic!("replay")
             };
             s = n;
         }
-        assert!(
-            matches!(decide(&s, 1, &rules(11)), Rotation::Reuse(_)),
-            "over the cap"
-        );
+        let Rotation::GraceExhausted(kept) = decide(&s, 1, &rules(11)) else {
+            panic!("over the cap: refused, not reuse")
+        };
+        assert_eq!(kept, s, "nothing changes over the cap");
+        assert!(kept.revoked.is_none());
         let s = session(0);
         assert!(matches!(decide(&s, 1, &rules(899)), Rotation::Rotated(_)));
         assert!(

@@ -5,6 +5,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwap;
@@ -27,6 +28,8 @@ pub const DEFAULT_LEEWAY: u64 = 30;
 pub const MAX_LEEWAY: u64 = 300;
 /// Default capacity of the verified-token cache.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+/// Default maximum token lifetime (`exp - iat`): one day.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: u64 = 86_400;
 
 /// Verified claims, shared (a cache hit hands out the same allocation).
 ///
@@ -98,6 +101,7 @@ pub struct VerifierBuilder<C = NoExtra> {
     leeway: u64,
     typ: Option<String>,
     max_len: usize,
+    max_lifetime: u64,
     cache: usize,
     clock: Arc<dyn Clock>,
     revocations: Option<Arc<RevocationList>>,
@@ -121,6 +125,14 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
     /// decoding.
     pub fn max_token_len(mut self, len: usize) -> Self {
         self.max_len = len;
+        self
+    }
+
+    /// The longest lifetime (`exp - iat`, seconds) a token may claim (default a day). A signed
+    /// token claiming more is refused with [`ErrorKind::LifetimeTooLong`]: it bounds what a
+    /// leaked signing key, or a minter misconfigured with a far-future `exp`, can do.
+    pub fn max_token_lifetime(mut self, secs: u64) -> Self {
+        self.max_lifetime = secs;
         self
     }
 
@@ -152,6 +164,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             leeway: self.leeway,
             typ: self.typ,
             max_len: self.max_len,
+            max_lifetime: self.max_lifetime,
             cache: self.cache,
             clock: self.clock,
             revocations: self.revocations,
@@ -163,8 +176,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] for an empty issuer or audience, a leeway over 300 s, or a
-    /// maximum token length under 64 bytes or over 1 MiB.
+    /// [`ErrorKind::InvalidConfig`] for an empty issuer or audience, a leeway over 300 s, a
+    /// maximum token length under 64 bytes or over 1 MiB, or a maximum lifetime of 0.
     pub fn build(self) -> Result<Verifier<C>> {
         if self.issuer.is_empty() || self.audience.is_empty() {
             return Err(Error::with(
@@ -178,6 +191,12 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
                 "leeway over 300 seconds",
             ));
         }
+        if self.max_lifetime == 0 {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "max token lifetime must be positive",
+            ));
+        }
         if !(64..=1 << 20).contains(&self.max_len) {
             return Err(Error::with(
                 ErrorKind::InvalidConfig,
@@ -188,9 +207,11 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             issuer: self.issuer,
             audience: self.audience,
             keys: ArcSwap::from_pointee(self.keys),
+            key_generation: AtomicU64::new(0),
             leeway: self.leeway,
             typ: self.typ,
             max_len: self.max_len,
+            max_lifetime: self.max_lifetime,
             clock: self.clock,
             cache: (self.cache > 0).then(|| Cache::new(self.cache)),
             revocations: self.revocations,
@@ -211,9 +232,15 @@ pub struct Verifier<C = NoExtra> {
     issuer: String,
     audience: String,
     keys: ArcSwap<VerifyingKeys>,
+    /// Bumped by every [`Verifier::set_keys`], after the new set is stored. A cache entry
+    /// remembers the generation read *before* its keys were loaded, and a hit is answered only
+    /// while that is still current: no token is answered from the cache once its key set has
+    /// been replaced, whatever the interleaving.
+    key_generation: AtomicU64,
     leeway: u64,
     typ: Option<String>,
     max_len: usize,
+    max_lifetime: u64,
     clock: Arc<dyn Clock>,
     cache: Option<Cache<C>>,
     revocations: Option<Arc<RevocationList>>,
@@ -244,6 +271,7 @@ impl Verifier<NoExtra> {
             leeway: DEFAULT_LEEWAY,
             typ: Some(ACCESS_TOKEN_TYPE.to_owned()),
             max_len: DEFAULT_MAX_TOKEN_LEN,
+            max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
             cache: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(SystemClock),
             revocations: None,
@@ -266,6 +294,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     /// emptied so that no token signed by a removed key is answered from it.
     pub fn set_keys(&self, keys: VerifyingKeys) {
         self.keys.store(Arc::new(keys));
+        // After the store: a verification that reads the new generation loads the new keys.
+        self.key_generation.fetch_add(1, Ordering::SeqCst);
         if let Some(c) = &self.cache {
             c.clear();
         }
@@ -323,7 +353,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     /// [`ErrorKind::InvalidType`], [`ErrorKind::InvalidSignature`],
     /// [`ErrorKind::MissingClaim`], [`ErrorKind::InvalidIssuer`],
     /// [`ErrorKind::InvalidAudience`], [`ErrorKind::Expired`], [`ErrorKind::NotYetValid`],
-    /// [`ErrorKind::IssuedInFuture`].
+    /// [`ErrorKind::IssuedInFuture`], [`ErrorKind::LifetimeTooLong`],
+    /// [`ErrorKind::InvalidNumericDate`], [`ErrorKind::Revoked`].
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Verified<C>> {
         let result = self.verify_inner(token, now);
         #[cfg(feature = "metrics")]
@@ -338,8 +369,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         if token.len() > self.max_len {
             return Err(Error::new(ErrorKind::TooLarge));
         }
+        let generation = self.key_generation.load(Ordering::SeqCst);
         if let Some(cache) = &self.cache {
-            if let Some((claims, ids)) = cache.get(token) {
+            if let Some((claims, ids)) = cache.get(token, generation) {
                 self.check_time(&claims, now)?;
                 self.check_revoked(&claims, ids, now)?;
                 return Ok(Verified(Held::Shared(claims)));
@@ -347,7 +379,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         }
         let keys = self.keys.load();
         let policy = jws::Policy {
-            require_kid: true,
+            // Without `kid`, the one key of a one-key set (its algorithm still has to be the
+            // header's): the single-secret setup PyJWT and jose mint for by default.
+            require_kid: false,
             typ: self.typ.as_deref(),
         };
         let claims = jws::verify(token, &keys, policy, |payload, _| {
@@ -368,7 +402,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             return Ok(Verified(Held::Owned(claims)));
         };
         let claims = Arc::new(claims);
-        cache.insert(token, claims.clone(), ids, now);
+        cache.insert(token, claims.clone(), ids, generation, now);
         Ok(Verified(Held::Shared(claims)))
     }
 
@@ -412,6 +446,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     }
 
     fn check_time(&self, c: &AccessClaims<C>, now: u64) -> Result<()> {
+        if c.exp.saturating_sub(c.iat) > self.max_lifetime {
+            return Err(Error::new(ErrorKind::LifetimeTooLong));
+        }
         let late = now.saturating_sub(self.leeway);
         let early = now.saturating_add(self.leeway);
         if c.exp <= late {
@@ -441,6 +478,25 @@ fn claim_error(payload: &[u8]) -> Error {
         Some(serde_json::Value::String(_)) => {}
         Some(serde_json::Value::Array(a)) if a.iter().all(is_str) => {}
         _ => return Error::with(ErrorKind::InvalidAudience, "aud missing or mistyped"),
+    }
+    let bad_date = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(n) => {
+            n.as_u64()
+                .is_none_or(|n| n > crate::claims::MAX_NUMERIC_DATE)
+                && n.as_f64()
+                    .is_none_or(|f| !(0.0..9.223_372_036_854_776e18).contains(&f))
+        }
+        serde_json::Value::Null => false,
+        _ => true,
+    };
+    if ["exp", "iat", "nbf", "auth_time"]
+        .iter()
+        .any(|name| c.get(*name).is_some_and(bad_date))
+    {
+        return Error::with(
+            ErrorKind::InvalidNumericDate,
+            "a time claim is not a NumericDate",
+        );
     }
     Error::with(
         ErrorKind::MissingClaim,
@@ -490,6 +546,8 @@ struct Entry<C> {
     token: Box<str>,
     claims: Arc<AccessClaims<C>>,
     ids: Option<RevIds>,
+    /// The verifier's key generation the token was verified under.
+    generation: u64,
 }
 
 type Shard<C> = RwLock<HashMap<u64, Entry<C>, BuildHasherDefault<Identity>>>;
@@ -533,18 +591,26 @@ impl<C> Cache<C> {
         h ^ (h >> 31)
     }
 
-    fn get(&self, token: &str) -> Option<(Arc<AccessClaims<C>>, Option<RevIds>)> {
+    /// The entry for `token`, if it was verified under key generation `generation`.
+    fn get(&self, token: &str, generation: u64) -> Option<(Arc<AccessClaims<C>>, Option<RevIds>)> {
         let h = self.hash(token);
         let shard = self.shards[(h as usize) % SHARDS]
             .read()
             .unwrap_or_else(|p| p.into_inner());
         shard
             .get(&h)
-            .filter(|e| &*e.token == token)
+            .filter(|e| e.generation == generation && &*e.token == token)
             .map(|e| (e.claims.clone(), e.ids))
     }
 
-    fn insert(&self, token: &str, claims: Arc<AccessClaims<C>>, ids: Option<RevIds>, now: u64) {
+    fn insert(
+        &self,
+        token: &str,
+        claims: Arc<AccessClaims<C>>,
+        ids: Option<RevIds>,
+        generation: u64,
+        now: u64,
+    ) {
         let h = self.hash(token);
         let mut shard = self.shards[(h as usize) % SHARDS]
             .write()
@@ -568,6 +634,7 @@ impl<C> Cache<C> {
                 token: token.into(),
                 claims,
                 ids,
+                generation,
             },
         );
     }
@@ -618,7 +685,10 @@ mod tests {
         );
         let t = minter.token("again").mint_at(now).expect("mint");
         v.verify_at(t.as_str(), now).expect("first");
-        assert!(cache.get(t.as_str()).is_some(), "verified token is cached");
+        assert!(
+            cache.get(t.as_str(), 0).is_some(),
+            "verified token is cached"
+        );
         // A cache hit still checks exp.
         let e = v
             .verify_at(t.as_str(), now + 100 + DEFAULT_LEEWAY)

@@ -13,7 +13,10 @@ static KEYS: LazyLock<(Minter, Verifier)> = LazyLock::new(|| {
     let key = SigningKey::from_hmac_secret(Algorithm::HS256, &secret).expect("key");
     let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
     let minter = Minter::new(key, "iss", "aud").expect("minter");
-    let verifier = Verifier::builder("iss", "aud", keys).cache_capacity(0).build().expect("v");
+    let verifier = Verifier::builder("iss", "aud", keys)
+        .cache_capacity(0)
+        .build()
+        .expect("v");
     (minter, verifier)
 });
 

@@ -14,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(token) = std::str::from_utf8(data) {
         if let Ok(p) = SECRETS.parse(token) {
             // Accepted: it must be exactly the token the issuer would make.
-            let again = SECRETS.encode(p.secret_id, &p.sid, p.generation).expect("encode");
+            let again = SECRETS
+                .encode(p.secret_id, &p.sid, p.generation)
+                .expect("encode");
             assert_eq!(again.expose(), token);
         }
     }

@@ -24,8 +24,15 @@ fuzz_target!(|input: (String, String, String, u32)| {
     let (minter, verifier) = &*PAIR;
     let now = u64::from(now);
     let extra = serde_json::json!({ "note": note });
-    let token = minter.token(&sub).scope(&scope).claims(&extra).mint_at(now).expect("mint");
-    let claims = verifier.verify_at(token.as_str(), now).expect("verify own token");
+    let token = minter
+        .token(&sub)
+        .scope(&scope)
+        .claims(&extra)
+        .mint_at(now)
+        .expect("mint");
+    let claims = verifier
+        .verify_at(token.as_str(), now)
+        .expect("verify own token");
     assert_eq!(claims.sub, sub);
     assert_eq!(claims.scope.as_deref(), Some(scope.as_str()));
     assert_eq!(claims.extra["note"], serde_json::Value::String(note));

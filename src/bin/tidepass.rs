@@ -208,7 +208,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 .claims::<Value>()
                 .build()?;
             let now = at.unwrap_or_else(|| SystemClock.now());
-            match verifier.verify_at(token.trim(), now) {
+            match verifier.verify_at(&token, now) {
                 Ok(claims) => {
                     emit(&pretty(&serde_json::to_value(&*claims)?))?;
                     Ok(())
@@ -217,7 +217,7 @@ fn run(command: Command) -> Result<(), Failure> {
             }
         }
         Command::Inspect { token } => {
-            let t = tidepass::dangerous::decode_unverified(token.trim())?;
+            let t = tidepass::dangerous::decode_unverified(&token)?;
             eprintln!(
                 "WARNING: NOT VERIFIED. This shows what the token claims, not that it is true."
             );

@@ -4,9 +4,9 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Extract the token from an `Authorization` header value.
 ///
-/// The scheme is matched case-insensitively (RFC 7235 §2.1); exactly one space separates it
-/// from the credential, which must be a `b64token` (`A-Z a-z 0-9 - . _ ~ + /`, then `=`
-/// padding only) of at most `max_len` bytes.
+/// The scheme is matched case-insensitively (RFC 7235 §2.1); one or more spaces (RFC 6750
+/// `1*SP`, nothing else) separate it from the credential, which must be a `b64token`
+/// (`A-Z a-z 0-9 - . _ ~ + /`, then `=` padding only) of at most `max_len` bytes.
 ///
 /// ```
 /// use tidepass::http::bearer;
@@ -31,7 +31,7 @@ pub fn parse(authorization: &str, max_len: usize) -> Result<&str> {
         ));
     }
     let (scheme, token) = match value.split_once(' ') {
-        Some(parts) => parts,
+        Some((scheme, rest)) => (scheme, rest.trim_start_matches(' ')),
         None => (value, ""),
     };
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -96,6 +96,9 @@ mod tests {
             "bearer a.b.c",
             "BEARER a.b.c",
             "bEaReR a.b.c",
+            // RFC 6750 §2.1: `1*SP` between scheme and credential.
+            "Bearer  a.b.c",
+            "Bearer    a.b.c",
         ] {
             assert_eq!(parse(v, 64).ok(), Some("a.b.c"), "{v}");
         }
@@ -107,7 +110,9 @@ mod tests {
         assert_eq!(kind("Bearer"), Some(ErrorKind::InvalidRequest));
         assert_eq!(kind("Bearer "), Some(ErrorKind::InvalidRequest));
         assert_eq!(kind("Basic abc"), Some(ErrorKind::InvalidRequest));
-        assert_eq!(kind("Bearer  a.b.c"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Bearer\ta.b.c"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Bearer \ta.b.c"), Some(ErrorKind::InvalidRequest));
+        assert_eq!(kind("Bearer a.b.c\n"), Some(ErrorKind::InvalidRequest));
         assert_eq!(kind("Bearer a b"), Some(ErrorKind::InvalidRequest));
         assert_eq!(kind("Bearer a\"b"), Some(ErrorKind::InvalidRequest));
         assert_eq!(kind("Bearer =abc"), Some(ErrorKind::InvalidRequest));

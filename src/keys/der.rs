@@ -4,6 +4,8 @@
 //! identifier in PKCS#8 / SubjectPublicKeyInfo documents and the (n, e) integers of an RSA
 //! public key. It is strict (definite lengths, minimal length encoding) and never panics.
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, ErrorKind, Result};
 
 const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
@@ -82,6 +84,40 @@ fn algorithm_identifier(contents: &[u8]) -> Result<KeyType> {
             ErrorKind::InvalidKey,
             "unsupported key algorithm",
         )),
+    }
+}
+
+/// The RFC 8410 §7 PKCS#8 v1 prefix of an Ed25519 private key: SEQUENCE, version 0, the
+/// Ed25519 AlgorithmIdentifier, then an OCTET STRING holding the 32-byte seed as an OCTET STRING.
+const ED25519_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+/// The same with version 1 and the public key after the seed (RFC 5958 OneAsymmetricKey), the
+/// form ring generates.
+const ED25519_V2_PREFIX: [u8; 16] = [
+    0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// An Ed25519 PKCS#8 document in the RFC 8410 v1 form that OpenSSL, pyca/cryptography and
+/// WebCrypto all read (ring's v2 output carries the public key, which several of them refuse).
+/// Documents in any other shape are returned unchanged.
+pub(crate) fn ed25519_pkcs8_v1(der: &[u8]) -> Zeroizing<Vec<u8>> {
+    // ring's form: the prefix, the 32-byte seed, then [1] { BIT STRING public key } (83 bytes).
+    match der.split_at_checked(ED25519_V2_PREFIX.len()) {
+        Some((prefix, rest))
+            if prefix == ED25519_V2_PREFIX && rest.get(32..35) == Some(&[0x81, 0x21, 0x00]) =>
+        {
+            match rest.get(..32) {
+                Some(seed) => {
+                    let mut v1 = Zeroizing::new(Vec::with_capacity(48));
+                    v1.extend_from_slice(&ED25519_V1_PREFIX);
+                    v1.extend_from_slice(seed);
+                    v1
+                }
+                None => Zeroizing::new(der.to_vec()),
+            }
+        }
+        _ => Zeroizing::new(der.to_vec()),
     }
 }
 

@@ -117,6 +117,13 @@ fn ec_point(jwk: &Value, alg: Algorithm) -> Result<Vec<u8>> {
     Ok(p)
 }
 
+/// `true` when an asymmetric JWK carries members of its private key (RFC 7518 §6.2.2, §6.3.2,
+/// RFC 8037 §2). An `oct` key is a shared secret by nature and is not judged here.
+pub(super) fn has_private_parts(jwk: &Value) -> bool {
+    const PRIVATE: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
+    member(jwk, "kty") != Some("oct") && PRIVATE.iter().any(|m| jwk.get(*m).is_some())
+}
+
 pub(super) fn verifying_from_jwk(jwk: &Value) -> Result<VerifyingKey> {
     let (kty, alg, kid) = common(jwk, "verify")?;
     let alg = pick(&kty, member(jwk, "crv"), alg)?;

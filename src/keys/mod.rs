@@ -516,7 +516,8 @@ impl SigningKey {
         self.public.as_ref().map(|p| p.to_jwk(self.alg, &self.kid))
     }
 
-    /// Export the private key for storage: PKCS#8 PEM for asymmetric keys, or the base64url
+    /// Export the private key for storage: PKCS#8 PEM for asymmetric keys (Ed25519 in the
+    /// RFC 8410 v1 form that OpenSSL, pyca/cryptography and WebCrypto read), or the base64url
     /// secret for HMAC keys. The returned string zeroizes itself on drop.
     ///
     /// # Errors
@@ -526,6 +527,11 @@ impl SigningKey {
     pub fn export_private(&self) -> Result<Zeroizing<String>> {
         match &self.private {
             Private::Pkcs8(der) => {
+                // Ed25519 in the RFC 8410 (v1) form every other implementation reads.
+                let der = match self.alg {
+                    Algorithm::EdDSA => der::ed25519_pkcs8_v1(der),
+                    _ => Zeroizing::new(der.to_vec()),
+                };
                 let p = pem::Pem::new("PRIVATE KEY", der.to_vec());
                 Ok(Zeroizing::new(pem::encode(&p)))
             }
@@ -753,7 +759,9 @@ impl VerifyingKeys {
     /// RSA moduli of 2048 bits or more with a sane exponent and without the ROCA fingerprint,
     /// EC points on their curve, HMAC secrets at least as long as the hash. Keys without `alg`
     /// get EdDSA, ES256 or ES384 from their curve and RS256 for RSA; `oct` keys must name their
-    /// `alg`. One bad key refuses the whole document.
+    /// `alg`. One bad key refuses the whole document, and so does any private key material
+    /// (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth` on an RSA, EC or OKP key): a published private
+    /// key is a leak.
     ///
     /// # Errors
     ///
@@ -772,6 +780,13 @@ impl VerifyingKeys {
         ))?;
         if keys.len() > 1000 {
             return Err(Error::with(ErrorKind::TooLarge, "JWKS with over 1000 keys"));
+        }
+        // A published private key is a leak, never a configuration: refuse the document.
+        if keys.iter().any(jwk::has_private_parts) {
+            return Err(Error::with(
+                ErrorKind::InvalidKeySet,
+                "JWKS contains private key material (d, p, q, dp, dq, qi or oth): a leaked key",
+            ));
         }
         Self::from_keys(
             keys.iter()

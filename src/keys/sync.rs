@@ -85,6 +85,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> KeySync<C> {
     /// in flight or the last forced one was under `min_gap` seconds ago. Returns whether this
     /// call fetched.
     ///
+    /// Cancellation-safe: dropping the future mid-fetch leaves no refresh marked in flight
+    /// (the next unknown kid after `min_gap` fetches again).
+    ///
     /// # Errors
     ///
     /// As [`KeySync::sync`].
@@ -100,10 +103,20 @@ impl<C: DeserializeOwned + Send + Sync + 'static> KeySync<C> {
         if self.in_flight.swap(true, Ordering::AcqRel) {
             return Ok(false);
         }
+        // Cleared on drop: a caller that drops this future mid-fetch (a client disconnected)
+        // must not leave the flag set, or unknown kids would never trigger a refresh again.
+        let _flight = InFlight(&self.in_flight);
         self.last_forced.store(now, Ordering::Release);
-        let result = self.sync(fetch).await;
-        self.in_flight.store(false, Ordering::Release);
-        result.map(|_| true)
+        self.sync(fetch).await.map(|_| true)
+    }
+}
+
+/// Holds [`KeySync`]'s in-flight flag; clears it when dropped, completed or cancelled.
+struct InFlight<'a>(&'a AtomicBool);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -164,5 +177,46 @@ mod tests {
         assert!(sync.sync(down).await.is_err());
         assert_eq!(verifier.keys().len(), 1);
         assert_eq!(sync.sync(fetch).await.expect("ok"), 120, "max-age honoured");
+    }
+
+    /// Regression: a future dropped mid-fetch left the in-flight flag set for good.
+    #[tokio::test]
+    async fn a_dropped_unknown_kid_refresh_does_not_block_later_ones() {
+        let a = SigningKey::generate(Algorithm::EdDSA).expect("a");
+        let set = VerifyingKeys::from_keys([a.verifying_key()]).expect("set");
+        let verifier = Arc::new(Verifier::new("i", "a", set.clone()).expect("v"));
+        let sync = KeySync::new(verifier, 300, 10);
+        let body = set.to_jwks().to_string();
+        let fetches = std::sync::atomic::AtomicUsize::new(0);
+        {
+            // A fetch that never answers, dropped after it started (a client went away).
+            let stuck = sync.on_unknown_kid(1000, || {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<Result<Fetched>>()
+            });
+            let mut stuck = std::pin::pin!(stuck);
+            let polled = futures_poll_once(stuck.as_mut()).await;
+            assert!(polled.is_pending(), "the fetch is in flight");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        let fetched = sync
+            .on_unknown_kid(1010, || {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                async move {
+                    Ok(Fetched {
+                        body,
+                        cache_control: None,
+                    })
+                }
+            })
+            .await
+            .expect("fetch");
+        assert!(fetched, "after the gap, an unknown kid fetches again");
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    }
+
+    async fn futures_poll_once<F: Future + Unpin>(mut f: F) -> std::task::Poll<F::Output> {
+        std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut f).poll(cx))).await
     }
 }

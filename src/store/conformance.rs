@@ -31,7 +31,7 @@ use crate::store::SessionStore;
 const T0: u64 = 1_800_000_000;
 
 /// The policy the suite uses: banking timeouts (15 min idle, 12 h absolute), 5 s grace,
-/// 3 replays.
+/// 32 replays.
 pub const POLICY: Policy = Policy::banking();
 
 struct Rig<S> {
@@ -212,6 +212,29 @@ pub async fn revocation_log_is_shared_and_versioned<S: SessionStore>(store: S) {
         panic!("delta")
     };
     assert!(none.entries.is_empty(), "nothing new");
+    assert_eq!((none.from, none.to), (d.to, d.to));
+    // An up-to-date poll is a success that changes nothing, in both encodings.
+    let up_to_date = Changes::Delta(none);
+    let binary = Changes::decode(&up_to_date.encode().expect("encode"))
+        .expect("an up-to-date delta decodes");
+    let json: Changes =
+        serde_json::from_str(&serde_json::to_string(&up_to_date).expect("json")).expect("json");
+    assert_eq!(binary, up_to_date);
+    assert_eq!(json, up_to_date);
+    let list = crate::revocation::RevocationList::new();
+    list.apply_at(Changes::Snapshot(s1.clone()), a.clock.now());
+    list.apply_at(
+        a.issuer
+            .revocation_changes(Some(s1.version))
+            .await
+            .expect("changes"),
+        a.clock.now(),
+    );
+    assert_eq!(list.version(), d.to);
+    assert_eq!(
+        list.apply_at(binary, a.clock.now()),
+        crate::revocation::Applied::Unchanged
+    );
 
     // Past every entry's expiry, cleanup empties the log and old versions need a snapshot.
     let later = T0 + 24 * 3600;
@@ -352,11 +375,28 @@ pub async fn grace_window_and_replay_cap<S: SessionStore>(store: S) {
             .expect("replay under the cap");
         assert_eq!(again.refresh, p2.refresh);
     }
+    let over = r.issuer.refresh(p1.refresh.expose()).await;
     assert_eq!(
-        kind(r.issuer.refresh(p1.refresh.expose()).await),
-        ErrorKind::RefreshReuse,
-        "one replay over the cap is reuse"
+        over.as_ref().map(|_| ()).map_err(|e| e.kind()),
+        Err(ErrorKind::GraceReplayLimit),
+        "one replay over the cap is refused with its own kind, not reuse"
     );
+    assert!(
+        over.as_ref()
+            .is_err_and(|e| !e.is_invalid_grant() && e.retry_after() == Some(1))
+    );
+    let s = r
+        .issuer
+        .store()
+        .load(p1.session_id)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert!(s.revoked.is_none(), "over the cap, the session lives on");
+    r.issuer
+        .refresh(p2.refresh.expose())
+        .await
+        .expect("the child the client already holds still rotates");
 
     let q1 = r.issuer.login(Login::new("carol")).await.expect("login");
     r.issuer.refresh(q1.refresh.expose()).await.expect("rotate");
@@ -668,7 +708,8 @@ pub async fn concurrent_refreshes_leave_one_chain<S: SessionStore>(store: S) {
     let r = rig(store);
     let p = r.issuer.login(Login::new("alice")).await.expect("login");
     let token = p.refresh.expose().to_owned();
-    // The grace cap bounds how many honest duplicates are served; race exactly that many + 1.
+    // One rotation plus the whole replay cap (at least 32 in every preset), all at once.
+    const { assert!(POLICY.max_grace_replays >= 32) };
     let tasks: Vec<_> = (0..=POLICY.max_grace_replays)
         .map(|_| {
             let (issuer, token) = (r.issuer.clone(), token.clone());

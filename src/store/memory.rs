@@ -94,7 +94,7 @@ impl SessionStore for MemoryStore {
                 drop(stored);
                 self.expect_end(s.ends_at(), sid);
             }
-            Rotation::Future(_) | Rotation::Ended(_) => {}
+            Rotation::Future(_) | Rotation::Ended(_) | Rotation::GraceExhausted(_) => {}
         }
         Ok(Some(outcome))
     }

@@ -361,7 +361,7 @@ impl SessionStore for PgStore {
             Rotation::Rotated(s) | Rotation::GraceReplay(s) | Rotation::Reuse(s) => {
                 Self::write(&tx, s).await?;
             }
-            Rotation::Future(_) | Rotation::Ended(_) => {}
+            Rotation::Future(_) | Rotation::Ended(_) | Rotation::GraceExhausted(_) => {}
         }
         if let Some(entry) = reuse_entry(&outcome, &rules) {
             append_in(&tx, &[entry]).await?;

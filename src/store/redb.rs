@@ -206,7 +206,7 @@ impl SessionStore for RedbStore {
                 Rotation::Rotated(s) | Rotation::GraceReplay(s) | Rotation::Reuse(s) => {
                     put(txn, Some(&stored), s)?;
                 }
-                Rotation::Future(_) | Rotation::Ended(_) => {}
+                Rotation::Future(_) | Rotation::Ended(_) | Rotation::GraceExhausted(_) => {}
             }
             if let Some(entry) = reuse_entry(&outcome, &rules) {
                 append_in(txn, &[entry])?;

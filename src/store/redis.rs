@@ -7,7 +7,8 @@
 //!   so the rotation script updates numbers and never re-encodes JSON. The key expires (a TTL
 //!   computed from the caller's `now`) shortly after the session ends.
 //! - `{p}:u:{<subject>}`: the set of a subject's session ids (its own slot; listing reads
-//!   each session key separately).
+//!   each session key separately). Its TTL only ever grows: it covers the longest absolute
+//!   end of the sessions in it, whatever policy each login had.
 //! - `{p}:{e}:ends`: a sorted set of candidate end times for bounded cleanup.
 //! - `{p}:{r}:log` and `{p}:{r}:meta`: the revocation log (sorted by version) and its counters,
 //!   in one slot.
@@ -55,9 +56,13 @@ elseif presented == gen then
   code = 1
 elseif presented > gen then
   code = 4
-elseif presented + 1 == gen and now < rot + grace and rep < maxrep then
-  redis.call('HSET', k, 'rep', rep + 1, 'used', now)
-  code = 2
+elseif presented + 1 == gen and now < rot + grace then
+  if rep >= maxrep then
+    code = 6
+  else
+    redis.call('HSET', k, 'rep', rep + 1, 'used', now)
+    code = 2
+  end
 else
   redis.call('HSET', k, 'rr', 'reuse_detected', 'ra', now)
   redis.call('EXPIRE', k, retention)
@@ -83,6 +88,18 @@ redis.call('EXPIRE', k, retention)
     session_fields!(),
     ")}\n"
 );
+
+/// Add a session to its subject's index and make the index live at least as long as this
+/// session (never shorter: another login with a shorter policy must not cut the index below a
+/// longer session still in it). `TTL` is -1 on a new key, so the first login sets it.
+const INDEX: &str = r#"
+redis.call('SADD', KEYS[1], ARGV[1])
+local want = tonumber(ARGV[2])
+if redis.call('TTL', KEYS[1]) < want then
+  redis.call('EXPIRE', KEYS[1], want)
+end
+return 1
+"#;
 
 const APPEND: &str = r#"
 local log, meta, channel = KEYS[1], KEYS[2], ARGV[1]
@@ -116,6 +133,7 @@ pub struct RedisStore<C = ConnectionManager> {
     prefix: String,
     rotate: Script,
     revoke: Script,
+    index: Script,
     append: Script,
 }
 
@@ -156,6 +174,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
             prefix: prefix.to_owned(),
             rotate: Script::new(ROTATE),
             revoke: Script::new(REVOKE),
+            index: Script::new(INDEX),
             append: Script::new(APPEND),
         }
     }
@@ -338,19 +357,19 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
         pipe.query_async::<()>(&mut con).await.map_err(store_err)?;
         // The subject index and the end index live in other slots: separate commands. A
         // crash between them leaves a session that cleanup or the TTL removes later.
-        let subject = self.subject_key(&session.subject);
-        let mut pipe = redis::pipe();
-        pipe.sadd(&subject, session.sid.to_string())
-            .ignore()
-            .expire(
-                &subject,
-                (session
-                    .absolute_expires_at
-                    .saturating_sub(session.created_at)
-                    + RETENTION) as i64,
-            )
-            .ignore();
-        pipe.query_async::<()>(&mut con).await.map_err(store_err)?;
+        // The session cannot outlive its absolute end, so an index that lives past the longest
+        // absolute end of its sessions finds every one of them (rotations need not touch it).
+        let index_ttl = session
+            .absolute_expires_at
+            .saturating_sub(session.created_at)
+            .saturating_add(RETENTION);
+        self.index
+            .key(self.subject_key(&session.subject))
+            .arg(session.sid.to_string())
+            .arg(index_ttl)
+            .invoke_async::<()>(&mut con)
+            .await
+            .map_err(store_err)?;
         con.zadd::<_, _, _, ()>(self.ends_key(), session.sid.to_string(), session.ends_at())
             .await
             .map_err(store_err)?;
@@ -397,6 +416,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             }
             4 => Rotation::Future(s),
             5 => Rotation::Ended(s),
+            6 => Rotation::GraceExhausted(s),
             _ => return Err(corrupt("script code")),
         }))
     }

@@ -277,3 +277,59 @@ fn bad_input_is_one_line_and_a_nonzero_exit() {
     );
     assert!(tidepass(&["--help"]).status.success());
 }
+
+/// Regressions (issue 10): the header that used to panic the verifier (exit 101 with a
+/// backtrace) is one line and exit 1; a token with surrounding whitespace is refused; the
+/// Ed25519 key `keygen` writes is one OpenSSL reads.
+#[test]
+fn hostile_headers_whitespace_and_keygen_output_for_other_tools() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let dir = tmp();
+    let out = dir.join("k");
+    let out = out.to_str().expect("path");
+    ok(&["keygen", "--alg", "EdDSA", "--out", out]);
+    let jwks = format!("{out}/jwks.json");
+    let hostile = format!(
+        "{}.{}.AAAA",
+        b64(r#"{"alg":"EdDSA","typ":"aaaaaaaaaaaéx"}"#),
+        b64("{}")
+    );
+    let err = fails(
+        &[
+            "verify", "--jwks", &jwks, "--iss", "I", "--aud", "A", &hostile,
+        ],
+        1,
+    );
+    assert!(err.contains("typ"), "{err}");
+    let key = format!("{out}/private.pem");
+    let token = ok(&[
+        "mint", "--key", &key, "--iss", "I", "--aud", "A", "--sub", "s",
+    ]);
+    ok(&[
+        "verify", "--jwks", &jwks, "--iss", "I", "--aud", "A", &token,
+    ]);
+    for padded in [
+        format!(" {token}"),
+        format!("{token}\n"),
+        format!("{token} "),
+    ] {
+        fails(
+            &[
+                "verify", "--jwks", &jwks, "--iss", "I", "--aud", "A", &padded,
+            ],
+            1,
+        );
+    }
+    if let Some(openssl) = crate::common::tool("openssl") {
+        let check = Command::new(openssl)
+            .args(["pkey", "-in", &key, "-noout", "-check"])
+            .output()
+            .expect("openssl");
+        assert!(
+            check.status.success(),
+            "openssl cannot read keygen's Ed25519 key: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+}

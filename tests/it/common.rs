@@ -41,3 +41,21 @@ pub(crate) fn tampered(token: &str) -> Vec<String> {
     }
     out
 }
+
+/// An external program the test needs (an independent implementation). Under CI it must be
+/// there (the test fails, naming it); locally a missing one is reported loudly and skipped.
+pub(crate) fn tool(name: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{name} is required under CI (install it in .ci/run)"
+        );
+        eprintln!("SKIPPED: {name} not found on PATH");
+    }
+    found
+}

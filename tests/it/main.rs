@@ -8,6 +8,7 @@ mod cli;
 #[cfg(feature = "client")]
 mod client;
 mod common;
+mod defects;
 mod differential;
 #[cfg(all(
     feature = "axum",

@@ -181,7 +181,11 @@ async fn a_gap_the_log_no_longer_covers_makes_the_syncer_fetch_a_snapshot() {
         Applied::Advanced(3),
         "a snapshot at the log's version"
     );
-    assert!(list.is_revoked(2, None, 0, 0, 61));
+    assert!(list.is_revoked(0, Some(2), 0, 0, 61), "session 2 is listed");
+    assert!(
+        !list.is_revoked(2, None, 0, 0, 61),
+        "as a session, not as a token id"
+    );
     // Corrupt data leaves the list as it was.
     let bad = |_| async { Ok(vec![1, 2, 3]) };
     assert_eq!(

@@ -210,6 +210,11 @@ mod redis_store {
             .get_multiplexed_async_connection()
             .await
             .expect("connect");
+        super::redis_index::outlives_every_session(
+            con.clone(),
+            &format!("tptest:{}:index", std::process::id()),
+        )
+        .await;
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("tptest:{}:*", std::process::id()))
             .query_async(&mut con)
@@ -633,7 +638,51 @@ async fn redis_cluster_conforms() {
         async move { RedisStore::with_connection(con, &prefix) }
     })
     .await;
+    redis_index::outlives_every_session(con, "cidx").await;
     drop(nodes);
+}
+
+/// Issue 10 §4: "log out everywhere" must find every session, whatever policy each login had.
+#[cfg(feature = "redis")]
+pub(crate) mod redis_index {
+    use redis::aio::ConnectionLike;
+    use tidepass::keys::{Algorithm, SigningKey};
+    use tidepass::store::RedisStore;
+    use tidepass::{Issuer, Login, Minter, Policy};
+
+    /// A mobile login (a year), then a web login (two weeks) of the same user on one store:
+    /// the subject's index must still live a year, and revoke-all must find both. (Before the
+    /// fix, the second login cut the index's TTL to its own two weeks.)
+    pub(crate) async fn outlives_every_session<C>(con: C, prefix: &str)
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        let store = RedisStore::with_connection(con.clone(), prefix);
+        let issuer = |policy: Policy| {
+            let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+            let minter = Minter::new(key, "iss", "aud").expect("minter");
+            Issuer::builder(store.clone(), minter)
+                .policy(policy)
+                .build()
+                .expect("issuer")
+        };
+        let (mobile, web) = (issuer(Policy::mobile()), issuer(Policy::web()));
+        mobile.login(Login::new("zoe")).await.expect("phone");
+        web.login(Login::new("zoe")).await.expect("browser");
+        let hex: String = "zoe".bytes().map(|b| format!("{b:02x}")).collect();
+        let mut con = con;
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(format!("{prefix}:u:{{{hex}}}"))
+            .query_async(&mut con)
+            .await
+            .expect("ttl");
+        assert!(
+            ttl >= i64::try_from(Policy::mobile().absolute).expect("fits"),
+            "the index lives {ttl} s, shorter than the phone's session"
+        );
+        assert_eq!(web.sessions("zoe", None).await.expect("list").len(), 2);
+        assert_eq!(web.revoke_all("zoe").await.expect("revoke all"), 2);
+    }
 }
 
 /// Redis with `appendfsync always`, killed with SIGKILL in the middle of a login / refresh /
