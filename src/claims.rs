@@ -288,7 +288,7 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
             .get(start..)?
             .iter()
             .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        if b[start + len] != b'"' {
+        if b.get(start + len) != Some(&b'"') {
             return None;
         }
         *i = start + len + 1;

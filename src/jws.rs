@@ -56,9 +56,10 @@ fn malformed(detail: &'static str) -> Error {
     Error::with(ErrorKind::Malformed, detail)
 }
 
-/// Decode base64url (no padding, canonical trailing bits) into `buf`; returns the length used.
-fn decode_into(part: &str, buf: &mut [u8]) -> Result<usize> {
-    crate::b64::decode(part.as_bytes(), buf).ok_or_else(|| malformed("bad base64url"))
+/// Decode base64url (no padding, canonical trailing bits) into `buf`; returns the bytes.
+fn decode_into<'b>(part: &str, buf: &'b mut [u8]) -> Result<&'b [u8]> {
+    let n = crate::b64::decode(part.as_bytes(), buf).ok_or_else(|| malformed("bad base64url"))?;
+    buf.get(..n).ok_or_else(|| malformed("bad base64url"))
 }
 
 /// `true` when the first non-whitespace byte opens a JSON object. serde would otherwise accept a
@@ -85,8 +86,12 @@ pub(crate) fn split(token: &str) -> Result<(&str, &str, &str)> {
     let b = token.as_bytes();
     let mut dots = memchr::memchr_iter(b'.', b);
     match (dots.next(), dots.next(), dots.next()) {
-        // '.' is ASCII, so these are char boundaries.
-        (Some(i), Some(j), None) => Ok((&token[..i], &token[i + 1..j], &token[j + 1..])),
+        // '.' is ASCII, so these are char boundaries (and `get` checks it anyway).
+        (Some(i), Some(j), None) => match (token.get(..i), token.get(i + 1..j), token.get(j + 1..))
+        {
+            (Some(h), Some(p), Some(s)) => Ok((h, p, s)),
+            _ => Err(malformed("compact JWS has three parts")),
+        },
         (Some(_), Some(_), Some(_)) if memchr::memchr_iter(b'.', b).count() == 4 => {
             Err(Error::new(ErrorKind::Encrypted))
         }
@@ -99,25 +104,15 @@ pub(crate) fn split(token: &str) -> Result<(&str, &str, &str)> {
 fn with_decoded<R>(part: &str, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
     let need = part.len() / 4 * 3 + 3;
     if need <= 128 {
-        let mut buf = [0u8; 128];
-        let n = decode_into(part, &mut buf)?;
-        f(&buf[..n])
+        f(decode_into(part, &mut [0u8; 128])?)
     } else if need <= 256 {
-        let mut buf = [0u8; 256];
-        let n = decode_into(part, &mut buf)?;
-        f(&buf[..n])
+        f(decode_into(part, &mut [0u8; 256])?)
     } else if need <= 512 {
-        let mut buf = [0u8; 512];
-        let n = decode_into(part, &mut buf)?;
-        f(&buf[..n])
+        f(decode_into(part, &mut [0u8; 512])?)
     } else if need <= 2048 {
-        let mut buf = [0u8; 2048];
-        let n = decode_into(part, &mut buf)?;
-        f(&buf[..n])
+        f(decode_into(part, &mut [0u8; 2048])?)
     } else {
-        let mut buf = vec![0u8; need];
-        let n = decode_into(part, &mut buf)?;
-        f(&buf[..n])
+        f(decode_into(part, &mut vec![0u8; need])?)
     }
 }
 
@@ -191,7 +186,10 @@ pub(crate) fn verify<T>(
     if s64.len() > MAX_SIG * 4 / 3 + 2 {
         return Err(Error::new(ErrorKind::InvalidSignature));
     }
-    let signing_input = &token.as_bytes()[..h64.len() + 1 + p64.len()];
+    let signing_input = token
+        .as_bytes()
+        .get(..h64.len() + 1 + p64.len())
+        .ok_or_else(|| malformed("compact JWS has three parts"))?;
     with_decoded(s64, |sig| match key.verify(signing_input, sig) {
         true => Ok(()),
         false => Err(Error::new(ErrorKind::InvalidSignature)),
@@ -223,11 +221,9 @@ pub(crate) fn sign(header_b64: &str, payload: &[u8], key: &SigningKey) -> Result
     out.push_str(header_b64);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(payload, &mut out);
-    let input_len = out.len();
     // Sign the bytes in place; the signature goes after the separator.
     let mut sig = String::with_capacity(sig_len);
-    key.signer()
-        .sign_b64(&out.as_bytes()[..input_len], &mut sig)?;
+    key.signer().sign_b64(out.as_bytes(), &mut sig)?;
     out.push('.');
     out.push_str(&sig);
     Ok(out)

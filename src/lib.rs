@@ -30,8 +30,8 @@
 //! An [`Issuer`] turns a successful login into a session (one per device) and a
 //! [`TokenPair`]: a short-lived access token and an opaque refresh token (`tprt_…`). Every
 //! refresh rotates the refresh token; the previous one still yields the *identical* child for
-//! a few seconds (so honest concurrent refreshes converge), and anything older revokes the
-//! whole session (a stolen token was replayed). Sessions have an idle timeout and an absolute
+//! a few seconds (so honest concurrent refreshes converge, and never revoke anything), and
+//! anything older revokes the whole session (a stolen token was replayed). Sessions have an idle timeout and an absolute
 //! lifetime ([`Policy::banking`], [`Policy::web`], [`Policy::mobile`]); users can list and
 //! revoke their sessions, log out everywhere, and elevation replaces the session id.
 //!
@@ -106,9 +106,37 @@
 //! read the issuer's private keys or refresh secrets. A stolen refresh token works until its
 //! owner (or the thief) refreshes twice; then the next use of an old token revokes the whole
 //! session. Refresh tokens are authenticated before any store access, and no store holds a
-//! secret: a leaked session table lets nobody mint tokens. Every
-//! parser has a size limit, returns a typed error and never panics (fuzzed). Secrets never
-//! appear in `Debug` output or error messages.
+//! secret: a leaked session table lets nobody mint tokens. Every parser has a size limit,
+//! returns a typed error and never panics (fuzzed; slicing and indexing in library code is
+//! checked, and clippy's `indexing_slicing` and `string_slice` lints keep it so). Secrets
+//! never appear in `Debug` output or error messages.
+//!
+//! What is guaranteed, and tested:
+//!
+//! - **Honest concurrency never logs anyone out.** Presenting the immediate parent inside the
+//!   grace window always yields the identical child (at least 32 concurrent refreshes of one
+//!   token, in every preset and on every store) or, past the replay cap, a refusal that keeps
+//!   the session ([`ErrorKind::GraceReplayLimit`], answered 429); only an older generation,
+//!   or the parent outside the window, is reuse.
+//! - **A removed key is removed.** After [`Verifier::set_keys`] returns, no token is answered
+//!   from the verified-token cache unless it verified under the new key set, whatever the
+//!   interleaving. A token may claim to live at most a day by default
+//!   ([`VerifierBuilder::max_token_lifetime`]); `exp`, `nbf` and `iat` are NumericDates
+//!   (fractions accepted and rounded to the stricter side; negative or beyond 2⁶³ − 1 refused).
+//! - **Revocation reaches every token of what was revoked.** An access token never outlives its
+//!   session (`exp` is capped at the session's end); revoking a session lists it for as long
+//!   as any of its tokens can be alive ([`Minter::max_ttl`], per-token lifetimes included),
+//!   also when it has just ended, and also on a retry after a failed log append (reuse,
+//!   revoke-all, elevation); "tokens issued before T" covers the whole second of T; token ids,
+//!   session ids and subjects are separate id spaces; on Redis, a subject's index lives as long
+//!   as its longest session.
+//! - **Strict at the edges.** A token is exactly its compact serialization (no surrounding
+//!   whitespace); `Authorization: Bearer` takes `1*SP`; a kid-less token is accepted only when
+//!   the key set has exactly one key of the header's algorithm; a JWKS that carries private key
+//!   material is refused; the minter refuses ([`ErrorKind::MintTooLarge`]) a token a default
+//!   verifier would refuse; numbers from the network (`expires_in`) are clamped.
+//! - **Cancellation-safe.** Dropping any future mid-flight leaves no state behind (the JWKS
+//!   sync's in-flight flag is held by a guard).
 //!
 //! ## Features
 //!
@@ -127,6 +155,11 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Attacker-controlled input must never index or slice its way into a panic: every index and
+// slice in library code is checked (`get`, `split_at_checked`, iterators), or carries a
+// reasoned `allow` where its bound is proven right there. Tests index freely.
+#![warn(clippy::indexing_slicing, clippy::string_slice)]
+#![cfg_attr(test, allow(clippy::indexing_slicing, clippy::string_slice))]
 
 #[cfg(feature = "axum")]
 pub mod axum;

@@ -372,7 +372,7 @@ fn payload<C: Serialize>(claims: &Registered<'_>, extra: &C) -> Result<Vec<u8>> 
     let extra = serde_json::to_vec(&map).map_err(ser)?;
     out.pop(); // the closing brace
     out.push(b',');
-    out.extend_from_slice(&extra[1..]);
+    out.extend_from_slice(extra.strip_prefix(b"{").unwrap_or(&extra));
     Ok(out)
 }
 
@@ -390,8 +390,11 @@ fn random10() -> Result<[u8; 10]> {
             *used = 0;
         }
         let mut out = [0u8; 10];
-        out.copy_from_slice(&buf[*used..*used + 10]);
-        buf[*used..*used + 10].fill(0);
+        let taken = buf
+            .get_mut(*used..*used + 10)
+            .ok_or(Error::new(ErrorKind::Random))?;
+        out.copy_from_slice(taken);
+        taken.fill(0);
         *used += 10;
         Ok(out)
     })

@@ -24,6 +24,8 @@ const VERSION: u8 = 1;
 const DOMAIN: &[u8] = b"tidepass refresh token\0";
 /// version(1) + secret id(1) + sid(16) + generation(8) + tag(32).
 const RAW_LEN: usize = 58;
+/// The signed part: version, secret id, sid (16 bytes), generation (8 bytes).
+const BODY_LEN: usize = 26;
 /// The encoded length of every refresh token: prefix + 78 base64url characters.
 pub const TOKEN_LEN: usize = PREFIX.len() + 78;
 
@@ -175,13 +177,16 @@ impl RefreshSecrets {
             ErrorKind::InvalidConfig,
             "unknown refresh secret id",
         ))?;
-        let mut raw = Zeroizing::new([0u8; RAW_LEN]);
-        raw[0] = VERSION;
-        raw[1] = id;
-        raw[2..18].copy_from_slice(sid.as_bytes());
-        raw[18..26].copy_from_slice(&generation.to_be_bytes());
-        let tag = tag(key, &raw[..26]);
-        raw[26..].copy_from_slice(tag.as_ref());
+        let mut body = [0u8; BODY_LEN];
+        let (head, generation_bytes) = body.split_at_mut(18);
+        let (version_id, sid_bytes) = head.split_at_mut(2);
+        version_id.copy_from_slice(&[VERSION, id]);
+        sid_bytes.copy_from_slice(sid.as_bytes());
+        generation_bytes.copy_from_slice(&generation.to_be_bytes());
+        let tag = tag(key, &body);
+        let mut raw = Zeroizing::new(Vec::with_capacity(RAW_LEN));
+        raw.extend_from_slice(&body);
+        raw.extend_from_slice(tag.as_ref());
         let mut out = Zeroizing::new(String::with_capacity(TOKEN_LEN));
         out.push_str(PREFIX);
         {
@@ -206,32 +211,38 @@ impl RefreshSecrets {
             .ok_or_else(invalid)?;
         let mut raw = Zeroizing::new([0u8; RAW_LEN + 3]);
         let n = crate::b64::decode(body.as_bytes(), &mut raw[..]).ok_or_else(invalid)?;
-        if n != RAW_LEN || raw[0] != VERSION {
+        // version ‖ secret id ‖ sid (16) ‖ generation (8) ‖ tag, each field checked out.
+        let raw = raw
+            .get(..n)
+            .filter(|r| r.len() == RAW_LEN)
+            .ok_or_else(invalid)?;
+        let (signed, tag) = raw.split_first_chunk::<BODY_LEN>().ok_or_else(invalid)?;
+        let [version, secret_id, rest @ ..] = signed;
+        let (sid, generation) = rest.split_first_chunk::<16>().ok_or_else(invalid)?;
+        let generation: [u8; 8] = generation.try_into().map_err(|_| invalid())?;
+        if *version != VERSION {
             return Err(invalid());
         }
-        let key = self.get(raw[1]).ok_or_else(invalid)?;
-        hmac::verify(key, &tag_input(&raw[..26]), &raw[26..RAW_LEN]).map_err(|_| invalid())?;
-        let mut sid = [0u8; 16];
-        sid.copy_from_slice(&raw[2..18]);
-        let mut generation = [0u8; 8];
-        generation.copy_from_slice(&raw[18..26]);
+        let key = self.get(*secret_id).ok_or_else(invalid)?;
+        hmac::verify(key, &tag_input(signed), tag).map_err(|_| invalid())?;
         Ok(Presented {
-            secret_id: raw[1],
-            sid: SessionId::from_bytes(sid),
+            secret_id: *secret_id,
+            sid: SessionId::from_bytes(*sid),
             generation: u64::from_be_bytes(generation),
         })
     }
 }
 
 /// domain ‖ version ‖ secret id ‖ sid ‖ generation, on the stack.
-fn tag_input(body: &[u8]) -> [u8; DOMAIN.len() + 26] {
-    let mut input = [0u8; DOMAIN.len() + 26];
-    input[..DOMAIN.len()].copy_from_slice(DOMAIN);
-    input[DOMAIN.len()..].copy_from_slice(&body[..26]);
+fn tag_input(body: &[u8; BODY_LEN]) -> [u8; DOMAIN.len() + BODY_LEN] {
+    let mut input = [0u8; DOMAIN.len() + BODY_LEN];
+    let (domain, rest) = input.split_at_mut(DOMAIN.len());
+    domain.copy_from_slice(DOMAIN);
+    rest.copy_from_slice(body);
     input
 }
 
-fn tag(key: &hmac::Key, body: &[u8]) -> hmac::Tag {
+fn tag(key: &hmac::Key, body: &[u8; BODY_LEN]) -> hmac::Tag {
     hmac::sign(key, &tag_input(body))
 }
 

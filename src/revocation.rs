@@ -102,9 +102,8 @@ fn hash128(domain: &[u8], value: &[u8]) -> u128 {
     ctx.update(domain);
     ctx.update(value);
     let d = ctx.finish();
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d.as_ref()[..16]);
-    u128::from_be_bytes(b)
+    // SHA-256 has 32 bytes: the first 16 are always there.
+    u128::from_be_bytes(d.as_ref().first_chunk::<16>().copied().unwrap_or_default())
 }
 
 /// The id of a token: a UUID `jti` (any version, hyphenated or not) is its 128 bits; any other
@@ -273,7 +272,12 @@ impl Changes {
             }
         }
         let digest = ring::digest::digest(&ring::digest::SHA256, &out);
-        out.extend_from_slice(&digest.as_ref()[..TRAILER]);
+        out.extend_from_slice(
+            digest
+                .as_ref()
+                .first_chunk::<TRAILER>()
+                .unwrap_or(&[0; TRAILER]),
+        );
         Ok(out)
     }
 
@@ -289,44 +293,56 @@ impl Changes {
         if bytes.len() > MAX_ENCODED {
             return Err(Error::new(ErrorKind::TooLarge));
         }
-        if bytes.len() < HEADER + TRAILER {
-            return Err(bad("revocation data truncated"));
-        }
-        let (body, sum) = bytes.split_at(bytes.len() - TRAILER);
+        let (body, sum) = bytes
+            .split_last_chunk::<TRAILER>()
+            .filter(|(body, _)| body.len() >= HEADER)
+            .ok_or_else(|| bad("revocation data truncated"))?;
         let digest = ring::digest::digest(&ring::digest::SHA256, body);
-        if &digest.as_ref()[..TRAILER] != sum {
+        if !digest.as_ref().starts_with(sum) {
             return Err(bad("revocation data checksum mismatch"));
         }
-        if &body[..4] != MAGIC || body[4] != FORMAT {
+        let mut r = Reader(body);
+        let truncated = || bad("revocation data truncated");
+        if r.take::<4>().ok_or_else(truncated)? != *MAGIC || r.byte() != Some(FORMAT) {
             return Err(bad("not tidepass revocation data (or a newer format)"));
         }
-        let u64_at = |i: usize| u64::from_be_bytes(body[i..i + 8].try_into().unwrap_or([0; 8]));
-        let u32_at = |i: usize| u32::from_be_bytes(body[i..i + 4].try_into().unwrap_or([0; 4]));
-        let kind = body[5];
-        let (epoch, from, to, base) = (u64_at(6), u64_at(14), u64_at(22), u64_at(30));
-        let counts = [u32_at(38), u32_at(42), u32_at(46)].map(|c| c as usize);
-        let need = counts[0]
-            .checked_add(counts[1])
+        let kind = r.byte().ok_or_else(truncated)?;
+        let [epoch, from, to, base] = [(); 4].map(|_| r.u64());
+        let (epoch, from, to, base) = (
+            epoch.ok_or_else(truncated)?,
+            from.ok_or_else(truncated)?,
+            to.ok_or_else(truncated)?,
+            base.ok_or_else(truncated)?,
+        );
+        let mut counts = [0usize; 3];
+        for c in &mut counts {
+            *c = r.u32().ok_or_else(truncated)? as usize;
+        }
+        let [tokens, sessions, subjects] = counts;
+        let need = tokens
+            .checked_add(sessions)
             .and_then(|n| n.checked_mul(20))
-            .and_then(|n| n.checked_add(counts[2].checked_mul(24)?))
+            .and_then(|n| n.checked_add(subjects.checked_mul(24)?))
             .and_then(|n| n.checked_add(HEADER))
             .ok_or_else(|| bad("revocation counts overflow"))?;
         if need != body.len() {
             return Err(bad("revocation data length does not match its counts"));
         }
-        let mut entries = Vec::with_capacity(counts.iter().sum());
-        let mut i = HEADER;
-        for (g, target) in [Target::Token, Target::Session, Target::Subject]
-            .into_iter()
-            .enumerate()
+        let mut entries = Vec::with_capacity(tokens + sessions + subjects);
+        for (count, target) in
+            counts
+                .into_iter()
+                .zip([Target::Token, Target::Session, Target::Subject])
         {
-            for _ in 0..counts[g] {
-                let id = u128::from_be_bytes(body[i..i + 16].try_into().unwrap_or([0; 16]));
-                let expires = base.saturating_add(u64::from(u32_at(i + 16)));
-                i += 20;
+            for _ in 0..count {
+                let id = r
+                    .take::<16>()
+                    .map(u128::from_be_bytes)
+                    .ok_or_else(truncated)?;
+                let offset = |v: Option<u32>| v.map(|o| base.saturating_add(u64::from(o)));
+                let expires = offset(r.u32()).ok_or_else(truncated)?;
                 let before = if target == Target::Subject {
-                    i += 4;
-                    base.saturating_add(u64::from(u32_at(i - 4)))
+                    offset(r.u32()).ok_or_else(truncated)?
                 } else {
                     0
                 };
@@ -355,6 +371,26 @@ impl Changes {
                 "revocation data has an impossible kind or version range",
             )),
         }
+    }
+}
+
+/// Reads fixed-size fields off the front of a byte string, checked: `None` past its end.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+    fn byte(&mut self) -> Option<u8> {
+        self.take::<1>().map(|[b]| b)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_be_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take().map(u64::from_be_bytes)
     }
 }
 
@@ -393,8 +429,12 @@ impl Filter {
 
     fn insert(&mut self, id: u128) {
         let (b, bits) = self.probes(id);
-        for bit in bits {
-            self.blocks[b][(bit / 64) as usize] |= 1 << (bit % 64);
+        if let Some(block) = self.blocks.get_mut(b) {
+            for bit in bits {
+                if let Some(word) = block.get_mut((bit / 64) as usize) {
+                    *word |= 1 << (bit % 64);
+                }
+            }
         }
     }
 
@@ -403,9 +443,14 @@ impl Filter {
             return false;
         }
         let (b, bits) = self.probes(id);
-        let block = &self.blocks[b];
-        bits.iter()
-            .all(|&bit| block[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+        // `probes` keeps `b` below the block count (a power of two) and every bit below 512.
+        self.blocks.get(b).is_some_and(|block| {
+            bits.iter().all(|&bit| {
+                block
+                    .get((bit / 64) as usize)
+                    .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+            })
+        })
     }
 }
 

@@ -366,7 +366,7 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
     }
     let mut s = current.clone();
     if presented == s.generation {
-        s.generation += 1;
+        s.generation = s.generation.saturating_add(1);
         s.secret_id = rules.secret_id;
         s.rotated_at = now;
         s.last_used_at = now;
@@ -383,7 +383,7 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
         if s.grace_replays >= rules.max_grace_replays {
             return Rotation::GraceExhausted(s);
         }
-        s.grace_replays += 1;
+        s.grace_replays = s.grace_replays.saturating_add(1);
         s.last_used_at = now;
         Rotation::GraceReplay(s)
     } else {

@@ -581,9 +581,11 @@ impl<C> Cache<C> {
     /// keeps the spread unpredictable. Full tokens are compared on lookup.
     fn hash(&self, token: &str) -> u64 {
         let b = token.as_bytes();
-        let tail = &b[b.len().saturating_sub(16)..];
+        let tail = b.get(b.len().saturating_sub(16)..).unwrap_or_default();
         let mut x = [0u8; 16];
-        x[..tail.len()].copy_from_slice(tail);
+        if let Some(front) = x.get_mut(..tail.len()) {
+            front.copy_from_slice(tail);
+        }
         let lo = u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
         let hi = u64::from_le_bytes([x[8], x[9], x[10], x[11], x[12], x[13], x[14], x[15]]);
         let h = (lo ^ self.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -591,12 +593,16 @@ impl<C> Cache<C> {
         h ^ (h >> 31)
     }
 
+    // The index is reduced modulo SHARDS, the slice's length: always in bounds.
+    #[allow(clippy::indexing_slicing)]
+    fn shard(&self, h: u64) -> &Shard<C> {
+        &self.shards[(h as usize) % SHARDS]
+    }
+
     /// The entry for `token`, if it was verified under key generation `generation`.
     fn get(&self, token: &str, generation: u64) -> Option<(Arc<AccessClaims<C>>, Option<RevIds>)> {
         let h = self.hash(token);
-        let shard = self.shards[(h as usize) % SHARDS]
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
+        let shard = self.shard(h).read().unwrap_or_else(|p| p.into_inner());
         shard
             .get(&h)
             .filter(|e| e.generation == generation && &*e.token == token)
@@ -612,9 +618,7 @@ impl<C> Cache<C> {
         now: u64,
     ) {
         let h = self.hash(token);
-        let mut shard = self.shards[(h as usize) % SHARDS]
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut shard = self.shard(h).write().unwrap_or_else(|p| p.into_inner());
         if shard.len() >= self.per_shard && !shard.contains_key(&h) {
             shard.retain(|_, e| e.claims.exp > now);
             if shard.len() >= self.per_shard {

@@ -52,7 +52,7 @@ pub fn read(cookie_header: &str) -> Option<&str> {
             let v = c.value();
             cookie_header
                 .find(v)
-                .map(|i| &cookie_header[i..i + v.len()])
+                .and_then(|i| cookie_header.get(i..i.checked_add(v.len())?))
         })
         .filter(|v| !v.is_empty())
 }

@@ -346,7 +346,7 @@ pub(crate) fn ec_verifier(alg: Algorithm, point: &[u8]) -> Result<Verifier> {
         Algorithm::ES384 => (&ring::agreement::ECDH_P384, 97),
         _ => return Err(Error::with(ErrorKind::InvalidKey, "not an ECDSA algorithm")),
     };
-    if point.len() != len || point[0] != 4 {
+    if point.len() != len || point.first() != Some(&4) {
         return Err(Error::with(
             ErrorKind::InvalidKey,
             "EC point has the wrong size for the curve",
@@ -391,7 +391,7 @@ pub(crate) fn hmac_verifier(alg: Algorithm, secret: &[u8]) -> Result<Verifier> {
 
 fn strip_zeros(b: &[u8]) -> &[u8] {
     let i = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-    &b[i..]
+    b.get(i..).unwrap_or_default()
 }
 
 /// Refuse RSA keys a careful verifier must not trust: modulus under 2048 bits, even or tiny
@@ -422,7 +422,8 @@ fn check_rsa_size<B: AsRef<[u8]>>(c: &rsa::PublicKeyComponents<B>) -> Result<()>
             "RSA modulus over 8192 bits",
         ));
     }
-    if e.is_empty() || e.len() > 4 || e[e.len() - 1] & 1 == 0 || (e.len() == 1 && e[0] < 3) {
+    let odd = e.last().is_some_and(|last| last & 1 == 1);
+    if e.len() > 4 || !odd || (e.len() == 1 && e.first().is_some_and(|&x| x < 3)) {
         return Err(Error::with(
             ErrorKind::WeakKey,
             "RSA public exponent must be odd, 3 or more",

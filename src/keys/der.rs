@@ -40,7 +40,7 @@ fn tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8])> {
         }
         let (bytes, r) = rest.split_at(n);
         rest = r;
-        if bytes[0] == 0 {
+        if bytes.first() == Some(&0) {
             return Err(bad());
         }
         let len = bytes
@@ -220,7 +220,7 @@ fn push_tlv(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {
             .position(|&b| b != 0)
             .unwrap_or(bytes.len() - 1);
         out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
+        out.extend_from_slice(bytes.get(skip..).unwrap_or_default());
     }
     out.extend_from_slice(contents);
 }

@@ -235,12 +235,12 @@ impl PublicParts {
     }
 
     fn from_point(p: &[u8]) -> Self {
-        let half = (p.len() - 1) / 2;
-        let crv = if half == 32 { "P-256" } else { "P-384" };
+        let (x, y) = ec_coordinates(p).unwrap_or_default();
+        let crv = if x.len() == 32 { "P-256" } else { "P-384" };
         Self::Ec {
             crv,
-            x: p[1..1 + half].to_vec(),
-            y: p[1 + half..].to_vec(),
+            x: x.to_vec(),
+            y: y.to_vec(),
         }
     }
 
@@ -346,7 +346,10 @@ impl SigningKey {
             // An RFC 7638 thumbprint of an `oct` key would publish a hash of the secret; an
             // HMAC of a fixed label under the secret identifies the key without revealing it.
             (None, _) => match &signer {
-                Signer::Hmac(k) => b64(&ring::hmac::sign(k, b"tidepass kid v1").as_ref()[..16]),
+                Signer::Hmac(k) => {
+                    let tag = ring::hmac::sign(k, b"tidepass kid v1");
+                    b64(tag.as_ref().get(..16).unwrap_or(tag.as_ref()))
+                }
                 _ => String::from("key"),
             },
         };
@@ -736,7 +739,7 @@ impl VerifyingKeys {
     pub fn from_keys(keys: impl IntoIterator<Item = VerifyingKey>) -> Result<Self> {
         let keys: Vec<VerifyingKey> = keys.into_iter().collect();
         for (i, k) in keys.iter().enumerate() {
-            if keys[..i].iter().any(|o| o.kid() == k.kid()) {
+            if keys.iter().take(i).any(|o| o.kid() == k.kid()) {
                 return Err(Error::with(
                     ErrorKind::InvalidKeySet,
                     "duplicate kid in key set",
@@ -921,4 +924,15 @@ impl KeySet {
     pub fn jwks(&self) -> Value {
         self.verifying_keys().to_jwks()
     }
+}
+
+/// The (x, y) coordinates of an uncompressed EC point `04 ‖ x ‖ y`; `None` for anything else.
+pub(crate) fn ec_coordinates(p: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&4, xy) = p.split_first()? else {
+        return None;
+    };
+    if xy.is_empty() || xy.len() % 2 != 0 {
+        return None;
+    }
+    xy.split_at_checked(xy.len() / 2)
 }

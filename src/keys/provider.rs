@@ -177,14 +177,15 @@ fn ec_from_private(
     let Ok(Signer::Ecdsa(kp)) = crypto::signer_from_der(alg, der) else {
         return Err(JwtErrorKind::InvalidEcdsaKey.into());
     };
-    let p = kp.public_key().as_ref();
-    let half = (p.len() - 1) / 2;
-    let curve = if half == 32 {
+    let Some((x, y)) = super::ec_coordinates(kp.public_key().as_ref()) else {
+        return Err(JwtErrorKind::InvalidEcdsaKey.into());
+    };
+    let curve = if x.len() == 32 {
         EllipticCurve::P256
     } else {
         EllipticCurve::P384
     };
-    Ok((curve, p[1..1 + half].to_vec(), p[1 + half..].to_vec()))
+    Ok((curve, x.to_vec(), y.to_vec()))
 }
 
 fn ed_from_private(der: &[u8], curve: &EllipticCurve) -> jsonwebtoken::errors::Result<Vec<u8>> {

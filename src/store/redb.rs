@@ -38,13 +38,16 @@ fn decode_entry(b: &[u8]) -> Result<Entry> {
     if b.len() != 33 {
         return Err(corrupt());
     }
-    let target = Target::from_code(b[0]).ok_or_else(corrupt)?;
-    let u64_at = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    let (&code, rest) = b.split_first().ok_or_else(corrupt)?;
+    let target = Target::from_code(code).ok_or_else(corrupt)?;
+    let (id, rest) = rest.split_first_chunk::<16>().ok_or_else(corrupt)?;
+    let (before, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let expires = rest.first_chunk::<8>().ok_or_else(corrupt)?;
     Ok(Entry {
         target,
-        id: u128::from_be_bytes(b[1..17].try_into().map_err(|_| corrupt())?),
-        before: u64_at(17),
-        expires: u64_at(25),
+        id: u128::from_be_bytes(*id),
+        before: u64::from_be_bytes(*before),
+        expires: u64::from_be_bytes(*expires),
     })
 }
 
