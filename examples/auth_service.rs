@@ -26,12 +26,12 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use tidepass::axum::Auth;
-use tidepass::events::{Both, MetricsSink, TracingSink};
-use tidepass::guard::{DefaultRisk, FailureLimiter};
+use tidepass::http::axum::Auth;
 use tidepass::http::cookie;
+use tidepass::issuer::events::{Both, MetricsSink, TracingSink};
+use tidepass::issuer::guard::{DefaultRisk, FailureLimiter};
 use tidepass::keys::{Algorithm, SigningKey};
-use tidepass::refresh::RefreshSecrets;
+use tidepass::session::refresh::RefreshSecrets;
 use tidepass::store::SessionStore;
 use tidepass::{ClientContext, Issuer, Login, Minter, Policy, SessionId, TokenPair, Verifier};
 
@@ -373,10 +373,10 @@ async fn revoke<S: SessionStore>(
         return error(StatusCode::BAD_REQUEST, "invalid_request");
     };
     let secrets_ok = app.0.issuer.inspect_refresh_token(&form.token);
-    if let Some(sid) = secrets_ok {
-        if let Err(e) = app.0.issuer.logout(sid).await {
-            return tidepass_error(&e);
-        }
+    if let Some(sid) = secrets_ok
+        && let Err(e) = app.0.issuer.logout(sid).await
+    {
+        return tidepass_error(&e);
     }
     StatusCode::OK.into_response()
 }

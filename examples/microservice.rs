@@ -19,11 +19,11 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Json, Router};
-use tidepass::axum::{Auth, AuthRejection, require_scope};
 use tidepass::clock::{Clock, SystemClock};
+use tidepass::http::axum::{Auth, AuthRejection, require_scope};
 use tidepass::keys::VerifyingKeys;
-use tidepass::keys::sync::{Fetched, KeySync};
 use tidepass::revocation::{RevocationList, Syncer};
+use tidepass::verify::sync::{Fetched, KeySync};
 use tidepass::{ErrorKind, Verifier};
 
 const ISSUER: &str = "http://tidepass.local";
@@ -94,19 +94,17 @@ async fn watch_unknown_kid(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let response = next.run(req).await;
-    if response.status() == 401 {
-        if let Some(h) = header {
-            if app
-                .verifier
-                .verify_bearer(&h)
-                .is_err_and(|e| e.kind() == ErrorKind::UnknownKey)
-            {
-                let _ = app
-                    .keys
-                    .on_unknown_kid(SystemClock.now(), || app.jwks.fetch())
-                    .await;
-            }
-        }
+    if response.status() == 401
+        && let Some(h) = header
+        && app
+            .verifier
+            .verify_bearer(&h)
+            .is_err_and(|e| e.kind() == ErrorKind::UnknownKey)
+    {
+        let _ = app
+            .keys
+            .on_unknown_kid(SystemClock.now(), || app.jwks.fetch())
+            .await;
     }
     response
 }

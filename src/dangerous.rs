@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::jws;
+use crate::token::jws;
 
 /// A token's header and claims, decoded **without verifying the signature**.
 #[derive(Debug, Clone, PartialEq)]

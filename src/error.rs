@@ -133,7 +133,7 @@ pub enum ErrorKind {
     /// Claims could not be serialized to JSON when minting.
     Serialization,
     /// The token being minted would be refused by a default verifier: longer than
-    /// [`crate::verify::DEFAULT_MAX_TOKEN_LEN`] (a long `sub`, large custom claims, or
+    /// [`crate::token::DEFAULT_MAX_TOKEN_LEN`] (a long `sub`, large custom claims, or
     /// characters JSON escapes). Nothing was signed. Shorten the claims.
     MintTooLarge,
     /// The system random number generator failed.

@@ -49,7 +49,7 @@
 //!
 //! Stores implement [`SessionStore`]: [`MemoryStore`], `store::RedbStore` (feature `redb`,
 //! durable across crashes), `store::RedisStore` (feature `redis`) and `store::PgStore` (feature
-//! `postgres`). Every security decision emits an [`events::Event`]. With a store that answers
+//! `postgres`). Every security decision emits an [`issuer::events::Event`]. With a store that answers
 //! over the network or from disk, a refresh signs its access token while the rotation is in
 //! flight, from the claims of the session as last seen (they never change), and keeps that
 //! token only if the store confirms the rotation of a session with the same claims
@@ -84,6 +84,14 @@
 //! `client`, `client::Keeper` holds the pair, refreshes ahead of expiry, shares one refresh
 //! among concurrent callers, retries a refresh whose answer was lost (the server's grace window
 //! returns the identical new pair), and turns a dead session into `ClientError::LoginRequired`.
+//!
+//! ## Layout
+//!
+//! The modules are the architecture, each depending only on those listed before it:
+//! [`keys`] (key material; knows nothing of JWS), [`token`] (the access-token format both
+//! sides share: JWS, claims, minting), [`verify`] (the microservice), [`session`] (the auth
+//! service's records and the rotation rule), [`revocation`], [`store`] (the backends),
+//! [`issuer`] (the auth service), [`http`] (framework glue) and `client` (the device).
 //!
 //! ## Design
 //!
@@ -144,14 +152,16 @@
 //!
 //! - `redb`, `redis`, `postgres`: the session stores (`store::RedbStore`, `store::RedisStore`
 //!   with `store::follow_revocations` for pushed revocations, `store::PgStore`).
-//! - `axum`: the `axum::Auth` extractor, refresh-token cookies (`http::cookie`), helpers on the
+//! - `axum`: the `http::axum::Auth` extractor, refresh-token cookies (`http::cookie`), helpers on the
 //!   `http` crate's types.
 //! - `client`: `client::Keeper`, silent refresh for devices.
-//! - `guard`: `guard::FailureLimiter` (the risk policy in [`guard`] needs no feature).
-//! - `metrics`: counters and histograms through the `metrics` facade (`events::MetricsSink`).
+//! - `guard`: `issuer::guard::FailureLimiter` (the risk policy in [`issuer::guard`] needs no
+//!   feature).
+//! - `metrics`: counters and histograms through the `metrics` facade
+//!   (`issuer::events::MetricsSink`).
 //! - `cli`: the `tidepass` command-line tool (keygen, jwks, mint, verify, inspect).
-//! - `test-util`: `clock::ManualClock`, [`events::MemorySink`] and the store conformance
-//!   suite (`store::conformance`).
+//! - `test-util`: `clock::ManualClock`, [`issuer::events::MemorySink`] and the store
+//!   conformance suite (`conformance`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -161,33 +171,30 @@
 #![warn(clippy::indexing_slicing, clippy::string_slice)]
 #![cfg_attr(test, allow(clippy::indexing_slicing, clippy::string_slice))]
 
-#[cfg(feature = "axum")]
-pub mod axum;
-mod b64;
-pub mod claims;
-#[cfg(feature = "client")]
-pub mod client;
 pub mod clock;
+#[cfg(feature = "test-util")]
+pub mod conformance;
 pub mod dangerous;
 mod error;
-pub mod events;
-pub mod guard;
-pub mod http;
-mod issuer;
-mod jws;
 pub mod keys;
-pub mod mint;
-mod overlap;
-pub mod refresh;
-pub mod revocation;
-pub mod session;
-pub mod store;
+pub mod token;
+
 pub mod verify;
 
-pub use claims::{AccessClaims, Audience, NoExtra};
+pub mod issuer;
+pub mod session;
+
+pub mod revocation;
+pub mod store;
+
+#[cfg(feature = "client")]
+pub mod client;
+pub mod http;
+
 pub use error::{Error, ErrorKind, Result};
 pub use issuer::{Issuer, IssuerBuilder, Login, SessionView, TokenPair};
-pub use mint::{AccessToken, Mint, Minter};
 pub use session::{ClientContext, Policy, SessionId};
 pub use store::{MemoryStore, SessionStore};
+pub use token::claims::{AccessClaims, Audience, NoExtra};
+pub use token::mint::{AccessToken, Mint, Minter};
 pub use verify::{Verified, Verifier, VerifierBuilder};

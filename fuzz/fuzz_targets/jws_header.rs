@@ -26,8 +26,13 @@ static KEY: LazyLock<(SigningKey, Verifier)> = LazyLock::new(|| {
 
 #[derive(Arbitrary, Debug)]
 enum Text {
+    /// One of the values that matter.
     Known(u8),
+    /// Anything.
     Any(String),
+    /// A known value, or ASCII padding, then any character, then anything: multi-byte
+    /// characters land at every byte offset (where a byte-indexed slice would split one).
+    Padded(u8, u8, char, String),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -56,6 +61,13 @@ fn text(t: &Option<Text>, known: &[&str]) -> Option<Value> {
     t.as_ref().map(|t| match t {
         Text::Known(i) => json!(known[*i as usize % known.len()]),
         Text::Any(s) => json!(s),
+        Text::Padded(i, pad, c, s) => {
+            let head = match pad % 2 {
+                0 => known[*i as usize % known.len()].to_owned(),
+                _ => "a".repeat(usize::from(*pad % 24)),
+            };
+            json!(format!("{head}{c}{s}"))
+        }
     })
 }
 

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use tidepass::refresh::RefreshSecrets;
+use tidepass::session::refresh::RefreshSecrets;
 
 static SECRETS: LazyLock<RefreshSecrets> =
     LazyLock::new(|| RefreshSecrets::from_secret(1, &[3u8; 32]).expect("secret"));

@@ -7,7 +7,7 @@
 
 use cookie::{Cookie, SameSite};
 
-use crate::refresh::RefreshToken;
+use crate::session::refresh::RefreshToken;
 
 /// The cookie's name.
 pub const NAME: &str = "__Secure-tidepass-refresh";
@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn attributes_and_round_trip() {
-        let secrets = crate::refresh::RefreshSecrets::from_secret(1, &[1; 32]).expect("s");
+        let secrets = crate::session::refresh::RefreshSecrets::from_secret(1, &[1; 32]).expect("s");
         let token = secrets
             .encode(1, &crate::SessionId::from_bytes([2; 16]), 1)
             .expect("t");

@@ -140,10 +140,10 @@ impl SessionStore for MemoryStore {
             if Some(id) == keep {
                 continue;
             }
-            if let Some(mut s) = self.sessions.get_mut(&id) {
-                if revoke_in_place(&mut s, reason, now) {
-                    out.push(s.clone());
-                }
+            if let Some(mut s) = self.sessions.get_mut(&id)
+                && revoke_in_place(&mut s, reason, now)
+            {
+                out.push(s.clone());
             }
         }
         for s in &out {

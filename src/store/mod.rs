@@ -35,9 +35,6 @@ mod postgres;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{MIGRATIONS, PgStore};
 
-#[cfg(feature = "test-util")]
-pub mod conformance;
-
 /// Where sessions live. Every method is one atomic step.
 ///
 /// # Errors

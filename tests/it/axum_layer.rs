@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use axum::{Extension, Router, middleware, routing::get};
-use tidepass::claims::NoExtra;
 use tidepass::keys::{Algorithm, SigningKey};
-use tidepass::{Minter, Verified, Verifier, axum::require_auth};
+use tidepass::token::claims::NoExtra;
+use tidepass::{Minter, Verified, Verifier, http::axum::require_auth};
 
 async fn me(Extension(claims): Extension<Verified>) -> String {
     format!("hello {}", claims.sub)

@@ -118,7 +118,7 @@ fn key_swaps_never_break_concurrent_verification() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut swaps = 0u64;
     while ok.load(Ordering::Relaxed) < 2000 && std::time::Instant::now() < deadline {
-        verifier.set_keys(if swaps % 2 == 0 {
+        verifier.set_keys(if swaps.is_multiple_of(2) {
             set2.clone()
         } else {
             set1.clone()

@@ -1,6 +1,7 @@
 //! The conformance suite against every store this build has.
 
-use tidepass::store::{MemoryStore, conformance};
+use tidepass::conformance;
+use tidepass::store::MemoryStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_conforms() {
@@ -11,7 +12,8 @@ async fn memory_store_conforms() {
 mod redb {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use tidepass::store::{RedbStore, conformance};
+    use tidepass::conformance;
+    use tidepass::store::RedbStore;
 
     pub(crate) fn temp_path(name: &str) -> std::path::PathBuf {
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -51,7 +53,7 @@ async fn redb_loses_no_acknowledged_write_on_sigkill() {
     use std::process::{Command, Stdio};
 
     use tidepass::keys::{Algorithm, SigningKey};
-    use tidepass::refresh::RefreshSecrets;
+    use tidepass::session::refresh::RefreshSecrets;
     use tidepass::store::{RedbStore, SessionStore};
     use tidepass::{Issuer, Login, Minter, SessionId};
 
@@ -175,7 +177,8 @@ mod redis_store {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    use tidepass::store::{RedisStore, conformance};
+    use tidepass::conformance;
+    use tidepass::store::RedisStore;
 
     pub(crate) fn url() -> String {
         std::env::var("TIDEPASS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
@@ -235,7 +238,8 @@ mod postgres_store {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    use tidepass::store::{PgStore, conformance};
+    use tidepass::conformance;
+    use tidepass::store::PgStore;
 
     pub(crate) fn url() -> String {
         std::env::var("TIDEPASS_PG_URL")
@@ -578,7 +582,8 @@ async fn redis_down_fails_fast_and_recovers() {
 async fn redis_cluster_conforms() {
     use std::process::Command;
 
-    use tidepass::store::{RedisStore, conformance};
+    use tidepass::conformance;
+    use tidepass::store::RedisStore;
 
     let mut nodes = Vec::new();
     for _ in 0..3 {
@@ -694,7 +699,7 @@ async fn redis_aof_always_loses_no_acknowledged_write_on_kill_9() {
     use std::time::Duration;
 
     use tidepass::keys::{Algorithm, SigningKey};
-    use tidepass::refresh::RefreshSecrets;
+    use tidepass::session::refresh::RefreshSecrets;
     use tidepass::store::RedisStore;
     use tidepass::{Issuer, Minter};
 

@@ -1,5 +1,8 @@
 //! The conformance suite every [`SessionStore`] must pass (feature `test-util`).
 //!
+//! (One file over 600 lines on purpose: it is one suite, read top to bottom, each check a
+//! self-contained story over a fresh store; splitting it would scatter the rotation table.)
+//!
 //! It drives a real [`Issuer`] over the store with a manual clock: every row of the rotation
 //! table, timeouts at their exact boundaries, list and revoke operations, cleanup, and races
 //! (many tasks refreshing one token at once; a reuse racing a legitimate refresh). Each check
@@ -7,7 +10,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use tidepass::store::{MemoryStore, conformance};
+//! use tidepass::{conformance, store::MemoryStore};
 //! conformance::run_all(|| async { MemoryStore::new() }).await;
 //! # }
 //! ```
@@ -23,13 +26,13 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, ManualClock};
 use crate::error::ErrorKind;
-use crate::events::{Event, MemorySink};
+use crate::issuer::events::{Event, MemorySink};
 use crate::issuer::{Issuer, Login};
 use crate::keys::{Algorithm, SigningKey};
-use crate::mint::Minter;
-use crate::refresh::RefreshSecrets;
+use crate::session::refresh::RefreshSecrets;
 use crate::session::{ClientContext, Policy, RevokeReason, SessionId};
 use crate::store::SessionStore;
+use crate::token::mint::Minter;
 
 const T0: u64 = 1_800_000_000;
 

@@ -58,7 +58,8 @@ fn malformed(detail: &'static str) -> Error {
 
 /// Decode base64url (no padding, canonical trailing bits) into `buf`; returns the bytes.
 fn decode_into<'b>(part: &str, buf: &'b mut [u8]) -> Result<&'b [u8]> {
-    let n = crate::b64::decode(part.as_bytes(), buf).ok_or_else(|| malformed("bad base64url"))?;
+    let n = crate::token::b64::decode(part.as_bytes(), buf)
+        .ok_or_else(|| malformed("bad base64url"))?;
     buf.get(..n).ok_or_else(|| malformed("bad base64url"))
 }
 
@@ -173,9 +174,9 @@ pub(crate) fn verify<T>(
     // key's kid and alg, typ at+jwt and nothing else: skip decoding and parsing it.
     let typ_ok = policy
         .typ
-        .is_none_or(|t| t.eq_ignore_ascii_case(crate::mint::ACCESS_TOKEN_TYPE));
+        .is_none_or(|t| t.eq_ignore_ascii_case(crate::token::mint::ACCESS_TOKEN_TYPE));
     let known = if typ_ok {
-        keys.iter().find(|k| k.access_header() == h64)
+        keys.iter().find(|k| access_header(k) == h64)
     } else {
         None
     };
@@ -195,6 +196,65 @@ pub(crate) fn verify<T>(
         false => Err(Error::new(ErrorKind::InvalidSignature)),
     })?;
     with_decoded(p64, |payload| parse(payload, key))
+}
+
+// The JWS operations on keys live here, beside the format: `keys` knows nothing of JWS.
+impl SigningKey {
+    /// Sign `payload` under exactly the protected header `header_json` (compact JWS). The header
+    /// must be a JSON object whose `alg` is this key's algorithm. This is the low-level form;
+    /// access tokens come from [`crate::Minter`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when the header is not a JSON object or names another `alg`.
+    pub fn sign_jws(&self, header_json: &[u8], payload: &[u8]) -> Result<String> {
+        let header: serde_json::Value = serde_json::from_slice(header_json)
+            .map_err(|_| Error::with(ErrorKind::InvalidConfig, "header is not JSON"))?;
+        if header.get("alg").and_then(serde_json::Value::as_str) != Some(self.algorithm().as_str())
+        {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "header alg is not the key's",
+            ));
+        }
+        sign(&URL_SAFE_NO_PAD.encode(header_json), payload, self)
+    }
+}
+
+impl VerifyingKeys {
+    /// Verify a compact JWS at the signature level only, and return its payload.
+    ///
+    /// The key is chosen by `kid` (a token without `kid` is accepted only when the set holds a
+    /// single key), the header's `alg` must equal the key's, and `none`, `crit`, embedded keys
+    /// and JWE are refused. No claim is looked at: for access tokens use
+    /// [`crate::Verifier`], which adds `typ`, `iss`, `aud` and time checks.
+    ///
+    /// # Errors
+    ///
+    /// The token-level kinds of [`crate::Verifier::verify_at`] that concern the JWS itself.
+    pub fn verify_jws(&self, token: &str) -> Result<Vec<u8>> {
+        if token.len() > 1 << 20 {
+            return Err(Error::new(ErrorKind::TooLarge));
+        }
+        let policy = Policy {
+            require_kid: false,
+            typ: None,
+        };
+        verify(token, self, policy, |payload, _| Ok(payload.to_vec()))
+    }
+}
+
+/// The exact base64url header the minter writes for `key` (`typ: at+jwt`), computed once per
+/// key and kept in the key's slot.
+pub(crate) fn access_header(key: &VerifyingKey) -> &str {
+    key.token_header_slot().get_or_init(|| {
+        header_b64_for(
+            key.algorithm(),
+            key.kid().as_str(),
+            crate::token::mint::ACCESS_TOKEN_TYPE,
+        )
+        .into()
+    })
 }
 
 /// The base64url header of every token a key signs, computed once per key.

@@ -1,5 +1,13 @@
 //! The auth service's side: log in, refresh with rotation and reuse detection, log out, list
-//! and revoke sessions, elevate.
+//! and revoke sessions, elevate; its guards (rate limits, risk policy) and events.
+//!
+//! Uses [`crate::session`] (the records and rules), [`crate::store`], [`crate::revocation`]
+//! and [`crate::token`]; nothing below it uses this module.
+
+pub mod events;
+pub mod guard;
+pub(crate) mod overlap;
+mod revoke;
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,16 +19,15 @@ use serde_json::{Map, Value};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::{Event, EventSink, TracingSink};
-use crate::guard::{RiskDecision, RiskPolicy};
-use crate::mint::{AccessToken, Minter};
-use crate::overlap::{KnownSessions, MintedFrom, let_io_start, poll_once};
-use crate::refresh::{Presented, RefreshSecrets, RefreshToken};
-use crate::revocation::{Changes, Entry, Target};
+use crate::issuer::events::{Event, EventSink, TracingSink};
+use crate::issuer::guard::{RiskDecision, RiskPolicy};
+use crate::issuer::overlap::{KnownSessions, MintedFrom, let_io_start, poll_once};
+use crate::session::refresh::{Presented, RefreshSecrets, RefreshToken};
 use crate::session::{
     ClientContext, Policy, RevokeReason, Rotation, RotationRules, Session, SessionId, new_session,
 };
-use crate::store::{SessionStore, session_entry};
+use crate::store::SessionStore;
+use crate::token::mint::{AccessToken, Minter};
 
 /// What [`Issuer::login`] and [`Issuer::refresh`] hand back.
 #[derive(Debug)]
@@ -156,7 +163,7 @@ impl<S: SessionStore> IssuerBuilder<S> {
     }
 
     /// Assess every [`Issuer::refresh_from`] with this policy (for example
-    /// [`crate::guard::DefaultRisk`]). Off by default: a plain [`Issuer::refresh`] never
+    /// [`crate::issuer::guard::DefaultRisk`]). Off by default: a plain [`Issuer::refresh`] never
     /// assesses. The assessment reads the stored session first: one more store round trip
     /// per refresh.
     pub fn risk(mut self, policy: impl RiskPolicy) -> Self {
@@ -298,7 +305,7 @@ impl<S: SessionStore> Issuer<S> {
         self.secrets.load().parse(refresh_token).ok().map(|p| p.sid)
     }
 
-    fn emit(&self, e: Event) {
+    pub(super) fn emit(&self, e: Event) {
         self.events.emit(&e);
     }
 
@@ -437,19 +444,19 @@ impl<S: SessionStore> Issuer<S> {
         let now = self.clock.now();
         let secrets = self.secrets.load_full();
         let presented = self.authenticate(&secrets, refresh_token)?;
-        if let Some(policy) = &self.risk {
-            if let Some(stored) = self.store.load(presented.sid).await? {
-                match policy.assess(&stored.context, context) {
-                    RiskDecision::Allow => {}
-                    RiskDecision::StepUp => {
-                        self.emit(Event::StepUpRequired { sid: stored.sid });
-                        return Err(Error::new(ErrorKind::StepUpRequired));
-                    }
-                    RiskDecision::Deny => {
-                        self.revoke_one(stored.sid, RevokeReason::RiskDenied, now)
-                            .await?;
-                        return Err(Error::new(ErrorKind::RiskDenied));
-                    }
+        if let Some(policy) = &self.risk
+            && let Some(stored) = self.store.load(presented.sid).await?
+        {
+            match policy.assess(&stored.context, context) {
+                RiskDecision::Allow => {}
+                RiskDecision::StepUp => {
+                    self.emit(Event::StepUpRequired { sid: stored.sid });
+                    return Err(Error::new(ErrorKind::StepUpRequired));
+                }
+                RiskDecision::Deny => {
+                    self.revoke_one(stored.sid, RevokeReason::RiskDenied, now)
+                        .await?;
+                    return Err(Error::new(ErrorKind::RiskDenied));
                 }
             }
         }
@@ -602,262 +609,6 @@ impl<S: SessionStore> Issuer<S> {
             }
             Some(Rotation::Ended(_)) => reject(ErrorKind::SessionExpired),
         }
-    }
-
-    /// How long a revocation entry must live: the longest access-token lifetime minted plus
-    /// the largest leeway a verifier may apply.
-    fn revocation_ttl(&self) -> u64 {
-        self.minter
-            .max_ttl()
-            .saturating_add(crate::verify::MAX_LEEWAY)
-    }
-
-    /// Can an access token of `s` still be accepted somewhere at `now`? Its newest one was
-    /// minted at `last_used_at` (login, rotation or grace replay) and lives at most
-    /// [`Issuer::revocation_ttl`] from then.
-    fn tokens_may_live(&self, s: &Session, now: u64) -> bool {
-        now < s.last_used_at.saturating_add(self.revocation_ttl())
-    }
-
-    /// Put sessions' access tokens on the revocation list.
-    async fn list_sessions_revoked(&self, sids: &[SessionId], now: u64) -> Result<()> {
-        if sids.is_empty() {
-            return Ok(());
-        }
-        let expires = now.saturating_add(self.revocation_ttl());
-        let entries: Vec<Entry> = sids.iter().map(|sid| session_entry(sid, expires)).collect();
-        self.store.append_revocations(&entries).await.map(|_| ())
-    }
-
-    async fn revoke_one(&self, sid: SessionId, reason: RevokeReason, now: u64) -> Result<bool> {
-        self.known.forget(&sid);
-        let done = self.store.revoke(sid, reason, now).await?;
-        match &done {
-            Some(_) => self.emit(Event::Revoked { sid, reason }),
-            None => {
-                // Already revoked or ended: list it anyway while any of its access tokens can
-                // be alive (a retry after a failed log append; a session that has just timed
-                // out, whose last token may still be valid).
-                let alive = self
-                    .store
-                    .load(sid)
-                    .await?
-                    .is_some_and(|s| self.tokens_may_live(&s, now));
-                if !alive {
-                    return Ok(false);
-                }
-            }
-        }
-        self.list_sessions_revoked(&[sid], now).await?;
-        Ok(done.is_some())
-    }
-
-    /// Revoke one access token by its `jti` until `expires_at` (its `exp`).
-    ///
-    /// # Errors
-    ///
-    /// A store error.
-    pub async fn revoke_access_token(&self, jti: &str, expires_at: u64) -> Result<u64> {
-        let entry = Entry {
-            target: Target::Token,
-            id: crate::revocation::token_id(jti),
-            before: 0,
-            expires: expires_at.saturating_add(crate::verify::MAX_LEEWAY),
-        };
-        self.store.append_revocations(&[entry]).await
-    }
-
-    /// Revoke every access token of `subject` issued at or before `before` (Unix seconds), for
-    /// example at a password change with `before` = now. Sessions are not touched (see
-    /// [`Issuer::revoke_all`]).
-    ///
-    /// `iat` has one-second resolution, so the whole second of `before` counts: a token minted
-    /// a few milliseconds before the call is revoked, and so is one minted in the same second
-    /// just after it (a client that gets 401 for it refreshes and receives a token of a later
-    /// second). Failing closed within that second is the price of never missing the token
-    /// minted just before.
-    ///
-    /// # Errors
-    ///
-    /// A store error.
-    pub async fn revoke_subject_tokens_before(&self, subject: &str, before: u64) -> Result<u64> {
-        let entry = Entry {
-            target: Target::Subject,
-            id: crate::revocation::subject_id(subject),
-            before,
-            expires: before.saturating_add(self.revocation_ttl()),
-        };
-        self.store.append_revocations(&[entry]).await
-    }
-
-    /// The revocation changes after `since` (a delta), or a snapshot for `None` or a version
-    /// the log no longer covers: what a `GET /revocations?since=V` handler serves
-    /// ([`Changes::encode`] for the binary body, serde for JSON).
-    ///
-    /// # Errors
-    ///
-    /// A store error.
-    pub async fn revocation_changes(&self, since: Option<u64>) -> Result<Changes> {
-        self.store.revocation_changes(since, self.clock.now()).await
-    }
-
-    /// Log out: revoke the session. Returns `false` when it was unknown or already ended.
-    ///
-    /// # Errors
-    ///
-    /// A store error.
-    pub async fn logout(&self, sid: SessionId) -> Result<bool> {
-        self.revoke_one(sid, RevokeReason::Logout, self.clock.now())
-            .await
-    }
-
-    /// The subject's active sessions, with `current` marked.
-    ///
-    /// # Errors
-    ///
-    /// A store error.
-    pub async fn sessions(
-        &self,
-        subject: &str,
-        current: Option<SessionId>,
-    ) -> Result<Vec<SessionView>> {
-        let now = self.clock.now();
-        let list = self.store.list(subject, now).await?;
-        Ok(list
-            .into_iter()
-            .map(|session| SessionView {
-                current: Some(session.sid) == current,
-                session,
-            })
-            .collect())
-    }
-
-    /// Revoke one of `subject`'s sessions ("sign out that device"). Returns `false` when the
-    /// session is not the subject's, unknown, or already ended.
-    ///
-    /// # Errors
-    ///
-    /// A store error.
-    pub async fn revoke(&self, subject: &str, sid: SessionId) -> Result<bool> {
-        match self.store.load(sid).await? {
-            Some(s) if s.subject == subject => {
-                self.revoke_one(sid, RevokeReason::Revoked, self.clock.now())
-                    .await
-            }
-            _ => Ok(false),
-        }
-    }
-
-    async fn revoke_many(
-        &self,
-        subject: &str,
-        keep: Option<SessionId>,
-        reason: RevokeReason,
-    ) -> Result<usize> {
-        let now = self.clock.now();
-        // List first, then revoke: should the append fail, nothing is revoked yet and a retry
-        // starts over (revoked first, a retry would find nothing active and list nothing).
-        let listed: Vec<SessionId> = self
-            .store
-            .list(subject, now)
-            .await?
-            .iter()
-            .map(|s| s.sid)
-            .filter(|sid| Some(*sid) != keep)
-            .collect();
-        self.list_sessions_revoked(&listed, now).await?;
-        for sid in &listed {
-            self.known.forget(sid);
-        }
-        let revoked = self
-            .store
-            .revoke_subject(subject, keep, reason, now)
-            .await?;
-        for s in &revoked {
-            self.known.forget(&s.sid);
-            self.emit(Event::Revoked { sid: s.sid, reason });
-        }
-        // Sessions opened between the two calls.
-        let late: Vec<SessionId> = revoked
-            .iter()
-            .map(|s| s.sid)
-            .filter(|sid| !listed.contains(sid))
-            .collect();
-        self.list_sessions_revoked(&late, now).await?;
-        Ok(revoked.len())
-    }
-
-    /// Revoke every session of `subject` but `keep` ("log out everywhere else").
-    ///
-    /// # Errors
-    ///
-    /// A store error.
-    pub async fn revoke_others(&self, subject: &str, keep: SessionId) -> Result<usize> {
-        self.revoke_many(subject, Some(keep), RevokeReason::RevokedOthers)
-            .await
-    }
-
-    /// Revoke every session of `subject` ("log out everywhere", after a password change).
-    ///
-    /// # Errors
-    ///
-    /// A store error.
-    pub async fn revoke_all(&self, subject: &str) -> Result<usize> {
-        self.revoke_many(subject, None, RevokeReason::RevokedAll)
-            .await
-    }
-
-    /// Privilege change: replace session `sid` by a new session with a new id, the given
-    /// assurance level (and scope, if given), and revoke the old one. This is the
-    /// session-fixation defence: whoever knew the old session id or held its tokens gains
-    /// nothing from the elevation.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::UnknownSession`], [`ErrorKind::SessionRevoked`] or
-    /// [`ErrorKind::SessionExpired`] when `sid` is not active; a store error.
-    pub async fn elevate(
-        &self,
-        sid: SessionId,
-        assurance: u8,
-        scope: Option<String>,
-    ) -> Result<TokenPair> {
-        let now = self.clock.now();
-        let Some(old) = self.store.revoke(sid, RevokeReason::Elevated, now).await? else {
-            let stored = self.store.load(sid).await?;
-            // A retry after a failed append still lists the old session's tokens.
-            if let Some(s) = stored.as_ref().filter(|s| self.tokens_may_live(s, now)) {
-                self.list_sessions_revoked(&[s.sid], now).await?;
-            }
-            return match stored {
-                None => Err(Error::new(ErrorKind::UnknownSession)),
-                Some(s) if s.revoked.is_some() => Err(Error::new(ErrorKind::SessionRevoked)),
-                Some(_) => Err(Error::new(ErrorKind::SessionExpired)),
-            };
-        };
-        self.emit(Event::Revoked {
-            sid,
-            reason: RevokeReason::Elevated,
-        });
-        self.list_sessions_revoked(&[sid], now).await?;
-        let mut login = Login::new(old.subject.clone())
-            .context(old.context.clone())
-            .claims(old.claims.clone())
-            .assurance(assurance)
-            .auth_time(now);
-        if let Some(scope) = scope.or(old.scope) {
-            login = login.scope(scope);
-        }
-        if let Some(client) = old.client_id {
-            login = login.client_id(client);
-        }
-        let pair = self.login_at(login, now).await?;
-        self.emit(Event::Elevated {
-            from: sid,
-            to: pair.session_id,
-            assurance,
-        });
-        Ok(pair)
     }
 }
 

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
-use crate::claims::{Audience, NoExtra};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
-use crate::jws;
 use crate::keys::{KeySet, SigningKey, crypto};
+use crate::token::claims::{Audience, NoExtra};
+use crate::token::jws;
 
 /// The `typ` header of every access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -289,7 +289,7 @@ impl<'a, C: Serialize> Mint<'a, C> {
     ///
     /// [`ErrorKind::Serialization`] when custom claims fail to serialize, are not a JSON object,
     /// or repeat a registered claim name; [`ErrorKind::MintTooLarge`] when the token would be
-    /// longer than a default verifier accepts ([`crate::verify::DEFAULT_MAX_TOKEN_LEN`]);
+    /// longer than a default verifier accepts ([`crate::token::DEFAULT_MAX_TOKEN_LEN`]);
     /// [`ErrorKind::Random`] if the RNG fails.
     pub fn mint_at(self, now: u64) -> Result<AccessToken> {
         let m = self.minter;
@@ -312,7 +312,7 @@ impl<'a, C: Serialize> Mint<'a, C> {
         let state = m.state.load();
         // Refuse, before signing, what a default verifier would refuse for its size.
         let len = jws::compact_len(&state.header, payload.len(), &state.key);
-        if len > crate::verify::DEFAULT_MAX_TOKEN_LEN {
+        if len > crate::token::DEFAULT_MAX_TOKEN_LEN {
             return Err(Error::with(
                 ErrorKind::MintTooLarge,
                 "token over the verifier's 8 KiB default",
@@ -362,7 +362,7 @@ fn payload<C: Serialize>(claims: &Registered<'_>, extra: &C) -> Result<Vec<u8>> 
     }
     if map
         .keys()
-        .any(|k| crate::claims::REGISTERED.contains(&k.as_str()))
+        .any(|k| crate::token::claims::REGISTERED.contains(&k.as_str()))
     {
         return Err(Error::with(
             ErrorKind::Serialization,

@@ -4,7 +4,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use axum::{Router, routing::get, extract::FromRef};
-//! use tidepass::{Verifier, axum::{Auth, AuthRejection}};
+//! use tidepass::{Verifier, http::axum::{Auth, AuthRejection}};
 //!
 //! #[derive(Clone)]
 //! struct App { verifier: Arc<Verifier> }
@@ -14,7 +14,7 @@
 //!
 //! async fn me(Auth(claims): Auth) -> String { format!("hello {}", claims.sub) }
 //! async fn admin(Auth(claims): Auth) -> Result<&'static str, AuthRejection> {
-//!     tidepass::axum::require_scope(&claims, "admin")?;
+//!     tidepass::http::axum::require_scope(&claims, "admin")?;
 //!     Ok("welcome")
 //! }
 //! # fn app(verifier: Arc<Verifier>) -> Router {
@@ -28,13 +28,13 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use axum::{Extension, Router, middleware, routing::get};
-//! use tidepass::{Verified, Verifier, axum::require_auth};
+//! use tidepass::{Verified, Verifier, http::axum::require_auth};
 //!
 //! async fn me(Extension(claims): Extension<Verified>) -> String { format!("hello {}", claims.sub) }
 //! # fn app(verifier: Arc<Verifier>) -> Router {
 //! Router::new()
 //!     .route("/me", get(me))
-//!     .layer(middleware::from_fn_with_state(verifier, require_auth::<tidepass::claims::NoExtra>))
+//!     .layer(middleware::from_fn_with_state(verifier, require_auth::<tidepass::token::claims::NoExtra>))
 //! # }
 //! ```
 
@@ -47,9 +47,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::claims::NoExtra;
 use crate::error::Error;
 use crate::http::Rejection;
+use crate::token::claims::NoExtra;
 use crate::verify::{Verified, Verifier};
 
 /// Verified claims of the request's bearer token. Fails with [`AuthRejection`].
@@ -98,7 +98,7 @@ where
             realm: realm.clone(),
             scope: None,
         };
-        let token = crate::http::bearer::from_headers(&parts.headers, verifier.max_token_len())
+        let token = crate::verify::bearer::from_headers(&parts.headers, verifier.max_token_len())
             .map_err(reject)?;
         verifier.verify(token).map(Auth).map_err(reject)
     }

@@ -1,6 +1,6 @@
 //! Typed audit events: every security decision the issuer takes.
 //!
-//! Events go to `tracing` (target `tidepass::events`) by default; register an [`EventSink`] of
+//! Events go to `tracing` (target `tidepass::issuer::events`) by default; register an [`EventSink`] of
 //! your own to count them, ship them to an audit log, or assert on them in tests. Events never
 //! carry tokens or secrets.
 
@@ -152,9 +152,9 @@ impl EventSink for TracingSink {
     fn emit(&self, event: &Event) {
         match event {
             Event::ReuseDetected { .. } | Event::FutureGeneration { .. } => {
-                tracing::warn!(target: "tidepass::events", "{event}");
+                tracing::warn!(target: "tidepass::issuer::events", "{event}");
             }
-            _ => tracing::info!(target: "tidepass::events", "{event}"),
+            _ => tracing::info!(target: "tidepass::issuer::events", "{event}"),
         }
     }
 }

@@ -105,7 +105,7 @@ impl KnownSessions {
             let mut n = 0usize;
             self.map.retain(|_, _| {
                 n += 1;
-                n % 2 == 0
+                n.is_multiple_of(2)
             });
         }
         self.map.insert(

@@ -210,7 +210,7 @@ impl RefreshSecrets {
             .filter(|_| token.len() == TOKEN_LEN)
             .ok_or_else(invalid)?;
         let mut raw = Zeroizing::new([0u8; RAW_LEN + 3]);
-        let n = crate::b64::decode(body.as_bytes(), &mut raw[..]).ok_or_else(invalid)?;
+        let n = crate::token::b64::decode(body.as_bytes(), &mut raw[..]).ok_or_else(invalid)?;
         // version ‖ secret id ‖ sid (16) ‖ generation (8) ‖ tag, each field checked out.
         let raw = raw
             .get(..n)

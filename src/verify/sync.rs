@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::de::DeserializeOwned;
 
-use super::VerifyingKeys;
 use crate::error::Result;
+use crate::keys::VerifyingKeys;
 use crate::verify::Verifier;
 
 /// What the application's fetch brings back.

@@ -18,6 +18,9 @@
 //! call by the issuer (`lists_reuse` is `false`): the log lives in its own slot, and one
 //! script cannot touch two slots in a cluster.
 
+mod follow;
+pub use follow::follow_revocations;
+
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{AsyncCommands, Script, Value};
 
@@ -457,10 +460,10 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             let Ok(sid) = id.parse::<SessionId>() else {
                 continue;
             };
-            if let Some(s) = self.fetch(&sid).await? {
-                if s.is_active_at(now) {
-                    out.push(s);
-                }
+            if let Some(s) = self.fetch(&sid).await?
+                && s.is_active_at(now)
+            {
+                out.push(s);
             }
         }
         out.sort_by_key(|s| (s.created_at, s.sid));
@@ -589,65 +592,6 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             }
         }
         Ok(Changes::from_log(epoch, from, version, entries))
-    }
-}
-
-/// Push: keeps a verifier's revocation list in step with a Redis revocation log as soon as an
-/// issuer appends (pub/sub announcement, then a delta read), with a full resync on every
-/// (re)connection and on any gap. Runs until the task is dropped; `now` is read from `clock`.
-///
-/// `client` is used for pub/sub (a dedicated connection); `store` reads the log.
-pub async fn follow_revocations<C>(
-    client: redis::Client,
-    store: RedisStore<C>,
-    list: std::sync::Arc<crate::revocation::RevocationList>,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
-    on_error: impl Fn(&Error),
-) where
-    C: ConnectionLike + Clone + Send + Sync + 'static,
-{
-    use futures_util::StreamExt as _;
-    let sync = || async {
-        let since = match list.version() {
-            0 => None,
-            v => Some(v),
-        };
-        let changes = store.revocation_changes(since, clock.now()).await?;
-        if let crate::revocation::Applied::Gap { .. } = list.apply_at(changes, clock.now()) {
-            let all = store.revocation_changes(None, clock.now()).await?;
-            list.apply_at(all, clock.now());
-        }
-        Ok::<(), Error>(())
-    };
-    let mut backoff = std::time::Duration::from_millis(100);
-    loop {
-        let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await.map_err(store_err)?;
-            pubsub.subscribe(store.channel()).await.map_err(store_err)?;
-            Ok::<_, Error>(pubsub)
-        };
-        match subscribed.await {
-            Ok(pubsub) => {
-                backoff = std::time::Duration::from_millis(100);
-                // Anything appended while we were away: catch up first.
-                if let Err(e) = sync().await {
-                    on_error(&e);
-                }
-                let mut messages = pubsub.into_on_message();
-                while messages.next().await.is_some() {
-                    if let Err(e) = sync().await {
-                        on_error(&e);
-                    }
-                }
-                on_error(&Error::with(
-                    ErrorKind::Store,
-                    "revocation subscription lost; reconnecting",
-                ));
-            }
-            Err(e) => on_error(&e),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
     }
 }
 

@@ -1,5 +1,8 @@
-//! Sessions (one login on one device), their timeouts, and the rotation rule every store
-//! applies atomically.
+//! The auth service's data model: sessions (one login on one device), their timeouts, the
+//! rotation rule every store applies atomically, and the refresh-token format.
+//!
+//! Stores ([`crate::store`]) persist these records and the [`crate::Issuer`] drives them;
+//! this module depends on neither.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,6 +10,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+
+pub mod refresh;
 
 /// A session id: 128 random bits, shown as 22 base64url characters. Not a secret (it appears
 /// in access tokens as `sid`); knowing it grants nothing without a refresh token.
@@ -53,7 +58,7 @@ impl FromStr for SessionId {
     /// Parse the 22-character form.
     fn from_str(s: &str) -> Result<Self> {
         let mut b = [0u8; 18];
-        match crate::b64::decode(s.as_bytes(), &mut b) {
+        match crate::token::b64::decode(s.as_bytes(), &mut b) {
             Some(16) if s.len() == 22 => {
                 let mut id = [0u8; 16];
                 id.copy_from_slice(&b[..16]);

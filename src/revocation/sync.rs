@@ -1,0 +1,90 @@
+//! Pull sync: a verifier's list kept in step by polling.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Applied, Changes, RevocationList};
+use crate::error::{Error, Result};
+
+/// Keeps a [`RevocationList`] in step with an issuer by polling.
+///
+/// The application supplies `fetch(since)`: bring the issuer's [`Changes`] since that version
+/// (or a snapshot for `None`), over HTTP or anything else. No runtime is assumed: call
+/// [`Syncer::sync_once`] from your own timer, or [`Syncer::run`] with a sleep function.
+#[derive(Debug)]
+pub struct Syncer {
+    list: Arc<RevocationList>,
+    last_sync: std::sync::atomic::AtomicU64,
+}
+
+impl Syncer {
+    /// A syncer for `list`.
+    pub fn new(list: Arc<RevocationList>) -> Self {
+        Self {
+            list,
+            last_sync: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The list.
+    pub fn list(&self) -> &Arc<RevocationList> {
+        &self.list
+    }
+
+    /// Unix time of the last successful sync (0 before the first).
+    pub fn last_sync(&self) -> u64 {
+        self.last_sync.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One round: fetch changes since the list's version, apply them, and fetch a snapshot if
+    /// a gap remains.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `fetch` returns; [`ErrorKind::Malformed`](crate::ErrorKind::Malformed) for undecodable data (the list is
+    /// left as it was).
+    pub async fn sync_once<F, Fut>(&self, now: u64, fetch: F) -> Result<Applied>
+    where
+        F: Fn(Option<u64>) -> Fut,
+        Fut: Future<Output = Result<Vec<u8>>>,
+    {
+        let since = match self.list.version() {
+            0 => None,
+            v => Some(v),
+        };
+        let changes = Changes::decode(&fetch(since).await?)?;
+        let mut applied = self.list.apply_at(changes, now);
+        if let Applied::Gap { .. } = applied {
+            let snapshot = Changes::decode(&fetch(None).await?)?;
+            applied = self.list.apply_at(snapshot, now);
+        }
+        self.last_sync
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        Ok(applied)
+    }
+
+    /// Sync forever every `interval`, reading `now` from `clock` and waiting with `sleep`. A
+    /// failed round keeps the current list (verification keeps working from it) and retries at
+    /// the next tick; `on_error` hears about it.
+    pub async fn run<F, Fut, S, SFut>(
+        &self,
+        interval: Duration,
+        clock: &dyn crate::clock::Clock,
+        fetch: F,
+        sleep: S,
+        on_error: impl Fn(&Error),
+    ) where
+        F: Fn(Option<u64>) -> Fut,
+        Fut: Future<Output = Result<Vec<u8>>>,
+        S: Fn(Duration) -> SFut,
+        SFut: Future<Output = ()>,
+    {
+        loop {
+            if let Err(e) = self.sync_once(clock.now(), &fetch).await {
+                on_error(&e);
+            }
+            sleep(interval).await;
+        }
+    }
+}
