@@ -99,7 +99,8 @@
 //!   header's `alg` to equal the key's; `none`, unknown `crit`, embedded `jwk`/`jku`/`x5u`/`x5c`
 //!   and JWE are refused, each with its own [`ErrorKind`].
 //! - **One crypto library.** ring does all signing, verifying, hashing and randomness. The
-//!   [`keys::provider`] module makes jsonwebtoken run on ring too.
+//!   [`keys::provider`] module puts jsonwebtoken on ring too, when the application installs it
+//!   (tidepass never installs a process-global provider as a side effect).
 //! - **Prepared keys, single parse.** Keys are parsed once; each token part is decoded at most
 //!   once, into a stack buffer sized to it. The header tidepass itself writes for a key is
 //!   recognised byte for byte and not parsed at all, and the claims layout the minter writes is

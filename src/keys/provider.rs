@@ -4,10 +4,11 @@
 //! built on the same prepared ring keys it uses itself, so jsonwebtoken's `encode`, `decode` and
 //! JWK helpers run on ring and no second crypto library enters the tree.
 //!
-//! [`install`] installs it if no provider is installed yet and never panics. tidepass calls it
-//! whenever it builds a key or reads a JWKS, so an application that uses jsonwebtoken beside
-//! tidepass runs on ring without doing anything; one that wants another provider installs it
-//! first and keeps it.
+//! Which provider a process uses is the application's decision: tidepass never installs one
+//! as a side effect (building keys, reading a JWKS and verifying tokens go straight to ring and
+//! never through jsonwebtoken's global provider). An application that uses jsonwebtoken
+//! beside tidepass and wants it on ring calls [`install`] once at start-up; one that wants
+//! another provider installs that one instead, at any time.
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind as JwtErrorKind};
@@ -32,15 +33,24 @@ pub static RING_PROVIDER: CryptoProvider = CryptoProvider {
     },
 };
 
-/// Install [`RING_PROVIDER`] as jsonwebtoken's process default unless one is installed.
+/// Set by a successful [`install`]: jsonwebtoken hands back the provider it was *given* when
+/// one is already installed, not the one in place, so this is the only way to know.
+static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Install [`RING_PROVIDER`] as jsonwebtoken's process default. Never panics.
 ///
-/// Returns `true` when the ring provider is the process default afterwards (installed now or
-/// earlier), `false` when the application installed a different one first (which is its
-/// choice; tidepass's own code never goes through jsonwebtoken's provider on its hot paths).
+/// Returns `true` when the ring provider is the process default afterwards (installed by this
+/// call or by an earlier `install`), `false` when another provider was installed first (or
+/// jsonwebtoken already fell back to its feature default): that is the application's choice,
+/// and tidepass keeps working, since its own code never uses jsonwebtoken's provider.
 pub fn install() -> bool {
+    use std::sync::atomic::Ordering;
     match RING_PROVIDER.install_default() {
-        Ok(()) => true,
-        Err(existing) => std::ptr::eq(existing, &RING_PROVIDER),
+        Ok(()) => {
+            INSTALLED.store(true, Ordering::SeqCst);
+            true
+        }
+        Err(_) => INSTALLED.load(Ordering::SeqCst),
     }
 }
 

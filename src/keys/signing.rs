@@ -44,9 +44,6 @@ impl fmt::Debug for SigningKey {
 
 impl SigningKey {
     fn assemble(alg: Algorithm, signer: Signer, private: Private) -> Self {
-        // Any use of tidepass keys makes jsonwebtoken run on ring too, unless the application
-        // chose another provider first (never a panic either way).
-        super::provider::install();
         let public = PublicParts::from_signer(&signer);
         let kid = match (&public, &private) {
             (Some(p), _) => p.thumbprint(),

@@ -230,7 +230,6 @@ impl VerifyingKeys {
     /// [`ErrorKind::InvalidKeySet`] or [`ErrorKind::WeakKey`]; [`ErrorKind::TooLarge`] for a
     /// document over 1 MiB.
     pub fn from_jwks(jwks: &str) -> Result<Self> {
-        super::provider::install();
         if jwks.len() > 1 << 20 {
             return Err(Error::with(ErrorKind::TooLarge, "JWKS over 1 MiB"));
         }

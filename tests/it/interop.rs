@@ -15,6 +15,8 @@ pub(crate) fn key_path(name: &str) -> String {
 
 /// A signing key for `alg`: generated, or the committed RSA test key.
 pub(crate) fn signing_key(alg: Algorithm) -> SigningKey {
+    // jsonwebtoken (the oracle in these tests) on ring: the tests' choice, not a side effect.
+    tidepass::keys::provider::install();
     if alg.is_rsa() {
         let pem = std::fs::read(key_path("rsa2048.pem")).expect("rsa key");
         SigningKey::from_pem(&pem, Some(alg)).expect("rsa import")
