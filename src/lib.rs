@@ -164,6 +164,7 @@
 //! - `test-util`: `clock::ManualClock`, [`issuer::events::MemorySink`] and the store
 //!   conformance suite (`conformance`).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // Attacker-controlled input must never index or slice its way into a panic: every index and

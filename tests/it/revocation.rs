@@ -369,7 +369,8 @@ fn a_recreated_log_is_recognised_by_its_epoch() {
 /// documented format): they must decode to what that encoder meant.
 #[test]
 fn the_documented_format_decodes_from_an_independent_encoder() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/revocations");
+    // The same files seed the revocations fuzz target (fuzz/corpus/revocations).
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/revocations");
     let snapshot = std::fs::read(format!("{dir}/seed-snapshot")).expect("seed");
     let Changes::Snapshot(s) = Changes::decode(&snapshot).expect("decode") else {
         panic!("snapshot")
