@@ -51,7 +51,7 @@ struct JwksFetcher {
 
 impl JwksFetcher {
     async fn fetch(&self) -> tidepass::Result<Fetched> {
-        let unavailable = |_| tidepass::Error::from(ErrorKind::Store);
+        let unavailable = |e| tidepass::Error::fetch("jwks", e);
         let r = self
             .http
             .get(&self.url)
@@ -204,7 +204,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     Err(e) => Err(e),
                 };
                 body.map(|b| b.to_vec())
-                    .map_err(|_| tidepass::Error::from(ErrorKind::Store))
+                    .map_err(|e| tidepass::Error::fetch("revocation feed", e))
             }
         };
         syncer

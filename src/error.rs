@@ -148,9 +148,66 @@ pub enum ErrorKind {
     /// The session store's data could not be decoded (corruption, or a newer format). Nothing
     /// was changed.
     StoreCorrupt,
+    // ----- fetching from another service -----
+    /// Fetching a document from another service failed (the issuer's JWKS, the revocation
+    /// feed): unreachable, a timeout, a non-success status. What the verifier holds is kept;
+    /// retry later. Build it with [`Error::fetch`].
+    Fetch,
 }
 
 impl ErrorKind {
+    /// A stable snake_case code (`"invalid_signature"`, `"refresh_reuse"`, …): for metric
+    /// labels, log fields and dashboards. It never changes for a kind once released.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::TooLarge => "too_large",
+            Self::Malformed => "malformed",
+            Self::Encrypted => "encrypted",
+            Self::AlgorithmNone => "algorithm_none",
+            Self::UnsupportedAlgorithm => "unsupported_algorithm",
+            Self::AlgorithmMismatch => "algorithm_mismatch",
+            Self::MissingKeyId => "missing_key_id",
+            Self::UnknownKey => "unknown_key",
+            Self::EmbeddedKey => "embedded_key",
+            Self::UnknownCritical => "unknown_critical",
+            Self::InvalidSignature => "invalid_signature",
+            Self::InvalidType => "invalid_type",
+            Self::InvalidIssuer => "invalid_issuer",
+            Self::InvalidAudience => "invalid_audience",
+            Self::MissingClaim => "missing_claim",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::LifetimeTooLong => "lifetime_too_long",
+            Self::InvalidNumericDate => "invalid_numeric_date",
+            Self::Revoked => "revoked",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::MissingToken => "missing_token",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::UnknownSession => "unknown_session",
+            Self::SessionRevoked => "session_revoked",
+            Self::SessionExpired => "session_expired",
+            Self::RefreshReuse => "refresh_reuse",
+            Self::RefreshFromFuture => "refresh_from_future",
+            Self::StepUpRequired => "step_up_required",
+            Self::RiskDenied => "risk_denied",
+            Self::GraceReplayLimit => "grace_replay_limit",
+            Self::InvalidKeySet => "invalid_key_set",
+            Self::InvalidKey => "invalid_key",
+            Self::WeakKey => "weak_key",
+            Self::KeyCannotSign => "key_cannot_sign",
+            Self::InvalidConfig => "invalid_config",
+            Self::Serialization => "serialization",
+            Self::MintTooLarge => "mint_too_large",
+            Self::Random => "random",
+            Self::Io => "io",
+            Self::Store => "store",
+            Self::StoreCorrupt => "store_corrupt",
+            Self::Fetch => "fetch",
+        }
+    }
+
     /// A short, stable, lower-case description, safe to log and to show.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -190,6 +247,7 @@ impl ErrorKind {
             Self::GraceReplayLimit => "too many concurrent refreshes of one token; retry",
             Self::Store => "session store unavailable",
             Self::StoreCorrupt => "session store data corrupt",
+            Self::Fetch => "fetching from another service failed",
             Self::InvalidKey => "invalid key",
             Self::WeakKey => "key too weak",
             Self::KeyCannotSign => "key cannot do this operation",
@@ -214,6 +272,7 @@ impl ErrorKind {
                 Class::Rejected
             }
             Store | StoreCorrupt => Class::Store,
+            Fetch => Class::Fetch,
             InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | MintTooLarge
             | Random | Io => Class::Misuse,
         }
@@ -231,6 +290,7 @@ enum Class {
     Rejected,
     Misuse,
     Store,
+    Fetch,
 }
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -277,6 +337,30 @@ impl Error {
         }))
     }
 
+    /// A store error ([`ErrorKind::Store`]) carrying its cause: for [`crate::SessionStore`]
+    /// implementations outside this crate. `detail` is a short static description, safe to
+    /// show (never a secret); the cause is kept as [`std::error::Error::source`].
+    pub fn store(
+        detail: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self::source_from(ErrorKind::Store, detail, source)
+    }
+
+    /// Undecodable store data ([`ErrorKind::StoreCorrupt`]), for store implementations.
+    pub fn store_corrupt(detail: &'static str) -> Self {
+        Self::with(ErrorKind::StoreCorrupt, detail)
+    }
+
+    /// A failed fetch from another service ([`ErrorKind::Fetch`]): what a JWKS or
+    /// revocation-feed fetch function returns when the HTTP call fails.
+    pub fn fetch(
+        detail: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self::source_from(ErrorKind::Fetch, detail, source)
+    }
+
     /// The precise reason.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
@@ -296,6 +380,11 @@ impl Error {
     /// A backing store failed; retry later or answer 503.
     pub fn is_store(&self) -> bool {
         self.0.kind.class() == Class::Store
+    }
+
+    /// Fetching from another service failed (JWKS, revocation feed); retry later.
+    pub fn is_fetch(&self) -> bool {
+        self.0.kind.class() == Class::Fetch
     }
 
     /// Seconds after which the same request may succeed, for an HTTP `Retry-After` header:
@@ -337,13 +426,12 @@ impl fmt::Debug for Error {
 }
 
 impl fmt::Display for Error {
+    /// The kind and its static detail. The cause is not repeated here: it is
+    /// [`std::error::Error::source`] (error reporters print the chain).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0.kind.as_str())?;
         if let Some(detail) = self.0.detail {
             write!(f, ": {detail}")?;
-        }
-        if let Some(source) = &self.0.source {
-            write!(f, ": {source}")?;
         }
         Ok(())
     }
@@ -386,5 +474,80 @@ mod tests {
             e.to_string(),
             "key too weak: hmac secret shorter than 32 bytes"
         );
+        let f = Error::fetch("jwks", std::io::Error::other("connection refused"));
+        assert!(f.is_fetch() && !f.is_store() && !f.is_rejected() && !f.is_misuse());
+    }
+
+    /// Display and source() do not repeat each other; a store's own cause travels as source.
+    #[test]
+    fn display_and_source_do_not_repeat() {
+        use std::error::Error as _;
+        let e = Error::store("redis", std::io::Error::other("connection reset"));
+        assert_eq!(e.to_string(), "session store unavailable: redis");
+        assert_eq!(
+            e.source().map(ToString::to_string).as_deref(),
+            Some("connection reset")
+        );
+        assert!(e.is_store());
+    }
+
+    #[test]
+    fn codes_are_snake_case_and_distinct() {
+        use ErrorKind::*;
+        let all = [
+            TooLarge,
+            Malformed,
+            Encrypted,
+            AlgorithmNone,
+            UnsupportedAlgorithm,
+            AlgorithmMismatch,
+            MissingKeyId,
+            UnknownKey,
+            EmbeddedKey,
+            UnknownCritical,
+            InvalidSignature,
+            InvalidType,
+            InvalidIssuer,
+            InvalidAudience,
+            MissingClaim,
+            Expired,
+            NotYetValid,
+            IssuedInFuture,
+            LifetimeTooLong,
+            InvalidNumericDate,
+            Revoked,
+            InsufficientScope,
+            MissingToken,
+            InvalidRequest,
+            InvalidRefreshToken,
+            UnknownSession,
+            SessionRevoked,
+            SessionExpired,
+            RefreshReuse,
+            RefreshFromFuture,
+            StepUpRequired,
+            RiskDenied,
+            GraceReplayLimit,
+            InvalidKeySet,
+            InvalidKey,
+            WeakKey,
+            KeyCannotSign,
+            InvalidConfig,
+            Serialization,
+            MintTooLarge,
+            Random,
+            Io,
+            Store,
+            StoreCorrupt,
+            Fetch,
+        ];
+        let codes: std::collections::HashSet<&str> = all.iter().map(|k| k.code()).collect();
+        assert_eq!(codes.len(), all.len());
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        );
+        assert_eq!(RefreshReuse.code(), "refresh_reuse");
     }
 }

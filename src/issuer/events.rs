@@ -92,6 +92,24 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// A stable snake_case name for logs and metrics (`"reuse_detected"`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::LoggedIn { .. } => "logged_in",
+            Self::Rotated { .. } => "rotated",
+            Self::GraceReplay { .. } => "grace_replay",
+            Self::GraceExhausted { .. } => "grace_exhausted",
+            Self::ReuseDetected { .. } => "reuse_detected",
+            Self::FutureGeneration { .. } => "future_generation",
+            Self::RefreshRejected { .. } => "refresh_rejected",
+            Self::Revoked { .. } => "revoked",
+            Self::StepUpRequired { .. } => "step_up_required",
+            Self::Elevated { .. } => "elevated",
+        }
+    }
+}
+
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -149,12 +167,23 @@ pub trait EventSink: Send + Sync + 'static {
 pub struct TracingSink;
 
 impl EventSink for TracingSink {
+    /// Theft signals (reuse, a generation from the future) at `warn`; refusals at `debug` (an
+    /// attack flood must not flood the `info` log); the rest at `info`. Each record carries
+    /// the event's stable name as the `event` field.
     fn emit(&self, event: &Event) {
+        const T: &str = "tidepass::issuer::events";
+        let name = event.name();
         match event {
             Event::ReuseDetected { .. } | Event::FutureGeneration { .. } => {
-                tracing::warn!(target: "tidepass::issuer::events", "{event}");
+                tracing::warn!(target: T, event = name, "{event}");
             }
-            _ => tracing::info!(target: "tidepass::issuer::events", "{event}"),
+            Event::RefreshRejected { kind } => {
+                tracing::debug!(target: T, event = name, kind = kind.code(), "{event}");
+            }
+            Event::GraceExhausted { .. } | Event::StepUpRequired { .. } => {
+                tracing::debug!(target: T, event = name, "{event}");
+            }
+            _ => tracing::info!(target: T, event = name, "{event}"),
         }
     }
 }
@@ -211,6 +240,45 @@ impl<A: EventSink, B: EventSink> EventSink for Both<A, B> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MetricsSink;
 
+/// Every metric tidepass records, with its description and unit (`describe_*` through the
+/// `metrics` facade). Call once after installing a recorder; exporters then show `# HELP`.
+#[cfg(feature = "metrics")]
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!("tidepass_logins_total", "Sessions opened by a login");
+    describe_counter!(
+        "tidepass_refreshes_total",
+        "Refreshes served, by outcome (rotated, grace_replay)"
+    );
+    describe_counter!(
+        "tidepass_reuse_detected_total",
+        "Rotated refresh tokens presented again: sessions revoked for probable theft"
+    );
+    describe_counter!(
+        "tidepass_revocations_total",
+        "Sessions revoked, by reason (logout, revoked, revoked_all, reuse_detected, ...)"
+    );
+    describe_counter!(
+        "tidepass_refresh_rejected_total",
+        "Refreshes refused, by kind (the ErrorKind code)"
+    );
+    describe_counter!("tidepass_step_up_total", "Refreshes that demanded step-up");
+    describe_counter!(
+        "tidepass_elevations_total",
+        "Sessions replaced by an elevation"
+    );
+    describe_counter!("tidepass_tokens_minted_total", "Access tokens signed");
+    describe_counter!(
+        "tidepass_verify_failures_total",
+        "Access tokens refused by a verifier, by kind (the ErrorKind code)"
+    );
+    describe_histogram!(
+        "tidepass_store_seconds",
+        Unit::Seconds,
+        "Time of a store call as the issuer saw it, by op"
+    );
+}
+
 #[cfg(feature = "metrics")]
 impl EventSink for MetricsSink {
     fn emit(&self, event: &Event) {
@@ -233,8 +301,7 @@ impl EventSink for MetricsSink {
                     .increment(1);
             }
             Event::RefreshRejected { kind } => {
-                counter!("tidepass_refresh_rejected_total", "kind" => format!("{kind:?}"))
-                    .increment(1);
+                counter!("tidepass_refresh_rejected_total", "kind" => kind.code()).increment(1);
             }
             Event::Revoked { reason, .. } => {
                 counter!("tidepass_revocations_total", "reason" => reason.as_str()).increment(1);

@@ -376,6 +376,12 @@ impl<S: SessionStore> Issuer<S> {
     ///
     /// As [`Issuer::login`].
     pub async fn login_at(&self, login: Login, now: u64) -> Result<TokenPair> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("tidepass.login", sid = tracing::field::Empty);
+        self.login_inner(login, now).instrument(span).await
+    }
+
+    async fn login_inner(&self, login: Login, now: u64) -> Result<TokenPair> {
         if login.subject.is_empty() || login.subject.len() > 1024 {
             return Err(Error::with(
                 ErrorKind::InvalidConfig,
@@ -400,6 +406,7 @@ impl<S: SessionStore> Issuer<S> {
         // Mint first: a pair that cannot be minted (bad claims) leaves no session behind.
         let pair = self.pair(&session, &secrets, now)?;
         self.store.create(&session).await?;
+        tracing::Span::current().record("sid", tracing::field::display(&session.sid));
         self.known.saw(&session, None);
         self.emit(Event::LoggedIn {
             sid: session.sid,
@@ -483,6 +490,23 @@ impl<S: SessionStore> Issuer<S> {
 
     /// The store's rotation and its outcome, for an authenticated token.
     async fn rotate_presented(
+        &self,
+        secrets: &RefreshSecrets,
+        presented: Presented,
+        now: u64,
+    ) -> Result<TokenPair> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!(
+            "tidepass.refresh",
+            sid = %presented.sid,
+            generation = presented.generation
+        );
+        self.rotate_inner(secrets, presented, now)
+            .instrument(span)
+            .await
+    }
+
+    async fn rotate_inner(
         &self,
         secrets: &RefreshSecrets,
         presented: Presented,

@@ -40,6 +40,19 @@ impl<S: SessionStore> Issuer<S> {
         reason: RevokeReason,
         now: u64,
     ) -> Result<bool> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("tidepass.revoke", sid = %sid, reason = reason.as_str());
+        self.revoke_one_inner(sid, reason, now)
+            .instrument(span)
+            .await
+    }
+
+    async fn revoke_one_inner(
+        &self,
+        sid: SessionId,
+        reason: RevokeReason,
+        now: u64,
+    ) -> Result<bool> {
         self.known.forget(&sid);
         let done = self.store.revoke(sid, reason, now).await?;
         match &done {

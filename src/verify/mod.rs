@@ -360,9 +360,16 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     /// [`ErrorKind::InvalidNumericDate`], [`ErrorKind::Revoked`].
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Verified<C>> {
         let result = self.verify_inner(token, now);
-        #[cfg(feature = "metrics")]
         if let Err(e) = &result {
-            metrics::counter!("tidepass_verify_failures_total", "kind" => format!("{:?}", e.kind()))
+            // A refusal is routine under attack: `debug`, structured, never the token.
+            tracing::debug!(
+                target: "tidepass::verify",
+                kind = e.kind().code(),
+                issuer = %self.issuer,
+                "access token refused"
+            );
+            #[cfg(feature = "metrics")]
+            metrics::counter!("tidepass_verify_failures_total", "kind" => e.kind().code())
                 .increment(1);
         }
         result

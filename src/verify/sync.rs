@@ -173,7 +173,7 @@ mod tests {
         };
         assert!(sync.sync(bad).await.is_err());
         assert!(verifier.keys().get(b.kid().as_str()).is_some());
-        let down = || async { Err(crate::Error::from(crate::ErrorKind::Store)) };
+        let down = || async { Err(crate::Error::fetch("jwks", std::io::Error::other("down"))) };
         assert!(sync.sync(down).await.is_err());
         assert_eq!(verifier.keys().len(), 1);
         assert_eq!(sync.sync(fetch).await.expect("ok"), 120, "max-age honoured");

@@ -356,7 +356,10 @@ impl<S: SessionStore> SessionStore for Flaky<S> {
     }
     async fn append_revocations(&self, entries: &[Entry]) -> tidepass::Result<u64> {
         if self.fail_appends.load(Ordering::SeqCst) {
-            return Err(tidepass::Error::from(ErrorKind::Store));
+            return Err(tidepass::Error::store(
+                "log",
+                std::io::Error::other("append failed"),
+            ));
         }
         self.inner.append_revocations(entries).await
     }
