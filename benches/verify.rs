@@ -79,7 +79,9 @@ fn bench(c: &mut Criterion) {
             .build()
             .expect("v");
         let warm = Verifier::builder(ISS, AUD, keys).build().expect("v");
-        let minter = Minter::new(key, ISS, AUD).expect("minter").with_ttl(3600);
+        let minter = Minter::new(key, ISS, AUD)
+            .expect("minter")
+            .with_ttl(std::time::Duration::from_secs(3600));
         // Real time: jsonwebtoken and jwt-simple read the system clock.
         let now = jsonwebtoken::get_current_timestamp();
         let token = minter

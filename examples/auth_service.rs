@@ -526,12 +526,11 @@ async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std:
     let secret: Vec<u8> = (0..secret.trim().len() / 2)
         .map(|i| u8::from_str_radix(&secret.trim()[2 * i..2 * i + 2], 16))
         .collect::<Result<_, _>>()?;
-    let minter = Minter::new(key, ISSUER, AUDIENCE)?.with_ttl(o.access_ttl);
+    let minter =
+        Minter::new(key, ISSUER, AUDIENCE)?.with_ttl(std::time::Duration::from_secs(o.access_ttl));
     let keys = minter.keys().verifying_keys();
-    let policy = Policy {
-        grace: o.grace,
-        ..Policy::web()
-    };
+    let mut policy = Policy::web();
+    policy.grace = o.grace;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let issuer = Issuer::builder(store, minter)
         .refresh_secrets(RefreshSecrets::from_secret(1, &secret)?)

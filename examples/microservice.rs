@@ -151,7 +151,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .build()?,
     );
     // Wait for the auth service's keys, then follow them (max-age, unknown kids).
-    let keys = Arc::new(KeySync::new(verifier.clone(), 300, 10));
+    let keys = Arc::new(KeySync::new(
+        verifier.clone(),
+        std::time::Duration::from_secs(300),
+        std::time::Duration::from_secs(10),
+    ));
     let mut every = loop {
         match keys.sync(|| jwks.fetch()).await {
             Ok(every) => break every,

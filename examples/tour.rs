@@ -18,7 +18,8 @@ fn part_one() -> Result<(), tidepass::Error> {
     // 1. The auth service generates an Ed25519 key and mints a token for a user.
     let key = SigningKey::generate(Algorithm::EdDSA)?;
     println!("auth service: signing key {key:?}");
-    let minter = Minter::new(key, "https://auth.example", "orders-api")?.with_ttl(300);
+    let minter = Minter::new(key, "https://auth.example", "orders-api")?
+        .with_ttl(std::time::Duration::from_secs(300));
     let token = minter
         .token("alice")
         .sid("session-1")
@@ -82,7 +83,11 @@ fn part_one() -> Result<(), tidepass::Error> {
 
     // 6. Key rotation without a gap: the old token still verifies after the issuer rotates.
     let now = tidepass::clock::Clock::now(&tidepass::clock::SystemClock);
-    minter.rotate_at(SigningKey::generate(Algorithm::EdDSA)?, now, 60);
+    minter.rotate_at(
+        SigningKey::generate(Algorithm::EdDSA)?,
+        now,
+        std::time::Duration::from_secs(60),
+    );
     verifier.set_keys(VerifyingKeys::from_jwks(&minter.keys().jwks().to_string())?);
     verifier.verify(token.as_str())?;
     let fresh = minter.token("alice").mint()?;

@@ -52,7 +52,7 @@ fn rig<S: SessionStore>(store: S) -> Rig<S> {
     let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
     let minter = Minter::new(key, "https://auth.example", "api")
         .expect("minter")
-        .with_ttl(300)
+        .with_ttl(std::time::Duration::from_secs(300))
         .with_clock(clock.clone());
     let issuer = Issuer::builder(store, minter)
         .refresh_secrets(RefreshSecrets::from_secret(1, &[42u8; 32]).expect("secret"))

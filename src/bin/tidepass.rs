@@ -175,7 +175,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 &iss,
                 Audience::One(aud.into()),
             )?
-            .with_ttl(ttl);
+            .with_ttl(std::time::Duration::from_secs(ttl));
             let extra = parse_claims(&claims)?;
             let mut mint = minter.token(&sub);
             if let Some(scope) = &scope {
@@ -203,7 +203,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 (None, None) => return Err(Failure("give --jwks or --key".into())),
             };
             let verifier = Verifier::builder(&iss, &aud, keys)
-                .leeway(leeway)
+                .leeway(std::time::Duration::from_secs(leeway))
                 .cache_capacity(0)
                 .claims::<Value>()
                 .build()?;

@@ -53,6 +53,7 @@ impl fmt::Debug for Tokens {
 
 /// Why a refresh call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportError {
     /// The server answered `invalid_grant`: the session is over.
     InvalidGrant,
@@ -72,6 +73,7 @@ pub trait Transport: Send + Sync {
 
 /// What the application must do when no access token can be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The session ended (logged out, revoked, expired, reuse detected): show the login
     /// screen.

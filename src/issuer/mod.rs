@@ -326,7 +326,7 @@ impl<S: SessionStore> Issuer<S> {
             .auth_time(from.auth_time);
         let left = ends_at.saturating_sub(now);
         if left < self.minter.ttl() {
-            mint = mint.ttl(left);
+            mint = mint.ttl(std::time::Duration::from_secs(left));
         }
         if let Some(scope) = from.scope {
             mint = mint.scope(scope);

@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// `ES512` and `none` are deliberately absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(clippy::upper_case_acronyms)]
+#[non_exhaustive]
 pub enum Algorithm {
     /// HMAC with SHA-256. The secret must be at least 32 bytes.
     HS256,

@@ -16,7 +16,7 @@ use super::{SigningKey, VerifyingKey, VerifyingKeys};
 /// let mut keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
 /// let old = keys.active().kid().clone();
 /// // Tokens live 15 minutes: keep the old key 15 minutes (+ leeway) after rotating.
-/// keys.rotate_at(SigningKey::generate(Algorithm::EdDSA)?, 1_700_000_000, 15 * 60 + 60);
+/// keys.rotate_at(SigningKey::generate(Algorithm::EdDSA)?, 1_700_000_000, std::time::Duration::from_secs(15 * 60 + 60));
 /// assert!(keys.verifying_keys().get(old.as_str()).is_some());
 /// keys.prune_at(1_700_000_000 + 15 * 60 + 60);
 /// assert!(keys.verifying_keys().get(old.as_str()).is_none());
@@ -49,7 +49,8 @@ impl KeySet {
     /// Make `next` the active key at time `now`; the previous key stays verify-only until
     /// `now + keep_for` (set `keep_for` to the longest access-token lifetime plus leeway).
     /// There is no gap: tokens signed by either key verify throughout.
-    pub fn rotate_at(&mut self, next: SigningKey, now: u64, keep_for: u64) {
+    pub fn rotate_at(&mut self, next: SigningKey, now: u64, keep_for: std::time::Duration) {
+        let keep_for = keep_for.as_secs();
         let old = std::mem::replace(&mut self.active, Arc::new(next));
         self.retired
             .push((old.verifying_key(), now.saturating_add(keep_for)));

@@ -181,6 +181,7 @@ pub struct Revocation {
 
 /// One login on one device. Holds no secret: refresh tokens are derived, never stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Session {
     /// The id.
     pub sid: SessionId,
@@ -238,7 +239,11 @@ impl Session {
 ///
 /// Both timeouts are on by default: a session ends after `idle` seconds without a refresh, and
 /// after `absolute` seconds whatever happens.
+///
+/// Start from a preset and adjust fields (`let mut p = Policy::web(); p.grace = 20;`), or
+/// use [`Policy::new`]; call [`Policy::validate`] (the issuer does) before use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Policy {
     /// Idle timeout in seconds: each refresh pushes the end to now + idle (never past the
     /// absolute end).
@@ -256,6 +261,17 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// A policy with these timeouts (seconds), a 10 s grace window and 64 replays per
+    /// generation.
+    pub const fn new(idle: u64, absolute: u64) -> Self {
+        Self {
+            idle,
+            absolute,
+            grace: 10,
+            max_grace_replays: 64,
+        }
+    }
+
     /// Banking-like: 15 minutes idle, 12 hours absolute, 5 s grace. An unattended session dies
     /// quickly, and nobody stays logged in across days.
     pub const fn banking() -> Self {
@@ -342,6 +358,7 @@ pub struct RotationRules {
 /// The outcome of presenting generation `g` of a session's refresh token (DESIGN.md's table).
 /// Each variant holds the session as it is *after* the decision.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Rotation {
     /// `g` was current: the session moved to `g + 1`.
     Rotated(Session),

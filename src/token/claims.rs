@@ -1,4 +1,10 @@
 //! Access-token claims: the RFC 9068 profile plus `sid` and typed custom claims.
+//!
+//! String claims are [`CompactString`]s (inline up to 24 bytes: no allocation for typical
+//! `iss`, `sub`, `aud`, `jti` values on the verify path). That type is part of tidepass's
+//! public API, re-exported here so users need no dependency of their own; it derefs to `str`
+//! and compares with `&str`. A semver-incompatible compact_str upgrade is a breaking tidepass
+//! release.
 
 use std::fmt;
 
@@ -74,6 +80,7 @@ impl From<&str> for Audience {
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct AccessClaims<C = NoExtra> {
     /// Issuer.
     pub iss: CompactString,

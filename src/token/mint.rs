@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
@@ -146,8 +147,10 @@ impl Minter {
     }
 
     /// Set the token lifetime in seconds (at least 1).
-    pub fn with_ttl(mut self, ttl: u64) -> Self {
-        self.ttl = ttl.max(1);
+    ///
+    /// Whole seconds count (a fraction is dropped); less than a second becomes one.
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.as_secs().max(1);
         self.max_ttl = AtomicU64::new(self.ttl);
         self
     }
@@ -183,10 +186,11 @@ impl Minter {
 
     /// Rotate to `next` at `now`. The old key stays verify-only for the token lifetime plus
     /// `leeway`, then [`Minter::prune_at`] drops it. Concurrent minting is never blocked.
-    pub fn rotate_at(&self, next: SigningKey, now: u64, leeway: u64) {
+    pub fn rotate_at(&self, next: SigningKey, now: u64, leeway: Duration) {
         let _guard = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
         let mut keys = self.state.load().keys.clone();
-        keys.rotate_at(next, now, self.ttl.saturating_add(leeway));
+        let keep = self.max_ttl().saturating_add(leeway.as_secs());
+        keys.rotate_at(next, now, Duration::from_secs(keep));
         self.state.store(Arc::new(Prepared::new(keys)));
     }
 
@@ -253,8 +257,8 @@ impl<'a, C: Serialize> Mint<'a, C> {
     }
 
     /// Override the minter's lifetime for this token.
-    pub fn ttl(mut self, ttl: u64) -> Self {
-        self.ttl = Some(ttl.max(1));
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl.as_secs().max(1));
         self
     }
 

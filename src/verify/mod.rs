@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use cache::{Cache, RevIds};
 
@@ -112,9 +113,10 @@ pub struct VerifierBuilder<C = NoExtra> {
 }
 
 impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
-    /// Clock-skew leeway for `exp`, `nbf` and `iat`, in seconds (default 30, at most 300).
-    pub fn leeway(mut self, secs: u64) -> Self {
-        self.leeway = secs;
+    /// Clock-skew leeway for `exp`, `nbf` and `iat` (default 30 s, at most 300 s; whole
+    /// seconds count).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway.as_secs();
         self
     }
 
@@ -134,8 +136,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
     /// The longest lifetime (`exp - iat`, seconds) a token may claim (default a day). A signed
     /// token claiming more is refused with [`ErrorKind::LifetimeTooLong`]: it bounds what a
     /// leaked signing key, or a minter misconfigured with a far-future `exp`, can do.
-    pub fn max_token_lifetime(mut self, secs: u64) -> Self {
-        self.max_lifetime = secs;
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = lifetime.as_secs();
         self
     }
 
@@ -526,7 +528,7 @@ mod tests {
         let keys = crate::keys::VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
         let minter = Minter::new(key, "iss", "aud")
             .expect("minter")
-            .with_ttl(100);
+            .with_ttl(std::time::Duration::from_secs(100));
         let v = Verifier::builder("iss", "aud", keys)
             .cache_capacity(32)
             .build()

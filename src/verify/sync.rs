@@ -49,13 +49,17 @@ impl<C: DeserializeOwned + Send + Sync + 'static> KeySync<C> {
     /// Follow the JWKS for `verifier`: periodic refresh every `default_every` seconds unless
     /// the issuer's `max-age` says otherwise (clamped to 60 s .. 1 day), and at most one
     /// unknown-kid refresh per `min_gap` seconds.
-    pub fn new(verifier: Arc<Verifier<C>>, default_every: u64, min_gap: u64) -> Self {
+    pub fn new(
+        verifier: Arc<Verifier<C>>,
+        default_every: std::time::Duration,
+        min_gap: std::time::Duration,
+    ) -> Self {
         Self {
             verifier,
             last_forced: AtomicU64::new(0),
             in_flight: AtomicBool::new(false),
-            min_gap,
-            default_every,
+            min_gap: min_gap.as_secs(),
+            default_every: default_every.as_secs(),
         }
     }
 
@@ -139,7 +143,11 @@ mod tests {
         let b = SigningKey::generate(Algorithm::EdDSA).expect("b");
         let set = |k: &SigningKey| VerifyingKeys::from_keys([k.verifying_key()]).expect("set");
         let verifier = Arc::new(Verifier::new("i", "a", set(&a)).expect("v"));
-        let sync = KeySync::new(verifier.clone(), 300, 10);
+        let sync = KeySync::new(
+            verifier.clone(),
+            std::time::Duration::from_secs(300),
+            std::time::Duration::from_secs(10),
+        );
         let jwks_b = set(&b).to_jwks().to_string();
         let fetches = std::sync::atomic::AtomicUsize::new(0);
         let fetch = || {
@@ -185,7 +193,11 @@ mod tests {
         let a = SigningKey::generate(Algorithm::EdDSA).expect("a");
         let set = VerifyingKeys::from_keys([a.verifying_key()]).expect("set");
         let verifier = Arc::new(Verifier::new("i", "a", set.clone()).expect("v"));
-        let sync = KeySync::new(verifier, 300, 10);
+        let sync = KeySync::new(
+            verifier,
+            std::time::Duration::from_secs(300),
+            std::time::Duration::from_secs(10),
+        );
         let body = set.to_jwks().to_string();
         let fetches = std::sync::atomic::AtomicUsize::new(0);
         {

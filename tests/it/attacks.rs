@@ -22,7 +22,7 @@ impl Fixture {
         let key = signing_key(alg);
         let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
         let verifier = Verifier::builder("iss", "aud", keys)
-            .leeway(30)
+            .leeway(std::time::Duration::from_secs(30))
             .build()
             .expect("verifier");
         Self { key, verifier }

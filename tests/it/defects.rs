@@ -246,7 +246,7 @@ fn time_claims_are_numeric_dates_and_lifetimes_are_bounded() {
         "aud",
         VerifyingKeys::from_keys([key.verifying_key()]).expect("keys"),
     )
-    .max_token_lifetime(20 * 365 * 86_400)
+    .max_token_lifetime(std::time::Duration::from_secs(20 * 365 * 86_400))
     .build()
     .expect("verifier");
     lenient
@@ -377,7 +377,7 @@ impl Rig {
         let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
         let minter = Minter::new(key, "iss", "aud")
             .expect("minter")
-            .with_ttl(600)
+            .with_ttl(std::time::Duration::from_secs(600))
             .with_clock(clock.clone());
         let keys = minter.keys().verifying_keys();
         let store = Flaky {
@@ -503,7 +503,7 @@ async fn a_per_token_ttl_longer_than_the_default_is_covered_by_session_revocatio
         .minter()
         .token("carol")
         .sid(&sid)
-        .ttl(3600)
+        .ttl(std::time::Duration::from_secs(3600))
         .mint_at(r.clock.now())
         .expect("mint");
     assert!(r.issuer.logout(p.session_id).await.expect("logout"));

@@ -35,7 +35,7 @@ static PARTIES: LazyLock<Vec<Party>> = LazyLock::new(|| {
         let key = signing_key(alg);
         let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
         let verifier = Verifier::builder("https://auth.example", "api", keys)
-            .leeway(LEEWAY)
+            .leeway(std::time::Duration::from_secs(LEEWAY))
             .cache_capacity(0)
             .claims::<Value>()
             .build()

@@ -20,10 +20,10 @@ fn old_tokens_verify_until_expiry_and_not_after_the_key_is_dropped() {
         "aud",
     )
     .expect("minter")
-    .with_ttl(TTL)
+    .with_ttl(std::time::Duration::from_secs(TTL))
     .with_clock(clock.clone());
     let verifier = Verifier::builder("iss", "aud", minter.keys().verifying_keys())
-        .leeway(LEEWAY)
+        .leeway(std::time::Duration::from_secs(LEEWAY))
         .clock(clock.clone())
         .build()
         .expect("verifier");
@@ -33,7 +33,7 @@ fn old_tokens_verify_until_expiry_and_not_after_the_key_is_dropped() {
     minter.rotate_at(
         SigningKey::generate(Algorithm::EdDSA).expect("k2"),
         clock.now(),
-        LEEWAY,
+        std::time::Duration::from_secs(LEEWAY),
     );
     verifier.set_keys(minter.keys().verifying_keys());
     let new = minter.token("u").mint().expect("mint");
