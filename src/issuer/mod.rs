@@ -6,8 +6,11 @@
 
 pub mod events;
 pub mod guard;
+mod login;
 pub(crate) mod overlap;
 mod revoke;
+
+pub use login::{Login, SessionView, TokenPair};
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,106 +18,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 
 use arc_swap::ArcSwap;
-use serde_json::{Map, Value};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::issuer::events::{Event, EventSink, TracingSink};
 use crate::issuer::guard::{RiskDecision, RiskPolicy};
 use crate::issuer::overlap::{KnownSessions, MintedFrom, let_io_start, poll_once};
-use crate::session::refresh::{Presented, RefreshSecrets, RefreshToken};
+use crate::session::refresh::{Presented, RefreshSecrets};
 use crate::session::{
     ClientContext, Policy, RevokeReason, Rotation, RotationRules, Session, SessionId, new_session,
 };
 use crate::store::SessionStore;
 use crate::token::mint::{AccessToken, Minter};
-
-/// What [`Issuer::login`] and [`Issuer::refresh`] hand back.
-#[derive(Debug)]
-pub struct TokenPair {
-    /// The access token (for `Authorization: Bearer`).
-    pub access: AccessToken,
-    /// The refresh token: keep it where scripts cannot read it.
-    pub refresh: RefreshToken,
-    /// The session both belong to.
-    pub session_id: SessionId,
-    /// Seconds until the access token expires (OAuth `expires_in`).
-    pub expires_in: u64,
-    /// When the session ends unless refreshed before (Unix seconds).
-    pub refresh_expires_at: u64,
-}
-
-/// A login to open a session for. Build with [`Login::new`] and the setters.
-#[derive(Debug, Clone)]
-pub struct Login {
-    subject: String,
-    context: ClientContext,
-    scope: Option<String>,
-    client_id: Option<String>,
-    claims: Map<String, Value>,
-    assurance: u8,
-    auth_time: Option<u64>,
-}
-
-impl Login {
-    /// A login for `subject`, whom the application has just authenticated.
-    pub fn new(subject: impl Into<String>) -> Self {
-        Self {
-            subject: subject.into(),
-            context: ClientContext::default(),
-            scope: None,
-            client_id: None,
-            claims: Map::new(),
-            assurance: 1,
-            auth_time: None,
-        }
-    }
-
-    /// The device, user agent and IP.
-    pub fn context(mut self, context: ClientContext) -> Self {
-        self.context = context;
-        self
-    }
-
-    /// Scopes the session's access tokens carry.
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
-        self
-    }
-
-    /// The OAuth client id.
-    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = Some(client_id.into());
-        self
-    }
-
-    /// Custom claims for every access token of the session (a JSON object).
-    pub fn claims(mut self, claims: Map<String, Value>) -> Self {
-        self.claims = claims;
-        self
-    }
-
-    /// Authentication assurance level (default 1).
-    pub fn assurance(mut self, level: u8) -> Self {
-        self.assurance = level;
-        self
-    }
-
-    /// When the user authenticated, if not now.
-    pub fn auth_time(mut self, at: u64) -> Self {
-        self.auth_time = Some(at);
-        self
-    }
-}
-
-/// One of a subject's sessions, as a "your devices" screen shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionView {
-    /// The session.
-    pub session: Session,
-    /// `true` for the session the request came from.
-    pub current: bool,
-}
 
 /// Options for an [`Issuer`].
 #[must_use = "call build()"]

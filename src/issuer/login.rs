@@ -1,0 +1,94 @@
+//! What a login hands in and what the issuer hands back.
+
+use serde_json::{Map, Value};
+
+use crate::session::refresh::RefreshToken;
+use crate::session::{ClientContext, Session, SessionId};
+use crate::token::mint::AccessToken;
+
+/// What [`Issuer::login`] and [`Issuer::refresh`] hand back.
+#[derive(Debug)]
+pub struct TokenPair {
+    /// The access token (for `Authorization: Bearer`).
+    pub access: AccessToken,
+    /// The refresh token: keep it where scripts cannot read it.
+    pub refresh: RefreshToken,
+    /// The session both belong to.
+    pub session_id: SessionId,
+    /// Seconds until the access token expires (OAuth `expires_in`).
+    pub expires_in: u64,
+    /// When the session ends unless refreshed before (Unix seconds).
+    pub refresh_expires_at: u64,
+}
+
+/// A login to open a session for. Build with [`Login::new`] and the setters.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub(super) subject: String,
+    pub(super) context: ClientContext,
+    pub(super) scope: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) claims: Map<String, Value>,
+    pub(super) assurance: u8,
+    pub(super) auth_time: Option<u64>,
+}
+
+impl Login {
+    /// A login for `subject`, whom the application has just authenticated.
+    pub fn new(subject: impl Into<String>) -> Self {
+        Self {
+            subject: subject.into(),
+            context: ClientContext::default(),
+            scope: None,
+            client_id: None,
+            claims: Map::new(),
+            assurance: 1,
+            auth_time: None,
+        }
+    }
+
+    /// The device, user agent and IP.
+    pub fn context(mut self, context: ClientContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Scopes the session's access tokens carry.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// The OAuth client id.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Custom claims for every access token of the session (a JSON object).
+    pub fn claims(mut self, claims: Map<String, Value>) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// Authentication assurance level (default 1).
+    pub fn assurance(mut self, level: u8) -> Self {
+        self.assurance = level;
+        self
+    }
+
+    /// When the user authenticated, if not now.
+    pub fn auth_time(mut self, at: u64) -> Self {
+        self.auth_time = Some(at);
+        self
+    }
+}
+
+/// One of a subject's sessions, as a "your devices" screen shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionView {
+    /// The session.
+    pub session: Session,
+    /// `true` for the session the request came from.
+    pub current: bool,
+}
