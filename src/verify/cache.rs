@@ -81,6 +81,7 @@ impl<C> Cache<C> {
     /// Only verified tokens are inserted, and their signatures are not chosen by an attacker
     /// who lacks the key, so the last bytes (signature) spread entries well; a random seed
     /// keeps the spread unpredictable. Full tokens are compared on lookup.
+    #[inline]
     fn hash(&self, token: &str) -> u64 {
         let b = token.as_bytes();
         let tail = b.get(b.len().saturating_sub(16)..).unwrap_or_default();
@@ -97,11 +98,13 @@ impl<C> Cache<C> {
 
     // The index is reduced modulo SHARDS, the slice's length: always in bounds.
     #[allow(clippy::indexing_slicing)]
+    #[inline]
     fn shard(&self, h: u64) -> &Shard<C> {
         &self.shards[(h as usize) % SHARDS]
     }
 
     /// The entry for `token`, if it was verified under key generation `generation`.
+    #[inline]
     pub(super) fn get(
         &self,
         token: &str,

@@ -361,20 +361,26 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     /// [`ErrorKind::IssuedInFuture`], [`ErrorKind::LifetimeTooLong`],
     /// [`ErrorKind::InvalidNumericDate`], [`ErrorKind::Revoked`].
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Verified<C>> {
-        let result = self.verify_inner(token, now);
-        if let Err(e) = &result {
-            // A refusal is routine under attack: `debug`, structured, never the token.
-            tracing::debug!(
-                target: "tidepass::verify",
-                kind = e.kind().code(),
-                issuer = %self.issuer,
-                "access token refused"
-            );
-            #[cfg(feature = "metrics")]
-            metrics::counter!("tidepass_verify_failures_total", "kind" => e.kind().code())
-                .increment(1);
+        // No local holding the (large) result: it is returned in place, and the refusal
+        // bookkeeping sits out of line.
+        match self.verify_inner(token, now) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.refused(e)),
         }
-        result
+    }
+
+    /// A refusal is routine under attack: `debug`, structured, never the token.
+    #[cold]
+    fn refused(&self, e: Error) -> Error {
+        tracing::debug!(
+            target: "tidepass::verify",
+            kind = e.kind().code(),
+            issuer = %self.issuer,
+            "access token refused"
+        );
+        #[cfg(feature = "metrics")]
+        metrics::counter!("tidepass_verify_failures_total", "kind" => e.kind().code()).increment(1);
+        e
     }
 
     fn verify_inner(&self, token: &str, now: u64) -> Result<Verified<C>> {
