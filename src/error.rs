@@ -148,6 +148,10 @@ pub enum ErrorKind {
     /// The session store's data could not be decoded (corruption, or a newer format). Nothing
     /// was changed.
     StoreCorrupt,
+    /// The verifier's revocation list has not synced for longer than its `max_staleness`:
+    /// a logout may have happened that it cannot know of, so it fails closed. Not the
+    /// client's fault: answer 503 (`Retry-After`); check the revocation feed's reachability.
+    RevocationsStale,
     // ----- fetching from another service -----
     /// Fetching a document from another service failed (the issuer's JWKS, the revocation
     /// feed): unreachable, a timeout, a non-success status. What the verifier holds is kept;
@@ -205,6 +209,7 @@ impl ErrorKind {
             Self::Store => "store",
             Self::StoreCorrupt => "store_corrupt",
             Self::Fetch => "fetch",
+            Self::RevocationsStale => "revocations_stale",
         }
     }
 
@@ -248,6 +253,7 @@ impl ErrorKind {
             Self::Store => "session store unavailable",
             Self::StoreCorrupt => "session store data corrupt",
             Self::Fetch => "fetching from another service failed",
+            Self::RevocationsStale => "revocation list too old; failing closed",
             Self::InvalidKey => "invalid key",
             Self::WeakKey => "key too weak",
             Self::KeyCannotSign => "key cannot do this operation",
@@ -272,7 +278,7 @@ impl ErrorKind {
                 Class::Rejected
             }
             Store | StoreCorrupt => Class::Store,
-            Fetch => Class::Fetch,
+            Fetch | RevocationsStale => Class::Fetch,
             InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | MintTooLarge
             | Random | Io => Class::Misuse,
         }
@@ -382,7 +388,8 @@ impl Error {
         self.0.kind.class() == Class::Store
     }
 
-    /// Fetching from another service failed (JWKS, revocation feed); retry later.
+    /// Fetching from another service failed (JWKS, revocation feed), or what was fetched is
+    /// too old to rely on ([`ErrorKind::RevocationsStale`]); retry later (503).
     pub fn is_fetch(&self) -> bool {
         self.0.kind.class() == Class::Fetch
     }
@@ -540,6 +547,7 @@ mod tests {
             Store,
             StoreCorrupt,
             Fetch,
+            RevocationsStale,
         ];
         let codes: std::collections::HashSet<&str> = all.iter().map(|k| k.code()).collect();
         assert_eq!(codes.len(), all.len());

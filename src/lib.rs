@@ -144,6 +144,10 @@
 //!   the key set has exactly one key of the header's algorithm; a JWKS that carries private key
 //!   material is refused; the minter refuses ([`ErrorKind::MintTooLarge`]) a token a default
 //!   verifier would refuse; numbers from the network (`expires_in`) are clamped.
+//! - **A cut-off verifier does not silently accept revoked tokens.** A verifier with a
+//!   revocation list fails closed ([`ErrorKind::RevocationsStale`], answer 503) once the list
+//!   has not synced for `max_staleness` (five minutes by default), or before its first sync;
+//!   fail-open is an explicit choice ([`verify::WhenStale`]).
 //! - **Cancellation-safe.** Dropping any future mid-flight leaves no state behind (the JWKS
 //!   sync's in-flight flag is held by a guard).
 //!

@@ -44,6 +44,11 @@ impl Rejection {
                     body: r#"{"error":"insufficient_scope"}"#,
                 }
             }
+            ErrorKind::RevocationsStale => Self {
+                status: 503,
+                www_authenticate: None,
+                body: r#"{"error":"temporarily_unavailable"}"#,
+            },
             _ if err.is_rejected() => Self {
                 status: 401,
                 www_authenticate: Some(challenge("invalid_token")),

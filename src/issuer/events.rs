@@ -272,6 +272,19 @@ pub fn describe_metrics() {
         "tidepass_verify_failures_total",
         "Access tokens refused by a verifier, by kind (the ErrorKind code)"
     );
+    describe_counter!(
+        "tidepass_revocations_stale_total",
+        "Verifications that went ahead with a revocation list past max_staleness (fail open)"
+    );
+    metrics::describe_gauge!(
+        "tidepass_revocations_age_seconds",
+        Unit::Seconds,
+        "Time since a verifier's revocation list last synced (set by Syncer::run)"
+    );
+    metrics::describe_gauge!(
+        "tidepass_revocations_version_lag",
+        "Feed versions a verifier's list is behind after its last sync"
+    );
     describe_histogram!(
         "tidepass_store_seconds",
         Unit::Seconds,

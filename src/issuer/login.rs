@@ -6,7 +6,8 @@ use crate::session::refresh::RefreshToken;
 use crate::session::{ClientContext, Session, SessionId};
 use crate::token::mint::AccessToken;
 
-/// What [`Issuer::login`] and [`Issuer::refresh`] hand back.
+/// What [`Issuer::login`](super::Issuer::login) and [`Issuer::refresh`](super::Issuer::refresh)
+/// hand back.
 #[derive(Debug)]
 pub struct TokenPair {
     /// The access token (for `Authorization: Bearer`).

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -273,6 +274,9 @@ pub enum Applied {
 pub struct RevocationList {
     state: ArcSwap<State>,
     pending: Mutex<BTreeMap<(u64, u64), Delta>>,
+    /// Unix time of the last snapshot or delta applied without a gap (an up-to-date delta
+    /// counts); 0 before the first.
+    synced_at: AtomicU64,
 }
 
 impl fmt::Debug for RevocationList {
@@ -300,7 +304,29 @@ impl RevocationList {
         Self {
             state: ArcSwap::from_pointee(State::default()),
             pending: Mutex::new(BTreeMap::new()),
+            synced_at: AtomicU64::new(0),
         }
+    }
+
+    /// Unix time the list was last brought up to date with its feed (0: never). A verifier
+    /// with a `max_staleness` fails closed once this is too old.
+    pub fn synced_at(&self) -> u64 {
+        self.synced_at.load(Ordering::Relaxed)
+    }
+
+    /// Seconds since the last sync at `now` (`None` before the first).
+    pub fn age_at(&self, now: u64) -> Option<u64> {
+        match self.synced_at() {
+            0 => None,
+            at => Some(now.saturating_sub(at)),
+        }
+    }
+
+    fn mark(&self, applied: Applied, now: u64) -> Applied {
+        if !matches!(applied, Applied::Gap { .. }) {
+            self.synced_at.fetch_max(now, Ordering::Relaxed);
+        }
+        applied
     }
 
     /// The version the list is complete up to.
@@ -341,6 +367,11 @@ impl RevocationList {
 
     /// Replace everything with a snapshot (unless it is older than what the list has).
     pub fn apply_snapshot_at(&self, snapshot: Snapshot, now: u64) -> Applied {
+        let applied = self.snapshot_inner(snapshot, now);
+        self.mark(applied, now)
+    }
+
+    fn snapshot_inner(&self, snapshot: Snapshot, now: u64) -> Applied {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.state.load().epoch;
         let reset = current != 0 && snapshot.epoch != 0 && snapshot.epoch != current;
@@ -368,6 +399,11 @@ impl RevocationList {
     /// order (a delta that starts after the list's version waits, up to 64 of them, for the
     /// piece before it).
     pub fn apply_delta_at(&self, delta: Delta, now: u64) -> Applied {
+        let applied = self.delta_inner(delta, now);
+        self.mark(applied, now)
+    }
+
+    fn delta_inner(&self, delta: Delta, now: u64) -> Applied {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let have = self.version();
         let current = self.state.load().epoch;

@@ -184,6 +184,16 @@ pub enum Changes {
     Delta(Delta),
 }
 
+impl Changes {
+    /// The log version these changes bring a receiver to.
+    pub fn version(&self) -> u64 {
+        match self {
+            Changes::Snapshot(s) => s.version,
+            Changes::Delta(d) => d.to,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::codec::{HEADER, TRAILER};

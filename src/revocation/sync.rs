@@ -54,11 +54,17 @@ impl Syncer {
             v => Some(v),
         };
         let changes = Changes::decode(&fetch(since).await?)?;
+        let mut feed_version = changes.version();
         let mut applied = self.list.apply_at(changes, now);
         if let Applied::Gap { .. } = applied {
             let snapshot = Changes::decode(&fetch(None).await?)?;
+            feed_version = snapshot.version();
             applied = self.list.apply_at(snapshot, now);
         }
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("tidepass_revocations_version_lag")
+            .set(feed_version.saturating_sub(self.list.version()) as f64);
+        let _ = feed_version;
         self.last_sync
             .store(now, std::sync::atomic::Ordering::Relaxed);
         Ok(applied)
@@ -83,6 +89,10 @@ impl Syncer {
         loop {
             if let Err(e) = self.sync_once(clock.now(), &fetch).await {
                 on_error(&e);
+            }
+            #[cfg(feature = "metrics")]
+            if let Some(age) = self.list.age_at(clock.now()) {
+                metrics::gauge!("tidepass_revocations_age_seconds").set(age as f64);
             }
             sleep(interval).await;
         }

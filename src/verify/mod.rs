@@ -34,6 +34,21 @@ pub const MAX_LEEWAY: u64 = 300;
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// Default maximum token lifetime (`exp - iat`): one day.
 pub const DEFAULT_MAX_TOKEN_LIFETIME: u64 = 86_400;
+/// Default longest time a verifier's revocation list may go without a sync: five minutes.
+pub const DEFAULT_MAX_STALENESS: u64 = 300;
+
+/// What a verifier does when its revocation list is older than its `max_staleness`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WhenStale {
+    /// Refuse every token with [`ErrorKind::RevocationsStale`] (answer 503) until the list
+    /// syncs again: a logout the verifier has not heard of is never accepted. The default.
+    #[default]
+    FailClosed,
+    /// Keep verifying against the list it has, logging a `warn` (at most once a minute) and
+    /// counting `tidepass_revocations_stale_total`: availability over the bound.
+    FailOpen,
+}
 
 /// Verified claims, shared (a cache hit hands out the same allocation).
 ///
@@ -106,6 +121,8 @@ pub struct VerifierBuilder<C = NoExtra> {
     typ: Option<String>,
     max_len: usize,
     max_lifetime: u64,
+    max_staleness: u64,
+    when_stale: WhenStale,
     cache: usize,
     clock: Arc<dyn Clock>,
     revocations: Option<Arc<RevocationList>>,
@@ -141,6 +158,20 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
         self
     }
 
+    /// The longest time the revocation list may go without a sync before
+    /// [`VerifierBuilder::when_stale`] applies (default five minutes; whole seconds count). Set
+    /// it to a few poll intervals.
+    pub fn max_staleness(mut self, max: Duration) -> Self {
+        self.max_staleness = max.as_secs();
+        self
+    }
+
+    /// What to do with a stale revocation list (default [`WhenStale::FailClosed`]).
+    pub fn when_stale(mut self, when: WhenStale) -> Self {
+        self.when_stale = when;
+        self
+    }
+
     /// Capacity of the verified-token cache (default 10 000 tokens); 0 turns it off.
     pub fn cache_capacity(mut self, tokens: usize) -> Self {
         self.cache = tokens;
@@ -155,6 +186,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
 
     /// Check every token against this revocation list (keep it in step with a
     /// [`crate::revocation::Syncer`]). Revoked tokens fail with [`ErrorKind::Revoked`].
+    ///
+    /// A list that has not synced for longer than [`VerifierBuilder::max_staleness`] (five
+    /// minutes by default), or never, fails closed: see [`WhenStale`].
     pub fn revocations(mut self, list: Arc<RevocationList>) -> Self {
         self.revocations = Some(list);
         self
@@ -170,6 +204,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             typ: self.typ,
             max_len: self.max_len,
             max_lifetime: self.max_lifetime,
+            max_staleness: self.max_staleness,
+            when_stale: self.when_stale,
             cache: self.cache,
             clock: self.clock,
             revocations: self.revocations,
@@ -217,6 +253,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             typ: self.typ,
             max_len: self.max_len,
             max_lifetime: self.max_lifetime,
+            max_staleness: self.max_staleness,
+            when_stale: self.when_stale,
+            stale_warned: AtomicU64::new(0),
             clock: self.clock,
             cache: (self.cache > 0).then(|| Cache::new(self.cache)),
             revocations: self.revocations,
@@ -246,6 +285,10 @@ pub struct Verifier<C = NoExtra> {
     typ: Option<String>,
     max_len: usize,
     max_lifetime: u64,
+    max_staleness: u64,
+    when_stale: WhenStale,
+    /// When the last fail-open warning was logged (rate limit).
+    stale_warned: AtomicU64,
     clock: Arc<dyn Clock>,
     cache: Option<Cache<C>>,
     revocations: Option<Arc<RevocationList>>,
@@ -277,6 +320,8 @@ impl Verifier<NoExtra> {
             typ: Some(ACCESS_TOKEN_TYPE.to_owned()),
             max_len: DEFAULT_MAX_TOKEN_LEN,
             max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
+            max_staleness: DEFAULT_MAX_STALENESS,
+            when_stale: WhenStale::FailClosed,
             cache: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(SystemClock),
             revocations: None,
@@ -359,7 +404,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     /// [`ErrorKind::MissingClaim`], [`ErrorKind::InvalidIssuer`],
     /// [`ErrorKind::InvalidAudience`], [`ErrorKind::Expired`], [`ErrorKind::NotYetValid`],
     /// [`ErrorKind::IssuedInFuture`], [`ErrorKind::LifetimeTooLong`],
-    /// [`ErrorKind::InvalidNumericDate`], [`ErrorKind::Revoked`].
+    /// [`ErrorKind::InvalidNumericDate`], [`ErrorKind::Revoked`]; and
+    /// [`ErrorKind::RevocationsStale`] (not rejected: answer 503) when a revocation list is
+    /// configured and has not synced within `max_staleness`.
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Verified<C>> {
         // No local holding the (large) result: it is returned in place, and the refusal
         // bookkeeping sits out of line.
@@ -450,6 +497,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         let Some(list) = &self.revocations else {
             return Ok(());
         };
+        let synced = list.synced_at();
+        if synced == 0 || now.saturating_sub(synced) > self.max_staleness {
+            self.stale(now)?;
+        }
         let ids = ids.unwrap_or_else(|| RevIds::of(c));
         // The subject id is a hash: compute it only when a subject watermark exists at all.
         let sub = if list.has_subjects() {
@@ -461,6 +512,33 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             return Err(Error::new(ErrorKind::Revoked));
         }
         Ok(())
+    }
+
+    /// The list is past `max_staleness` (or never synced).
+    #[cold]
+    fn stale(&self, now: u64) -> Result<()> {
+        match self.when_stale {
+            WhenStale::FailClosed => Err(Error::new(ErrorKind::RevocationsStale)),
+            _ => {
+                #[cfg(feature = "metrics")]
+                metrics::counter!("tidepass_revocations_stale_total").increment(1);
+                let last = self.stale_warned.load(Ordering::Relaxed);
+                if now >= last.saturating_add(60)
+                    && self
+                        .stale_warned
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::warn!(
+                        target: "tidepass::verify",
+                        event = "revocations_stale",
+                        synced_at = self.revocations.as_ref().map_or(0, |l| l.synced_at()),
+                        "revocation list past max_staleness; verifying anyway (fail open)"
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 
     fn check_time(&self, c: &AccessClaims<C>, now: u64) -> Result<()> {

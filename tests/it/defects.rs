@@ -481,6 +481,7 @@ async fn an_access_token_never_outlives_its_session_and_logout_after_the_end_sti
     );
     // The session times out at its end; a token from just before it is dead with it.
     r.clock.set(end);
+    r.sync().await;
     assert_eq!(
         r.check(last.as_str()),
         Ok(()),

@@ -227,6 +227,8 @@ async fn verifier_refuses_revoked_tokens_by_jti_session_and_subject_even_from_it
     let a = issuer.login(Login::new("alice")).await.expect("login");
     let b = issuer.login(Login::new("bob")).await.expect("login");
     let c = issuer.login(Login::new("carol")).await.expect("login");
+    // A list that never synced fails closed: bring it up to date first.
+    sync(&issuer, &list, clock.now()).await;
     for p in [&a, &b, &c] {
         verifier
             .verify(p.access.as_str())
@@ -276,8 +278,10 @@ async fn two_verifiers_refuse_a_logout_within_one_sync_interval() {
             .expect("issuer"),
     );
     let mut verifiers = Vec::new();
+    let mut lists = Vec::new();
     for _ in 0..2 {
         let list = Arc::new(RevocationList::new());
+        lists.push(list.clone());
         let verifier = Verifier::builder("iss", "aud", keys.clone())
             .revocations(list.clone())
             .build()
@@ -298,6 +302,12 @@ async fn two_verifiers_refuse_a_logout_within_one_sync_interval() {
         verifiers.push(verifier);
     }
     let pair = issuer.login(Login::new("alice")).await.expect("login");
+    // Until its first sync a verifier fails closed; wait for both syncers' first round.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lists.iter().any(|l| l.synced_at() == 0) {
+        assert!(Instant::now() < deadline, "the syncers never synced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     for v in &verifiers {
         v.verify(pair.access.as_str()).expect("valid before logout");
     }
@@ -408,4 +418,73 @@ fn the_documented_format_decodes_from_an_independent_encoder() {
             expires: 1300
         }]
     );
+}
+
+/// A verifier cut off from the feed fails closed once its list is older than `max_staleness`
+/// (and before its first sync); an up-to-date poll keeps it fresh; fail-open is a choice.
+#[tokio::test]
+async fn a_verifier_whose_list_went_stale_fails_closed_unless_told_otherwise() {
+    use tidepass::clock::Clock as _;
+    use tidepass::verify::WhenStale;
+    let clock = Arc::new(tidepass::clock::ManualClock::new(1_800_000_000));
+    let minter = Minter::new(
+        SigningKey::generate(Algorithm::EdDSA).expect("k"),
+        "iss",
+        "aud",
+    )
+    .expect("m")
+    .with_clock(clock.clone());
+    let keys = minter.keys().verifying_keys();
+    let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .clock(clock.clone())
+        .build()
+        .expect("issuer");
+    let list = Arc::new(RevocationList::new());
+    let verifier = |when: WhenStale| {
+        Verifier::builder("iss", "aud", keys.clone())
+            .revocations(list.clone())
+            .max_staleness(Duration::from_secs(60))
+            .when_stale(when)
+            .clock(clock.clone())
+            .build()
+            .expect("v")
+    };
+    let (closed, open) = (
+        verifier(WhenStale::FailClosed),
+        verifier(WhenStale::FailOpen),
+    );
+    let pair = issuer.login(Login::new("alice")).await.expect("login");
+    let token = pair.access.as_str();
+    let e = closed.verify(token).expect_err("never synced");
+    assert_eq!(e.kind(), ErrorKind::RevocationsStale);
+    assert!(!e.is_rejected() && e.is_fetch(), "not the client's fault");
+    assert_eq!(
+        tidepass::http::Rejection::from_error(&e, "api", None).status,
+        503
+    );
+    open.verify(token).expect("fail open verifies anyway");
+
+    let syncer = Syncer::new(list.clone());
+    let fetch = |since: Option<u64>| {
+        let issuer = &issuer;
+        async move { issuer.revocation_changes(since).await?.encode() }
+    };
+    syncer.sync_once(clock.now(), &fetch).await.expect("sync");
+    closed.verify(token).expect("fresh");
+    // Quiet system: up-to-date polls (v..v) keep the list fresh.
+    for _ in 0..5 {
+        clock.advance(50);
+        syncer.sync_once(clock.now(), &fetch).await.expect("poll");
+        closed.verify(token).expect("still fresh");
+    }
+    assert_eq!(list.age_at(clock.now()), Some(0));
+    // Cut off: 61 s without a sync and the verifier fails closed, from its cache too.
+    clock.advance(61);
+    assert_eq!(
+        closed.verify(token).expect_err("stale").kind(),
+        ErrorKind::RevocationsStale
+    );
+    open.verify(token).expect("fail open");
+    syncer.sync_once(clock.now(), &fetch).await.expect("back");
+    closed.verify(token).expect("synced again");
 }

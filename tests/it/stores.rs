@@ -534,7 +534,8 @@ async fn redis_down_fails_fast_and_recovers() {
         .login(Login::new("alice"))
         .await
         .expect("login while up");
-    list.apply_at(issuer.revocation_changes(None).await.expect("changes"), 0);
+    let now = tidepass::clock::Clock::now(&tidepass::clock::SystemClock);
+    list.apply_at(issuer.revocation_changes(None).await.expect("changes"), now);
 
     server.kill();
     let started = Instant::now();
