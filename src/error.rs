@@ -148,6 +148,9 @@ pub enum ErrorKind {
     /// The session store's data could not be decoded (corruption, or a newer format). Nothing
     /// was changed.
     StoreCorrupt,
+    /// A signed revocation feed was signed before the newest one the list has applied (a
+    /// replay), or in the future. Nothing was applied.
+    FeedReplayed,
     /// The verifier's revocation list has not synced for longer than its `max_staleness`:
     /// a logout may have happened that it cannot know of, so it fails closed. Not the
     /// client's fault: answer 503 (`Retry-After`); check the revocation feed's reachability.
@@ -210,6 +213,7 @@ impl ErrorKind {
             Self::StoreCorrupt => "store_corrupt",
             Self::Fetch => "fetch",
             Self::RevocationsStale => "revocations_stale",
+            Self::FeedReplayed => "feed_replayed",
         }
     }
 
@@ -254,6 +258,7 @@ impl ErrorKind {
             Self::StoreCorrupt => "session store data corrupt",
             Self::Fetch => "fetching from another service failed",
             Self::RevocationsStale => "revocation list too old; failing closed",
+            Self::FeedReplayed => "revocation feed replayed or from the future",
             Self::InvalidKey => "invalid key",
             Self::WeakKey => "key too weak",
             Self::KeyCannotSign => "key cannot do this operation",
@@ -274,9 +279,8 @@ impl ErrorKind {
             | Expired | NotYetValid | IssuedInFuture | LifetimeTooLong | InvalidNumericDate
             | Revoked | InsufficientScope | InvalidRequest | MissingToken | InvalidKeySet
             | InvalidRefreshToken | UnknownSession | SessionRevoked | SessionExpired
-            | RefreshReuse | RefreshFromFuture | StepUpRequired | RiskDenied | GraceReplayLimit => {
-                Class::Rejected
-            }
+            | RefreshReuse | RefreshFromFuture | StepUpRequired | RiskDenied | GraceReplayLimit
+            | FeedReplayed => Class::Rejected,
             Store | StoreCorrupt => Class::Store,
             Fetch | RevocationsStale => Class::Fetch,
             InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | MintTooLarge
@@ -548,6 +552,7 @@ mod tests {
             StoreCorrupt,
             Fetch,
             RevocationsStale,
+            FeedReplayed,
         ];
         let codes: std::collections::HashSet<&str> = all.iter().map(|k| k.code()).collect();
         assert_eq!(codes.len(), all.len());

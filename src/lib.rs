@@ -147,7 +147,9 @@
 //! - **A cut-off verifier does not silently accept revoked tokens.** A verifier with a
 //!   revocation list fails closed ([`ErrorKind::RevocationsStale`], answer 503) once the list
 //!   has not synced for `max_staleness` (five minutes by default), or before its first sync;
-//!   fail-open is an explicit choice ([`verify::WhenStale`]).
+//!   fail-open is an explicit choice ([`verify::WhenStale`]). With the signed feed
+//!   ([`revocation::Changes::sign`], [`revocation::Syncer::sync_signed_once`]) a forged,
+//!   tampered or replayed feed is refused, and a replay cannot make a cut-off list look fresh.
 //! - **Cancellation-safe.** Dropping any future mid-flight leaves no state behind (the JWKS
 //!   sync's in-flight flag is held by a guard).
 //!

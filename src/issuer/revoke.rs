@@ -124,6 +124,19 @@ impl<S: SessionStore> Issuer<S> {
         self.store.revocation_changes(since, self.clock.now()).await
     }
 
+    /// [`Issuer::revocation_changes`], signed with the minter's active key as of now
+    /// ([`Changes::sign`]): the feed verifiers check against the JWKS they already follow
+    /// ([`crate::revocation::Syncer::sync_signed_once`]).
+    ///
+    /// # Errors
+    ///
+    /// A store error; a signing failure.
+    pub async fn signed_revocation_changes(&self, since: Option<u64>) -> Result<String> {
+        let now = self.clock.now();
+        let changes = self.store.revocation_changes(since, now).await?;
+        changes.sign(self.minter.keys().active(), now)
+    }
+
     /// Log out: revoke the session. Returns `false` when it was unknown or already ended.
     ///
     /// # Errors

@@ -322,6 +322,16 @@ impl RevocationList {
         }
     }
 
+    /// Apply `changes` at `now`, counting `synced` as the sync time (the feed's signature time
+    /// for signed feeds).
+    pub(super) fn apply_marked(&self, changes: Changes, now: u64, synced: u64) -> Applied {
+        let applied = match changes {
+            Changes::Snapshot(s) => self.snapshot_inner(s, now),
+            Changes::Delta(d) => self.delta_inner(d, now),
+        };
+        self.mark(applied, synced)
+    }
+
     fn mark(&self, applied: Applied, now: u64) -> Applied {
         if !matches!(applied, Applied::Gap { .. }) {
             self.synced_at.fetch_max(now, Ordering::Relaxed);

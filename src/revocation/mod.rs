@@ -28,11 +28,13 @@ use serde::{Deserialize, Serialize};
 mod codec;
 mod list;
 mod log;
+mod signed;
 mod sync;
 
 pub use codec::MAX_ENCODED;
 pub use list::{Applied, RevocationList};
 pub use log::{Log, new_epoch};
+pub use signed::FEED_TYPE;
 pub use sync::Syncer;
 
 /// What an entry revokes.

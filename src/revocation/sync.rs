@@ -70,6 +70,37 @@ impl Syncer {
         Ok(applied)
     }
 
+    /// One round on a signed feed ([`Changes::sign`]): as [`Syncer::sync_once`], with every
+    /// feed checked against `keys` (the verifier's key set) before anything is applied, and a
+    /// replayed older feed refused.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `fetch` returns; as [`RevocationList::apply_signed_at`] (the list is left as it
+    /// was).
+    pub async fn sync_signed_once<F, Fut>(
+        &self,
+        now: u64,
+        keys: &crate::keys::VerifyingKeys,
+        fetch: F,
+    ) -> Result<Applied>
+    where
+        F: Fn(Option<u64>) -> Fut,
+        Fut: Future<Output = Result<String>>,
+    {
+        let since = match self.list.version() {
+            0 => None,
+            v => Some(v),
+        };
+        let mut applied = self.list.apply_signed_at(&fetch(since).await?, keys, now)?;
+        if let Applied::Gap { .. } = applied {
+            applied = self.list.apply_signed_at(&fetch(None).await?, keys, now)?;
+        }
+        self.last_sync
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        Ok(applied)
+    }
+
     /// Sync forever every `interval`, reading `now` from `clock` and waiting with `sleep`. A
     /// failed round keeps the current list (verification keeps working from it) and retries at
     /// the next tick; `on_error` hears about it.

@@ -488,3 +488,101 @@ async fn a_verifier_whose_list_went_stale_fails_closed_unless_told_otherwise() {
     syncer.sync_once(clock.now(), &fetch).await.expect("back");
     closed.verify(token).expect("synced again");
 }
+
+/// The signed feed: only what the issuer's key signed is applied; a forged "freeze" snapshot, a
+/// tampered or unsigned feed, an access token passed off as a feed, and a replayed older feed
+/// are refused and change nothing; the list's age counts from the issuer's signature.
+#[tokio::test]
+async fn a_signed_feed_is_applied_only_when_the_issuers_key_signed_it() {
+    use tidepass::clock::Clock as _;
+    use tidepass::revocation::Snapshot;
+    let clock = Arc::new(tidepass::clock::ManualClock::new(1_800_000_000));
+    let minter = Minter::new(
+        SigningKey::generate(Algorithm::EdDSA).expect("k"),
+        "iss",
+        "aud",
+    )
+    .expect("m")
+    .with_clock(clock.clone());
+    let keys = minter.keys().verifying_keys();
+    let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .clock(clock.clone())
+        .build()
+        .expect("issuer");
+    let list = Arc::new(RevocationList::new());
+    let syncer = Syncer::new(list.clone());
+    let fetch = |since: Option<u64>| {
+        let issuer = &issuer;
+        async move { issuer.signed_revocation_changes(since).await }
+    };
+    let p = issuer.login(Login::new("alice")).await.expect("login");
+    issuer.logout(p.session_id).await.expect("logout");
+    syncer
+        .sync_signed_once(clock.now(), &keys, &fetch)
+        .await
+        .expect("signed sync");
+    let sid = tidepass::revocation::session_id(&p.session_id.to_string());
+    assert!(list.is_revoked(0, Some(sid), 0, 0, clock.now()));
+    let (version, synced) = (list.version(), list.synced_at());
+    let old_feed = issuer.signed_revocation_changes(None).await.expect("feed");
+
+    // The freeze attack: a snapshot at a huge version, signed by a key the verifier lacks.
+    let forger = SigningKey::generate(Algorithm::EdDSA).expect("k");
+    let freeze = Changes::Snapshot(Snapshot {
+        epoch: 0,
+        version: u64::MAX - 1,
+        entries: vec![],
+    });
+    let forged = freeze.sign(&forger, clock.now()).expect("sign");
+    let unchanged = |what: &str| {
+        assert_eq!(
+            (list.version(), list.synced_at()),
+            (version, synced),
+            "{what}"
+        );
+        assert!(list.is_revoked(0, Some(sid), 0, 0, clock.now()), "{what}");
+    };
+    assert!(list.apply_signed_at(&forged, &keys, clock.now()).is_err());
+    unchanged("forged");
+    // Tampered: one character of the payload changed.
+    let mut tampered: Vec<char> = old_feed.chars().collect();
+    let mid = old_feed.find('.').expect("dot") + 5;
+    tampered[mid] = if tampered[mid] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    assert!(list.apply_signed_at(&tampered, &keys, clock.now()).is_err());
+    unchanged("tampered");
+    // Unsigned (the plain binary encoding as text) and an access token passed off as a feed.
+    let plain = String::from_utf8_lossy(&freeze.encode().expect("encode")).into_owned();
+    assert!(list.apply_signed_at(&plain, &keys, clock.now()).is_err());
+    assert_eq!(
+        list.apply_signed_at(p.access.as_str(), &keys, clock.now())
+            .expect_err("an access token is not a feed")
+            .kind(),
+        ErrorKind::InvalidType
+    );
+    unchanged("unsigned / access token");
+
+    // Later, a fresh feed; then the old one replayed: refused, and it cannot refresh the age.
+    clock.advance(120);
+    syncer
+        .sync_signed_once(clock.now(), &keys, &fetch)
+        .await
+        .expect("fresh");
+    assert_eq!(list.synced_at(), clock.now());
+    let e = list
+        .apply_signed_at(&old_feed, &keys, clock.now())
+        .expect_err("replayed");
+    assert_eq!(e.kind(), ErrorKind::FeedReplayed);
+    assert_eq!(
+        list.synced_at(),
+        clock.now(),
+        "a replay does not count as a sync"
+    );
+    // The age counts from the signature: a feed signed long ago is old on arrival.
+    clock.advance(600);
+    let late = issuer.signed_revocation_changes(None).await.expect("feed");
+    clock.advance(400);
+    list.apply_signed_at(&late, &keys, clock.now())
+        .expect("applies");
+    assert_eq!(list.age_at(clock.now()), Some(400));
+}
