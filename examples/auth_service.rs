@@ -425,14 +425,22 @@ async fn revocations<S: SessionStore>(
     Query(q): Query<Since>,
     headers: HeaderMap,
 ) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // The signed feed (what the microservice polls): checked by verifiers against our JWKS.
+    if accept.contains("application/jwt") {
+        return match app.0.issuer.signed_revocation_changes(q.since).await {
+            Ok(feed) => ([(header::CONTENT_TYPE, "application/jwt")], feed).into_response(),
+            Err(e) => tidepass_error(&e),
+        };
+    }
     let changes = match app.0.issuer.revocation_changes(q.since).await {
         Ok(c) => c,
         Err(e) => return tidepass_error(&e),
     };
-    let json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/json"));
+    let json = accept.contains("application/json");
     if json {
         return Json(changes).into_response();
     }

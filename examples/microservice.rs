@@ -1,6 +1,7 @@
 //! A microservice that verifies bearer tokens on its own: it fetches the auth service's JWKS
 //! (again on an unknown kid, at most once per 10 s) and keeps a revocation list in step by
-//! polling.
+//! polling the auth service's signed revocation feed, checked against that JWKS (a forged or
+//! replayed feed is refused); with no sync for five minutes it fails closed (503).
 //!
 //! ```sh
 //! cargo run --example microservice -- --auth http://127.0.0.1:8080
@@ -191,30 +192,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             |e| eprintln!("microservice: revocation push: {e}"),
         ));
     }
-    // Keep the revocation list in step by polling.
+    // Keep the revocation list in step by polling the signed feed, checked against the keys
+    // the JWKS sync keeps current: a forged or replayed feed is refused.
     let syncer = Syncer::new(list);
     let url = format!("{auth}/revocations");
+    let feed_keys = verifier.clone();
     tokio::spawn(async move {
         let fetch = |since: Option<u64>| {
             let (http, url) = (http.clone(), url.clone());
             async move {
-                let mut req = http.get(&url);
+                let mut req = http
+                    .get(&url)
+                    .header(reqwest::header::ACCEPT, "application/jwt");
                 if let Some(v) = since {
                     req = req.query(&[("since", v)]);
                 }
                 let body = req.send().await.and_then(|r| r.error_for_status());
                 let body = match body {
-                    Ok(r) => r.bytes().await,
+                    Ok(r) => r.text().await,
                     Err(e) => Err(e),
                 };
-                body.map(|b| b.to_vec())
-                    .map_err(|e| tidepass::Error::fetch("revocation feed", e))
+                body.map_err(|e| tidepass::Error::fetch("revocation feed", e))
             }
         };
         syncer
-            .run(
+            .run_signed(
                 Duration::from_millis(interval),
                 &SystemClock,
+                || feed_keys.keys(),
                 fetch,
                 tokio::time::sleep,
                 |e| eprintln!("microservice: revocation sync failed, keeping the last list: {e}"),

@@ -101,6 +101,36 @@ impl Syncer {
         Ok(applied)
     }
 
+    /// [`Syncer::run`] on a signed feed: every round checks the feed against `keys()` (the
+    /// verifier's current key set, so a JWKS refresh is picked up) before applying it.
+    pub async fn run_signed<K, F, Fut, S, SFut>(
+        &self,
+        interval: Duration,
+        clock: &dyn crate::clock::Clock,
+        keys: K,
+        fetch: F,
+        sleep: S,
+        on_error: impl Fn(&Error),
+    ) where
+        K: Fn() -> Arc<crate::keys::VerifyingKeys>,
+        F: Fn(Option<u64>) -> Fut,
+        Fut: Future<Output = Result<String>>,
+        S: Fn(Duration) -> SFut,
+        SFut: Future<Output = ()>,
+    {
+        loop {
+            let keys = keys();
+            if let Err(e) = self.sync_signed_once(clock.now(), &keys, &fetch).await {
+                on_error(&e);
+            }
+            #[cfg(feature = "metrics")]
+            if let Some(age) = self.list.age_at(clock.now()) {
+                metrics::gauge!("tidepass_revocations_age_seconds").set(age as f64);
+            }
+            sleep(interval).await;
+        }
+    }
+
     /// Sync forever every `interval`, reading `now` from `clock` and waiting with `sleep`. A
     /// failed round keeps the current list (verification keeps working from it) and retries at
     /// the next tick; `on_error` hears about it.
