@@ -118,17 +118,12 @@ impl Syncer {
         S: Fn(Duration) -> SFut,
         SFut: Future<Output = ()>,
     {
-        loop {
+        let round = |now| {
             let keys = keys();
-            if let Err(e) = self.sync_signed_once(clock.now(), &keys, &fetch).await {
-                on_error(&e);
-            }
-            #[cfg(feature = "metrics")]
-            if let Some(age) = self.list.age_at(clock.now()) {
-                metrics::gauge!("tidepass_revocations_age_seconds").set(age as f64);
-            }
-            sleep(interval).await;
-        }
+            let fetch = &fetch;
+            async move { self.sync_signed_once(now, &keys, fetch).await }
+        };
+        self.rounds(interval, clock, round, sleep, on_error).await;
     }
 
     /// Sync forever every `interval`, reading `now` from `clock` and waiting with `sleep`. A
@@ -147,8 +142,26 @@ impl Syncer {
         S: Fn(Duration) -> SFut,
         SFut: Future<Output = ()>,
     {
+        let round = |now| self.sync_once(now, &fetch);
+        self.rounds(interval, clock, round, sleep, on_error).await;
+    }
+
+    /// The loop both `run`s share: a round, its error reported, the list's age recorded.
+    async fn rounds<R, RFut, S, SFut>(
+        &self,
+        interval: Duration,
+        clock: &dyn crate::clock::Clock,
+        round: R,
+        sleep: S,
+        on_error: impl Fn(&Error),
+    ) where
+        R: Fn(u64) -> RFut,
+        RFut: Future<Output = Result<Applied>>,
+        S: Fn(Duration) -> SFut,
+        SFut: Future<Output = ()>,
+    {
         loop {
-            if let Err(e) = self.sync_once(clock.now(), &fetch).await {
+            if let Err(e) = round(clock.now()).await {
                 on_error(&e);
             }
             #[cfg(feature = "metrics")]

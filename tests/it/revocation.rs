@@ -420,13 +420,13 @@ fn the_documented_format_decodes_from_an_independent_encoder() {
     );
 }
 
-/// A verifier cut off from the feed fails closed once its list is older than `max_staleness`
-/// (and before its first sync); an up-to-date poll keeps it fresh; fail-open is a choice.
-#[tokio::test]
-async fn a_verifier_whose_list_went_stale_fails_closed_unless_told_otherwise() {
-    use tidepass::clock::Clock as _;
-    use tidepass::verify::WhenStale;
-    let clock = Arc::new(tidepass::clock::ManualClock::new(1_800_000_000));
+/// An issuer on a manual clock, and the verifying keys of its minter.
+fn manual_issuer() -> (
+    Arc<ManualClock>,
+    tidepass::keys::VerifyingKeys,
+    Issuer<MemoryStore>,
+) {
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
     let minter = Minter::new(
         SigningKey::generate(Algorithm::EdDSA).expect("k"),
         "iss",
@@ -439,6 +439,15 @@ async fn a_verifier_whose_list_went_stale_fails_closed_unless_told_otherwise() {
         .clock(clock.clone())
         .build()
         .expect("issuer");
+    (clock, keys, issuer)
+}
+
+/// A verifier cut off from the feed fails closed once its list is older than `max_staleness`
+/// (and before its first sync); an up-to-date poll keeps it fresh; fail-open is a choice.
+#[tokio::test]
+async fn a_verifier_whose_list_went_stale_fails_closed_unless_told_otherwise() {
+    use tidepass::verify::WhenStale;
+    let (clock, keys, issuer) = manual_issuer();
     let list = Arc::new(RevocationList::new());
     let verifier = |when: WhenStale| {
         Verifier::builder("iss", "aud", keys.clone())
@@ -494,21 +503,8 @@ async fn a_verifier_whose_list_went_stale_fails_closed_unless_told_otherwise() {
 /// are refused and change nothing; the list's age counts from the issuer's signature.
 #[tokio::test]
 async fn a_signed_feed_is_applied_only_when_the_issuers_key_signed_it() {
-    use tidepass::clock::Clock as _;
     use tidepass::revocation::Snapshot;
-    let clock = Arc::new(tidepass::clock::ManualClock::new(1_800_000_000));
-    let minter = Minter::new(
-        SigningKey::generate(Algorithm::EdDSA).expect("k"),
-        "iss",
-        "aud",
-    )
-    .expect("m")
-    .with_clock(clock.clone());
-    let keys = minter.keys().verifying_keys();
-    let issuer = Issuer::builder(MemoryStore::new(), minter)
-        .clock(clock.clone())
-        .build()
-        .expect("issuer");
+    let (clock, keys, issuer) = manual_issuer();
     let list = Arc::new(RevocationList::new());
     let syncer = Syncer::new(list.clone());
     let fetch = |since: Option<u64>| {
