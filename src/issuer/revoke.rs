@@ -202,9 +202,6 @@ impl<S: SessionStore> Issuer<S> {
             .filter(|sid| Some(*sid) != keep)
             .collect();
         self.list_sessions_revoked(&listed, now).await?;
-        for sid in &listed {
-            self.known.forget(sid);
-        }
         let revoked = self
             .store
             .revoke_subject(subject, keep, reason, now)

@@ -73,6 +73,17 @@ impl RevocationList {
     /// As [`Changes::verify_signed`]; [`ErrorKind::FeedReplayed`] for an older feed. The list
     /// is left as it was.
     pub fn apply_signed_at(&self, feed: &str, keys: &VerifyingKeys, now: u64) -> Result<Applied> {
+        self.apply_signed_versioned(feed, keys, now)
+            .map(|(applied, _)| applied)
+    }
+
+    /// [`RevocationList::apply_signed_at`], also answering the feed's version.
+    pub(super) fn apply_signed_versioned(
+        &self,
+        feed: &str,
+        keys: &VerifyingKeys,
+        now: u64,
+    ) -> Result<(Applied, u64)> {
         let (changes, issued_at) = Changes::verify_signed(feed, keys)?;
         if issued_at > now.saturating_add(crate::verify::MAX_LEEWAY) {
             return Err(Error::with(
@@ -86,6 +97,7 @@ impl RevocationList {
                 "revocation feed older than the one applied",
             ));
         }
-        Ok(self.apply_marked(changes, now, issued_at))
+        let version = changes.version();
+        Ok((self.apply_marked(changes, now, issued_at), version))
     }
 }

@@ -49,25 +49,43 @@ impl Syncer {
         F: Fn(Option<u64>) -> Fut,
         Fut: Future<Output = Result<Vec<u8>>>,
     {
+        self.round(now, |since| {
+            let fetched = fetch(since);
+            async move {
+                let changes = Changes::decode(&fetched.await?)?;
+                let version = changes.version();
+                Ok((self.list.apply_at(changes, now), version))
+            }
+        })
+        .await
+    }
+
+    /// One round, both kinds of feed: changes since the list's version, a snapshot if a gap
+    /// remains; `apply` answers what it applied and the feed's version.
+    async fn round<A, AFut>(&self, now: u64, apply: A) -> Result<Applied>
+    where
+        A: Fn(Option<u64>) -> AFut,
+        AFut: Future<Output = Result<(Applied, u64)>>,
+    {
         let since = match self.list.version() {
             0 => None,
             v => Some(v),
         };
-        let changes = Changes::decode(&fetch(since).await?)?;
-        let mut feed_version = changes.version();
-        let mut applied = self.list.apply_at(changes, now);
+        let (mut applied, mut feed_version) = apply(since).await?;
         if let Applied::Gap { .. } = applied {
-            let snapshot = Changes::decode(&fetch(None).await?)?;
-            feed_version = snapshot.version();
-            applied = self.list.apply_at(snapshot, now);
+            (applied, feed_version) = apply(None).await?;
         }
-        #[cfg(feature = "metrics")]
-        metrics::gauge!("tidepass_revocations_version_lag")
-            .set(feed_version.saturating_sub(self.list.version()) as f64);
-        let _ = feed_version;
+        self.record_lag(feed_version);
         self.last_sync
             .store(now, std::sync::atomic::Ordering::Relaxed);
         Ok(applied)
+    }
+
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn record_lag(&self, feed_version: u64) {
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("tidepass_revocations_version_lag")
+            .set(feed_version.saturating_sub(self.list.version()) as f64);
     }
 
     /// One round on a signed feed ([`Changes::sign`]): as [`Syncer::sync_once`], with every
@@ -88,17 +106,11 @@ impl Syncer {
         F: Fn(Option<u64>) -> Fut,
         Fut: Future<Output = Result<String>>,
     {
-        let since = match self.list.version() {
-            0 => None,
-            v => Some(v),
-        };
-        let mut applied = self.list.apply_signed_at(&fetch(since).await?, keys, now)?;
-        if let Applied::Gap { .. } = applied {
-            applied = self.list.apply_signed_at(&fetch(None).await?, keys, now)?;
-        }
-        self.last_sync
-            .store(now, std::sync::atomic::Ordering::Relaxed);
-        Ok(applied)
+        self.round(now, |since| {
+            let fetched = fetch(since);
+            async move { self.list.apply_signed_versioned(&fetched.await?, keys, now) }
+        })
+        .await
     }
 
     /// [`Syncer::run`] on a signed feed: every round checks the feed against `keys()` (the

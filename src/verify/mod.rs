@@ -15,6 +15,7 @@ use std::time::Duration;
 use cache::{Cache, RevIds};
 
 use arc_swap::ArcSwap;
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
 use crate::clock::{Clock, SystemClock};
@@ -575,15 +576,9 @@ fn claim_error(payload: &[u8]) -> Error {
         Some(serde_json::Value::Array(a)) if a.iter().all(is_str) => {}
         _ => return Error::with(ErrorKind::InvalidAudience, "aud missing or mistyped"),
     }
-    let bad_date = |v: &serde_json::Value| match v {
-        serde_json::Value::Number(n) => {
-            n.as_u64()
-                .is_none_or(|n| n > crate::token::claims::MAX_NUMERIC_DATE)
-                && n.as_f64()
-                    .is_none_or(|f| !(0.0..9.223_372_036_854_776e18).contains(&f))
-        }
-        serde_json::Value::Null => false,
-        _ => true,
+    // The very rule the claims parser applies (one implementation), on the value.
+    let bad_date = |v: &serde_json::Value| {
+        Option::<crate::token::claims::NumericDate<false>>::deserialize(v).is_err()
     };
     if ["exp", "iat", "nbf", "auth_time"]
         .iter()

@@ -197,19 +197,7 @@ async fn a_gap_the_log_no_longer_covers_makes_the_syncer_fetch_a_snapshot() {
 
 #[tokio::test]
 async fn verifier_refuses_revoked_tokens_by_jti_session_and_subject_even_from_its_cache() {
-    let clock = Arc::new(ManualClock::new(1_800_000_000));
-    let minter = Minter::new(
-        SigningKey::generate(Algorithm::EdDSA).expect("k"),
-        "iss",
-        "aud",
-    )
-    .expect("m")
-    .with_clock(clock.clone());
-    let keys = minter.keys().verifying_keys();
-    let issuer = Issuer::builder(MemoryStore::new(), minter)
-        .clock(clock.clone())
-        .build()
-        .expect("issuer");
+    let (clock, keys, issuer) = manual_issuer();
     let list = Arc::new(RevocationList::new());
     let verifier = Verifier::builder("iss", "aud", keys)
         .clock(clock.clone())
