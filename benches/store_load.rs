@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tidepass::keys::{Algorithm, SigningKey};
-use tidepass::session::RotationRules;
 use tidepass::store::{PgStore, RedisStore, SessionStore};
 use tidepass::{Issuer, Login, Minter, Policy};
 
@@ -140,14 +139,7 @@ async fn store_alone<S: SessionStore + Clone>(store: S, tasks: usize, name: &str
         async move {
             let g = generations[i].load(std::sync::atomic::Ordering::Relaxed);
             let now = tidepass::clock::Clock::now(&tidepass::clock::SystemClock);
-            let rules = RotationRules {
-                now,
-                idle: p.idle,
-                grace: p.grace,
-                max_grace_replays: p.max_grace_replays,
-                secret_id: 1,
-                list_reuse_until: 0,
-            };
+            let rules = p.rules(now, 1, 0);
             store.rotate(sids[i], g, rules).await.expect("rotate");
             generations[i].store(g + 1, std::sync::atomic::Ordering::Relaxed);
         }

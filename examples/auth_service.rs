@@ -538,7 +538,7 @@ async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std:
         Minter::new(key, ISSUER, AUDIENCE)?.with_ttl(std::time::Duration::from_secs(o.access_ttl));
     let keys = minter.keys().verifying_keys();
     let mut policy = Policy::web();
-    policy.grace = o.grace;
+    policy.grace = std::time::Duration::from_secs(o.grace);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let issuer = Issuer::builder(store, minter)
         .refresh_secrets(RefreshSecrets::from_secret(1, &secret)?)

@@ -156,7 +156,7 @@ async fn part_two() -> Result<(), tidepass::Error> {
     // A thief who copied the laptop's first refresh token replays it after the laptop has
     // moved on (and after the grace window): the whole session dies.
     let laptop2 = issuer.refresh(laptop.refresh.expose()).await?;
-    let grace = issuer.policy().grace;
+    let grace = issuer.policy().grace.as_secs();
     let later = tidepass::clock::Clock::now(&tidepass::clock::SystemClock) + grace;
     let stolen = issuer
         .refresh_at(laptop.refresh.expose(), later)

@@ -39,6 +39,10 @@ const T0: u64 = 1_800_000_000;
 /// The policy the suite uses: banking timeouts (15 min idle, 12 h absolute), 5 s grace,
 /// 32 replays.
 pub const POLICY: Policy = Policy::banking();
+/// [`POLICY`]'s timeouts in seconds, as the clock counts.
+const IDLE: u64 = POLICY.idle.as_secs();
+const GRACE: u64 = POLICY.grace.as_secs();
+const ABSOLUTE: u64 = POLICY.absolute.as_secs();
 
 struct Rig<S> {
     issuer: Arc<Issuer<S>>,
@@ -97,7 +101,7 @@ where
 /// itself, and only when asked (`list_reuse_until` not 0).
 pub async fn reuse_puts_the_session_on_the_revocation_list<S: SessionStore>(store: S) {
     use crate::revocation::{Changes, Target};
-    use crate::session::{Rotation, RotationRules};
+    use crate::session::Rotation;
     let r = rig(store);
     let listed = |changes: Changes, sid: SessionId| -> Vec<u64> {
         let Changes::Snapshot(s) = changes else {
@@ -111,7 +115,7 @@ pub async fn reuse_puts_the_session_on_the_revocation_list<S: SessionStore>(stor
     };
     let p1 = r.issuer.login(Login::new("ada")).await.expect("login");
     r.issuer.refresh(p1.refresh.expose()).await.expect("rotate");
-    r.clock.advance(POLICY.grace);
+    r.clock.advance(GRACE);
     assert_eq!(
         kind(r.issuer.refresh(p1.refresh.expose()).await),
         ErrorKind::RefreshReuse
@@ -128,14 +132,7 @@ pub async fn reuse_puts_the_session_on_the_revocation_list<S: SessionStore>(stor
         return;
     }
     let store = r.issuer.store();
-    let rules = |until: u64| RotationRules {
-        now: r.clock.now(),
-        idle: POLICY.idle,
-        grace: POLICY.grace,
-        max_grace_replays: POLICY.max_grace_replays,
-        secret_id: 1,
-        list_reuse_until: until,
-    };
+    let rules = |until: u64| POLICY.rules(r.clock.now(), 1, until);
     for until in [0, T0 + 99_999] {
         let p = r.issuer.login(Login::new("bo")).await.expect("login");
         let p2 = r.issuer.refresh(p.refresh.expose()).await.expect("rotate");
@@ -285,14 +282,10 @@ pub async fn rotation_table<S: SessionStore>(store: S) {
         .expect("load")
         .expect("stored");
     assert_eq!(s.generation, 2);
-    assert_eq!(
-        s.idle_expires_at,
-        T0 + 10 + POLICY.idle,
-        "idle deadline slides"
-    );
+    assert_eq!(s.idle_expires_at, T0 + 10 + IDLE, "idle deadline slides");
     assert_eq!(
         s.absolute_expires_at,
-        T0 + POLICY.absolute,
+        T0 + ABSOLUTE,
         "absolute deadline never moves"
     );
 
@@ -406,7 +399,7 @@ pub async fn grace_window_and_replay_cap<S: SessionStore>(store: S) {
 
     let q1 = r.issuer.login(Login::new("carol")).await.expect("login");
     r.issuer.refresh(q1.refresh.expose()).await.expect("rotate");
-    r.clock.advance(POLICY.grace - 1);
+    r.clock.advance(GRACE - 1);
     r.issuer
         .refresh(q1.refresh.expose())
         .await
@@ -423,13 +416,13 @@ pub async fn grace_window_and_replay_cap<S: SessionStore>(store: S) {
 pub async fn timeouts_at_their_boundaries<S: SessionStore>(store: S) {
     let r = rig(store);
     let p = r.issuer.login(Login::new("alice")).await.expect("login");
-    r.clock.advance(POLICY.idle - 1);
+    r.clock.advance(IDLE - 1);
     let p = r
         .issuer
         .refresh(p.refresh.expose())
         .await
         .expect("just inside idle");
-    r.clock.advance(POLICY.idle);
+    r.clock.advance(IDLE);
     assert_eq!(
         kind(r.issuer.refresh(p.refresh.expose()).await),
         ErrorKind::SessionExpired,
@@ -440,17 +433,17 @@ pub async fn timeouts_at_their_boundaries<S: SessionStore>(store: S) {
     r.clock.set(T0);
     let mut p = r.issuer.login(Login::new("bob")).await.expect("login");
     let mut now = T0;
-    while now + POLICY.idle - 1 < T0 + POLICY.absolute {
-        now += POLICY.idle - 1;
+    while now + IDLE - 1 < T0 + ABSOLUTE {
+        now += IDLE - 1;
         r.clock.set(now);
         p = r
             .issuer
             .refresh(p.refresh.expose())
             .await
             .expect("refresh inside both windows");
-        assert!(p.refresh_expires_at <= T0 + POLICY.absolute);
+        assert!(p.refresh_expires_at <= T0 + ABSOLUTE);
     }
-    r.clock.set(T0 + POLICY.absolute);
+    r.clock.set(T0 + ABSOLUTE);
     assert_eq!(
         kind(r.issuer.refresh(p.refresh.expose()).await),
         ErrorKind::SessionExpired,
@@ -688,7 +681,7 @@ pub async fn cleanup_removes_only_ended_sessions<S: SessionStore>(store: S) {
             .expect("load")
             .is_some()
     );
-    r.clock.advance(POLICY.idle);
+    r.clock.advance(IDLE);
     assert_eq!(
         r.issuer
             .store()
@@ -756,7 +749,7 @@ pub async fn reuse_racing_a_refresh_revokes<S: SessionStore>(store: S) {
             .await
             .expect("login");
         let p2 = r.issuer.refresh(p1.refresh.expose()).await.expect("rotate");
-        r.clock.advance(POLICY.grace); // p1 is now outside the grace window: presenting it is reuse
+        r.clock.advance(GRACE); // p1 is now outside the grace window: presenting it is reuse
         let (i1, i2) = (r.issuer.clone(), r.issuer.clone());
         let (old, cur) = (
             p1.refresh.expose().to_owned(),

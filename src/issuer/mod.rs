@@ -26,7 +26,7 @@ use crate::issuer::guard::{RiskDecision, RiskPolicy};
 use crate::issuer::overlap::{KnownSessions, MintedFrom, let_io_start, poll_once};
 use crate::session::refresh::{Presented, RefreshSecrets};
 use crate::session::{
-    ClientContext, Policy, RevokeReason, Rotation, RotationRules, Session, SessionId, new_session,
+    ClientContext, Policy, RevokeReason, Rotation, Session, SessionId, new_session,
 };
 use crate::store::SessionStore;
 use crate::token::mint::{AccessToken, Minter};
@@ -427,14 +427,11 @@ impl<S: SessionStore> Issuer<S> {
         presented: Presented,
         now: u64,
     ) -> Result<TokenPair> {
-        let rules = RotationRules {
+        let rules = self.policy.rules(
             now,
-            idle: self.policy.idle,
-            grace: self.policy.grace,
-            max_grace_replays: self.policy.max_grace_replays,
-            secret_id: secrets.current(),
-            list_reuse_until: now.saturating_add(self.revocation_ttl()),
-        };
+            secrets.current(),
+            now.saturating_add(self.revocation_ttl()),
+        );
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
         let known = self.known.current(&presented.sid, presented.generation);

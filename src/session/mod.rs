@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -237,22 +238,31 @@ impl Session {
 
 /// Session timeouts and the refresh grace rule.
 ///
-/// Both timeouts are on by default: a session ends after `idle` seconds without a refresh, and
-/// after `absolute` seconds whatever happens.
+/// Both timeouts are on by default: a session ends after `idle` without a refresh, and after
+/// `absolute` whatever happens. Sessions count in whole seconds (they are stored as Unix
+/// seconds), so [`Policy::validate`] refuses a duration with a fraction of a second.
 ///
-/// Start from a preset and adjust fields (`let mut p = Policy::web(); p.grace = 20;`), or
-/// use [`Policy::new`]; call [`Policy::validate`] (the issuer does) before use.
+/// Start from a preset and adjust fields, or use [`Policy::new`]; call [`Policy::validate`]
+/// (the issuer does) before use:
+///
+/// ```
+/// use std::time::Duration;
+/// let mut p = tidepass::Policy::web();
+/// p.grace = Duration::from_secs(20);
+/// assert!(p.validate().is_ok());
+/// p.grace = Duration::from_millis(1500);
+/// assert!(p.validate().is_err()); // not whole seconds
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Policy {
-    /// Idle timeout in seconds: each refresh pushes the end to now + idle (never past the
-    /// absolute end).
-    pub idle: u64,
-    /// Absolute lifetime in seconds from login.
-    pub absolute: u64,
+    /// Idle timeout: each refresh pushes the end to now + idle (never past the absolute end).
+    pub idle: Duration,
+    /// Absolute lifetime from login.
+    pub absolute: Duration,
     /// How long after a rotation the previous refresh token still yields the identical child
     /// (honest concurrent refreshes, or a response lost on a bad network).
-    pub grace: u64,
+    pub grace: Duration,
     /// How many such replays one generation may serve (it bounds how many access tokens one
     /// generation mints). One more is refused with [`ErrorKind::GraceReplayLimit`] and the
     /// session lives on: the parent inside the window is what honest tabs present, so it
@@ -260,14 +270,20 @@ pub struct Policy {
     pub max_grace_replays: u32,
 }
 
+/// The longest grace window [`Policy::validate`] accepts.
+pub const MAX_GRACE: Duration = Duration::from_secs(300);
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
 impl Policy {
-    /// A policy with these timeouts (seconds), a 10 s grace window and 64 replays per
-    /// generation.
-    pub const fn new(idle: u64, absolute: u64) -> Self {
+    /// A policy with these timeouts, a 10 s grace window and 64 replays per generation.
+    pub const fn new(idle: Duration, absolute: Duration) -> Self {
         Self {
             idle,
             absolute,
-            grace: 10,
+            grace: secs(10),
             max_grace_replays: 64,
         }
     }
@@ -276,9 +292,9 @@ impl Policy {
     /// quickly, and nobody stays logged in across days.
     pub const fn banking() -> Self {
         Self {
-            idle: 15 * 60,
-            absolute: 12 * 3600,
-            grace: 5,
+            idle: secs(15 * 60),
+            absolute: secs(12 * 3600),
+            grace: secs(5),
             max_grace_replays: 32,
         }
     }
@@ -287,9 +303,9 @@ impl Policy {
     /// daily stays logged in for two weeks; a forgotten one ends the next day.
     pub const fn web() -> Self {
         Self {
-            idle: 24 * 3600,
-            absolute: 14 * 24 * 3600,
-            grace: 10,
+            idle: secs(24 * 3600),
+            absolute: secs(14 * 24 * 3600),
+            grace: secs(10),
             max_grace_replays: 64,
         }
     }
@@ -300,9 +316,9 @@ impl Policy {
     /// flaky networks that lose refresh responses.
     pub const fn mobile() -> Self {
         Self {
-            idle: 30 * 24 * 3600,
-            absolute: 365 * 24 * 3600,
-            grace: 30,
+            idle: secs(30 * 24 * 3600),
+            absolute: secs(365 * 24 * 3600),
+            grace: secs(30),
             max_grace_replays: 64,
         }
     }
@@ -311,22 +327,46 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] when a timeout is zero, idle exceeds absolute, or the
-    /// grace window exceeds 5 minutes or the idle timeout.
+    /// [`ErrorKind::InvalidConfig`] when a duration is not whole seconds, a timeout is zero,
+    /// idle exceeds absolute, or the grace window exceeds [`MAX_GRACE`] or reaches the idle
+    /// timeout.
     pub fn validate(&self) -> Result<()> {
-        if self.idle == 0 || self.absolute == 0 || self.idle > self.absolute {
+        if [self.idle, self.absolute, self.grace]
+            .iter()
+            .any(|d| d.subsec_nanos() != 0)
+        {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "session timeouts and grace are whole seconds",
+            ));
+        }
+        if self.idle.is_zero() || self.absolute.is_zero() || self.idle > self.absolute {
             return Err(Error::with(
                 ErrorKind::InvalidConfig,
                 "need 0 < idle <= absolute",
             ));
         }
-        if self.grace > 300 || self.grace >= self.idle {
+        if self.grace > MAX_GRACE || self.grace >= self.idle {
             return Err(Error::with(
                 ErrorKind::InvalidConfig,
-                "grace must be < 300 s and < idle",
+                "grace must be <= 300 s and < idle",
             ));
         }
         Ok(())
+    }
+
+    /// The rules a store applies for a rotation at `now` under this policy: the next
+    /// generation is made with refresh secret `secret_id`, and a reuse is listed until
+    /// `list_reuse_until` (0: not listed).
+    pub const fn rules(&self, now: u64, secret_id: u8, list_reuse_until: u64) -> RotationRules {
+        RotationRules {
+            now,
+            idle: self.idle.as_secs(),
+            grace: self.grace.as_secs(),
+            max_grace_replays: self.max_grace_replays,
+            secret_id,
+            list_reuse_until,
+        }
     }
 }
 
@@ -432,7 +472,7 @@ pub(crate) fn new_session(
     auth_time: u64,
     context: ClientContext,
 ) -> Session {
-    let absolute = now.saturating_add(policy.absolute);
+    let absolute = now.saturating_add(policy.absolute.as_secs());
     Session {
         sid,
         subject,
@@ -442,7 +482,7 @@ pub(crate) fn new_session(
         last_used_at: now,
         rotated_at: now,
         grace_replays: 0,
-        idle_expires_at: now.saturating_add(policy.idle).min(absolute),
+        idle_expires_at: now.saturating_add(policy.idle.as_secs()).min(absolute),
         absolute_expires_at: absolute,
         revoked: None,
         scope,
@@ -475,15 +515,7 @@ mod tests {
     }
 
     fn rules(now: u64) -> RotationRules {
-        let p = Policy::banking();
-        RotationRules {
-            now,
-            idle: p.idle,
-            grace: p.grace,
-            max_grace_replays: p.max_grace_replays,
-            secret_id: 1,
-            list_reuse_until: 0,
-        }
+        Policy::banking().rules(now, 1, 0)
     }
 
     #[test]
@@ -563,14 +595,11 @@ mod tests {
         assert!("short".parse::<SessionId>().is_err());
         assert!(Policy::banking().validate().is_ok() && Policy::web().validate().is_ok());
         assert!(
-            Policy {
-                idle: 10,
-                absolute: 5,
-                grace: 1,
-                max_grace_replays: 1
-            }
-            .validate()
-            .is_err()
+            Policy::new(secs(10), secs(5)).validate().is_err()
+                && Policy::new(secs(10), Duration::from_millis(10_500))
+                    .validate()
+                    .is_err()
+                && Policy::new(secs(20), secs(20)).validate().is_ok()
         );
     }
 }

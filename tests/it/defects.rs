@@ -520,7 +520,7 @@ async fn a_failed_append_after_a_reuse_or_a_revoke_all_is_listed_on_retry() {
     // Reuse: the store revokes, the append fails, the caller sees a store error.
     let p1 = r.issuer.login(Login::new("dan")).await.expect("login");
     let p2 = r.issuer.refresh(p1.refresh.expose()).await.expect("rotate");
-    r.clock.advance(Policy::web().grace);
+    r.clock.advance(Policy::web().grace.as_secs());
     r.fail_appends(true);
     assert!(
         r.issuer

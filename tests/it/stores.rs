@@ -683,7 +683,7 @@ pub(crate) mod redis_index {
             .await
             .expect("ttl");
         assert!(
-            ttl >= i64::try_from(Policy::mobile().absolute).expect("fits"),
+            ttl >= i64::try_from(Policy::mobile().absolute.as_secs()).expect("fits"),
             "the index lives {ttl} s, shorter than the phone's session"
         );
         assert_eq!(web.sessions("zoe", None).await.expect("list").len(), 2);
