@@ -51,6 +51,7 @@ fn list_of(n: usize) -> RevocationList {
     let list = RevocationList::new();
     list.apply_snapshot_at(
         Snapshot {
+            head: 0,
             epoch: 0,
             version: 1,
             entries: entries(1, n),
@@ -87,6 +88,7 @@ fn sizes() {
     }
     let n = 1_000_000;
     let encoded = Changes::Snapshot(Snapshot {
+        head: 0,
         epoch: 0,
         version: 1,
         entries: entries(7, n),
@@ -97,6 +99,7 @@ fn sizes() {
     let list = RevocationList::new();
     list.apply_snapshot_at(
         Snapshot {
+            head: 0,
             epoch: 0,
             version: 1,
             entries: entries(7, n),
@@ -164,6 +167,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("revocation/apply");
     g.sample_size(10);
     let snapshot = Snapshot {
+        head: 0,
         epoch: 0,
         version: 1,
         entries: entries(3, 1_000_000),
@@ -177,6 +181,8 @@ fn bench(c: &mut Criterion) {
     });
     let base = list_of(1_000_000);
     let delta = Delta {
+        base: 0,
+        head: 0,
         epoch: 0,
         from: 1,
         to: 2,

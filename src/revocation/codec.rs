@@ -4,8 +4,9 @@ use super::{Changes, Delta, Entry, Snapshot, Target};
 use crate::error::{Error, ErrorKind, Result};
 
 const MAGIC: &[u8; 4] = b"TPRL";
-const FORMAT: u8 = 2;
-pub(super) const HEADER: usize = 4 + 1 + 1 + 8 + 8 + 8 + 8 + 4 * 3;
+/// 3: the history fingerprints (`base`, `head`) joined the header.
+const FORMAT: u8 = 3;
+pub(super) const HEADER: usize = 4 + 1 + 1 + 8 + 8 + 8 + 8 + 8 + 8 + 4 * 3;
 pub(super) const TRAILER: usize = 8;
 /// Refuse encodings larger than this (64 M entries' worth would be far beyond any real list).
 pub const MAX_ENCODED: usize = 256 << 20;
@@ -18,35 +19,52 @@ impl Changes {
         since.filter(|v| *v >= floor && *v <= version)
     }
 
-    /// A delta from `from`, or a snapshot when `from` is `None`, of log `epoch` at `version`.
-    pub fn from_log(epoch: u64, from: Option<u64>, version: u64, entries: Vec<Entry>) -> Self {
+    /// A delta from `from` (whose history fingerprint is `base`), or a snapshot when `from`
+    /// is `None`, of log `epoch` at `version` (fingerprint `head`).
+    pub fn from_log(
+        epoch: u64,
+        from: Option<(u64, u64)>,
+        version: u64,
+        head: u64,
+        entries: Vec<Entry>,
+    ) -> Self {
         match from {
-            Some(from) => Changes::Delta(Delta {
+            Some((from, base)) => Changes::Delta(Delta {
                 epoch,
                 from,
                 to: version,
+                base,
+                head,
                 entries,
             }),
             None => Changes::Snapshot(Snapshot {
                 epoch,
                 version,
+                head,
                 entries,
             }),
         }
     }
 
-    /// The compact binary form: a 50-byte header, then the entries grouped by target — 20 bytes
+    /// The compact binary form: a 66-byte header, then the entries grouped by target — 20 bytes
     /// per token or session entry (16-byte id, 4-byte expiry offset), 24 per subject entry —
     /// then an 8-byte SHA-256 prefix over everything before it.
+    ///
+    /// The header, big-endian: `TPRL`, format byte 3, kind (0 snapshot, 1 delta), then u64s
+    /// epoch, from (0 for a snapshot), to, base fingerprint (0 for a snapshot), head
+    /// fingerprint, the time base (the earliest time among the entries; offsets count from
+    /// it), then three u32 counts (token, session, subject entries). A subject entry's extra
+    /// 4 bytes are its `before` offset. `tests/data/revocations/encode.py` is an encoder
+    /// written from this description.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidConfig`] when an expiry lies more than 2³² seconds after the
     /// earliest one (not a real list).
     pub fn encode(&self) -> Result<Vec<u8>> {
-        let (kind, epoch, from, to, entries) = match self {
-            Changes::Snapshot(s) => (0u8, s.epoch, 0, s.version, &s.entries),
-            Changes::Delta(d) => (1u8, d.epoch, d.from, d.to, &d.entries),
+        let (kind, epoch, from, to, heads, entries) = match self {
+            Changes::Snapshot(s) => (0u8, s.epoch, 0, s.version, [0, s.head], &s.entries),
+            Changes::Delta(d) => (1u8, d.epoch, d.from, d.to, [d.base, d.head], &d.entries),
         };
         let base = entries
             .iter()
@@ -70,6 +88,9 @@ impl Changes {
         out.extend_from_slice(&epoch.to_be_bytes());
         out.extend_from_slice(&from.to_be_bytes());
         out.extend_from_slice(&to.to_be_bytes());
+        for h in heads {
+            out.extend_from_slice(&h.to_be_bytes());
+        }
         out.extend_from_slice(&base.to_be_bytes());
         for c in counts {
             let c = u32::try_from(c)
@@ -125,13 +146,11 @@ impl Changes {
             return Err(bad("not tidepass revocation data (or a newer format)"));
         }
         let kind = r.byte().ok_or_else(truncated)?;
-        let [epoch, from, to, base] = [(); 4].map(|_| r.u64());
-        let (epoch, from, to, base) = (
-            epoch.ok_or_else(truncated)?,
-            from.ok_or_else(truncated)?,
-            to.ok_or_else(truncated)?,
-            base.ok_or_else(truncated)?,
-        );
+        let mut fields = [0u64; 6];
+        for f in &mut fields {
+            *f = r.u64().ok_or_else(truncated)?;
+        }
+        let [epoch, from, to, base_head, head, base] = fields;
         let mut counts = [0usize; 3];
         for c in &mut counts {
             *c = r.u32().ok_or_else(truncated)? as usize;
@@ -173,9 +192,10 @@ impl Changes {
             }
         }
         match kind {
-            0 if from == 0 => Ok(Changes::Snapshot(Snapshot {
+            0 if from == 0 && base_head == 0 => Ok(Changes::Snapshot(Snapshot {
                 epoch,
                 version: to,
+                head,
                 entries,
             })),
             // from == to: an up-to-date receiver asked, and nothing happened since.
@@ -183,6 +203,8 @@ impl Changes {
                 epoch,
                 from,
                 to,
+                base: base_head,
+                head,
                 entries,
             })),
             _ => Err(bad(

@@ -166,6 +166,8 @@ const SESSION_FILTER_MASK: u128 = 0x5e55_1011_5e55_1011_5e55_1011_5e55_1011;
 struct State {
     epoch: u64,
     version: u64,
+    /// The log's history fingerprint at `version` (0: unknown).
+    head: u64,
     /// Revoked token ids (`jti`). A separate space from `sessions`: revoking a `jti` that
     /// happens to equal some session's id revokes that one token, never the session.
     tokens: Ids,
@@ -221,6 +223,7 @@ impl State {
         Self {
             epoch,
             version,
+            head: 0,
             tokens,
             sessions,
             filter,
@@ -255,9 +258,22 @@ impl State {
 
 /// What [`RevocationList::apply_at`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Applied {
     /// The list moved to this version.
     Advanced(u64),
+    /// A snapshot of another log (a new epoch), of a log that went back (a version below the
+    /// list's), or of another history at the list's version was merged in: the list now
+    /// follows the log from this version, and keeps every entry it held (an entry only ever
+    /// ends by expiring, so a revocation the log lost stays in force here).
+    Resynced(u64),
+    /// The delta starts at the list's version but from another history (its
+    /// [`Delta::base`] fingerprint differs): the log went back and was appended to again.
+    /// Nothing was applied; fetch a snapshot.
+    Diverged {
+        /// The list's version.
+        have: u64,
+    },
     /// Nothing new (a duplicate or an older delta).
     Unchanged,
     /// The delta starts after the list's version: kept aside until the missing piece arrives;
@@ -333,7 +349,7 @@ impl RevocationList {
     }
 
     fn mark(&self, applied: Applied, now: u64) -> Applied {
-        if !matches!(applied, Applied::Gap { .. }) {
+        if !matches!(applied, Applied::Gap { .. } | Applied::Diverged { .. }) {
             self.synced_at.fetch_max(now, Ordering::Relaxed);
         }
         applied
@@ -383,26 +399,45 @@ impl RevocationList {
 
     fn snapshot_inner(&self, snapshot: Snapshot, now: u64) -> Applied {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let current = self.state.load().epoch;
-        let reset = current != 0 && snapshot.epoch != 0 && snapshot.epoch != current;
-        if reset {
-            // The log was recreated: its versions started over. Start over with it.
+        let cur = self.state.load_full();
+        let known = |a: u64, b: u64| a != 0 && b != 0;
+        let other_log = known(cur.epoch, snapshot.epoch) && snapshot.epoch != cur.epoch;
+        // A log never goes back on its own: a lower version, or another history at the same
+        // version, means it lost its newest entries (a promoted replica, a restored backup).
+        let went_back = snapshot.version < cur.version
+            || (snapshot.version == cur.version
+                && known(cur.head, snapshot.head)
+                && snapshot.head != cur.head);
+        if other_log || went_back {
             pending.clear();
-        } else if snapshot.version < self.version() {
-            return Applied::Unchanged;
         }
         let version = snapshot.version;
-        let mut state = State::build(version, snapshot.entries, now);
-        state.epoch = if snapshot.epoch != 0 {
-            snapshot.epoch
-        } else {
-            current
-        };
+        // Union with what the list holds: for the same history the snapshot already has every
+        // live entry; for another, the entries it lacks are revocations the log lost.
+        let add = State::build(version, snapshot.entries, now);
+        let mut subjects = cur.subjects.clone();
+        merge_subjects(&mut subjects, add.subjects, now);
+        let mut state = State::assemble(
+            if snapshot.epoch != 0 {
+                snapshot.epoch
+            } else {
+                cur.epoch
+            },
+            version,
+            cur.tokens.merge(&add.tokens, now),
+            cur.sessions.merge(&add.sessions, now),
+            subjects,
+        );
+        state.head = snapshot.head;
         self.state.store(Arc::new(state));
         pending.retain(|_, d| d.to > version);
         drop(pending);
         self.drain_pending(now);
-        Applied::Advanced(self.version())
+        if other_log || went_back {
+            Applied::Resynced(self.version())
+        } else {
+            Applied::Advanced(self.version())
+        }
     }
 
     /// Apply a delta: idempotent (an old or repeated delta changes nothing), and tolerant of
@@ -423,6 +458,9 @@ impl RevocationList {
                 have,
                 needs: delta.from,
             };
+        }
+        if delta.from == have && !self.same_history(delta.base) {
+            return Applied::Diverged { have };
         }
         if delta.to <= have {
             return Applied::Unchanged;
@@ -449,30 +487,33 @@ impl RevocationList {
         }
     }
 
+    /// `true` unless both the list's history fingerprint and `base` are known and differ.
+    fn same_history(&self, base: u64) -> bool {
+        let head = self.state.load().head;
+        head == 0 || base == 0 || head == base
+    }
+
     /// Merge a delta into the current state: one linear pass over each sorted id space (no
     /// sort of the whole list), expired entries dropped on the way.
     fn merge(&self, delta: Delta, now: u64) {
         let s = self.state.load();
         let add = State::build(delta.to, delta.entries, now);
         let mut subjects = s.subjects.clone();
-        subjects.retain(|_, (_, exp)| *exp > now);
-        for (id, (before, exp)) in add.subjects {
-            let slot = subjects.entry(id).or_insert((0, 0));
-            slot.0 = slot.0.max(before);
-            slot.1 = slot.1.max(exp);
-        }
+        merge_subjects(&mut subjects, add.subjects, now);
         let epoch = if delta.epoch != 0 {
             delta.epoch
         } else {
             s.epoch
         };
-        self.state.store(Arc::new(State::assemble(
+        let mut next = State::assemble(
             epoch,
             delta.to,
             s.tokens.merge(&add.tokens, now),
             s.sessions.merge(&add.sessions, now),
             subjects,
-        )));
+        );
+        next.head = delta.head;
+        self.state.store(Arc::new(next));
     }
 
     fn drain_pending(&self, now: u64) {
@@ -483,7 +524,10 @@ impl RevocationList {
             let Some((&key, _)) = pending.iter().find(|((from, _), _)| *from <= have) else {
                 break;
             };
-            if let Some(d) = pending.remove(&key) {
+            // One that starts here from another history is dropped: the next fetch finds out.
+            if let Some(d) = pending.remove(&key)
+                && (d.from < have || self.same_history(d.base))
+            {
                 self.merge(d, now);
             }
         }
@@ -495,6 +539,7 @@ impl RevocationList {
         let s = self.state.load();
         let mut next = State::build(s.version, s.entries().collect::<Vec<_>>(), now);
         next.epoch = s.epoch;
+        next.head = s.head;
         self.state.store(Arc::new(next));
     }
 
@@ -504,7 +549,19 @@ impl RevocationList {
         Snapshot {
             epoch: s.epoch,
             version: s.version,
+            head: s.head,
             entries: s.entries().collect(),
         }
+    }
+}
+
+/// Subject watermarks of `add` into `into`, the later `before` and expiry winning; expired ones
+/// dropped.
+fn merge_subjects(into: &mut HashMap<u128, (u64, u64)>, add: HashMap<u128, (u64, u64)>, now: u64) {
+    into.retain(|_, (_, exp)| *exp > now);
+    for (id, (before, exp)) in add {
+        let slot = into.entry(id).or_insert((0, 0));
+        slot.0 = slot.0.max(before);
+        slot.1 = slot.1.max(exp);
     }
 }

@@ -33,7 +33,7 @@ mod sync;
 
 pub use codec::MAX_ENCODED;
 pub use list::{Applied, RevocationList};
-pub use log::{Log, new_epoch};
+pub use log::{Log, chain, new_epoch};
 pub use signed::FEED_TYPE;
 pub use sync::Syncer;
 
@@ -158,6 +158,9 @@ pub struct Snapshot {
     pub epoch: u64,
     /// The log version this snapshot is complete up to.
     pub version: u64,
+    /// The log's history fingerprint at `version` (see [`Delta::base`]); zero means unknown.
+    #[serde(default)]
+    pub head: u64,
     /// Every entry still live.
     pub entries: Vec<Entry>,
 }
@@ -172,6 +175,16 @@ pub struct Delta {
     pub from: u64,
     /// The version the receiver has after applying.
     pub to: u64,
+    /// The log's history fingerprint at `from`: a hash chained over every entry the log ever
+    /// appended up to `from`. A receiver at `from` whose own fingerprint differs holds a
+    /// history the log no longer has (the log went back — a promoted replica, a restored
+    /// backup — and was appended to again): it must resync from a snapshot
+    /// ([`Applied::Diverged`]). Zero means unknown (not checked).
+    #[serde(default)]
+    pub base: u64,
+    /// The log's history fingerprint at `to`.
+    #[serde(default)]
+    pub head: u64,
     /// The entries with versions in `(from, to]`.
     pub entries: Vec<Entry>,
 }
@@ -231,6 +244,7 @@ mod tests {
         let list = RevocationList::new();
         list.apply_snapshot_at(
             Snapshot {
+                head: 0,
                 epoch: 0,
                 version: 1,
                 entries: vec![e(Target::Token, 7, 100)],
@@ -246,6 +260,8 @@ mod tests {
     #[test]
     fn encoding_round_trips_and_refuses_corruption() {
         let c = Changes::Delta(Delta {
+            base: 0,
+            head: 0,
             epoch: 0,
             from: 3,
             to: 9,

@@ -38,7 +38,8 @@ impl Syncer {
     }
 
     /// One round: fetch changes since the list's version, apply them, and fetch a snapshot if
-    /// a gap remains.
+    /// a gap remains or the log's history diverged from the list's ([`Applied::Diverged`]: the
+    /// log went back).
     ///
     /// # Errors
     ///
@@ -72,8 +73,22 @@ impl Syncer {
             v => Some(v),
         };
         let (mut applied, mut feed_version) = apply(since).await?;
-        if let Applied::Gap { .. } = applied {
-            (applied, feed_version) = apply(None).await?;
+        if let Applied::Diverged { have } = applied {
+            tracing::warn!(
+                have,
+                "revocation log went back and diverged from this list; resyncing from a snapshot"
+            );
+        }
+        match applied {
+            Applied::Gap { .. } => (applied, feed_version) = apply(None).await?,
+            Applied::Diverged { .. } => {
+                (applied, feed_version) = apply(None).await?;
+                // The snapshot may well be ahead of the list; the round still resynced.
+                if let Applied::Advanced(v) = applied {
+                    applied = Applied::Resynced(v);
+                }
+            }
+            _ => {}
         }
         self.record_lag(feed_version);
         self.last_sync

@@ -63,6 +63,13 @@ INSERT INTO tidepass_revocation_meta (next, floor) VALUES (0, 0);
     r#"
 ALTER TABLE tidepass_sessions ALTER COLUMN body TYPE json USING body::json;
 "#,
+    // 3: the revocation log's history fingerprints (0 for entries written before: unknown).
+    r#"
+ALTER TABLE tidepass_revocations ADD COLUMN head bigint NOT NULL DEFAULT 0;
+ALTER TABLE tidepass_revocation_meta
+    ADD COLUMN head bigint NOT NULL DEFAULT 0,
+    ADD COLUMN floor_head bigint NOT NULL DEFAULT 0;
+"#,
 ];
 
 fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
@@ -71,6 +78,15 @@ fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
 
 fn corrupt(what: &'static str) -> Error {
     Error::with(ErrorKind::StoreCorrupt, what)
+}
+
+/// A fingerprint as a `bigint` (its 64 bits, reinterpreted).
+fn bits(h: u64) -> i64 {
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+fn unbits(h: i64) -> u64 {
+    u64::from_ne_bytes(h.to_ne_bytes())
 }
 
 fn i(v: u64) -> i64 {
@@ -228,31 +244,38 @@ impl PgStore {
 /// row serializes appends, so versions commit in order and a reader never sees version n + 1
 /// before n.
 async fn append_in(tx: &tokio_postgres::Transaction<'_>, entries: &[Entry]) -> Result<u64> {
-    let next: i64 = tx
-        .query_one("SELECT next FROM tidepass_revocation_meta FOR UPDATE", &[])
+    let meta = tx
+        .query_one(
+            "SELECT next, head FROM tidepass_revocation_meta FOR UPDATE",
+            &[],
+        )
         .await
-        .map_err(store_err)?
-        .get(0);
-    let mut v = next;
+        .map_err(store_err)?;
+    let (mut v, mut head): (i64, u64) = (meta.get(0), unbits(meta.get(1)));
     for e in entries {
-        v += 1;
+        v = v.saturating_add(1);
+        head = crate::revocation::chain(head, u(v), e);
         tx.execute(
-            "INSERT INTO tidepass_revocations (version, target, id, before, expires)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO tidepass_revocations (version, target, id, before, expires, head)
+             VALUES ($1, $2, $3, $4, $5, $6)",
             &[
                 &v,
                 &i16::from(e.target.code()),
                 &&e.id.to_be_bytes()[..],
                 &i(e.before),
                 &i(e.expires),
+                &bits(head),
             ],
         )
         .await
         .map_err(store_err)?;
     }
-    tx.execute("UPDATE tidepass_revocation_meta SET next = $1", &[&v])
-        .await
-        .map_err(store_err)?;
+    tx.execute(
+        "UPDATE tidepass_revocation_meta SET next = $1, head = $2",
+        &[&v, &bits(head)],
+    )
+    .await
+    .map_err(store_err)?;
     Ok(u(v))
 }
 
@@ -467,9 +490,10 @@ impl SessionStore for PgStore {
                  DELETE FROM tidepass_revocations WHERE version IN (
                      SELECT version FROM tidepass_revocations WHERE expires <= $1
                      ORDER BY expires LIMIT $2)
-                 RETURNING version)
-             UPDATE tidepass_revocation_meta
-             SET floor = GREATEST(floor, (SELECT coalesce(max(version), 0) FROM gone))",
+                 RETURNING version, head)
+             UPDATE tidepass_revocation_meta SET (floor, floor_head) = (
+                 SELECT version, head FROM gone ORDER BY version DESC LIMIT 1)
+             WHERE EXISTS (SELECT 1 FROM gone g WHERE g.version > floor)",
             &[&i(now), &limit],
         )
         .await
@@ -501,13 +525,28 @@ impl SessionStore for PgStore {
             .map_err(store_err)?;
         let meta = tx
             .query_one(
-                "SELECT next, floor, epoch FROM tidepass_revocation_meta",
+                "SELECT next, floor, epoch, head, floor_head FROM tidepass_revocation_meta",
                 &[],
             )
             .await
             .map_err(store_err)?;
         let (version, floor, epoch) = (u(meta.get(0)), u(meta.get(1)), u(meta.get(2)));
+        let (head, floor_head) = (unbits(meta.get(3)), unbits(meta.get(4)));
         let from = Changes::delta_base(since, floor, version);
+        let base = match from {
+            None => None,
+            Some(f) if f == floor => Some((f, floor_head)),
+            Some(f) => {
+                let row = tx
+                    .query_opt(
+                        "SELECT head FROM tidepass_revocations WHERE version = $1",
+                        &[&i(f)],
+                    )
+                    .await
+                    .map_err(store_err)?;
+                Some((f, row.map_or(0, |r| unbits(r.get(0)))))
+            }
+        };
         let rows = tx
             .query(
                 "SELECT target, id, before, expires FROM tidepass_revocations
@@ -532,6 +571,6 @@ impl SessionStore for PgStore {
             });
         }
         tx.commit().await.map_err(store_err)?;
-        Ok(Changes::from_log(epoch, from, version, entries))
+        Ok(Changes::from_log(epoch, base, version, head, entries))
     }
 }

@@ -24,31 +24,40 @@ const REVLOG: TableDefinition<u64, &[u8]> = TableDefinition::new("revocations");
 /// "floor": every version up to it was pruned.
 const REVMETA: TableDefinition<&str, u64> = TableDefinition::new("revocation_meta");
 
-fn encode_entry(e: &Entry) -> [u8; 33] {
-    let mut b = [0u8; 33];
+/// A log entry and the history fingerprint at its version: 41 bytes (33 in files written
+/// before fingerprints, read as fingerprint 0, unknown).
+fn encode_entry(e: &Entry, head: u64) -> [u8; 41] {
+    let mut b = [0u8; 41];
     b[0] = e.target.code();
     b[1..17].copy_from_slice(&e.id.to_be_bytes());
     b[17..25].copy_from_slice(&e.before.to_be_bytes());
     b[25..33].copy_from_slice(&e.expires.to_be_bytes());
+    b[33..41].copy_from_slice(&head.to_be_bytes());
     b
 }
 
-fn decode_entry(b: &[u8]) -> Result<Entry> {
+fn decode_entry(b: &[u8]) -> Result<(Entry, u64)> {
     let corrupt = || Error::with(ErrorKind::StoreCorrupt, "revocation log entry");
-    if b.len() != 33 {
+    if b.len() != 33 && b.len() != 41 {
         return Err(corrupt());
     }
     let (&code, rest) = b.split_first().ok_or_else(corrupt)?;
     let target = Target::from_code(code).ok_or_else(corrupt)?;
     let (id, rest) = rest.split_first_chunk::<16>().ok_or_else(corrupt)?;
     let (before, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
-    let expires = rest.first_chunk::<8>().ok_or_else(corrupt)?;
-    Ok(Entry {
-        target,
-        id: u128::from_be_bytes(*id),
-        before: u64::from_be_bytes(*before),
-        expires: u64::from_be_bytes(*expires),
-    })
+    let (expires, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let head = rest
+        .first_chunk::<8>()
+        .map_or(0, |h| u64::from_be_bytes(*h));
+    Ok((
+        Entry {
+            target,
+            id: u128::from_be_bytes(*id),
+            before: u64::from_be_bytes(*before),
+            expires: u64::from_be_bytes(*expires),
+        },
+        head,
+    ))
 }
 
 fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
@@ -155,18 +164,19 @@ fn put(txn: &WriteTransaction, old: Option<&Session>, new: &Session) -> Result<(
 /// Append to the revocation log inside `txn`; the log's new version.
 fn append_in(txn: &WriteTransaction, entries: &[Entry]) -> Result<u64> {
     let mut log = txn.open_table(REVLOG).map_err(store_err)?;
+    let mut meta = txn.open_table(REVMETA).map_err(store_err)?;
     let last = log.last().map_err(store_err)?.map(|(k, _)| k.value());
-    let floor = txn
-        .open_table(REVMETA)
-        .map_err(store_err)?
-        .get("floor")
-        .map_err(store_err)?
-        .map(|v| v.value());
-    let mut v = last.unwrap_or(0).max(floor.unwrap_or(0));
+    let get =
+        |k: &str| -> Result<u64> { Ok(meta.get(k).map_err(store_err)?.map_or(0, |v| v.value())) };
+    let (floor, mut head) = (get("floor")?, get("head")?);
+    let mut v = last.unwrap_or(0).max(floor);
     for e in entries {
-        v += 1;
-        log.insert(v, &encode_entry(e)[..]).map_err(store_err)?;
+        v = v.saturating_add(1);
+        head = crate::revocation::chain(head, v, e);
+        log.insert(v, &encode_entry(e, head)[..])
+            .map_err(store_err)?;
     }
+    meta.insert("head", head).map_err(store_err)?;
     Ok(v)
 }
 
@@ -323,6 +333,9 @@ impl SessionStore for RedbStore {
                 .get("epoch")
                 .map_err(store_err)?
                 .map_or(0, |v| v.value());
+            let fingerprint = |k: &str| -> Result<u64> {
+                Ok(meta.get(k).map_err(store_err)?.map_or(0, |v| v.value()))
+            };
             let version = log
                 .last()
                 .map_err(store_err)?
@@ -332,19 +345,32 @@ impl SessionStore for RedbStore {
                 let mut out = Vec::new();
                 for item in log.range(from.saturating_add(1)..).map_err(store_err)? {
                     let (_, v) = item.map_err(store_err)?;
-                    let e = decode_entry(v.value())?;
+                    let (e, _) = decode_entry(v.value())?;
                     if e.expires > now {
                         out.push(e);
                     }
                 }
                 Ok(out)
             };
-            let from = Changes::delta_base(since, floor, version);
+            let head_at = |v: u64| -> Result<u64> {
+                if v == floor {
+                    return fingerprint("floor_head");
+                }
+                match log.get(v).map_err(store_err)? {
+                    Some(g) => Ok(decode_entry(g.value())?.1),
+                    None => Ok(0),
+                }
+            };
+            let from = match Changes::delta_base(since, floor, version) {
+                Some(f) => Some((f, head_at(f)?)),
+                None => None,
+            };
             Ok(Changes::from_log(
                 epoch,
                 from,
                 version,
-                live(from.unwrap_or(0))?,
+                fingerprint("head")?,
+                live(from.map_or(0, |(f, _)| f))?,
             ))
         })
         .await
@@ -357,12 +383,13 @@ impl SessionStore for RedbStore {
             let mut dead = Vec::new();
             for item in log.iter().map_err(store_err)?.take(limit) {
                 let (k, v) = item.map_err(store_err)?;
-                if decode_entry(v.value())?.expires <= now {
-                    dead.push(k.value());
+                let (e, head) = decode_entry(v.value())?;
+                if e.expires <= now {
+                    dead.push((k.value(), head));
                 }
             }
-            if let Some(&max) = dead.iter().max() {
-                for k in &dead {
+            if let Some(&(max, max_head)) = dead.iter().max_by_key(|(v, _)| *v) {
+                for (k, _) in &dead {
                     log.remove(*k).map_err(store_err)?;
                 }
                 let mut meta = txn.open_table(REVMETA).map_err(store_err)?;
@@ -370,7 +397,10 @@ impl SessionStore for RedbStore {
                     .get("floor")
                     .map_err(store_err)?
                     .map_or(0, |v| v.value());
-                meta.insert("floor", floor.max(max)).map_err(store_err)?;
+                if max > floor {
+                    meta.insert("floor", max).map_err(store_err)?;
+                    meta.insert("floor_head", max_head).map_err(store_err)?;
+                }
             }
             Ok(())
         })

@@ -22,4 +22,5 @@ mod revocation;
 mod rotation;
 mod stores;
 mod vectors;
+mod went_back;
 mod wycheproof;

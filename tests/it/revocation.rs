@@ -45,23 +45,23 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn encodings_round_trip(es in entries(), from in 0u64..1000, span in 1u64..1000) {
+    fn encodings_round_trip(es in entries(), from in 0u64..1000, span in 1u64..1000, base: u64, head: u64) {
         for c in [
-            Changes::Snapshot(Snapshot { epoch: 0, version: from + span, entries: es.clone() }),
-            Changes::Delta(Delta { epoch: 0, from, to: from + span, entries: es.clone() }),
+            Changes::Snapshot(Snapshot { head, epoch: 0, version: from + span, entries: es.clone() }),
+            Changes::Delta(Delta { base, head, epoch: 0, from, to: from + span, entries: es.clone() }),
         ] {
             let bytes = c.encode().expect("encode");
             let back = Changes::decode(&bytes).expect("decode");
             // The binary form groups entries by target; compare as sets.
             let (mut a, mut b) = match (&c, &back) {
-                (Changes::Snapshot(x), Changes::Snapshot(y)) => (x.entries.clone(), y.entries.clone()),
-                (Changes::Delta(x), Changes::Delta(y)) => { prop_assert_eq!((x.from, x.to), (y.from, y.to)); (x.entries.clone(), y.entries.clone()) }
+                (Changes::Snapshot(x), Changes::Snapshot(y)) => { prop_assert_eq!(x.head, y.head); (x.entries.clone(), y.entries.clone()) }
+                (Changes::Delta(x), Changes::Delta(y)) => { prop_assert_eq!((x.from, x.to, x.base, x.head), (y.from, y.to, y.base, y.head)); (x.entries.clone(), y.entries.clone()) }
                 _ => return Err(TestCaseError::fail("kind changed")),
             };
             a.sort_by_key(|e| (e.target, e.id, e.expires));
             b.sort_by_key(|e| (e.target, e.id, e.expires));
             prop_assert_eq!(a, b);
-            prop_assert!(bytes.len() <= 54 + 8 + es.len() * 24);
+            prop_assert!(bytes.len() <= 66 + 8 + es.len() * 24);
             let json = serde_json::to_string(&c).expect("json");
             prop_assert_eq!(serde_json::from_str::<Changes>(&json).expect("json back"), c);
         }
@@ -99,7 +99,7 @@ proptest! {
     #[test]
     fn hostile_bytes_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         let list = RevocationList::new();
-        list.apply_snapshot_at(Snapshot { epoch: 0, version: 3, entries: vec![entry(Target::Token, 1, 9_999)] }, 0);
+        list.apply_snapshot_at(Snapshot { head: 0, epoch: 0, version: 3, entries: vec![entry(Target::Token, 1, 9_999)] }, 0);
         if let Ok(c) = Changes::decode(&bytes) { list.apply_at(c, 0); } else { prop_assert_eq!(list.version(), 3); }
     }
 }
@@ -108,6 +108,8 @@ proptest! {
 fn gaps_wait_then_fill_and_duplicates_change_nothing() {
     let list = RevocationList::new();
     let d = |from, to, id| Delta {
+        base: 0,
+        head: 0,
         epoch: 0,
         from,
         to,
@@ -133,18 +135,21 @@ fn gaps_wait_then_fill_and_duplicates_change_nothing() {
         "the missing piece pulls in the waiting one"
     );
     assert!(list.is_revoked(3, None, 0, 0, 0) && list.is_revoked(2, None, 0, 0, 0));
-    // A snapshot older than the list is ignored.
+    // A snapshot older than the list: the log went back (or it is a stale copy). The list
+    // follows it from there and keeps every entry it held.
     assert_eq!(
         list.apply_snapshot_at(
             Snapshot {
+                head: 0,
                 epoch: 0,
                 version: 5,
                 entries: vec![]
             },
             0
         ),
-        Applied::Unchanged
+        Applied::Resynced(5)
     );
+    assert!(list.is_revoked(3, None, 0, 0, 0) && list.is_revoked(2, None, 0, 0, 0));
     assert_eq!(list.len(), 3);
 }
 
@@ -331,6 +336,7 @@ async fn two_verifiers_refuse_a_logout_within_one_sync_interval() {
 fn a_recreated_log_is_recognised_by_its_epoch() {
     let list = RevocationList::new();
     let snap = |epoch, version, id| Snapshot {
+        head: 0,
         epoch,
         version,
         entries: vec![entry(Target::Token, id, 1_000)],
@@ -339,22 +345,31 @@ fn a_recreated_log_is_recognised_by_its_epoch() {
         list.apply_snapshot_at(snap(7, 10, 1), 0),
         Applied::Advanced(10)
     );
-    // Same log, older version: ignored.
-    assert_eq!(list.apply_snapshot_at(snap(7, 5, 2), 0), Applied::Unchanged);
+    // Same log, older version: the log went back; followed from there, nothing forgotten.
+    assert_eq!(
+        list.apply_snapshot_at(snap(7, 5, 2), 0),
+        Applied::Resynced(5)
+    );
+    assert!(list.is_revoked(1, None, 0, 0, 0) && list.is_revoked(2, None, 0, 0, 0));
     // Another log (the store lost its history and started over): a delta is a gap...
     let d = Delta {
+        base: 0,
+        head: 0,
         epoch: 9,
         from: 1,
         to: 2,
         entries: vec![entry(Target::Token, 3, 1_000)],
     };
     assert!(matches!(list.apply_delta_at(d, 0), Applied::Gap { .. }));
-    // ...and its snapshot replaces the list even at a lower version.
+    // ...and its snapshot is followed even at a lower version; what the list held stays in
+    // force until it expires (the new log lost those revocations, the tokens did not die).
     assert_eq!(
         list.apply_snapshot_at(snap(9, 2, 3), 0),
-        Applied::Advanced(2)
+        Applied::Resynced(2)
     );
-    assert!(list.is_revoked(3, None, 0, 0, 0) && !list.is_revoked(1, None, 0, 0, 0));
+    assert_eq!(list.version(), 2);
+    assert!(list.is_revoked(3, None, 0, 0, 0) && list.is_revoked(1, None, 0, 0, 0));
+    assert!(!list.is_revoked(1, None, 0, 0, 1_000), "until they expire");
     let bytes = Changes::Snapshot(snap(9, 2, 3)).encode().expect("encode");
     assert_eq!(
         Changes::decode(&bytes).expect("decode"),
@@ -363,8 +378,9 @@ fn a_recreated_log_is_recognised_by_its_epoch() {
     );
 }
 
-/// The fuzz seeds were written by an independent encoder (a few lines of Python following the
-/// documented format): they must decode to what that encoder meant.
+/// The fuzz seeds were written by an independent encoder (`tests/data/revocations/encode.py`,
+/// a few lines of Python following the documented format): they must decode to what that
+/// encoder meant.
 #[test]
 fn the_documented_format_decodes_from_an_independent_encoder() {
     // The same files seed the revocations fuzz target (fuzz/corpus/revocations).
@@ -373,7 +389,10 @@ fn the_documented_format_decodes_from_an_independent_encoder() {
     let Changes::Snapshot(s) = Changes::decode(&snapshot).expect("decode") else {
         panic!("snapshot")
     };
-    assert_eq!((s.epoch, s.version, s.entries.len()), (7, 3, 4));
+    assert_eq!(
+        (s.epoch, s.version, s.head, s.entries.len()),
+        (7, 3, 0x1111, 4)
+    );
     assert_eq!(
         s.entries[3],
         Entry {
@@ -396,7 +415,10 @@ fn the_documented_format_decodes_from_an_independent_encoder() {
     let Changes::Delta(d) = Changes::decode(&delta).expect("decode") else {
         panic!("delta")
     };
-    assert_eq!((d.epoch, d.from, d.to), (7, 3, 5));
+    assert_eq!(
+        (d.epoch, d.from, d.to, d.base, d.head),
+        (7, 3, 5, 0x1111, 0x2222)
+    );
     assert_eq!(
         d.entries,
         vec![Entry {
@@ -513,6 +535,7 @@ async fn a_signed_feed_is_applied_only_when_the_issuers_key_signed_it() {
     // The freeze attack: a snapshot at a huge version, signed by a key the verifier lacks.
     let forger = SigningKey::generate(Algorithm::EdDSA).expect("k");
     let freeze = Changes::Snapshot(Snapshot {
+        head: 0,
         epoch: 0,
         version: u64::MAX - 1,
         entries: vec![],

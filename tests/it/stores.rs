@@ -9,7 +9,7 @@ async fn memory_store_conforms() {
 }
 
 #[cfg(feature = "redb")]
-mod redb {
+pub(crate) mod redb {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use tidepass::conformance;
@@ -173,7 +173,7 @@ fn require_server(what: &str, err: &dyn std::fmt::Display) -> bool {
 }
 
 #[cfg(feature = "redis")]
-mod redis_store {
+pub(crate) mod redis_store {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
@@ -234,7 +234,7 @@ mod redis_store {
 }
 
 #[cfg(feature = "postgres")]
-mod postgres_store {
+pub(crate) mod postgres_store {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
@@ -248,6 +248,11 @@ mod postgres_store {
 
     /// A store in a fresh schema of its own, migrated.
     pub(crate) async fn store() -> Option<PgStore> {
+        store_in_schema().await.map(|(s, _)| s)
+    }
+
+    /// [`store`], and the name of its schema.
+    pub(crate) async fn store_in_schema() -> Option<(PgStore, String)> {
         static N: AtomicUsize = AtomicUsize::new(0);
         let schema = format!(
             "tptest_{}_{}",
@@ -276,7 +281,7 @@ mod postgres_store {
         .expect("pool");
         store.migrate().await.expect("migrate");
         store.migrate().await.expect("migrating twice is a no-op");
-        Some(store)
+        Some((store, schema))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

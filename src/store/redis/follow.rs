@@ -27,7 +27,9 @@ pub async fn follow_revocations<C>(
             v => Some(v),
         };
         let changes = store.revocation_changes(since, clock.now()).await?;
-        if let crate::revocation::Applied::Gap { .. } = list.apply_at(changes, clock.now()) {
+        if let crate::revocation::Applied::Gap { .. }
+        | crate::revocation::Applied::Diverged { .. } = list.apply_at(changes, clock.now())
+        {
             let all = store.revocation_changes(None, clock.now()).await?;
             list.apply_at(all, clock.now());
         }

@@ -104,18 +104,46 @@ end
 return 1
 "#;
 
+/// Append entries: each member is `version:entry:fingerprint`, the history fingerprint chained
+/// with SHA-1 over the previous one and the member (16 hex digits), the newest in `meta.head`.
 const APPEND: &str = r#"
 local log, meta, channel = KEYS[1], KEYS[2], ARGV[1]
 redis.call('HSETNX', meta, 'epoch', ARGV[2])
 local v = 0
+local head = redis.call('HGET', meta, 'head') or ''
 for i = 3, #ARGV do
   v = redis.call('HINCRBY', meta, 'next', 1)
-  redis.call('ZADD', log, v, v .. ':' .. ARGV[i])
+  local member = v .. ':' .. ARGV[i]
+  head = string.sub(redis.sha1hex(head .. '|' .. member), 1, 16)
+  redis.call('ZADD', log, v, member .. ':' .. head)
 end
-if v == 0 then v = tonumber(redis.call('HGET', meta, 'next') or '0') end
+if v == 0 then
+  v = tonumber(redis.call('HGET', meta, 'next') or '0')
+else
+  redis.call('HSET', meta, 'head', head)
+end
 redis.call('PUBLISH', channel, v)
 return v
 "#;
+
+/// Raise the log's floor (and the fingerprint at it) to ARGV[1], never lower it.
+const FLOOR: &str = r#"
+local cur = tonumber(redis.call('HGET', KEYS[1], 'floor') or '0')
+if tonumber(ARGV[1]) > cur then
+  redis.call('HSET', KEYS[1], 'floor', ARGV[1], 'floor_head', ARGV[2])
+end
+return 1
+"#;
+
+/// A fingerprint as the scripts write it (16 hex digits; absent: 0, unknown).
+fn fingerprint(hex: Option<&str>) -> Result<u64> {
+    match hex {
+        None | Some("") => Ok(0),
+        Some(h) => u64::from_str_radix(h, 16)
+            .map(|f| f.max(1))
+            .map_err(|_| corrupt("revocation log fingerprint")),
+    }
+}
 
 fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
     Error::source_from(ErrorKind::Store, "redis", e)
@@ -138,6 +166,7 @@ pub struct RedisStore<C = ConnectionManager> {
     revoke: Script,
     index: Script,
     append: Script,
+    floor: Script,
 }
 
 impl<C> std::fmt::Debug for RedisStore<C> {
@@ -179,6 +208,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
             revoke: Script::new(REVOKE),
             index: Script::new(INDEX),
             append: Script::new(APPEND),
+            floor: Script::new(FLOOR),
         }
     }
 
@@ -322,7 +352,9 @@ fn encode_entry(e: &Entry) -> String {
     format!("{t}:{:032x}:{}:{}", e.id, e.before, e.expires)
 }
 
-fn decode_entry(member: &str) -> Result<(u64, Entry)> {
+/// A log member: its version, entry and history fingerprint (members written before
+/// fingerprints have none: 0).
+fn decode_entry(member: &str) -> Result<(u64, Entry, u64)> {
     let bad = || corrupt("revocation log member");
     let mut it = member.split(':');
     let mut next = || it.next().ok_or_else(bad);
@@ -335,6 +367,10 @@ fn decode_entry(member: &str) -> Result<(u64, Entry)> {
     let id = u128::from_str_radix(next()?, 16).map_err(|_| bad())?;
     let before = next()?.parse().map_err(|_| bad())?;
     let expires = next()?.parse().map_err(|_| bad())?;
+    let head = fingerprint(it.next())?;
+    if it.next().is_some() {
+        return Err(bad());
+    }
     Ok((
         version,
         Entry {
@@ -343,6 +379,7 @@ fn decode_entry(member: &str) -> Result<(u64, Entry)> {
             before,
             expires,
         },
+        head,
     ))
 }
 
@@ -505,19 +542,24 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             .zrange(&log, 0, limit.saturating_sub(1) as isize)
             .await
             .map_err(store_err)?;
-        let mut floor = 0;
+        let (mut floor, mut floor_head) = (0, 0);
         for member in &front {
-            let (v, e) = decode_entry(member)?;
+            let (v, e, head) = decode_entry(member)?;
             if e.expires <= now {
                 con.zrem::<_, _, ()>(&log, member)
                     .await
                     .map_err(store_err)?;
-                floor = floor.max(v);
+                if v > floor {
+                    (floor, floor_head) = (v, head);
+                }
             }
         }
         if floor > 0 {
-            let cur: Option<u64> = con.hget(&meta, "floor").await.map_err(store_err)?;
-            con.hset::<_, _, _, ()>(&meta, "floor", floor.max(cur.unwrap_or(0)))
+            self.floor
+                .key(&meta)
+                .arg(floor)
+                .arg(format!("{floor_head:016x}"))
+                .invoke_async::<()>(&mut con)
                 .await
                 .map_err(store_err)?;
         }
@@ -571,27 +613,50 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
         let mut con = self.con.clone();
         let (log, meta) = self.log_keys();
-        let (next, floor, epoch): (Option<u64>, Option<u64>, Option<u64>) = redis::pipe()
+        type Meta = (
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+            Option<String>,
+            Option<String>,
+        );
+        let (next, floor, epoch, head, floor_head): Meta = redis::pipe()
             .hget(&meta, "next")
             .hget(&meta, "floor")
             .hget(&meta, "epoch")
+            .hget(&meta, "head")
+            .hget(&meta, "floor_head")
             .query_async(&mut con)
             .await
             .map_err(store_err)?;
         let (version, floor, epoch) = (next.unwrap_or(0), floor.unwrap_or(0), epoch.unwrap_or(0));
+        let head = fingerprint(head.as_deref())?;
         let from = Changes::delta_base(since, floor, version);
+        // From `from` itself: its member carries the fingerprint the delta starts from.
         let members: Vec<String> = con
-            .zrangebyscore(&log, format!("({}", from.unwrap_or(0)), "+inf")
+            .zrangebyscore(&log, from.unwrap_or(0), "+inf")
             .await
             .map_err(store_err)?;
+        let mut base = match from {
+            Some(f) if f == floor => fingerprint(floor_head.as_deref())?,
+            _ => 0,
+        };
         let mut entries = Vec::with_capacity(members.len());
         for m in &members {
-            let (v, e) = decode_entry(m)?;
-            if v <= version && e.expires > now {
+            let (v, e, h) = decode_entry(m)?;
+            if Some(v) == from {
+                base = h;
+            } else if v <= version && e.expires > now {
                 entries.push(e);
             }
         }
-        Ok(Changes::from_log(epoch, from, version, entries))
+        Ok(Changes::from_log(
+            epoch,
+            from.map(|f| (f, base)),
+            version,
+            head,
+            entries,
+        ))
     }
 }
 
