@@ -20,6 +20,9 @@ pub use crate::session::{Rotation, RotationRules, decide};
 mod memory;
 pub use memory::MemoryStore;
 
+mod relist;
+pub use relist::{Relisted, relist};
+
 #[cfg(feature = "redb")]
 mod redb;
 #[cfg(feature = "redb")]

@@ -222,3 +222,151 @@ async fn a_restored_postgres_log_is_noticed() {
         .await;
     }
 }
+
+/// After a restore, a session logged out since the backup is active again in the store: the
+/// operator puts it back with `tidepass log relist` and a feed saved before the restore (here
+/// through the CLI, on a redb file restored for real), and its refresh token stops working.
+#[cfg(all(feature = "redb", feature = "cli"))]
+#[tokio::test]
+async fn relist_puts_back_what_a_restore_lost() {
+    use std::process::Command;
+    use tidepass::keys::{Algorithm, SigningKey};
+    use tidepass::store::RedbStore;
+    use tidepass::{ErrorKind, Issuer, Login, Minter};
+
+    let path = crate::stores::redb::temp_path("relist");
+    let dir = path.parent().expect("dir").to_path_buf();
+    let pem = SigningKey::generate(Algorithm::EdDSA)
+        .expect("key")
+        .export_private()
+        .expect("pem");
+    let issuer_on = |store| {
+        let key = SigningKey::from_pem(pem.as_bytes(), None).expect("key");
+        let minter = Minter::new(key, "https://auth.example", "api").expect("minter");
+        let secrets =
+            tidepass::session::refresh::RefreshSecrets::from_secret(1, &[5u8; 32]).expect("s");
+        Issuer::builder(store, minter)
+            .refresh_secrets(secrets)
+            .build()
+            .expect("issuer")
+    };
+    std::fs::write(
+        dir.join("jwks.json"),
+        issuer_on(RedbStore::open(&path).expect("open"))
+            .minter()
+            .keys()
+            .verifying_keys()
+            .to_jwks()
+            .to_string(),
+    )
+    .expect("jwks");
+    let (kept, lost) = {
+        let issuer = issuer_on(RedbStore::open(&path).expect("open"));
+        (
+            issuer.login(Login::new("ann")).await.expect("login"),
+            issuer.login(Login::new("bob")).await.expect("login"),
+        )
+    };
+    std::fs::copy(&path, dir.join("backup.redb")).expect("backup");
+    {
+        let issuer = issuer_on(RedbStore::open(&path).expect("open"));
+        assert!(issuer.logout(lost.session_id).await.expect("logout"));
+        // What an operator keeps beside the backups: the signed feed, fetched regularly.
+        let feed = issuer.signed_revocation_changes(None).await.expect("feed");
+        std::fs::write(dir.join("feed.jwt"), feed).expect("save feed");
+    }
+    std::fs::copy(dir.join("backup.redb"), &path).expect("restore");
+
+    let issuer = issuer_on(RedbStore::open(&path).expect("open"));
+    assert!(
+        issuer
+            .store()
+            .load(lost.session_id)
+            .await
+            .expect("load")
+            .expect("there")
+            .is_active_at(tidepass::clock::Clock::now(&tidepass::clock::SystemClock)),
+        "the restore brought the logged-out session back"
+    );
+    drop(issuer);
+
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tidepass"))
+            .args(args)
+            .output()
+            .expect("run tidepass");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let store_arg = format!("redb:{}", path.display());
+    let feed = dir.join("feed.jwt");
+    let feed = feed.to_str().expect("utf8 path");
+    let jwks = dir.join("jwks.json");
+    let jwks = jwks.to_str().expect("utf8 path");
+
+    // A signed feed is never taken unchecked, nor checked against another issuer's keys.
+    let (code, _, err) = cli(&["log", "relist", "--store", &store_arg, feed]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--jwks"), "{err}");
+    let other = dir.join("other.json");
+    std::fs::write(
+        &other,
+        tidepass::keys::KeySet::new(SigningKey::generate(Algorithm::EdDSA).expect("k"))
+            .verifying_keys()
+            .to_jwks()
+            .to_string(),
+    )
+    .expect("other jwks");
+    let (code, _, err) = cli(&[
+        "log",
+        "relist",
+        "--store",
+        &store_arg,
+        "--jwks",
+        other.to_str().expect("utf8"),
+        feed,
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+
+    let (code, out, err) = cli(&["feed", "inspect", "--jwks", jwks, feed]);
+    assert_eq!(code, Some(0), "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(summary["kind"], "snapshot");
+    assert_eq!(summary["entries"]["session"], 1);
+
+    let (code, out, err) = cli(&["log", "relist", "--store", &store_arg, "--jwks", jwks, feed]);
+    assert_eq!(code, Some(0), "{err}");
+    let done: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (done["appended"].as_u64(), done["sessions_revoked"].as_u64()),
+        (Some(1), Some(1))
+    );
+    // Idempotent.
+    let (_, out, _) = cli(&["log", "relist", "--store", &store_arg, "--jwks", jwks, feed]);
+    let again: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (
+            again["appended"].as_u64(),
+            again["sessions_revoked"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    let (code, out, err) = cli(&["log", "status", "--store", &store_arg]);
+    assert_eq!(code, Some(0), "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(status["entries"]["session"], 1);
+
+    let issuer = issuer_on(RedbStore::open(&path).expect("open"));
+    let refused = issuer
+        .refresh(lost.refresh.expose())
+        .await
+        .expect_err("revoked again");
+    assert_eq!(refused.kind(), ErrorKind::SessionRevoked, "{refused}");
+    issuer
+        .refresh(kept.refresh.expose())
+        .await
+        .expect("the other session lives on");
+}

@@ -1,4 +1,5 @@
-//! `tidepass`: keys, JWKS, minting and verification from the command line.
+//! `tidepass`: keys, JWKS, minting and verification from the command line, and the
+//! operator's revocation-feed and log commands.
 //!
 //! Scriptable: results go to standard output, errors are one line on standard error, the exit
 //! status is 0 on success, 1 when an operation fails (a rejected token, a bad key) and 2 on a
@@ -10,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod feed;
 use serde_json::{Map, Value};
 use tidepass::clock::{Clock, SystemClock};
 use tidepass::keys::{Algorithm, SigningKey, VerifyingKey, VerifyingKeys};
@@ -107,6 +110,12 @@ enum Command {
         /// The token.
         token: String,
     },
+    /// Revocation feeds: inspect one.
+    #[command(subcommand)]
+    Feed(feed::FeedCommand),
+    /// The store's revocation log: status, and putting back what a restore lost.
+    #[command(subcommand)]
+    Log(feed::LogCommand),
 }
 
 /// A failure: one line on stderr, exit status 1.
@@ -216,6 +225,8 @@ fn run(command: Command) -> Result<(), Failure> {
                 Err(e) => Err(Failure(format!("rejected: {e}"))),
             }
         }
+        Command::Feed(c) => feed::feed(c),
+        Command::Log(c) => feed::log(c),
         Command::Inspect { token } => {
             let t = tidepass::dangerous::decode_unverified(&token)?;
             eprintln!(
