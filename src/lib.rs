@@ -200,6 +200,23 @@ pub mod store;
 pub mod client;
 pub mod http;
 
+/// Internal parsers, reachable only from the fuzz targets (cargo-fuzz builds with
+/// `--cfg fuzzing`); not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod fuzzing {
+    /// The base64url (no padding) decoder the JWS and refresh-token parsers use.
+    pub fn b64_decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
+        crate::token::b64::decode(input, out)
+    }
+
+    /// The claims fast path; `None` when it leaves the input to serde_json.
+    pub fn claims_fast_path(text: &str) -> Option<crate::AccessClaims<serde_json::Value>> {
+        crate::token::claims::parse_simple(text)
+    }
+}
+
 pub use error::{Error, ErrorKind, Result};
 pub use issuer::{Issuer, IssuerBuilder, Login, SessionView, TokenPair};
 pub use session::{ClientContext, Policy, SessionId};

@@ -1,0 +1,16 @@
+//! Differential: tidepass's base64url decoder (JWS segments, refresh tokens) against the
+//! `base64` crate's URL_SAFE_NO_PAD (canonical, no padding): the same inputs accepted, the
+//! same bytes out.
+#![no_main]
+
+use base64::Engine as _;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut out = vec![0u8; data.len() + 3];
+    let ours = tidepass::fuzzing::b64_decode(data, &mut out).map(|n| out[..n].to_vec());
+    let theirs = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(data)
+        .ok();
+    assert_eq!(ours, theirs, "input {:?}", String::from_utf8_lossy(data));
+});
