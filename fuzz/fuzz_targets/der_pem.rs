@@ -35,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
     }
     pem.push_str(&format!("-----END {label}-----\n"));
     if let Ok(key) = SigningKey::from_pem(pem.as_bytes(), alg) {
-        let exported = key.export_private().expect("export");
+        // A PKCS#1 (RSA) import has no PKCS#8 form to export (documented): nothing to
+        // round-trip then.
+        let Ok(exported) = key.export_private() else {
+            return;
+        };
         let back =
             SigningKey::from_pem(exported.as_bytes(), Some(key.algorithm())).expect("re-import");
         assert_eq!(back.public_jwk(), key.public_jwk());

@@ -37,7 +37,12 @@ impl Syncer {
         self.last_sync.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// One round: fetch changes since the list's version, apply them, and fetch a snapshot if
+    /// One round on an **unsigned** feed — only for a channel the verifier already trusts (the
+    /// Redis store itself, a sidecar on the same host): anyone who can answer `fetch` can put
+    /// entries on the list. Over a network, serve [`Changes::sign`]ed feeds and use
+    /// [`Syncer::sync_signed_once`].
+    ///
+    /// Fetch changes since the list's version, apply them, and fetch a snapshot if
     /// a gap remains or the log's history diverged from the list's ([`Applied::Diverged`]: the
     /// log went back).
     ///
@@ -155,7 +160,8 @@ impl Syncer {
 
     /// Sync forever every `interval`, reading `now` from `clock` and waiting with `sleep`. A
     /// failed round keeps the current list (verification keeps working from it) and retries at
-    /// the next tick; `on_error` hears about it.
+    /// the next tick; `on_error` hears about it. An unsigned feed, as [`Syncer::sync_once`]:
+    /// over a network, use [`Syncer::run_signed`].
     pub async fn run<F, Fut, S, SFut>(
         &self,
         interval: Duration,

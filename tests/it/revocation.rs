@@ -383,7 +383,7 @@ fn a_recreated_log_is_recognised_by_its_epoch() {
 /// encoder meant.
 #[test]
 fn the_documented_format_decodes_from_an_independent_encoder() {
-    // The same bytes, after a mode byte, seed the revocations fuzz target (fuzz/corpus/revocations).
+    // The same bytes, after a mode byte, seeded the revocations fuzz target (fuzz/corpus/revocations).
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/revocations");
     let snapshot = std::fs::read(format!("{dir}/seed-snapshot")).expect("seed");
     let Changes::Snapshot(s) = Changes::decode(&snapshot).expect("decode") else {

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# A fuzz campaign: every target (or those named) for SECONDS each, on the grown corpus in
+# fuzz/corpus/<target>, then the corpus minimized in place; one log per target in
+# fuzz/logs/. Crashes land in fuzz/artifacts/<target>/ and become regression tests.
+#
+#   fuzz/campaign.sh 3600                 # an hour per target
+#   fuzz/campaign.sh 600 revocations b64  # ten minutes for two of them
+#
+# Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable through RUSTC_BOOTSTRAP.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:?seconds per target}
+shift
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  mapfile -t targets < <(RUSTC_BOOTSTRAP=1 cargo fuzz list --fuzz-dir fuzz)
+fi
+mkdir -p fuzz/logs
+for t in "${targets[@]}"; do
+  mkdir -p "fuzz/corpus/$t"
+  echo "== $t: ${secs}s"
+  RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" --fuzz-dir fuzz -- \
+    -max_total_time="$secs" -print_final_stats=1 >"fuzz/logs/$t.log" 2>&1 ||
+    echo "   $t: FAILED, see fuzz/logs/$t.log and fuzz/artifacts/$t/"
+  grep -E '^#[0-9]+' "fuzz/logs/$t.log" | tail -n 1 || true
+  RUSTC_BOOTSTRAP=1 cargo fuzz cmin "$t" --fuzz-dir fuzz >"fuzz/logs/$t.cmin.log" 2>&1 || true
+done
