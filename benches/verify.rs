@@ -78,6 +78,10 @@ fn bench(c: &mut Criterion) {
             .cache_capacity(0)
             .build()
             .expect("v");
+        let precise = Verifier::builder(ISS, AUD, keys.clone())
+            .clock(tidepass::clock::SystemClock)
+            .build()
+            .expect("v");
         let warm = Verifier::builder(ISS, AUD, keys).build().expect("v");
         let minter = Minter::new(key, ISS, AUD)
             .expect("minter")
@@ -101,6 +105,8 @@ fn bench(c: &mut Criterion) {
         assert!(simple(token));
         cold.verify_at(token, now).expect("cold");
         warm.verify_at(token, now).expect("warm");
+        warm.verify(token).expect("warm, on the clock");
+        precise.verify(token).expect("warm, on SystemTime");
         jsonwebtoken::decode::<AccessClaims>(token, &decoding, &validation).expect("jsonwebtoken");
 
         let mut g = c.benchmark_group(format!("verify/{alg}"));
@@ -114,6 +120,14 @@ fn bench(c: &mut Criterion) {
             });
             g.bench_function("tidepass_warm", |b| {
                 b.iter(|| warm.verify_at(black_box(token), now).is_ok())
+            });
+            // The call users make: it reads the verifier's clock.
+            g.bench_function("tidepass_warm_verify", |b| {
+                b.iter(|| warm.verify(black_box(token)).is_ok())
+            });
+            // The same on std's SystemTime (the default before the coarse clock).
+            g.bench_function("tidepass_warm_verify_systemtime", |b| {
+                b.iter(|| precise.verify(black_box(token)).is_ok())
             });
         }
         g.bench_function(format!("jsonwebtoken_{provider}"), |b| {
@@ -130,5 +144,44 @@ fn bench(c: &mut Criterion) {
     run_aws_lc_child();
 }
 
-criterion_group!(benches, bench);
+/// A stream of distinct tokens through a verifier whose cache is full: each verification
+/// inserts and evicts. The cost per verification must not grow with the cache's size.
+fn cache_churn(c: &mut Criterion) {
+    let key =
+        tidepass::keys::SigningKey::from_hmac_secret(Algorithm::HS256, &[7u8; 32]).expect("key");
+    let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
+    let minter = Minter::new(key, ISS, AUD)
+        .expect("minter")
+        .with_ttl(std::time::Duration::from_secs(3600));
+    let now = jsonwebtoken::get_current_timestamp();
+    let tokens: Vec<String> = (0..150_000)
+        .map(|i| {
+            minter
+                .token(&format!("user-{i}"))
+                .mint_at(now)
+                .expect("mint")
+                .into_string()
+        })
+        .collect();
+    let mut g = c.benchmark_group("cache_churn/HS256");
+    for capacity in [0, 1_024, 65_536] {
+        let v = Verifier::builder(ISS, AUD, keys.clone())
+            .cache_capacity(capacity)
+            .build()
+            .expect("v");
+        for t in &tokens {
+            v.verify_at(t, now).expect("verify"); // fill the cache
+        }
+        let mut i = 0;
+        g.bench_function(format!("distinct_tokens_capacity_{capacity}"), |b| {
+            b.iter(|| {
+                i = (i + 1) % tokens.len();
+                v.verify_at(black_box(&tokens[i]), now).is_ok()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, cache_churn);
 criterion_main!(benches);

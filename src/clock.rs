@@ -26,6 +26,29 @@ impl Clock for SystemClock {
     }
 }
 
+/// The operating system's wall clock read coarsely: the kernel's `CLOCK_REALTIME_COARSE` on
+/// Linux (the time of the last timer tick, a few milliseconds behind at most, read through the
+/// vDSO in a few nanoseconds), [`SystemClock`] elsewhere. Verification needs seconds, not
+/// nanoseconds: this is the [`Verifier`](crate::Verifier)'s default clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoarseClock;
+
+impl Clock for CoarseClock {
+    #[inline]
+    fn now(&self) -> u64 {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+            // Before 1970 reads as the epoch, as for SystemClock.
+            u64::try_from(t.tv_sec).unwrap_or(0)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            SystemClock.now()
+        }
+    }
+}
+
 /// A clock that only moves when told to; for tests.
 #[cfg(any(test, feature = "test-util"))]
 #[derive(Debug, Default)]
@@ -59,5 +82,24 @@ impl Clock for ManualClock {
 impl<C: Clock> Clock for std::sync::Arc<C> {
     fn now(&self) -> u64 {
         (**self).now()
+    }
+}
+
+#[cfg(test)]
+mod coarse_tests {
+    use super::*;
+
+    #[test]
+    fn the_coarse_clock_tells_the_same_second() {
+        // Within one timer tick of the precise clock: the same second, or the one before it
+        // right at a boundary.
+        for _ in 0..1000 {
+            let coarse = CoarseClock.now();
+            let precise = SystemClock.now();
+            assert!(
+                coarse == precise || coarse + 1 == precise,
+                "{coarse} vs {precise}"
+            );
+        }
     }
 }

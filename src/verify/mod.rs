@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, CoarseClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::VerifyingKeys;
 use crate::revocation::{self, RevocationList};
@@ -179,7 +179,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
         self
     }
 
-    /// Use another clock.
+    /// Use another clock (the default is [`CoarseClock`]: the system clock to the second, read
+    /// in a few nanoseconds).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -324,7 +325,7 @@ impl Verifier<NoExtra> {
             max_staleness: DEFAULT_MAX_STALENESS,
             when_stale: WhenStale::FailClosed,
             cache: DEFAULT_CACHE_CAPACITY,
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(CoarseClock),
             revocations: None,
             _claims: PhantomData,
         }
