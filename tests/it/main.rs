@@ -21,6 +21,7 @@ mod interop;
 mod revocation;
 mod rotation;
 mod stores;
+mod tls;
 mod vectors;
 mod went_back;
 mod wycheproof;

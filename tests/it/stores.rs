@@ -468,8 +468,16 @@ pub(crate) mod private_redis {
                 .stderr(Stdio::null())
                 .spawn()?;
             self.child = Some(child);
+            // A TLS-only server (`--port 0 --tls-port P`) listens on its TLS port.
+            let listening = self
+                .extra
+                .iter()
+                .position(|a| a == "--tls-port")
+                .and_then(|i| self.extra.get(i + 1))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(self.port);
             let deadline = Instant::now() + Duration::from_secs(10);
-            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            while std::net::TcpStream::connect(("127.0.0.1", listening)).is_err() {
                 assert!(
                     Instant::now() < deadline,
                     "redis-server did not come up on {}",
