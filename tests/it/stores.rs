@@ -838,6 +838,7 @@ pub(crate) mod private_pg {
         dir: PathBuf,
         bin: PathBuf,
         child: Option<Child>,
+        extra: Vec<String>,
     }
 
     fn bin_dir() -> Option<PathBuf> {
@@ -868,7 +869,7 @@ pub(crate) mod private_pg {
         }
     }
 
-    fn running_as_root() -> bool {
+    pub(crate) fn running_as_root() -> bool {
         std::env::var("USER").is_ok_and(|u| u == "root")
             || std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
                 s.lines()
@@ -878,6 +879,12 @@ pub(crate) mod private_pg {
 
     impl Cluster {
         pub(crate) fn start() -> Option<Self> {
+            Self::start_with(&[], None)
+        }
+
+        /// A cluster with extra server settings (`-c name=value` arguments) and, when given,
+        /// this `pg_hba.conf`.
+        pub(crate) fn start_with(extra: &[&str], hba: Option<&str>) -> Option<Self> {
             let Some(bin) = bin_dir() else {
                 super::require_server(
                     "PostgreSQL binaries (initdb)",
@@ -908,11 +915,15 @@ pub(crate) mod private_pg {
                 "initdb: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
+            if let Some(hba) = hba {
+                std::fs::write(dir.join("data").join("pg_hba.conf"), hba).expect("pg_hba.conf");
+            }
             let mut c = Self {
                 port,
                 dir,
                 bin,
                 child: None,
+                extra: extra.iter().map(|a| a.to_string()).collect(),
             };
             c.spawn();
             Some(c)
@@ -931,6 +942,7 @@ pub(crate) mod private_pg {
                 ])
                 .arg(&self.dir)
                 .args(["-c", "fsync=on", "-c", "synchronous_commit=on"])
+                .args(&self.extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -963,6 +975,15 @@ pub(crate) mod private_pg {
         pub(crate) fn url(&self) -> String {
             format!(
                 "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                self.port
+            )
+        }
+
+        /// Over its Unix socket (no TCP, no TLS).
+        pub(crate) fn socket_url(&self) -> String {
+            format!(
+                "host={} port={} user=postgres dbname=postgres",
+                self.dir.display(),
                 self.port
             )
         }

@@ -150,3 +150,104 @@ async fn redis_over_tls_verifies_the_server_and_conforms() {
     };
     tidepass::conformance::run_all(store).await;
 }
+
+/// A private PostgreSQL with `ssl=on` that accepts only TLS connections (`hostssl` in its
+/// pg_hba.conf), on certificates this test makes.
+#[cfg(all(feature = "postgres-tls", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_over_tls_verifies_the_server_and_conforms() {
+    use tidepass::store::PgStore;
+
+    let dir = std::env::temp_dir().join(format!("tidepass-pgtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    make_certs(&dir, "other");
+    let other_ca = std::fs::read(dir.join("other-ca.pem")).expect("other ca");
+    make_certs(&dir, "right");
+    let ca = std::fs::read(dir.join("right-ca.pem")).expect("ca");
+    // The server reads its key as the postgres user, and only from a private file.
+    if crate::stores::private_pg::running_as_root() {
+        for f in ["server.key", "server.pem"] {
+            let ok = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(dir.join(f))
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown {f}");
+        }
+    }
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            dir.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+    }
+    let path = |f: &str| dir.join(f).to_str().expect("utf8").to_owned();
+    let (cert, key) = (
+        format!("ssl_cert_file={}", path("server.pem")),
+        format!("ssl_key_file={}", path("server.key")),
+    );
+    let Some(cluster) = crate::stores::private_pg::Cluster::start_with(
+        &["-c", "ssl=on", "-c", &cert, "-c", &key],
+        Some("local all all trust\nhostssl all all 127.0.0.1/32 trust\n"),
+    ) else {
+        return;
+    };
+    let url = cluster.url();
+    let t = Duration::from_secs(2);
+
+    // Plain text is refused by the server (hostssl only), another CA by us.
+    let plain = PgStore::connect(&url, 1, t).expect("pool");
+    assert!(
+        plain.migrate().await.is_err(),
+        "plain text to a TLS-only server"
+    );
+    let wrong = PgStore::connect_tls(&url, 1, t, &other_ca).expect("pool");
+    let e = wrong
+        .migrate()
+        .await
+        .expect_err("another CA's certificate must not verify");
+    assert!(e.is_store(), "{e}");
+    let mut why = String::new();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        why.push_str(&format!("{s}; "));
+        src = s.source();
+    }
+    assert!(
+        why.contains("UnknownIssuer") || why.contains("certificate"),
+        "refused for its certificate: {why}"
+    );
+    let empty = PgStore::connect_tls(&url, 1, t, b"not a certificate").expect_err("no CA");
+    assert_eq!(empty.kind(), tidepass::ErrorKind::InvalidConfig);
+
+    // With the right CA: the whole conformance suite, each store in a schema of its own
+    // (made over the server's Unix socket).
+    let (admin, conn) = tokio_postgres::connect(&cluster.socket_url(), tokio_postgres::NoTls)
+        .await
+        .expect("socket");
+    tokio::spawn(conn);
+    let admin = std::sync::Arc::new(admin);
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let store = || {
+        let (admin, url, ca) = (admin.clone(), url.clone(), ca.clone());
+        async move {
+            let schema = format!("tls_{}", N.fetch_add(1, Ordering::Relaxed));
+            admin
+                .batch_execute(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .expect("schema");
+            let s = PgStore::connect_tls(
+                &format!("{url} options='-c search_path={schema}'"),
+                8,
+                t,
+                &ca,
+            )
+            .expect("pool");
+            s.migrate().await.expect("TLS with the right CA");
+            s
+        }
+    };
+    tidepass::conformance::run_all(store).await;
+}
