@@ -55,10 +55,28 @@ impl Syncer {
         F: Fn(Option<u64>) -> Fut,
         Fut: Future<Output = Result<Vec<u8>>>,
     {
+        self.sync_changes_once(now, |since| {
+            let fetched = fetch(since);
+            async move { Changes::decode(&fetched.await?) }
+        })
+        .await
+    }
+
+    /// [`Syncer::sync_once`] on changes that arrive already decoded: read from the store
+    /// itself (what the Redis push follower does), or from any other trusted source.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `fetch` returns (the list is left as it was).
+    pub async fn sync_changes_once<F, Fut>(&self, now: u64, fetch: F) -> Result<Applied>
+    where
+        F: Fn(Option<u64>) -> Fut,
+        Fut: Future<Output = Result<Changes>>,
+    {
         self.round(now, |since| {
             let fetched = fetch(since);
             async move {
-                let changes = Changes::decode(&fetched.await?)?;
+                let changes = fetched.await?;
                 let version = changes.version();
                 Ok((self.list.apply_at(changes, now), version))
             }

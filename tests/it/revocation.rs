@@ -378,8 +378,8 @@ fn a_recreated_log_is_recognised_by_its_epoch() {
     );
 }
 
-/// The fuzz seeds were written by an independent encoder (`tests/data/revocations/encode.py`,
-/// a few lines of Python following the documented format): they must decode to what that
+/// The seeds were written by `tests/data/revocations/encode.py`, a few lines of Python written
+/// from the documented format rather than from the Rust code: they must decode to what that
 /// encoder meant.
 #[test]
 fn the_documented_format_decodes_from_an_independent_encoder() {

@@ -72,7 +72,7 @@ pub(crate) enum LogCommand {
     /// Print the store's revocation log as JSON: epoch, version, history fingerprint, live
     /// entries.
     Status {
-        /// memory: is not useful here; redb:PATH, redis://… (rediss://…) or postgres://….
+        /// redb:PATH, redis://… (rediss://…) or postgres://….
         #[arg(long)]
         store: String,
         /// Key prefix of a Redis store.
@@ -102,16 +102,11 @@ pub(crate) enum LogCommand {
 fn read_feed(path: Option<&Path>, jwks: Option<&Path>) -> Result<(Changes, Option<u64>), Failure> {
     use std::io::Read as _;
     let mut bytes = Vec::new();
-    let name = match path {
-        None => "standard input".to_string(),
-        Some(p) if p.as_os_str() == "-" => "standard input".to_string(),
-        Some(p) => p.display().to_string(),
-    };
-    let reader: Box<dyn std::io::Read> = match path {
-        Some(p) if p.as_os_str() != "-" => {
-            Box::new(std::fs::File::open(p).map_err(|e| Failure(format!("{name}: {e}")))?)
-        }
-        _ => Box::new(std::io::stdin()),
+    let file = path.filter(|p| p.as_os_str() != "-");
+    let name = file.map_or_else(|| "standard input".to_string(), |p| p.display().to_string());
+    let reader: Box<dyn std::io::Read> = match file {
+        Some(p) => Box::new(std::fs::File::open(p).map_err(|e| Failure(format!("{name}: {e}")))?),
+        None => Box::new(std::io::stdin()),
     };
     reader
         .take(MAX_FEED + 1)

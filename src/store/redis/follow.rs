@@ -7,8 +7,9 @@ use crate::error::{Error, ErrorKind};
 use crate::store::SessionStore;
 
 /// Push: keeps a verifier's revocation list in step with a Redis revocation log as soon as an
-/// issuer appends (pub/sub announcement, then a delta read), with a full resync on every
-/// (re)connection and on any gap. Runs until the task is dropped; `now` is read from `clock`.
+/// issuer appends (pub/sub announcement, then a delta read), with a catch-up on every
+/// (re)connection, and a snapshot after a gap or when the log went back (as
+/// [`Syncer`](crate::revocation::Syncer) does). Runs until the task is dropped; `now` is read from `clock`.
 ///
 /// `client` is used for pub/sub (a dedicated connection); `store` reads the log.
 pub async fn follow_revocations<C>(
@@ -21,19 +22,15 @@ pub async fn follow_revocations<C>(
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
     use futures_util::StreamExt as _;
+    // One round with the Syncer's rules: a snapshot after a gap or a log that went back.
+    let syncer = crate::revocation::Syncer::new(list);
     let sync = || async {
-        let since = match list.version() {
-            0 => None,
-            v => Some(v),
-        };
-        let changes = store.revocation_changes(since, clock.now()).await?;
-        if let crate::revocation::Applied::Gap { .. }
-        | crate::revocation::Applied::Diverged { .. } = list.apply_at(changes, clock.now())
-        {
-            let all = store.revocation_changes(None, clock.now()).await?;
-            list.apply_at(all, clock.now());
-        }
-        Ok::<(), Error>(())
+        syncer
+            .sync_changes_once(clock.now(), |since| {
+                store.revocation_changes(since, clock.now())
+            })
+            .await
+            .map(|_| ())
     };
     let mut backoff = std::time::Duration::from_millis(100);
     loop {
