@@ -520,7 +520,6 @@ fn router<S: SessionStore>(app: App<S>) -> Router {
 }
 
 async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(&o.data)?;
     let pem = kept(&o.data.join("signing.pem"), || {
         let key = SigningKey::generate(Algorithm::EdDSA).expect("generate a key");
         key.export_private().expect("export").to_string()
@@ -583,6 +582,8 @@ async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std:
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let o = options();
+    // The key files and the default redb store live here: make it before either is opened.
+    std::fs::create_dir_all(&o.data)?;
     let store = o
         .store
         .clone()

@@ -93,7 +93,9 @@ async fn me(http: &reqwest::Client, api: &str, access: &str) -> reqwest::Respons
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_refresh_logout_over_http() {
-    let data = data_dir();
+    // A data directory that does not exist yet, as on a fresh clone (the README's first run):
+    // the service makes it.
+    let data = data_dir().join("not-yet");
     let data_s = data.to_str().expect("utf8");
     let auth = start(
         "auth_service",
