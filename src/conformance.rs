@@ -84,6 +84,7 @@ where
     Fut: Future<Output = S>,
 {
     rotation_table(make().await).await;
+    lost_rotations_are_recovered(make().await).await;
     grace_window_and_replay_cap(make().await).await;
     timeouts_at_their_boundaries(make().await).await;
     bad_tokens_never_reach_the_store(make().await).await;
@@ -345,20 +346,66 @@ pub async fn rotation_table<S: SessionStore>(store: S) {
             .iter()
             .any(|e| matches!(e, Event::GraceReplay { .. }))
     );
+}
 
-    // Newer than current (a forged generation can only come from a leaked secret or a
-    // rolled-back store; simulate it with the issuer's own secret).
+/// A refresh token ahead of its stored session (the store lost rotations in a failover or a
+/// restore): the session catches up by rotating from the presented generation, the honest
+/// client keeps its session, older tokens are reuse again, and the event says so. With
+/// recovery off the store refuses and changes nothing.
+pub async fn lost_rotations_are_recovered<S: SessionStore>(store: S) {
+    use crate::session::Rotation;
+    let r = rig(store);
     let q = r.issuer.login(Login::new("bob")).await.expect("login");
+    let first = r.issuer.store().load(q.session_id).await.expect("load");
+    let stored = first.expect("the session exists").generation;
+    // What the issuer handed out before the store went back: generation stored + 4.
     let secrets = RefreshSecrets::from_secret(1, &[42u8; 32]).expect("secret");
-    let future = secrets.encode(1, &q.session_id, 5).expect("encode");
-    assert_eq!(
-        kind(r.issuer.refresh(future.expose()).await),
-        ErrorKind::RefreshFromFuture
+    let ahead = stored + 4;
+    let newest = secrets.encode(1, &q.session_id, ahead).expect("encode");
+
+    let off = crate::session::RotationRules {
+        recover_lost: false,
+        ..POLICY.rules(r.clock.now(), 1, 0)
+    };
+    let refused = r.issuer.store().rotate(q.session_id, ahead, off).await;
+    assert!(
+        matches!(refused, Ok(Some(Rotation::Future(ref s))) if s.generation == stored),
+        "recovery off: refused, unchanged ({refused:?})"
     );
-    r.issuer
-        .refresh(q.refresh.expose())
+    r.events.take();
+
+    r.clock.advance(1);
+    let p = r
+        .issuer
+        .refresh(newest.expose())
         .await
-        .expect("a future generation changes nothing");
+        .expect("the newest token is honest: the store lost rotations");
+    assert_eq!(p.session_id, q.session_id);
+    let now = r.issuer.store().load(q.session_id).await.expect("load");
+    assert_eq!(
+        now.map(|s| s.generation),
+        Some(ahead + 1),
+        "rotated from it"
+    );
+    assert!(
+        r.events.take().iter().any(|e| matches!(e,
+            Event::LostRotations { presented, stored: s, .. } if *presented == ahead && *s == stored)),
+        "the event names both generations"
+    );
+    // A second tab with the same token inside the grace window: the identical child.
+    let again = r.issuer.refresh(newest.expose()).await.expect("grace");
+    assert_eq!(again.refresh, p.refresh);
+    // The child works; the token from before the loss is reuse now.
+    let next = r.issuer.refresh(p.refresh.expose()).await.expect("child");
+    r.clock.advance(GRACE);
+    assert_eq!(
+        kind(r.issuer.refresh(q.refresh.expose()).await),
+        ErrorKind::RefreshReuse
+    );
+    assert_eq!(
+        kind(r.issuer.refresh(next.refresh.expose()).await),
+        ErrorKind::SessionRevoked
+    );
 }
 
 /// The grace window is `[rotated_at, rotated_at + grace)` and serves at most the cap.

@@ -150,6 +150,22 @@
 //!   fail-open is an explicit choice ([`verify::WhenStale`]). With the signed feed
 //!   ([`revocation::Changes::sign`], [`revocation::Syncer::sync_signed_once`]) a forged,
 //!   tampered or replayed feed is refused, and a replay cannot make a cut-off list look fresh.
+//! - **A store that went back does not log anyone out.** A failover to a replica that had not
+//!   received the last rotations, or a restored backup, leaves a session at generation `n`
+//!   while its client holds `g > n`. The token's tag proves the issuer minted `g` (only the
+//!   refresh secret makes a valid tag, and the store never holds it), and the issuer mints
+//!   generation `g` only after the store acknowledged the rotation to it: so `g` is the newest
+//!   token of the chain, not a forgery. The session rotates from `g` to `g + 1`
+//!   ([`issuer::events::Event::LostRotations`], metric `tidepass_store_lost_rotations_total`) and everything
+//!   older than `g` is reuse again. What this gives up: a thief who copied a token minted in
+//!   the lost stretch (generations `n + 1 … g − 1`) and presents it before the owner's next
+//!   refresh is served once without a reuse alarm, exactly as if it were presented before the
+//!   owner's refresh; the owner's next refresh then catches the chain up and the thief's child
+//!   is reuse. Refusing instead would log out every honest client whose rotation was lost,
+//!   and would protect nothing against an attacker with the refresh secret (who can mint the
+//!   current generation as easily). [`Policy::recover_lost_rotations`] = `false` restores the
+//!   refusal. A *login* the store lost cannot be recovered (the session's data is gone); with
+//!   `RedisStore`'s replica acknowledgement (RELIABILITY.md) nothing acknowledged is lost.
 //! - **Cancellation-safe.** The JWKS sync's in-flight flag is held by a drop guard: a
 //!   refresh future dropped mid-fetch no longer blocks later unknown-kid refreshes (tested by
 //!   dropping one).

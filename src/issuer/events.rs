@@ -55,7 +55,19 @@ pub enum Event {
         /// The session's generation at the time.
         current: u64,
     },
-    /// A refresh token's generation was ahead of its session (forged or rolled back).
+    /// A refresh token's generation was ahead of its stored session: the store lost the
+    /// rotations between (a failover to a replica that lagged, a restored backup), and the
+    /// session has caught up by rotating from the presented generation
+    /// ([`Policy::recover_lost_rotations`](crate::Policy::recover_lost_rotations)).
+    LostRotations {
+        /// The session.
+        sid: SessionId,
+        /// The generation presented (the newest the issuer had handed out).
+        presented: u64,
+        /// The generation the store still held.
+        stored: u64,
+    },
+    /// A refresh token's generation was ahead of its session and recovery is off: refused.
     FutureGeneration {
         /// The session.
         sid: SessionId,
@@ -101,6 +113,7 @@ impl Event {
             Self::GraceReplay { .. } => "grace_replay",
             Self::GraceExhausted { .. } => "grace_exhausted",
             Self::ReuseDetected { .. } => "reuse_detected",
+            Self::LostRotations { .. } => "lost_rotations",
             Self::FutureGeneration { .. } => "future_generation",
             Self::RefreshRejected { .. } => "refresh_rejected",
             Self::Revoked { .. } => "revoked",
@@ -129,6 +142,14 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "reuse detected sid={sid} sub={subject} presented={presented} current={current}"
+            ),
+            Self::LostRotations {
+                sid,
+                presented,
+                stored,
+            } => write!(
+                f,
+                "store lost rotations sid={sid} presented={presented} stored={stored}"
             ),
             Self::FutureGeneration {
                 sid,
@@ -167,14 +188,17 @@ pub trait EventSink: Send + Sync + 'static {
 pub struct TracingSink;
 
 impl EventSink for TracingSink {
-    /// Theft signals (reuse, a generation from the future) at `warn`; refusals at `debug` (an
+    /// Theft signals (reuse, a generation from the future) and a store that lost rotations at
+    /// `warn`; refusals at `debug` (an
     /// attack flood must not flood the `info` log); the rest at `info`. Each record carries
     /// the event's stable name as the `event` field.
     fn emit(&self, event: &Event) {
         const T: &str = "tidepass::issuer::events";
         let name = event.name();
         match event {
-            Event::ReuseDetected { .. } | Event::FutureGeneration { .. } => {
+            Event::ReuseDetected { .. }
+            | Event::FutureGeneration { .. }
+            | Event::LostRotations { .. } => {
                 tracing::warn!(target: T, event = name, "{event}");
             }
             Event::RefreshRejected { kind } => {
@@ -264,6 +288,10 @@ pub fn describe_metrics() {
     );
     describe_counter!("tidepass_step_up_total", "Refreshes that demanded step-up");
     describe_counter!(
+        "tidepass_store_lost_rotations_total",
+        "Refreshes that found the store behind the token (a failover or restore lost rotations)"
+    );
+    describe_counter!(
         "tidepass_elevations_total",
         "Sessions replaced by an elevation"
     );
@@ -309,6 +337,10 @@ impl EventSink for MetricsSink {
                     .increment(1);
             }
             Event::ReuseDetected { .. } => counter!("tidepass_reuse_detected_total").increment(1),
+            Event::LostRotations { .. } => {
+                counter!("tidepass_refreshes_total", "outcome" => "lost_rotations").increment(1);
+                counter!("tidepass_store_lost_rotations_total").increment(1);
+            }
             Event::FutureGeneration { .. } => {
                 counter!("tidepass_refresh_rejected_total", "kind" => "future_generation")
                     .increment(1);

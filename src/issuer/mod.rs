@@ -343,7 +343,8 @@ impl<S: SessionStore> Issuer<S> {
     /// kind says which case it was: [`ErrorKind::InvalidRefreshToken`] (no store access),
     /// [`ErrorKind::UnknownSession`], [`ErrorKind::SessionRevoked`],
     /// [`ErrorKind::SessionExpired`], [`ErrorKind::RefreshReuse`] (the session has just been
-    /// revoked), [`ErrorKind::RefreshFromFuture`]. One refusal is not `invalid_grant`:
+    /// revoked), [`ErrorKind::RefreshFromFuture`] (only with
+    /// [`Policy::recover_lost_rotations`] off). One refusal is not `invalid_grant`:
     /// [`ErrorKind::GraceReplayLimit`] (the parent inside the grace window, over the replay
     /// cap; the session lives on: answer 429 with [`Error::retry_after`]). Store failures are
     /// [`Error::is_store`].
@@ -461,7 +462,11 @@ impl<S: SessionStore> Issuer<S> {
             .record(started.elapsed().as_secs_f64());
         let outcome = outcome?;
         match &outcome {
-            Some(Rotation::Rotated(s) | Rotation::GraceReplay(s)) => {
+            Some(
+                Rotation::Rotated(s)
+                | Rotation::GraceReplay(s)
+                | Rotation::Recovered { session: s, .. },
+            ) => {
                 self.known.saw(s, known.as_ref());
             }
             _ => self.known.forget(&presented.sid),
@@ -522,6 +527,16 @@ impl<S: SessionStore> Issuer<S> {
                     generation: s.generation,
                 });
                 Err(Error::new(ErrorKind::GraceReplayLimit))
+            }
+            Some(Rotation::Recovered { session, stored }) => {
+                // The tag proves the issuer minted this generation, and it mints one only after
+                // the store acknowledged it: the store lost rotations (THREAT_MODEL.md).
+                self.emit(Event::LostRotations {
+                    sid: session.sid,
+                    presented: presented.generation,
+                    stored,
+                });
+                self.pair(&session, secrets, now)
             }
             Some(Rotation::Future(s)) => {
                 self.emit(Event::FutureGeneration {

@@ -268,6 +268,17 @@ pub struct Policy {
     /// session lives on: the parent inside the window is what honest tabs present, so it
     /// never counts as reuse.
     pub max_grace_replays: u32,
+    /// What a refresh token from a generation *ahead* of its stored session means. Such a
+    /// token's tag proves the issuer minted it, and the issuer mints generation `g` only after
+    /// the store acknowledged the rotation to `g`: so the store has lost rotations (a replica
+    /// promoted before it had them, a backup restored). `true` (every preset): the session
+    /// catches up, rotating from the presented generation
+    /// ([`Rotation::Recovered`], event
+    /// [`Event::LostRotations`](crate::issuer::events::Event::LostRotations)), so the honest client stays
+    /// logged in and any older token is reuse again. `false`: refused with
+    /// [`ErrorKind::RefreshFromFuture`] and the session unchanged. The crate docs' threat model
+    /// gives the argument.
+    pub recover_lost_rotations: bool,
 }
 
 /// The longest grace window [`Policy::validate`] accepts.
@@ -285,6 +296,7 @@ impl Policy {
             absolute,
             grace: secs(10),
             max_grace_replays: 64,
+            recover_lost_rotations: true,
         }
     }
 
@@ -296,6 +308,7 @@ impl Policy {
             absolute: secs(12 * 3600),
             grace: secs(5),
             max_grace_replays: 32,
+            recover_lost_rotations: true,
         }
     }
 
@@ -307,6 +320,7 @@ impl Policy {
             absolute: secs(14 * 24 * 3600),
             grace: secs(10),
             max_grace_replays: 64,
+            recover_lost_rotations: true,
         }
     }
 
@@ -320,6 +334,7 @@ impl Policy {
             absolute: secs(365 * 24 * 3600),
             grace: secs(30),
             max_grace_replays: 64,
+            recover_lost_rotations: true,
         }
     }
 
@@ -364,6 +379,7 @@ impl Policy {
             idle: self.idle.as_secs(),
             grace: self.grace.as_secs(),
             max_grace_replays: self.max_grace_replays,
+            recover_lost: self.recover_lost_rotations,
             secret_id,
             list_reuse_until,
         }
@@ -387,6 +403,9 @@ pub struct RotationRules {
     pub grace: u64,
     /// The replay cap per generation.
     pub max_grace_replays: u32,
+    /// Whether a generation ahead of the store is a lost rotation to recover
+    /// ([`Policy::recover_lost_rotations`]) or refused.
+    pub recover_lost: bool,
     /// The refresh-secret id the next generation is made with.
     pub secret_id: u8,
     /// On reuse, a store whose [`SessionStore::lists_reuse`](crate::store::SessionStore::lists_reuse)
@@ -412,10 +431,31 @@ pub enum Rotation {
     /// `g` was older, or previous but outside the window: the session has just been revoked
     /// for reuse.
     Reuse(Session),
-    /// `g` was newer than the session: forged or rolled back. Nothing changed.
+    /// `g` was newer than the session and recovery is off
+    /// ([`Policy::recover_lost_rotations`]): refused. Nothing changed.
     Future(Session),
+    /// `g` was newer than the session: the store lost the rotations from `stored` to `g` (a
+    /// failover or a restore), and the session has just rotated from `g` to `g + 1` as if
+    /// they had never been lost. The caller hands out generation `g + 1`.
+    Recovered {
+        /// The session after the rotation.
+        session: Session,
+        /// The generation the store held before (so `g - stored` rotations were lost).
+        stored: u64,
+    },
     /// The session had already ended (revoked or timed out). Nothing changed.
     Ended(Session),
+}
+
+impl Rotation {
+    /// The session a store writes back for this outcome (`None`: nothing changed).
+    pub fn written(&self) -> Option<&Session> {
+        match self {
+            Self::Rotated(s) | Self::GraceReplay(s) | Self::Reuse(s) => Some(s),
+            Self::Recovered { session, .. } => Some(session),
+            Self::Future(_) | Self::Ended(_) | Self::GraceExhausted(_) => None,
+        }
+    }
 }
 
 /// The rotation rule, as one pure function of the stored session. Every store applies it
@@ -427,16 +467,26 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
         return Rotation::Ended(current.clone());
     }
     let mut s = current.clone();
-    if presented == s.generation {
-        s.generation = s.generation.saturating_add(1);
+    let rotate_from = |mut s: Session, g: u64| {
+        s.generation = g.saturating_add(1);
         s.secret_id = rules.secret_id;
         s.rotated_at = now;
         s.last_used_at = now;
         s.grace_replays = 0;
         s.idle_expires_at = now.saturating_add(rules.idle).min(s.absolute_expires_at);
-        Rotation::Rotated(s)
+        s
+    };
+    if presented == s.generation {
+        Rotation::Rotated(rotate_from(s, presented))
     } else if presented > s.generation {
-        Rotation::Future(s)
+        if !rules.recover_lost {
+            return Rotation::Future(s);
+        }
+        let stored = s.generation;
+        Rotation::Recovered {
+            session: rotate_from(s, presented),
+            stored,
+        }
     } else if presented.saturating_add(1) == s.generation
         && now < s.rotated_at.saturating_add(rules.grace)
     {
@@ -533,7 +583,27 @@ mod tests {
             matches!(decide(&s2, 1, &rules(1015)), Rotation::Reuse(_)),
             "grace is [rotated, rotated + grace)"
         );
-        assert!(matches!(decide(&s2, 3, &rules(1011)), Rotation::Future(_)));
+        // Ahead of the store: a lost rotation, recovered by rotating from the presented one.
+        let Rotation::Recovered { session, stored } = decide(&s2, 4, &rules(1011)) else {
+            panic!("recover")
+        };
+        assert_eq!(
+            (session.generation, stored, session.rotated_at),
+            (5, 2, 1011)
+        );
+        assert!(matches!(
+            decide(&session, 4, &rules(1012)),
+            Rotation::GraceReplay(_)
+        ));
+        assert!(matches!(
+            decide(&session, 3, &rules(1012)),
+            Rotation::Reuse(_)
+        ));
+        let refuse = RotationRules {
+            recover_lost: false,
+            ..rules(1011)
+        };
+        assert!(matches!(decide(&s2, 3, &refuse), Rotation::Future(_)));
         let Rotation::Rotated(s3) = decide(&s2, 2, &rules(1011)) else {
             panic!("rotate")
         };

@@ -81,7 +81,6 @@ impl SessionStore for MemoryStore {
         };
         let outcome = decide(&stored, presented, &rules);
         match &outcome {
-            Rotation::Rotated(s) | Rotation::GraceReplay(s) => *stored = s.clone(),
             Rotation::Reuse(s) => {
                 *stored = s.clone();
                 // Listed while the session is still locked: no reader sees one without the other.
@@ -94,7 +93,11 @@ impl SessionStore for MemoryStore {
                 drop(stored);
                 self.expect_end(s.ends_at(), sid);
             }
-            Rotation::Future(_) | Rotation::Ended(_) | Rotation::GraceExhausted(_) => {}
+            other => {
+                if let Some(s) = other.written() {
+                    *stored = s.clone();
+                }
+            }
         }
         Ok(Some(outcome))
     }

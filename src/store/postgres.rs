@@ -444,11 +444,8 @@ impl SessionStore for PgStore {
         };
         let stored = from_row(&row)?;
         let outcome = decide(&stored, presented, &rules);
-        match &outcome {
-            Rotation::Rotated(s) | Rotation::GraceReplay(s) | Rotation::Reuse(s) => {
-                Self::write(&tx, s).await?;
-            }
-            Rotation::Future(_) | Rotation::Ended(_) | Rotation::GraceExhausted(_) => {}
+        if let Some(s) = outcome.written() {
+            Self::write(&tx, s).await?;
         }
         if let Some(entry) = reuse_entry(&outcome, &rules) {
             append_in(&tx, &[entry]).await?;

@@ -215,11 +215,8 @@ impl SessionStore for RedbStore {
                 return Ok(None);
             };
             let outcome = decide(&stored, presented, &rules);
-            match &outcome {
-                Rotation::Rotated(s) | Rotation::GraceReplay(s) | Rotation::Reuse(s) => {
-                    put(txn, Some(&stored), s)?;
-                }
-                Rotation::Future(_) | Rotation::Ended(_) | Rotation::GraceExhausted(_) => {}
+            if let Some(s) = outcome.written() {
+                put(txn, Some(&stored), s)?;
             }
             if let Some(entry) = reuse_entry(&outcome, &rules) {
                 append_in(txn, &[entry])?;

@@ -45,18 +45,24 @@ const ROTATE: &str = concat!(
     r#"
 local k = KEYS[1]
 local presented, now, idle, grace, maxrep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local secret, retention = ARGV[6], tonumber(ARGV[7])
+local secret, retention, recover = ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1'
 local f = redis.call('HMGET', k, 'gen', 'rot', 'rep', 'idle', 'abs', 'rr', 'ra')
 if not f[1] then return {0} end
 local gen, rot, rep, idle_exp, abs = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
 local code
+local function rotate_from(g)
+  local ni = math.min(now + idle, abs)
+  redis.call('HSET', k, 'gen', g + 1, 'sec', secret, 'rot', now, 'used', now, 'rep', 0, 'idle', ni)
+  redis.call('EXPIRE', k, ni - now + retention)
+end
 if f[6] ~= '' or now >= math.min(idle_exp, abs) then
   code = 5
 elseif presented == gen then
-  local ni = math.min(now + idle, abs)
-  redis.call('HSET', k, 'gen', gen + 1, 'sec', secret, 'rot', now, 'used', now, 'rep', 0, 'idle', ni)
-  redis.call('EXPIRE', k, ni - now + retention)
+  rotate_from(gen)
   code = 1
+elseif presented > gen and recover then
+  rotate_from(presented)
+  code = 7
 elseif presented > gen then
   code = 4
 elseif presented + 1 == gen and now < rot + grace then
@@ -74,7 +80,7 @@ end
 "#,
     "return {code, redis.call('HMGET', k, ",
     session_fields!(),
-    ")}\n"
+    "), gen}\n"
 );
 
 const REVOKE: &str = concat!(
@@ -372,8 +378,8 @@ fn bytes(v: &Value) -> Result<&[u8]> {
     }
 }
 
-/// A script's `{code, HMGET FIELDS…}` reply.
-fn script_reply(v: &Value) -> Result<(i64, Option<Session>)> {
+/// A script's `{code, HMGET FIELDS…[, generation before]}` reply.
+fn script_reply(v: &Value) -> Result<(i64, Option<Session>, Option<u64>)> {
     let Value::Array(items) = v else {
         return Err(corrupt("script reply"));
     };
@@ -385,7 +391,11 @@ fn script_reply(v: &Value) -> Result<(i64, Option<Session>)> {
         Some(Value::Array(fields)) => from_values(fields)?,
         _ => None,
     };
-    Ok((code, session))
+    let before = match items.get(2) {
+        Some(Value::Int(g)) => u64::try_from(*g).ok(),
+        _ => None,
+    };
+    Ok((code, session, before))
 }
 
 fn encode_entry(e: &Entry) -> String {
@@ -478,10 +488,11 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             .arg(rules.max_grace_replays)
             .arg(rules.secret_id)
             .arg(RETENTION)
+            .arg(if rules.recover_lost { "1" } else { "0" })
             .invoke_async(&mut con)
             .await
             .map_err(store_err)?;
-        let (code, session) = script_reply(&reply)?;
+        let (code, session, before) = script_reply(&reply)?;
         let s = match (code, session) {
             (0, _) => return Ok(None),
             (_, Some(s)) => s,
@@ -498,6 +509,10 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             4 => Rotation::Future(s),
             5 => Rotation::Ended(s),
             6 => Rotation::GraceExhausted(s),
+            7 => Rotation::Recovered {
+                session: s,
+                stored: before.ok_or(corrupt("script reply without generation"))?,
+            },
             _ => return Err(corrupt("script code")),
         }))
     }
@@ -518,7 +533,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             .invoke_async(&mut con)
             .await
             .map_err(store_err)?;
-        let (code, session) = script_reply(&reply)?;
+        let (code, session, _) = script_reply(&reply)?;
         if code == 1 {
             con.zadd::<_, _, _, ()>(self.ends_key(), sid.to_string(), now)
                 .await
