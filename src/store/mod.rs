@@ -30,8 +30,10 @@ pub use self::redb::RedbStore;
 
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis-sentinel")]
+pub use self::redis::SentinelConnection;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisStore, follow_revocations};
+pub use self::redis::{Eviction, RedisOptions, RedisStore, follow_revocations};
 
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -18,6 +18,8 @@ mod differential;
 ))]
 mod http_e2e;
 mod interop;
+#[cfg(all(feature = "redis", unix))]
+mod redis_ops;
 mod revocation;
 mod rotation;
 mod stores;

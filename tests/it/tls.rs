@@ -121,7 +121,7 @@ async fn redis_over_tls_verifies_the_server_and_conforms() {
         return;
     };
     let url = format!("rediss://127.0.0.1:{port}/0");
-    let t = Duration::from_millis(1500);
+    let t = tidepass::store::RedisOptions::new(Duration::from_millis(1500));
 
     let wrong = RedisStore::connect_tls(&url, "tp", t, &other_ca)
         .await
@@ -134,7 +134,7 @@ async fn redis_over_tls_verifies_the_server_and_conforms() {
         why.contains("UnknownIssuer") || why.contains("certificate"),
         "refused for its certificate: {why}"
     );
-    let plain = RedisStore::connect(&format!("redis://127.0.0.1:{port}/0"), "tp", t).await;
+    let plain = RedisStore::connect(&format!("redis://127.0.0.1:{port}/0"), "tp", t.timeout).await;
     assert!(plain.is_err(), "plain text to a TLS-only server");
     let scheme = RedisStore::connect_tls(&format!("redis://127.0.0.1:{port}/0"), "tp", t, &ca)
         .await

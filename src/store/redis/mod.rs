@@ -19,7 +19,14 @@
 //! script cannot touch two slots in a cluster.
 
 mod follow;
+mod options;
+#[cfg(feature = "redis-sentinel")]
+mod sentinel;
 pub use follow::follow_revocations;
+pub use options::{Eviction, RedisOptions};
+#[cfg(feature = "redis-sentinel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-sentinel")))]
+pub use sentinel::SentinelConnection;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{AsyncCommands, Script, Value};
@@ -159,15 +166,24 @@ fn corrupt(what: &'static str) -> Error {
     Error::with(ErrorKind::StoreCorrupt, what)
 }
 
-/// Sessions and the revocation log in Redis (single server or Cluster).
+/// Sessions and the revocation log in Redis (single server, Sentinel or Cluster).
 ///
 /// Generic over the connection: [`RedisStore::connect`] gives a reconnecting
-/// [`ConnectionManager`] for one server; any `redis::aio::ConnectionLike` that is `Clone`
-/// (a cluster connection, say) works through [`RedisStore::with_connection`].
+/// [`ConnectionManager`] for one server, [`RedisStore::connect_sentinel`] a
+/// [`SentinelConnection`](crate::store::SentinelConnection) that follows failovers (feature
+/// `redis-sentinel`); any `redis::aio::ConnectionLike` that is `Clone` (a cluster connection,
+/// say) works through [`RedisStore::with_connection`].
+///
+/// The `connect` functions refuse a server whose `maxmemory-policy` can evict the store's
+/// keys ([`Eviction`]); with a connection of your own, call [`RedisStore::check_eviction`].
 #[derive(Clone)]
 pub struct RedisStore<C = ConnectionManager> {
     con: C,
     prefix: String,
+    /// Replicas every write waits for (`WAIT`), and for how long (ms); 0: none.
+    replicas: (u32, u64),
+    /// Dropped with the last clone of the store: the eviction watcher then stops.
+    alive: std::sync::Arc<()>,
     rotate: Script,
     revoke: Script,
     index: Script,
@@ -191,8 +207,20 @@ impl RedisStore<ConnectionManager> {
     ///
     /// [`ErrorKind::Store`] when the URL is invalid or the server cannot be reached.
     pub async fn connect(url: &str, prefix: &str, timeout: std::time::Duration) -> Result<Self> {
+        Self::connect_with(url, prefix, RedisOptions::new(timeout)).await
+    }
+
+    /// [`RedisStore::connect`] with [`RedisOptions`]: replica acknowledgement, and what to do
+    /// about a `maxmemory-policy` that can evict keys.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`] when the URL is invalid or the server cannot be reached;
+    /// [`ErrorKind::InvalidConfig`] when its eviction policy can drop the store's keys and
+    /// `options.eviction` is [`Eviction::Refuse`].
+    pub async fn connect_with(url: &str, prefix: &str, options: RedisOptions) -> Result<Self> {
         let client = redis::Client::open(url).map_err(store_err)?;
-        Self::managed(client, prefix, timeout).await
+        Self::managed(client, prefix, options).await
     }
 
     /// [`RedisStore::connect`] over TLS to a server whose certificate is signed by the CA in
@@ -211,7 +239,7 @@ impl RedisStore<ConnectionManager> {
     pub async fn connect_tls(
         url: &str,
         prefix: &str,
-        timeout: std::time::Duration,
+        options: RedisOptions,
         root_ca_pem: &[u8],
     ) -> Result<Self> {
         if !url.starts_with("rediss://") {
@@ -225,14 +253,11 @@ impl RedisStore<ConnectionManager> {
             root_cert: Some(root_ca_pem.to_vec()),
         };
         let client = redis::Client::build_with_tls(url, certs).map_err(store_err)?;
-        Self::managed(client, prefix, timeout).await
+        Self::managed(client, prefix, options).await
     }
 
-    async fn managed(
-        client: redis::Client,
-        prefix: &str,
-        timeout: std::time::Duration,
-    ) -> Result<Self> {
+    async fn managed(client: redis::Client, prefix: &str, options: RedisOptions) -> Result<Self> {
+        let timeout = options.timeout;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -241,7 +266,32 @@ impl RedisStore<ConnectionManager> {
         let con = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(store_err)?;
-        Ok(Self::with_connection(con, prefix))
+        Self::with_connection(con, prefix).checked(options).await
+    }
+}
+
+#[cfg(feature = "redis-sentinel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-sentinel")))]
+impl RedisStore<crate::store::SentinelConnection> {
+    /// Connect to the primary that the Redis Sentinels at `sentinels` (`redis://host:port`,
+    /// the sentinels' own addresses) name for `service`, and follow it through failovers
+    /// ([`SentinelConnection`](crate::store::SentinelConnection)). Database 0. With
+    /// [`RedisOptions::acknowledge_after`], an acknowledged write survives the primary's death.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`] when no sentinel answers or the primary cannot be reached;
+    /// [`ErrorKind::InvalidConfig`] as for [`RedisStore::connect_with`].
+    pub async fn connect_sentinel(
+        sentinels: &[&str],
+        service: &str,
+        prefix: &str,
+        options: RedisOptions,
+    ) -> Result<Self> {
+        let con = crate::store::SentinelConnection::connect(sentinels, service, options.timeout)
+            .await
+            .map_err(store_err)?;
+        Self::with_connection(con, prefix).checked(options).await
     }
 }
 
@@ -251,12 +301,164 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
         Self {
             con,
             prefix: prefix.to_owned(),
+            replicas: (0, 0),
+            alive: std::sync::Arc::new(()),
             rotate: Script::new(ROTATE),
             revoke: Script::new(REVOKE),
             index: Script::new(INDEX),
             append: Script::new(APPEND),
             floor: Script::new(FLOOR),
         }
+    }
+
+    /// Acknowledge every write only once `replicas` replicas have it (Redis `WAIT`), waiting
+    /// at most `timeout` ([`RedisOptions::acknowledge_after`]). On a cluster connection
+    /// `WAIT` goes to every primary and the least answer counts.
+    #[must_use]
+    pub fn acknowledge_after(mut self, replicas: u32, timeout: std::time::Duration) -> Self {
+        let ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.replicas = (replicas, if replicas == 0 { 0 } else { ms });
+        self
+    }
+
+    /// Apply `options` (replicas, eviction check) to a store over a connection of its own.
+    async fn checked(self, options: RedisOptions) -> Result<Self> {
+        let store = self.acknowledge_after(options.replicas, options.replica_timeout);
+        store.check_eviction(options.eviction).await?;
+        Ok(store)
+    }
+
+    /// The server's `maxmemory-policy` (`CONFIG GET`, or `INFO memory` where managed servers
+    /// disable `CONFIG`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`] when the server cannot be asked or answers neither.
+    pub async fn eviction_policy(&self) -> Result<String> {
+        let mut con = self.con.clone();
+        let config: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut con)
+            .await;
+        if let Ok(pair) = config
+            && let [_, policy] = pair.as_slice()
+        {
+            return Ok(policy.clone());
+        }
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut con)
+            .await
+            .map_err(store_err)?;
+        options::policy_from_info(&info)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::with(ErrorKind::Store, "redis reports no maxmemory policy"))
+    }
+
+    /// Check that the server cannot evict the store's keys (its `maxmemory-policy` is
+    /// `noeviction`); with [`Eviction::Allow`], warn instead and watch `evicted_keys` for as
+    /// long as the store lives. The `connect` functions call this.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] for an evicting policy under [`Eviction::Refuse`];
+    /// [`ErrorKind::Store`] when the policy cannot be read.
+    pub async fn check_eviction(&self, eviction: Eviction) -> Result<()> {
+        let policy = self.eviction_policy().await?;
+        if policy == "noeviction" {
+            return Ok(());
+        }
+        match eviction {
+            Eviction::Refuse => Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "redis maxmemory-policy can evict sessions or the revocation log: set \
+                 noeviction, or allow eviction explicitly (Eviction::Allow)",
+            )),
+            Eviction::Allow => {
+                tracing::warn!(
+                    target: "tidepass::store::redis",
+                    policy = %policy,
+                    "redis may evict sessions (users logged out) or revocations (revoked \
+                     tokens accepted again); watching evicted_keys"
+                );
+                self.watch_evictions().await
+            }
+        }
+    }
+
+    /// The server's `evicted_keys` counter (`INFO stats`): keys evicted since it started,
+    /// tidepass's or not.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`] when the server cannot be asked.
+    pub async fn evicted_keys(&self) -> Result<u64> {
+        let mut con = self.con.clone();
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query_async(&mut con)
+            .await
+            .map_err(store_err)?;
+        options::evicted_from_info(&info)
+            .ok_or_else(|| Error::with(ErrorKind::Store, "redis reports no evicted_keys"))
+    }
+
+    /// Every ten seconds while a clone of the store lives: warn (and count) when
+    /// `evicted_keys` has grown.
+    async fn watch_evictions(&self) -> Result<()> {
+        let mut last = self.evicted_keys().await?;
+        let alive = std::sync::Arc::downgrade(&self.alive);
+        let watcher = Self {
+            alive: std::sync::Arc::new(()),
+            ..self.clone()
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                if alive.strong_count() == 0 {
+                    return;
+                }
+                let Ok(now) = watcher.evicted_keys().await else {
+                    continue;
+                };
+                if now > last {
+                    tracing::warn!(
+                        target: "tidepass::store::redis",
+                        evicted = now - last,
+                        "redis evicted keys: sessions may have been logged out"
+                    );
+                    #[cfg(feature = "metrics")]
+                    metrics::counter!("tidepass_redis_evicted_keys_total").increment(now - last);
+                }
+                last = now;
+            }
+        });
+        Ok(())
+    }
+
+    /// After a write: wait until the configured number of replicas have it.
+    async fn replicated(&self, con: &mut C) -> Result<()> {
+        let (want, ms) = self.replicas;
+        if want == 0 {
+            return Ok(());
+        }
+        let got: u64 = redis::cmd("WAIT")
+            .arg(want)
+            .arg(ms)
+            .query_async(con)
+            .await
+            .map_err(store_err)?;
+        if got < u64::from(want) {
+            return Err(Error::with(
+                ErrorKind::Store,
+                "redis: the write did not reach enough replicas in time (it may still be on \
+                 the primary)",
+            ));
+        }
+        Ok(())
     }
 
     fn session_key(&self, sid: &SessionId) -> String {
@@ -464,7 +666,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
         con.zadd::<_, _, _, ()>(self.ends_key(), session.sid.to_string(), session.ends_at())
             .await
             .map_err(store_err)?;
-        Ok(())
+        self.replicated(&mut con).await
     }
 
     async fn load(&self, sid: SessionId) -> Result<Option<Session>> {
@@ -498,6 +700,9 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             (_, Some(s)) => s,
             _ => return Err(corrupt("script reply without session")),
         };
+        if matches!(code, 1 | 3 | 7) {
+            self.replicated(&mut con).await?;
+        }
         Ok(Some(match code {
             1 => Rotation::Rotated(s),
             2 => Rotation::GraceReplay(s),
@@ -538,6 +743,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             con.zadd::<_, _, _, ()>(self.ends_key(), sid.to_string(), now)
                 .await
                 .map_err(store_err)?;
+            self.replicated(&mut con).await?;
         }
         Ok(session)
     }
@@ -663,7 +869,9 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
         for e in entries {
             call.arg(encode_entry(e));
         }
-        call.invoke_async(&mut con).await.map_err(store_err)
+        let version = call.invoke_async(&mut con).await.map_err(store_err)?;
+        self.replicated(&mut con).await?;
+        Ok(version)
     }
 
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
