@@ -176,6 +176,9 @@
 //!
 //! - `redb`, `redis`, `postgres`: the session stores (`store::RedbStore`, `store::RedisStore`
 //!   with `store::follow_revocations` for pushed revocations, `store::PgStore`).
+//! - `redis-tls`, `postgres-tls`: TLS to the stores (rustls on ring, certificates verified).
+//! - `redis-sentinel`: `RedisStore::connect_sentinel` and `store::SentinelConnection`, which
+//!   follows the primary through failovers.
 //! - `axum`: the `http::axum::Auth` extractor, refresh-token cookies (`http::cookie`), helpers on the
 //!   `http` crate's types.
 //! - `client`: `client::Keeper`, silent refresh for devices.

@@ -185,3 +185,367 @@ async fn a_full_redis_loses_no_revocation_without_an_error() {
         assert_eq!(e.kind(), ErrorKind::Revoked, "{e}");
     }
 }
+
+/// Redis Sentinel on loopback: a primary, two replicas and three sentinels, all private.
+#[cfg(feature = "redis-sentinel")]
+mod sentinel {
+    use std::collections::HashMap;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use tidepass::issuer::events::{Event, MemorySink};
+    use tidepass::keys::{Algorithm, SigningKey};
+    use tidepass::revocation::RevocationList;
+    use tidepass::store::{RedisOptions, RedisStore, SentinelConnection};
+    use tidepass::{ErrorKind, Issuer, Login, Minter, Policy, Verifier};
+
+    use crate::stores::private_redis::{Server, free_port};
+
+    const SERVICE: &str = "tp";
+
+    struct Sentinel {
+        port: u16,
+        dir: std::path::PathBuf,
+        child: Child,
+    }
+
+    impl Sentinel {
+        fn start(primary: u16) -> Self {
+            let port = free_port();
+            let dir = std::env::temp_dir()
+                .join(format!("tidepass-sentinel-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let conf = dir.join("sentinel.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {}\n\
+                     sentinel monitor {SERVICE} 127.0.0.1 {primary} 2\n\
+                     sentinel down-after-milliseconds {SERVICE} 1000\n\
+                     sentinel failover-timeout {SERVICE} 4000\n\
+                     sentinel parallel-syncs {SERVICE} 2\n",
+                    dir.display()
+                ),
+            )
+            .expect("conf");
+            let child = Command::new("redis-server")
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server --sentinel");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "sentinel did not come up");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Self { port, dir, child }
+        }
+
+        fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+    }
+
+    impl Drop for Sentinel {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    async fn ask<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+        let mut con = client.get_multiplexed_async_connection().await?;
+        cmd.query_async(&mut con).await
+    }
+
+    async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check().await {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What one failover did to the clients.
+    #[derive(Debug, Default)]
+    struct Count {
+        /// Rotations acknowledged to a client and then missing from the store (the
+        /// generations the `LostRotations` events report as skipped).
+        lost_rotations: u64,
+        /// Sessions whose store was behind their client after the failover.
+        sessions_behind: usize,
+        /// Honest clients refused (`invalid_grant`) at any point.
+        logged_out: usize,
+        /// Acknowledged logouts the store forgot (the session refreshes again) or that a
+        /// verifier following the log does not see.
+        revocations_lost: usize,
+        /// Refreshes acknowledged in all.
+        refreshes: u64,
+    }
+
+    /// A client's refreshes, the refusal that ended it (if any), whether its logout was
+    /// acknowledged.
+    type Outcome = (u64, Option<ErrorKind>, bool);
+
+    const CLIENTS: usize = 24;
+    /// Every fourth client logs out while the replicas are stopped.
+    fn logs_out(i: usize) -> bool {
+        i.is_multiple_of(4)
+    }
+
+    /// Primary + 2 replicas + 3 sentinels; clients refresh their own chains; both replicas
+    /// are stopped (SIGSTOP: replication lag), the primary is killed with -9 while they are,
+    /// the replicas resume and the sentinels promote one. Then every client goes on.
+    async fn failover(options: RedisOptions, recover: bool) -> Count {
+        let Some(primary) = Server::start(&["--appendonly", "no"]) else {
+            return Count::default();
+        };
+        let replicaof = ["--replicaof", "127.0.0.1", &primary.port.to_string()].map(String::from);
+        let r: Vec<&str> = replicaof.iter().map(String::as_str).collect();
+        let replicas = [
+            Server::start(&r).expect("replica"),
+            Server::start(&r).expect("replica"),
+        ];
+        let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(primary.port)).collect();
+        eventually("replicas online", async || {
+            ask::<String>(primary.port, redis::cmd("INFO").arg("replication"))
+                .await
+                .is_ok_and(|i| i.matches("state=online").count() == 2)
+        })
+        .await;
+        for s in &sentinels {
+            eventually("sentinels see each other and the replicas", async || {
+                let seen = ask::<Vec<redis::Value>>(
+                    s.port,
+                    redis::cmd("SENTINEL").arg("replicas").arg(SERVICE),
+                )
+                .await
+                .is_ok_and(|v| v.len() == 2);
+                let peers = ask::<Vec<redis::Value>>(
+                    s.port,
+                    redis::cmd("SENTINEL").arg("sentinels").arg(SERVICE),
+                )
+                .await
+                .is_ok_and(|v| v.len() == 2);
+                seen && peers
+            })
+            .await;
+        }
+
+        let urls: Vec<String> = sentinels.iter().map(Sentinel::url).collect();
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let store: RedisStore<SentinelConnection> =
+            RedisStore::connect_sentinel(&urls, SERVICE, "tp", options)
+                .await
+                .expect("connect through the sentinels");
+        let minter = Minter::new(
+            SigningKey::generate(Algorithm::EdDSA).expect("key"),
+            "iss",
+            "aud",
+        )
+        .expect("minter");
+        let keys = minter.keys().verifying_keys();
+        let events = Arc::new(MemorySink::default());
+        let mut policy = Policy::web();
+        policy.recover_lost_rotations = recover;
+        let issuer = Arc::new(
+            Issuer::builder(store, minter)
+                .policy(policy)
+                .events(events.clone())
+                .build()
+                .expect("issuer"),
+        );
+        let mut pairs = Vec::new();
+        for i in 0..CLIENTS {
+            // A busy machine may miss a replica deadline: retry as a client would.
+            let mut tries = 0;
+            let pair = loop {
+                match issuer.login(Login::new(format!("u{i}"))).await {
+                    Ok(p) => break p,
+                    Err(e) if e.is_store() && tries < 20 => tries += 1,
+                    Err(e) => panic!("login: {e}"),
+                }
+            };
+            pairs.push(pair);
+        }
+        // Every login is on both replicas before the trouble starts.
+        let synced: u64 = ask(primary.port, redis::cmd("WAIT").arg(2).arg(5000))
+            .await
+            .expect("wait");
+        assert_eq!(synced, 2);
+
+        // 0: before, 1: replicas stopped (logouts go now), 2: after.
+        let phase = Arc::new(AtomicU8::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let outcome: Arc<Mutex<HashMap<usize, Outcome>>> = Arc::default();
+        let mut tasks = Vec::new();
+        for (i, mut pair) in pairs.into_iter().enumerate() {
+            let (issuer, phase, stop, outcome) =
+                (issuer.clone(), phase.clone(), stop.clone(), outcome.clone());
+            tasks.push(tokio::spawn(async move {
+                let (mut refreshes, mut refused, mut logged_out) = (0u64, None, false);
+                while !stop.load(Ordering::Relaxed) {
+                    if logs_out(i) && phase.load(Ordering::Relaxed) >= 1 {
+                        match issuer.logout(pair.session_id).await {
+                            Ok(_) => {
+                                logged_out = true;
+                                break;
+                            }
+                            Err(e) if e.is_store() => {}
+                            Err(e) => panic!("logout: {e}"),
+                        }
+                    } else {
+                        match issuer.refresh(pair.refresh.expose()).await {
+                            Ok(next) => {
+                                pair = next;
+                                refreshes += 1;
+                                continue;
+                            }
+                            // The honest client retries the same token.
+                            Err(e) if e.is_store() || e.kind() == ErrorKind::GraceReplayLimit => {}
+                            Err(e) => {
+                                refused = Some(e.kind());
+                                break;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                outcome
+                    .lock()
+                    .expect("lock")
+                    .insert(i, (refreshes, refused, logged_out));
+                pair
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for r in &replicas {
+            r.signal("STOP");
+        }
+        // Lag that a kill loses: the kernel delivers what the primary has written to a
+        // replica's socket even after the primary dies, so first fill those buffers (32 MiB
+        // of other data, more than loopback buffers hold); what follows waits in the
+        // primary's own memory, and dies with it.
+        let filler = vec![b'f'; 32 << 20];
+        let _: () = ask(primary.port, redis::cmd("SET").arg("filler").arg(filler))
+            .await
+            .expect("filler");
+        phase.store(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let mut primary = primary;
+        primary.kill();
+        for r in &replicas {
+            r.signal("CONT");
+        }
+        phase.store(2, Ordering::Relaxed);
+        // A new primary, and clients that work against it for a while.
+        let promoted = async || {
+            for r in &replicas {
+                if ask::<String>(r.port, redis::cmd("INFO").arg("replication"))
+                    .await
+                    .is_ok_and(|i| i.contains("role:master"))
+                {
+                    return true;
+                }
+            }
+            false
+        };
+        eventually("a replica promoted", promoted).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut last = Vec::new();
+        for t in tasks {
+            last.push(t.await.expect("client"));
+        }
+
+        let outcome = outcome.lock().expect("lock").clone();
+        let mut count = Count::default();
+        for e in events.take() {
+            if let Event::LostRotations {
+                presented, stored, ..
+            } = e
+            {
+                count.sessions_behind += 1;
+                count.lost_rotations += presented - stored;
+            }
+        }
+        let list = Arc::new(RevocationList::new());
+        let verifier = Verifier::builder("iss", "aud", keys)
+            .cache_capacity(0)
+            .revocations(list.clone())
+            .build()
+            .expect("verifier");
+        let changes = issuer.revocation_changes(None).await.expect("changes");
+        list.apply_at(changes, super::now());
+        for (i, pair) in last.iter().enumerate() {
+            let (refreshes, refused, logged_out) = outcome[&i];
+            count.refreshes += refreshes;
+            if refused.is_some() {
+                eprintln!("client {i} refused: {refused:?}");
+                count.logged_out += 1;
+            }
+            if logged_out {
+                let forgot = issuer.refresh(pair.refresh.expose()).await.is_ok();
+                let accepted = verifier.verify(pair.access.as_str()).is_ok();
+                if forgot || accepted {
+                    count.revocations_lost += 1;
+                }
+            }
+        }
+        drop(sentinels);
+        count
+    }
+
+    /// Without replica acknowledgement the failover loses the rotations the primary
+    /// acknowledged while its replicas lagged, and no honest client is logged out for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sentinel_failover_logs_nobody_out() {
+        let count = failover(RedisOptions::new(Duration::from_millis(500)), true).await;
+        eprintln!("sentinel failover, no WAIT: {count:?}");
+        if count.refreshes == 0 {
+            return; // no redis-server here (skipped loudly above)
+        }
+        assert_eq!(count.logged_out, 0, "{count:?}");
+        assert!(
+            count.lost_rotations > 0,
+            "the primary acknowledged rotations its replicas never had: {count:?}"
+        );
+    }
+
+    /// The same failover with `Policy::recover_lost_rotations` off (the behaviour before it
+    /// existed): every client whose rotations were lost is logged out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_recovery_a_sentinel_failover_logs_clients_out() {
+        let count = failover(RedisOptions::new(Duration::from_millis(500)), false).await;
+        eprintln!("sentinel failover, no WAIT, no recovery: {count:?}");
+        if count.refreshes == 0 {
+            return;
+        }
+        assert!(count.logged_out > 0, "{count:?}");
+        assert_eq!(count.sessions_behind, 0, "recovery is off: {count:?}");
+    }
+
+    /// With `acknowledge_after(2, …)`, every replica, nothing acknowledged is lost: no
+    /// rotation, no logout. (`WAIT 1` is not enough with two replicas: Sentinel may promote
+    /// the one that did not have the write; RELIABILITY.md has the counts.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sentinel_failover_with_wait_loses_nothing_acknowledged() {
+        let options = RedisOptions::new(Duration::from_millis(500))
+            .acknowledge_after(2, Duration::from_millis(500));
+        let count = failover(options, true).await;
+        eprintln!("sentinel failover, WAIT 2: {count:?}");
+        if count.refreshes == 0 {
+            return;
+        }
+        assert_eq!(count.logged_out, 0, "{count:?}");
+        assert_eq!(count.lost_rotations, 0, "{count:?}");
+        assert_eq!(count.sessions_behind, 0, "{count:?}");
+        assert_eq!(count.revocations_lost, 0, "{count:?}");
+    }
+}

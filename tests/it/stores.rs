@@ -499,6 +499,18 @@ pub(crate) mod private_redis {
         pub(crate) fn url(&self) -> String {
             format!("redis://127.0.0.1:{}/0", self.port)
         }
+
+        /// Send `signal` (`STOP`, `CONT`) to the running server.
+        pub(crate) fn signal(&self, signal: &str) {
+            let pid = self.child.as_ref().expect("running").id();
+            let ok = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string())
+                .status()
+                .expect("kill(1)")
+                .success();
+            assert!(ok, "kill -{signal} {pid}");
+        }
     }
 
     impl Drop for Server {
