@@ -76,6 +76,14 @@ pub enum Event {
         /// The session's generation.
         current: u64,
     },
+    /// A [`CircuitBreaker`](crate::store::CircuitBreaker) opened after `failures` store
+    /// failures in a row: store calls fail fast until a probe succeeds.
+    StoreCircuitOpened {
+        /// The failures in a row that opened it.
+        failures: u32,
+    },
+    /// A probe succeeded: the circuit is closed and calls go to the store again.
+    StoreCircuitClosed,
     /// A refresh was refused (bad token, unknown or ended session).
     RefreshRejected {
         /// Why.
@@ -115,6 +123,8 @@ impl Event {
             Self::ReuseDetected { .. } => "reuse_detected",
             Self::LostRotations { .. } => "lost_rotations",
             Self::FutureGeneration { .. } => "future_generation",
+            Self::StoreCircuitOpened { .. } => "store_circuit_opened",
+            Self::StoreCircuitClosed => "store_circuit_closed",
             Self::RefreshRejected { .. } => "refresh_rejected",
             Self::Revoked { .. } => "revoked",
             Self::StepUpRequired { .. } => "step_up_required",
@@ -161,6 +171,10 @@ impl fmt::Display for Event {
                     "future generation sid={sid} presented={presented} current={current}"
                 )
             }
+            Self::StoreCircuitOpened { failures } => {
+                write!(f, "store circuit opened after {failures} failures")
+            }
+            Self::StoreCircuitClosed => f.write_str("store circuit closed"),
             Self::RefreshRejected { kind } => write!(f, "refresh rejected: {kind}"),
             Self::Revoked { sid, reason } => {
                 write!(f, "revoke sid={sid} reason={}", reason.as_str())
@@ -198,7 +212,8 @@ impl EventSink for TracingSink {
         match event {
             Event::ReuseDetected { .. }
             | Event::FutureGeneration { .. }
-            | Event::LostRotations { .. } => {
+            | Event::LostRotations { .. }
+            | Event::StoreCircuitOpened { .. } => {
                 tracing::warn!(target: T, event = name, "{event}");
             }
             Event::RefreshRejected { kind } => {
@@ -288,6 +303,18 @@ pub fn describe_metrics() {
     );
     describe_counter!("tidepass_step_up_total", "Refreshes that demanded step-up");
     describe_counter!(
+        "tidepass_store_circuit_opened_total",
+        "Times a store circuit breaker opened"
+    );
+    describe_counter!(
+        "tidepass_store_fast_failures_total",
+        "Store calls a circuit breaker refused without calling the store"
+    );
+    metrics::describe_gauge!(
+        "tidepass_store_circuit_open",
+        "1 while a store circuit breaker is open"
+    );
+    describe_counter!(
         "tidepass_store_lost_rotations_total",
         "Refreshes that found the store behind the token (a failover or restore lost rotations)"
     );
@@ -348,6 +375,10 @@ impl EventSink for MetricsSink {
             Event::RefreshRejected { kind } => {
                 counter!("tidepass_refresh_rejected_total", "kind" => kind.code()).increment(1);
             }
+            Event::StoreCircuitOpened { .. } => {
+                counter!("tidepass_store_circuit_opened_total").increment(1);
+            }
+            Event::StoreCircuitClosed => {}
             Event::Revoked { reason, .. } => {
                 counter!("tidepass_revocations_total", "reason" => reason.as_str()).increment(1);
             }

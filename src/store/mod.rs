@@ -17,6 +17,9 @@ use crate::revocation::{Changes, Entry};
 use crate::session::{RevokeReason, Session, SessionId};
 pub use crate::session::{Rotation, RotationRules, decide};
 
+mod breaker;
+pub use breaker::{CircuitBreaker, CircuitState};
+
 mod memory;
 pub use memory::MemoryStore;
 

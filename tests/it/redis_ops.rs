@@ -549,3 +549,117 @@ mod sentinel {
         assert_eq!(count.revocations_lost, 0, "{count:?}");
     }
 }
+
+/// A circuit breaker around Redis under load: while the server is down, calls fail fast
+/// without reaching it (no pile-up behind its timeouts), one probe per cool-down goes out,
+/// and after the restart the first probe or the next closes the circuit. No client is logged
+/// out (AOF with fsync on every write keeps the sessions across the kill).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circuit_breaker_fails_fast_while_redis_is_down() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use tidepass::issuer::events::{Event, MemorySink};
+    use tidepass::store::{CircuitBreaker, CircuitState};
+
+    let Some(mut server) = Server::start(&["--appendonly", "yes", "--appendfsync", "always"])
+    else {
+        return;
+    };
+    const THRESHOLD: u32 = 5;
+    const CLIENTS: usize = 16;
+    let redis = RedisStore::connect(&server.url(), "tp", Duration::from_millis(300))
+        .await
+        .expect("connect");
+    let sink = Arc::new(MemorySink::default());
+    let breaker =
+        CircuitBreaker::new(redis, THRESHOLD, Duration::from_millis(300)).events(sink.clone());
+    let (issuer, _, _) = issuer(breaker);
+    let issuer = Arc::new(issuer);
+    let calls = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..CLIENTS {
+        let mut pair = issuer
+            .login(Login::new(format!("u{i}")))
+            .await
+            .expect("login");
+        let (issuer, calls, stop) = (issuer.clone(), calls.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut refused = None;
+            while !stop.load(Ordering::Relaxed) {
+                calls.fetch_add(1, Ordering::Relaxed);
+                match issuer.refresh(pair.refresh.expose()).await {
+                    Ok(next) => pair = next,
+                    Err(e) if e.is_store() => {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err(e) => {
+                        refused = Some(e.kind());
+                        break;
+                    }
+                }
+            }
+            refused
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = issuer.store();
+    assert_eq!(b.state(), CircuitState::Closed);
+
+    server.kill();
+    let (calls_at_kill, fast_at_kill, probes_at_kill) =
+        (calls.load(Ordering::Relaxed), b.fast_failures(), b.probes());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (calls_down, fast_down, probes_down) = (
+        calls.load(Ordering::Relaxed) - calls_at_kill,
+        b.fast_failures() - fast_at_kill,
+        b.probes() - probes_at_kill,
+    );
+    let reached = calls_down - fast_down;
+    eprintln!(
+        "redis down 2 s: {calls_down} calls, {fast_down} failed fast, {reached} reached the \
+         store, {probes_down} probes"
+    );
+    assert!(
+        sink.take()
+            .iter()
+            .any(|e| matches!(e, Event::StoreCircuitOpened { .. }))
+    );
+    // What reached the dead store: the calls in flight when it died, the ones that tripped
+    // the breaker, and one probe per cool-down.
+    assert!(
+        reached <= u64::from(THRESHOLD) + CLIENTS as u64 + probes_down,
+        "{reached} calls reached a store known to be down"
+    );
+    assert!(
+        fast_down > 10 * reached,
+        "{fast_down} fast failures, {reached} reached"
+    );
+
+    let probes_at_restart = b.probes();
+    server.spawn().expect("restart on the same port");
+    while b.state() != CircuitState::Closed {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let probes_to_recover = b.probes() - probes_at_restart;
+    // 0: the probe already out when the server came back succeeded.
+    eprintln!("recovered after {probes_to_recover} new probes");
+    assert!(
+        probes_to_recover <= 2,
+        "{probes_to_recover} probes after the restart"
+    );
+    assert!(
+        sink.take()
+            .iter()
+            .any(|e| matches!(e, Event::StoreCircuitClosed))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        assert_eq!(
+            t.await.expect("client"),
+            None,
+            "an honest client was refused"
+        );
+    }
+}
