@@ -36,6 +36,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::revocation::{Changes, Entry, Target};
 use crate::session::{Revocation, RevokeReason, Session, SessionId};
 
+/// Writes waiting for replicas at once, at most (more wait their turn, for at most twice the
+/// replica timeout).
+const WAITED: usize = 32;
+
 /// Ended sessions stay readable this long (so a late refresh learns "revoked"/"expired"
 /// rather than "unknown"), then Redis drops them.
 const RETENTION: u64 = 24 * 3600;
@@ -179,9 +183,15 @@ fn corrupt(what: &'static str) -> Error {
 #[derive(Clone)]
 pub struct RedisStore<C = ConnectionManager> {
     con: C,
+    /// Where writes go: `con` itself, or with [`RedisStore::acknowledge_after`] a second
+    /// connection, so that reads never wait behind a `WAIT`.
+    writes: C,
     prefix: String,
     /// Replicas every write waits for (`WAIT`), and for how long (ms); 0: none.
     replicas: (u32, u64),
+    /// Waited writes in flight, at most [`WAITED`]: `WAIT` blocks the connection it runs on,
+    /// so without a bound a replica outage would queue every caller's retries on the server.
+    waited: std::sync::Arc<tokio::sync::Semaphore>,
     /// Dropped with the last clone of the store: the eviction watcher then stops.
     alive: std::sync::Arc<()>,
     rotate: Script,
@@ -263,10 +273,17 @@ impl RedisStore<ConnectionManager> {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(2)
             .set_max_delay(timeout);
-        let con = ConnectionManager::new_with_config(client, config)
+        let con = ConnectionManager::new_with_config(client.clone(), config.clone())
             .await
             .map_err(store_err)?;
-        Self::with_connection(con, prefix).checked(options).await
+        let mut store = Self::with_connection(con, prefix);
+        if options.replicas > 0 {
+            let writes = ConnectionManager::new_with_config(client, config)
+                .await
+                .map_err(store_err)?;
+            store = store.with_write_connection(writes);
+        }
+        store.checked(options).await
     }
 }
 
@@ -288,10 +305,13 @@ impl RedisStore<crate::store::SentinelConnection> {
         prefix: &str,
         options: RedisOptions,
     ) -> Result<Self> {
-        let con = crate::store::SentinelConnection::connect(sentinels, service, options.timeout)
-            .await
-            .map_err(store_err)?;
-        Self::with_connection(con, prefix).checked(options).await
+        let connect =
+            || crate::store::SentinelConnection::connect(sentinels, service, options.timeout);
+        let mut store = Self::with_connection(connect().await.map_err(store_err)?, prefix);
+        if options.replicas > 0 {
+            store = store.with_write_connection(connect().await.map_err(store_err)?);
+        }
+        store.checked(options).await
     }
 }
 
@@ -299,9 +319,11 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
     /// A store over an existing connection; every key starts with `prefix`.
     pub fn with_connection(con: C, prefix: &str) -> Self {
         Self {
+            writes: con.clone(),
             con,
             prefix: prefix.to_owned(),
             replicas: (0, 0),
+            waited: std::sync::Arc::new(tokio::sync::Semaphore::new(WAITED)),
             alive: std::sync::Arc::new(()),
             rotate: Script::new(ROTATE),
             revoke: Script::new(REVOKE),
@@ -313,13 +335,24 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
 
     /// Acknowledge every write only once `replicas` replicas have it (Redis `WAIT`), waiting
     /// at most `timeout` ([`RedisOptions::acknowledge_after`]). On a cluster connection
-    /// `WAIT` goes to every primary and the least answer counts.
+    /// `WAIT` goes to every primary and the least answer counts. Give writes a connection of
+    /// their own with [`RedisStore::with_write_connection`] (the `connect` functions do).
     #[must_use]
     pub fn acknowledge_after(mut self, replicas: u32, timeout: std::time::Duration) -> Self {
         let ms = u64::try_from(timeout.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
         self.replicas = (replicas, if replicas == 0 { 0 } else { ms });
+        self
+    }
+
+    /// Send writes over `writes` instead (a second connection to the same server or
+    /// cluster). With [`RedisStore::acknowledge_after`], `WAIT` blocks the connection it runs
+    /// on; on a connection of their own, reads never wait behind it. The `connect` functions
+    /// make one when replicas are asked for.
+    #[must_use]
+    pub fn with_write_connection(mut self, writes: C) -> Self {
+        self.writes = writes;
         self
     }
 
@@ -437,6 +470,24 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
             }
         });
         Ok(())
+    }
+
+    /// Before a write that will `WAIT`: the turn to write (none is needed without replicas).
+    /// A caller that does not get it within twice the replica timeout fails with a store
+    /// error instead of queueing without end.
+    async fn turn(&self) -> Result<Option<tokio::sync::SemaphorePermit<'_>>> {
+        let (want, ms) = self.replicas;
+        if want == 0 {
+            return Ok(None);
+        }
+        let wait = std::time::Duration::from_millis(ms.saturating_mul(2));
+        match tokio::time::timeout(wait, self.waited.acquire()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_)) | Err(_) => Err(Error::with(
+                ErrorKind::Store,
+                "redis: writes are waiting for replicas; try again",
+            )),
+        }
     }
 
     /// After a write: wait until the configured number of replicas have it.
@@ -638,7 +689,8 @@ fn decode_entry(member: &str) -> Result<(u64, Entry, u64)> {
 
 impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisStore<C> {
     async fn create(&self, session: &Session) -> Result<()> {
-        let mut con = self.con.clone();
+        let _turn = self.turn().await?;
+        let mut con = self.writes.clone();
         let key = self.session_key(&session.sid);
         let ttl = session.ends_at().saturating_sub(session.created_at) + RETENTION;
         let mut pipe = redis::pipe();
@@ -679,7 +731,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
         presented: u64,
         rules: RotationRules,
     ) -> Result<Option<Rotation>> {
-        let mut con = self.con.clone();
+        let _turn = self.turn().await?;
+        let mut con = self.writes.clone();
         let reply: Value = self
             .rotate
             .key(self.session_key(&sid))
@@ -728,7 +781,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
         reason: RevokeReason,
         now: u64,
     ) -> Result<Option<Session>> {
-        let mut con = self.con.clone();
+        let _turn = self.turn().await?;
+        let mut con = self.writes.clone();
         let reply: Value = self
             .revoke
             .key(self.session_key(&sid))
@@ -860,7 +914,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
     }
 
     async fn append_revocations(&self, entries: &[Entry]) -> Result<u64> {
-        let mut con = self.con.clone();
+        let _turn = self.turn().await?;
+        let mut con = self.writes.clone();
         let (log, meta) = self.log_keys();
         let mut call = self.append.key(&log);
         call.key(&meta)
