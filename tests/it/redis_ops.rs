@@ -549,9 +549,12 @@ mod failover {
         }
 
         let urls: Vec<String> = addrs.iter().map(|a| format!("redis://{a}")).collect();
+        // A response timeout longer than the client's own reconnect-and-retry cycle: a request
+        // cut off by the timeout before that cycle ends never makes redis-rs look the slots
+        // up again, and an idle connection then keeps asking the dead node.
         let client = redis::cluster::ClusterClientBuilder::new(urls)
-            .connection_timeout(Duration::from_millis(500))
-            .response_timeout(Duration::from_millis(500))
+            .connection_timeout(Duration::from_millis(250))
+            .response_timeout(Duration::from_secs(3))
             .retries(2)
             .build()
             .expect("cluster client");
