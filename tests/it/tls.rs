@@ -70,7 +70,9 @@ fn make_certs(dir: &Path, name: &str) {
     ]);
     std::fs::write(
         dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        // clientAuth too: Redis Cluster nodes present this certificate to each other on the
+        // bus, which always verifies both ends.
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
     )
     .expect("ext");
     run(&[
@@ -149,6 +151,128 @@ async fn redis_over_tls_verifies_the_server_and_conforms() {
             .expect("TLS with the right CA")
     };
     tidepass::conformance::run_all(store).await;
+}
+
+/// Redis Cluster over TLS: three TLS-only nodes (clients, the cluster bus and replication
+/// all on TLS), reached through redis-rs's cluster client with this test's CA; the whole
+/// conformance suite passes, and another CA is refused.
+#[cfg(all(feature = "redis-tls", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_over_tls_verifies_the_servers_and_conforms() {
+    use redis::cluster::ClusterClientBuilder;
+
+    use crate::stores::private_redis::{Server, free_port};
+
+    let dir = std::env::temp_dir().join(format!("tidepass-tls-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    make_certs(&dir, "other");
+    let other_ca = std::fs::read(dir.join("other-ca.pem")).expect("other ca");
+    make_certs(&dir, "right");
+    let ca = std::fs::read(dir.join("right-ca.pem")).expect("ca");
+    let path = |f: &str| dir.join(f).to_str().expect("utf8").to_owned();
+    let mut nodes = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..3 {
+        // The bus listens on the TLS port + 10000 (`--tls-cluster yes`).
+        let port = loop {
+            let p = free_port();
+            if p < 55_000 && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
+                break p;
+            }
+        };
+        let Some(s) = Server::start(&[
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cluster",
+            "yes",
+            "--tls-replication",
+            "yes",
+            "--cluster-enabled",
+            "yes",
+            "--appendonly",
+            "no",
+            "--tls-cert-file",
+            &path("server.pem"),
+            "--tls-key-file",
+            &path("server.key"),
+            "--tls-ca-cert-file",
+            &path("right-ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ]) else {
+            return;
+        };
+        nodes.push(s);
+        ports.push(port);
+    }
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = std::process::Command::new("redis-cli")
+        .args([
+            "--tls",
+            "--cacert",
+            &path("right-ca.pem"),
+            "--cluster",
+            "create",
+        ])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("redis-cli");
+    assert!(
+        out.status.success(),
+        "cluster create over TLS: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let urls: Vec<String> = addrs.iter().map(|a| format!("rediss://{a}")).collect();
+    let certs = |root: &[u8]| redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(root.to_vec()),
+    };
+    let wrong = ClusterClientBuilder::new(urls.clone())
+        .certs(certs(&other_ca))
+        .connection_timeout(Duration::from_millis(500))
+        .build()
+        .expect("client")
+        .get_async_connection()
+        .await;
+    assert!(
+        wrong.is_err(),
+        "a cluster whose certificates another CA signed"
+    );
+    let client = ClusterClientBuilder::new(urls)
+        .certs(certs(&ca))
+        .connection_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_secs(3))
+        .build()
+        .expect("client");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let con = loop {
+        if let Ok(mut c) = client.get_async_connection().await {
+            let info: redis::RedisResult<String> =
+                redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await;
+            if info.is_ok_and(|i| i.contains("cluster_state:ok")) {
+                break c;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the TLS cluster never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    static N: AtomicUsize = AtomicUsize::new(0);
+    tidepass::conformance::run_all(|| {
+        let prefix = format!("tlsc{}", N.fetch_add(1, Ordering::Relaxed));
+        let con = con.clone();
+        async move { RedisStore::with_connection(con, &prefix) }
+    })
+    .await;
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A private PostgreSQL with `ssl=on` that accepts only TLS connections (`hostssl` in its

@@ -240,6 +240,25 @@ impl RedisStore<ConnectionManager> {
     /// `connect` with a `rediss://` URL is enough (the system's roots are used). Feature
     /// `redis-tls`: rustls on ring.
     ///
+    /// Redis Cluster over TLS: build redis-rs's cluster client with the CA and hand its
+    /// connection to [`RedisStore::with_connection`] (tested against a TLS-only cluster in
+    /// `tests/it/tls.rs`). Give it a response timeout longer than its retry cycle
+    /// (RELIABILITY.md says why):
+    ///
+    /// ```no_run
+    /// # async fn f(ca_pem: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidepass::store::{Eviction, RedisStore};
+    ///
+    /// let client = redis::cluster::ClusterClientBuilder::new(vec!["rediss://10.0.0.1:6380"])
+    ///     .certs(redis::TlsCertificates { client_tls: None, root_cert: Some(ca_pem) })
+    ///     .connection_timeout(std::time::Duration::from_millis(250))
+    ///     .response_timeout(std::time::Duration::from_secs(3))
+    ///     .build()?;
+    /// let store = RedisStore::with_connection(client.get_async_connection().await?, "tp");
+    /// store.check_eviction(Eviction::Refuse).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::Store`] when the URL or the CA is invalid, the server cannot be reached,
