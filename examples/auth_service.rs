@@ -31,6 +31,7 @@ use tidepass::http::cookie;
 use tidepass::issuer::events::{Both, MetricsSink, TracingSink};
 use tidepass::issuer::guard::{DefaultRisk, FailureLimiter};
 use tidepass::keys::{Algorithm, SigningKey};
+use tidepass::revocation::{RevocationList, Syncer};
 use tidepass::session::refresh::RefreshSecrets;
 use tidepass::store::SessionStore;
 use tidepass::{ClientContext, Issuer, Login, Minter, Policy, SessionId, TokenPair, Verifier};
@@ -111,8 +112,14 @@ fn kept(path: &Path, make: impl FnOnce() -> String) -> std::io::Result<String> {
 
 struct Service<S> {
     issuer: Issuer<S>,
+    /// Verifies the access tokens of the account endpoints and `/introspect`, against the
+    /// revocation list `syncer` keeps from our own store: a logged-out session's token is
+    /// refused here at once, not only once it expires.
     verifier: Arc<Verifier>,
+    syncer: Syncer,
     users: HashMap<String, String>,
+    /// Verified against when the user is unknown, so that it costs the same time.
+    dummy_hash: String,
     client_secret: Option<String>,
     /// Failed refresh attempts per client IP: 10 at once, then one per 6 s.
     failures: FailureLimiter,
@@ -213,15 +220,15 @@ async fn login<S: SessionStore>(
         return error(StatusCode::BAD_REQUEST, "invalid_request");
     };
     let app = &app.0;
-    let known = app
-        .users
-        .get(&body.username)
-        .and_then(|h| PasswordHash::new(h).ok());
-    let ok = known.is_some_and(|h| {
+    // An unknown user costs the same hash as a known one: no timing tells them apart.
+    let known = app.users.get(&body.username);
+    let hash = known.unwrap_or(&app.dummy_hash);
+    let verified = PasswordHash::new(hash).is_ok_and(|h| {
         argon2::Argon2::default()
             .verify_password(body.password.as_bytes(), &h)
             .is_ok()
     });
+    let ok = known.is_some() && verified;
     if !ok {
         return error(StatusCode::UNAUTHORIZED, "invalid_credentials");
     }
@@ -281,6 +288,19 @@ async fn token<S: SessionStore>(
     }
 }
 
+impl<S: SessionStore> Service<S> {
+    /// Bring our revocation list up to the store's log (after each revocation of ours, and
+    /// every second for those made by other instances). A failure leaves the list as it was;
+    /// the verifier fails closed once it is older than its `max_staleness`.
+    async fn sync(&self) {
+        let now = tidepass::clock::Clock::now(&tidepass::clock::SystemClock);
+        let _ = self
+            .syncer
+            .sync_changes_once(now, |since| self.issuer.revocation_changes(since))
+            .await;
+    }
+}
+
 fn session_of(claims: &tidepass::Verified) -> Option<SessionId> {
     claims.sid.as_deref().and_then(|s| s.parse().ok())
 }
@@ -291,6 +311,7 @@ async fn logout<S: SessionStore>(State(app): State<AppState<S>>, Auth(claims): A
     };
     match app.0.issuer.logout(sid).await {
         Ok(_) => {
+            app.0.sync().await;
             let mut r = StatusCode::NO_CONTENT.into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie::clear()) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
@@ -338,7 +359,10 @@ async fn revoke_session<S: SessionStore>(
         return error(StatusCode::NOT_FOUND, "not_found");
     };
     match app.0.issuer.revoke(&claims.sub, sid).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(true) => {
+            app.0.sync().await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Ok(false) => error(StatusCode::NOT_FOUND, "not_found"),
         Err(e) => tidepass_error(&e),
     }
@@ -352,7 +376,10 @@ async fn revoke_others<S: SessionStore>(
         return error(StatusCode::BAD_REQUEST, "invalid_request");
     };
     match app.0.issuer.revoke_others(&claims.sub, sid).await {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Ok(_) => {
+            app.0.sync().await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => tidepass_error(&e),
     }
 }
@@ -363,8 +390,9 @@ struct TokenParam {
     client_secret: Option<String>,
 }
 
-/// RFC 7009: revoke a refresh token (its whole session). Always 200, as the RFC asks, unless
-/// the store is down.
+/// RFC 7009: revoke a refresh token (its whole session) or an access token (its `jti` goes
+/// on the revocation list until its `exp`). Always 200, as the RFC asks, unless the store is
+/// down: a token that is neither, or already dead, needs nothing.
 async fn revoke<S: SessionStore>(
     State(app): State<AppState<S>>,
     form: Result<Form<TokenParam>, axum::extract::rejection::FormRejection>,
@@ -372,24 +400,74 @@ async fn revoke<S: SessionStore>(
     let Ok(Form(form)) = form else {
         return error(StatusCode::BAD_REQUEST, "invalid_request");
     };
-    let secrets_ok = app.0.issuer.inspect_refresh_token(&form.token);
-    if let Some(sid) = secrets_ok
-        && let Err(e) = app.0.issuer.logout(sid).await
-    {
+    let done = if let Some(sid) = app.0.issuer.inspect_refresh_token(&form.token) {
+        app.0.issuer.logout(sid).await.map(|_| ())
+    } else if let Ok(c) = app.0.verifier.verify(&form.token) {
+        app.0
+            .issuer
+            .revoke_access_token(&c.jti, c.exp)
+            .await
+            .map(|_| ())
+    } else {
+        return StatusCode::OK.into_response();
+    };
+    if let Err(e) = done {
         return tidepass_error(&e);
     }
+    app.0.sync().await;
     StatusCode::OK.into_response()
 }
 
-/// RFC 7662 for access tokens, for a client holding the static secret.
+/// The client's secret from HTTP Basic (`client_secret_basic`, RFC 6749 §2.3.1: the id and the
+/// secret form-urlencoded, then base64) or from the form (`client_secret_post`).
+fn client_secret(headers: &HeaderMap, form: Option<&str>) -> Option<String> {
+    use base64::Engine as _;
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|pair| {
+            let (_, secret) = pair.split_once(':')?;
+            let secret = secret.replace('+', " ");
+            form_urlencoded_decode(&secret)
+        });
+    basic.or_else(|| form.map(str::to_owned))
+}
+
+/// Percent-decoding of one form-urlencoded value.
+fn form_urlencoded_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = (bytes.next()? as char).to_digit(16)?;
+            let lo = (bytes.next()? as char).to_digit(16)?;
+            out.push(u8::try_from(hi * 16 + lo).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// RFC 7662 for access tokens, for a client holding the static secret (HTTP Basic or the
+/// form). A token of a revoked session, or a revoked token, is `active: false`.
 async fn introspect<S: SessionStore>(
     State(app): State<AppState<S>>,
+    headers: HeaderMap,
     form: Result<Form<TokenParam>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
         return error(StatusCode::BAD_REQUEST, "invalid_request");
     };
-    match (&app.0.client_secret, &form.client_secret) {
+    let secret = client_secret(&headers, form.client_secret.as_deref());
+    match (&app.0.client_secret, &secret) {
         (Some(want), Some(got)) if want.len() == got.len() && ring_eq(want, got) => {}
         _ => return error(StatusCode::UNAUTHORIZED, "invalid_client"),
     }
@@ -545,9 +623,13 @@ async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std:
         .risk(DefaultRisk)
         .events(Both(TracingSink, MetricsSink))
         .build()?;
-    let verifier = Arc::new(Verifier::new(ISSUER, AUDIENCE, keys)?);
-    let mut users = HashMap::new();
-    for (name, password) in o.users {
+    let list = Arc::new(RevocationList::new());
+    let verifier = Arc::new(
+        Verifier::builder(ISSUER, AUDIENCE, keys)
+            .revocations(list.clone())
+            .build()?,
+    );
+    let hash = |password: &str| -> Result<String, Box<dyn std::error::Error>> {
         let mut salt = [0u8; 16];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
             .map_err(|_| "rng")?;
@@ -555,16 +637,33 @@ async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std:
         let hash = argon2::Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map_err(|e| e.to_string())?;
-        users.insert(name, hash.to_string());
+        Ok(hash.to_string())
+    };
+    let mut users = HashMap::new();
+    for (name, password) in o.users {
+        users.insert(name, hash(&password)?);
     }
+    let dummy_hash = hash("no such user")?;
     let failures = FailureLimiter::new(10, std::time::Duration::from_secs(6));
     let app = Arc::new(Service {
         issuer,
         verifier,
+        syncer: Syncer::new(list),
         users,
+        dummy_hash,
         client_secret: o.client_secret,
         failures,
         metrics,
+    });
+    // The verifier fails closed until its list has synced once; then every second (other
+    // instances' revocations), and at once after each of ours.
+    app.sync().await;
+    let follower = app.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            follower.sync().await;
+        }
     });
     let listener = tokio::net::TcpListener::bind(o.listen).await?;
     println!(

@@ -674,3 +674,118 @@ async fn revocations_json(http: &reqwest::Client, base: &str) -> Value {
         .send();
     r.await.expect("revocations").json().await.expect("json")
 }
+
+/// The auth service refuses what it revoked, at once: a logged-out session's access token on
+/// its account endpoints and in `/introspect`, and an access token revoked by RFC 7009.
+/// `/introspect` takes the client secret by HTTP Basic (`client_secret_basic`, which RFC 6749
+/// §2.3.1 makes mandatory) as well as in the form. Each of these failed before: the service's
+/// own verifier had no revocation list, revoking an access token changed nothing, and Basic
+/// got 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth_service_refuses_what_it_revoked() {
+    let data = data_dir();
+    let auth = start(
+        "auth_service",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().expect("utf8"),
+            "--store",
+            "memory:",
+            "--user",
+            "alice:s3cret",
+            "--client-secret",
+            "rs secret",
+        ],
+    );
+    let http = reqwest::Client::new();
+    let pair: Value = login(&http, &auth.url, "")
+        .await
+        .json()
+        .await
+        .expect("pair");
+    let access = pair["access_token"].as_str().expect("access").to_owned();
+    let introspect = |token: String, basic: Option<(&'static str, &'static str)>| {
+        let http = http.clone();
+        let url = format!("{}/introspect", auth.url);
+        async move {
+            let req = http.post(url);
+            let req = match basic {
+                Some((id, secret)) => req.basic_auth(id, Some(secret)).form(&[("token", token)]),
+                None => req.form(&[("token", token.as_str()), ("client_secret", "rs secret")]),
+            };
+            req.send().await.expect("introspect")
+        }
+    };
+    let sessions = |token: String| {
+        let http = http.clone();
+        let url = format!("{}/sessions", auth.url);
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("sessions")
+                .status()
+        }
+    };
+    assert_eq!(sessions(access.clone()).await, 200);
+    // client_secret_basic (reqwest encodes it as RFC 7617 says; the space stays a space) and
+    // client_secret_post.
+    let basic = introspect(access.clone(), Some(("rs", "rs secret"))).await;
+    assert_eq!(basic.status(), 200);
+    assert_eq!(basic.json::<Value>().await.expect("json")["active"], true);
+    let post = introspect(access.clone(), None).await;
+    assert_eq!(post.json::<Value>().await.expect("json")["active"], true);
+    assert_eq!(
+        introspect(access.clone(), Some(("rs", "wrong")))
+            .await
+            .status(),
+        401
+    );
+
+    // RFC 7009 on the access token: its jti is listed.
+    let r = http
+        .post(format!("{}/revoke", auth.url))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(r.status(), 200);
+    let after: Value = introspect(access.clone(), None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(after["active"], false, "a revoked access token");
+    assert_eq!(sessions(access.clone()).await, 401);
+    // The session itself lives on.
+    let next: Value = refresh(
+        &http,
+        &auth.url,
+        pair["refresh_token"].as_str().expect("rt"),
+    )
+    .await
+    .json()
+    .await
+    .expect("pair");
+    let access = next["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(sessions(access.clone()).await, 200);
+
+    // Logout: the same access token is refused by the account endpoints and introspection.
+    let r = http
+        .post(format!("{}/logout", auth.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        sessions(access.clone()).await,
+        401,
+        "a logged-out session's token"
+    );
+    let after: Value = introspect(access, None).await.json().await.expect("json");
+    assert_eq!(after["active"], false);
+}
