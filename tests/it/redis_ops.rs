@@ -467,21 +467,7 @@ mod failover {
             };
             nodes.push(s);
         }
-        let addrs: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
-        let out = Command::new("redis-cli")
-            .args(["--cluster", "create"])
-            .args(&addrs)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .output()
-            .expect("redis-cli");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        let addrs = Server::create_cluster(&nodes, 1, &[]);
         let first = nodes[0].port;
         eventually("cluster ok", async || {
             ask::<String>(first, redis::cmd("CLUSTER").arg("INFO"))

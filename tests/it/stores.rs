@@ -469,13 +469,7 @@ pub(crate) mod private_redis {
                 .spawn()?;
             self.child = Some(child);
             // A TLS-only server (`--port 0 --tls-port P`) listens on its TLS port.
-            let listening = self
-                .extra
-                .iter()
-                .position(|a| a == "--tls-port")
-                .and_then(|i| self.extra.get(i + 1))
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(self.port);
+            let listening = self.listening();
             let deadline = Instant::now() + Duration::from_secs(10);
             while std::net::TcpStream::connect(("127.0.0.1", listening)).is_err() {
                 assert!(
@@ -498,6 +492,44 @@ pub(crate) mod private_redis {
 
         pub(crate) fn url(&self) -> String {
             format!("redis://127.0.0.1:{}/0", self.port)
+        }
+
+        /// Make a cluster of `nodes` with `replicas` replicas per primary (`redis-cli --cluster
+        /// create`; `extra`: its TLS flags, say).
+        pub(crate) fn create_cluster(
+            nodes: &[Server],
+            replicas: u8,
+            extra: &[&str],
+        ) -> Vec<String> {
+            let addrs: Vec<String> = nodes
+                .iter()
+                .map(|n| format!("127.0.0.1:{}", n.listening()))
+                .collect();
+            let out = Command::new("redis-cli")
+                .args(extra)
+                .args(["--cluster", "create"])
+                .args(&addrs)
+                .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+                .stdin(Stdio::null())
+                .output()
+                .expect("redis-cli");
+            assert!(
+                out.status.success(),
+                "cluster create: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            addrs
+        }
+
+        /// The port it serves clients on: its TLS port for a TLS-only server.
+        pub(crate) fn listening(&self) -> u16 {
+            self.extra
+                .iter()
+                .position(|a| a == "--tls-port")
+                .and_then(|i| self.extra.get(i + 1))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(self.port)
         }
 
         /// Send `signal` (`STOP`, `CONT`) to the running server.
@@ -606,8 +638,6 @@ async fn redis_down_fails_fast_and_recovers() {
 #[cfg(all(feature = "redis", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cluster_conforms() {
-    use std::process::Command;
-
     use tidepass::conformance;
     use tidepass::store::RedisStore;
 
@@ -620,21 +650,7 @@ async fn redis_cluster_conforms() {
         };
         nodes.push(s);
     }
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port))
-        .collect();
-    let out = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .expect("redis-cli");
-    assert!(
-        out.status.success(),
-        "cluster create: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let addrs = private_redis::Server::create_cluster(&nodes, 0, &[]);
     // Wait until every slot is served.
     let urls: Vec<String> = addrs.iter().map(|a| format!("redis://{a}")).collect();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -171,7 +171,6 @@ async fn redis_cluster_over_tls_verifies_the_servers_and_conforms() {
     let ca = std::fs::read(dir.join("right-ca.pem")).expect("ca");
     let path = |f: &str| dir.join(f).to_str().expect("utf8").to_owned();
     let mut nodes = Vec::new();
-    let mut ports = Vec::new();
     for _ in 0..3 {
         // The bus listens on the TLS port + 10000 (`--tls-cluster yes`).
         let port = loop {
@@ -205,28 +204,9 @@ async fn redis_cluster_over_tls_verifies_the_servers_and_conforms() {
             return;
         };
         nodes.push(s);
-        ports.push(port);
     }
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let out = std::process::Command::new("redis-cli")
-        .args([
-            "--tls",
-            "--cacert",
-            &path("right-ca.pem"),
-            "--cluster",
-            "create",
-        ])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("redis-cli");
-    assert!(
-        out.status.success(),
-        "cluster create over TLS: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ca_path = path("right-ca.pem");
+    let addrs = Server::create_cluster(&nodes, 0, &["--tls", "--cacert", &ca_path]);
     let urls: Vec<String> = addrs.iter().map(|a| format!("rediss://{a}")).collect();
     let certs = |root: &[u8]| redis::TlsCertificates {
         client_tls: None,
