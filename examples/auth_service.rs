@@ -11,7 +11,9 @@
 //! the refresh secret and, by default, the redb store, so a restart keeps keys and sessions),
 //! `--store URL` (`memory:`, `redb:PATH`, `redis://…`, `postgres://…` with the matching
 //! feature), `--access-ttl SECS` (300), `--grace SECS` (10), `--user NAME:PASSWORD`
-//! (repeatable), `--client-secret S` (for `/introspect`).
+//! (repeatable), `--client-secret S` (for `/introspect`, by HTTP Basic or the form),
+//! `--trusted-proxy IP` (repeatable: whose `X-Forwarded-For` names the client for the rate
+//! limits on failed logins and refreshes; anyone else's is ignored).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,13 +49,14 @@ struct Options {
     grace: u64,
     users: Vec<(String, String)>,
     client_secret: Option<String>,
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn usage() -> ! {
     let help = std::env::args().any(|a| a == "--help" || a == "-h");
     eprintln!(
         "usage: auth_service [--listen ADDR] [--data DIR] [--store URL] [--access-ttl SECS] \
-         [--grace SECS] [--user NAME:PASSWORD]... [--client-secret S]"
+         [--grace SECS] [--user NAME:PASSWORD]... [--client-secret S] [--trusted-proxy IP]..."
     );
     std::process::exit(if help { 0 } else { 2 })
 }
@@ -67,6 +70,7 @@ fn options() -> Options {
         grace: 10,
         users: Vec::new(),
         client_secret: None,
+        trusted_proxies: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -83,6 +87,9 @@ fn options() -> Options {
                 o.users.push((n.to_owned(), p.to_owned()));
             }
             "--client-secret" => o.client_secret = Some(value()),
+            "--trusted-proxy" => o
+                .trusted_proxies
+                .push(value().parse().unwrap_or_else(|_| usage())),
             "--help" | "-h" => usage(),
             _ => usage(),
         }
@@ -121,8 +128,9 @@ struct Service<S> {
     /// Verified against when the user is unknown, so that it costs the same time.
     dummy_hash: String,
     client_secret: Option<String>,
-    /// Failed refresh attempts per client IP: 10 at once, then one per 6 s.
+    /// Failed logins and refreshes per client address (bounded): 10 at once, then one per 6 s.
     failures: FailureLimiter,
+    trusted_proxies: Vec<std::net::IpAddr>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -212,14 +220,20 @@ fn context(headers: &HeaderMap, device: Option<String>, peer: Option<String>) ->
 
 async fn login<S: SessionStore>(
     State(app): State<AppState<S>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(flag): Query<CookieFlag>,
     headers: HeaderMap,
     body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
+    let app = &app.0;
+    // Password guessing is rate-limited like failed refreshes, before any hashing.
+    let key = client_key(app, peer, &headers);
+    if let Err(wait) = app.failures.check(&key) {
+        return slow_down(wait);
+    }
     let Ok(Json(body)) = body else {
         return error(StatusCode::BAD_REQUEST, "invalid_request");
     };
-    let app = &app.0;
     // An unknown user costs the same hash as a known one: no timing tells them apart.
     let known = app.users.get(&body.username);
     let hash = known.unwrap_or(&app.dummy_hash);
@@ -230,6 +244,9 @@ async fn login<S: SessionStore>(
     });
     let ok = known.is_some() && verified;
     if !ok {
+        if let Some(wait) = app.failures.failed(&key) {
+            return slow_down(wait);
+        }
         return error(StatusCode::UNAUTHORIZED, "invalid_credentials");
     }
     let login =
@@ -254,14 +271,9 @@ async fn token<S: SessionStore>(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let key = peer.ip().to_string();
+    let key = client_key(&app.0, peer, &headers);
     if let Err(wait) = app.0.failures.check(&key) {
-        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "slow_down");
-        let secs = wait.as_secs().max(1).to_string();
-        if let Ok(v) = HeaderValue::from_str(&secs) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
+        return slow_down(wait);
     }
     let Ok(Form(form)) = form else {
         app.0.failures.failed(&key);
@@ -299,6 +311,23 @@ impl<S: SessionStore> Service<S> {
             .sync_changes_once(now, |since| self.issuer.revocation_changes(since))
             .await;
     }
+}
+
+/// The rate limits' key: the client's address, from `X-Forwarded-For` only when a trusted
+/// proxy sent it.
+fn client_key<S>(app: &Service<S>, peer: SocketAddr, headers: &HeaderMap) -> String {
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    tidepass::issuer::guard::client_address(peer.ip(), forwarded, &app.trusted_proxies).to_string()
+}
+
+/// 429 with `Retry-After`.
+fn slow_down(wait: std::time::Duration) -> Response {
+    let mut r = error(StatusCode::TOO_MANY_REQUESTS, "slow_down");
+    let secs = wait.as_secs().max(1).to_string();
+    if let Ok(v) = HeaderValue::from_str(&secs) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 fn session_of(claims: &tidepass::Verified) -> Option<SessionId> {
@@ -651,6 +680,7 @@ async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std:
         syncer: Syncer::new(list),
         users,
         dummy_hash,
+        trusted_proxies: o.trusted_proxies,
         client_secret: o.client_secret,
         failures,
         metrics,

@@ -20,10 +20,20 @@ use crate::session::ClientContext;
 /// Failed attempts per client key (an IP address, a device id): after `burst` failures, one
 /// more is allowed per `per` interval; a blocked key is refused (429 with `Retry-After`)
 /// without any work until then. Successful attempts cost nothing.
+///
+/// Its memory is bounded: it tracks at most [`FailureLimiter::with_max_keys`] keys (65,536 by
+/// default). When that many keys have failed recently, keys that have recovered are dropped
+/// first; a new key that finds the table still full is blocked for one `per` interval on its
+/// first failure (the limiter fails closed for failing clients, never for succeeding ones).
+///
+/// Key it by the client's address as [`client_address`] reads it: behind a proxy, the socket
+/// peer is the proxy, and every user would share one budget.
 #[derive(Debug)]
 pub struct FailureLimiter {
     limiter: DefaultKeyedRateLimiter<String>,
     blocked: DashMap<String, Instant>,
+    max_keys: usize,
+    per: Duration,
 }
 
 #[cfg(feature = "guard")]
@@ -37,7 +47,21 @@ impl FailureLimiter {
         Self {
             limiter: RateLimiter::keyed(quota),
             blocked: DashMap::new(),
+            max_keys: 65_536,
+            per: per.max(Duration::from_millis(1)),
         }
+    }
+
+    /// Track at most `max_keys` keys (at least 1).
+    #[must_use]
+    pub fn with_max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys.max(1);
+        self
+    }
+
+    /// How many keys it holds state for now.
+    pub fn keys(&self) -> usize {
+        self.limiter.len().max(self.blocked.len())
     }
 
     /// `Err(retry_after)` while `key` is blocked.
@@ -59,11 +83,27 @@ impl FailureLimiter {
 
     /// Count a failed attempt for `key`; returns the block, if the key has now used its quota.
     pub fn failed(&self, key: &str) -> Option<Duration> {
-        match self.limiter.check_key(&key.to_owned()) {
+        let key = key.to_owned();
+        if self.keys() >= self.max_keys {
+            self.shrink();
+            if self.keys() >= self.max_keys && !self.blocked.contains_key(&key) {
+                // Still full of recent failures: fail closed for this failing client.
+                // Room for its block, made by dropping some other block if need be.
+                if self.blocked.len() >= self.max_keys {
+                    let victim = self.blocked.iter().next().map(|e| e.key().clone());
+                    if let Some(v) = victim {
+                        self.blocked.remove(&v);
+                    }
+                }
+                self.blocked.insert(key, Instant::now() + self.per);
+                return Some(self.per);
+            }
+        }
+        match self.limiter.check_key(&key) {
             Ok(()) => None,
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                self.blocked.insert(key.to_owned(), Instant::now() + wait);
+                self.blocked.insert(key, Instant::now() + wait);
                 Some(wait)
             }
         }
@@ -75,6 +115,45 @@ impl FailureLimiter {
         let now = Instant::now();
         self.blocked.retain(|_, until| *until > now);
     }
+}
+
+/// The client's address for rate limiting: the socket `peer`, unless the peer is one of the
+/// `trusted_proxies`; then the nearest address in `X-Forwarded-For` (`forwarded_for`, read
+/// from the right) that is not a trusted proxy. A forwarded address from anyone else is
+/// ignored, since a client can write any `X-Forwarded-For` it likes.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use tidepass::issuer::guard::client_address;
+///
+/// let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+/// let peer: IpAddr = "203.0.113.9".parse().unwrap();
+/// // Straight from the client: its own claim is ignored.
+/// assert_eq!(client_address(peer, Some("1.2.3.4"), &[proxy]), peer);
+/// // Through our proxy: the address it saw.
+/// assert_eq!(client_address(proxy, Some("1.2.3.4, 203.0.113.9"), &[proxy]), peer);
+/// ```
+pub fn client_address(
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+    trusted_proxies: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let Some(chain) = forwarded_for else {
+        return peer;
+    };
+    let mut nearest = peer;
+    for hop in chain.rsplit(',') {
+        match hop.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted_proxies.contains(&ip) => nearest = ip,
+            Ok(ip) => return ip,
+            // Garbage in the chain: stop at the last hop we could trust.
+            Err(_) => return nearest,
+        }
+    }
+    nearest
 }
 
 /// What the risk policy says about a refresh.
@@ -139,6 +218,48 @@ mod tests {
         assert_eq!(l.check("ip2"), Ok(()), "other keys are untouched");
         l.shrink();
         assert!(l.check("ip1").is_err(), "still blocked");
+    }
+
+    #[cfg(feature = "guard")]
+    #[test]
+    fn the_limiter_holds_at_most_max_keys() {
+        let l = FailureLimiter::new(2, Duration::from_secs(60)).with_max_keys(100);
+        for i in 0..10_000 {
+            let _ = l.failed(&format!("10.0.{}.{}", i / 256, i % 256));
+            assert!(l.keys() <= 100, "{} keys after {i}", l.keys());
+        }
+        // A new failing key on a full table is blocked at once; a key never seen that only
+        // checks (it has not failed) is never refused.
+        assert!(l.failed("192.0.2.1").is_some());
+        assert!(l.check("192.0.2.1").is_err());
+        assert_eq!(l.check("192.0.2.2"), Ok(()));
+    }
+
+    #[test]
+    fn client_address_trusts_only_configured_proxies() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(
+            client_address(ip("1.1.1.1"), Some("9.9.9.9"), &proxies),
+            ip("1.1.1.1")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), None, &proxies),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), Some("6.6.6.6, 2.2.2.2, 10.0.0.2"), &proxies),
+            ip("2.2.2.2"),
+            "the nearest untrusted hop, not the client's own claim on the left"
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), Some("junk, 10.0.0.2"), &proxies),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), Some("::1"), &proxies),
+            ip("::1")
+        );
     }
 
     #[test]

@@ -789,3 +789,53 @@ async fn the_auth_service_refuses_what_it_revoked() {
     let after: Value = introspect(access, None).await.json().await.expect("json");
     assert_eq!(after["active"], false);
 }
+
+/// Failed logins are rate-limited like failed refreshes, keyed by the client's address: a
+/// forged `X-Forwarded-For` from an untrusted peer changes nothing, and behind a trusted proxy
+/// each forwarded client has its own budget. (Before, logins were not limited at all, and the
+/// refresh limit was keyed by the socket peer only: behind one proxy, every user shared it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_limited_per_client_address() {
+    let bad = |http: reqwest::Client, url: String, forwarded: &'static str| async move {
+        http.post(format!("{url}/login"))
+            .header("x-forwarded-for", forwarded)
+            .json(&serde_json::json!({"username": "alice", "password": "wrong"}))
+            .send()
+            .await
+            .expect("login")
+            .status()
+            .as_u16()
+    };
+    let http = reqwest::Client::new();
+    for trusted in [false, true] {
+        let data = data_dir();
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().expect("utf8"),
+            "--store",
+            "memory:",
+            "--user",
+            "alice:s3cret",
+        ];
+        if trusted {
+            args.extend(["--trusted-proxy", "127.0.0.1"]);
+        }
+        let auth = start("auth_service", &args);
+        let mut statuses = Vec::new();
+        for i in 0..12 {
+            // A different forged address each time.
+            let forwarded = ["198.51.100.1", "198.51.100.2", "198.51.100.3"][i % 3];
+            let forwarded = if trusted { "198.51.100.7" } else { forwarded };
+            statuses.push(bad(http.clone(), auth.url.clone(), forwarded).await);
+        }
+        assert!(statuses[..9].iter().all(|&s| s == 401), "{statuses:?}");
+        assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+        // Another client behind the trusted proxy has its own budget; without trust, the
+        // same socket peer is the same client whatever the header says.
+        let other = bad(http.clone(), auth.url.clone(), "198.51.100.8").await;
+        assert_eq!(other, if trusted { 401 } else { 429 }, "trusted proxy: {trusted}");
+        let _ = std::fs::remove_dir_all(&data);
+    }
+}
