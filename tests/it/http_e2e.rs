@@ -835,7 +835,11 @@ async fn failed_logins_are_limited_per_client_address() {
         // Another client behind the trusted proxy has its own budget; without trust, the
         // same socket peer is the same client whatever the header says.
         let other = bad(http.clone(), auth.url.clone(), "198.51.100.8").await;
-        assert_eq!(other, if trusted { 401 } else { 429 }, "trusted proxy: {trusted}");
+        assert_eq!(
+            other,
+            if trusted { 401 } else { 429 },
+            "trusted proxy: {trusted}"
+        );
         let _ = std::fs::remove_dir_all(&data);
     }
 }

@@ -64,12 +64,13 @@ async fn redis_refuses_an_evicting_policy_unless_told() {
         "volatile-lru"
     );
     let before = store.evicted_keys().await.expect("evicted_keys");
-    let (issuer, _, _) = issuer(store.clone());
+    let (issuer, verifier, list) = issuer(store.clone());
     let mut first: Vec<SessionId> = Vec::new();
+    let mut pairs = Vec::new();
     for i in 0..6000 {
         match issuer.login(fat_login(i)).await {
             Ok(p) if i < 50 => first.push(p.session_id),
-            Ok(_) => {}
+            Ok(p) => pairs.push(p),
             Err(e) => assert!(e.is_store(), "{e}"),
         }
     }
@@ -86,6 +87,35 @@ async fn redis_refuses_an_evicting_policy_unless_told() {
         gone > 0,
         "{evicted} keys evicted, none of the first 50 sessions"
     );
+    // Under volatile-lru the revocation log (no TTL) is never evicted: every logout of a
+    // session still there is listed or fails with an error, while eviction goes on.
+    let (mut listed, mut refused, mut evicted_sessions) = (Vec::new(), 0, 0);
+    for p in pairs.iter().rev().take(500) {
+        match issuer.logout(p.session_id).await {
+            Ok(true) => listed.push(p),
+            Ok(false) => evicted_sessions += 1,
+            Err(e) => {
+                assert!(e.is_store(), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    eprintln!(
+        "volatile-lru: {evicted} evicted, {gone} of the first 50 gone; 500 logouts: {} listed, \
+         {refused} refused, {evicted_sessions} of sessions already evicted",
+        listed.len()
+    );
+    assert!(!listed.is_empty());
+    list.apply_at(
+        issuer.revocation_changes(None).await.expect("changes"),
+        now(),
+    );
+    for p in listed {
+        let e = verifier
+            .verify(p.access.as_str())
+            .expect_err("an acknowledged logout is on the list");
+        assert_eq!(e.kind(), ErrorKind::Revoked, "{e}");
+    }
 }
 
 /// Under `noeviction` a full Redis refuses writes: a logout either lands on the revocation
