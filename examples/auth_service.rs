@@ -647,6 +647,7 @@ async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std:
     policy.grace = std::time::Duration::from_secs(o.grace);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let issuer = Issuer::builder(store, minter)
+        .client_id("tidepass-example")
         .refresh_secrets(RefreshSecrets::from_secret(1, &secret)?)
         .policy(policy)
         .risk(DefaultRisk)

@@ -42,6 +42,7 @@ pub struct IssuerBuilder<S> {
     events: Arc<dyn EventSink>,
     risk: Option<Arc<dyn RiskPolicy>>,
     overlap: usize,
+    client_id: Option<String>,
 }
 
 impl<S> fmt::Debug for IssuerBuilder<S> {
@@ -98,6 +99,29 @@ impl<S: SessionStore> IssuerBuilder<S> {
         self
     }
 
+    /// The `client_id` of every access token whose login names none ([`Login::client_id`]
+    /// overrides it): RFC 9068 §2.2 makes the claim required in JWT access tokens. Unset by
+    /// default (tokens then carry `client_id` only when the login gives one).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> tidepass::Result<()> {
+    /// use tidepass::keys::{Algorithm, SigningKey};
+    /// use tidepass::{Issuer, Login, MemoryStore, Minter, Verifier};
+    ///
+    /// let minter = Minter::new(SigningKey::generate(Algorithm::EdDSA)?, "https://auth", "api")?;
+    /// let verifier = Verifier::new("https://auth", "api", minter.keys().verifying_keys())?;
+    /// let issuer = Issuer::builder(MemoryStore::new(), minter).client_id("web").build()?;
+    /// let web = issuer.login(Login::new("alice")).await?;
+    /// assert_eq!(verifier.verify(web.access.as_str())?.client_id.as_deref(), Some("web"));
+    /// let app = issuer.login(Login::new("alice").client_id("ios")).await?;
+    /// assert_eq!(verifier.verify(app.access.as_str())?.client_id.as_deref(), Some("ios"));
+    /// # Ok(()) }
+    /// ```
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
     /// Build the issuer.
     ///
     /// # Errors
@@ -121,6 +145,7 @@ impl<S: SessionStore> IssuerBuilder<S> {
             risk: self.risk,
             logins: AtomicU64::new(0),
             known: KnownSessions::new(self.overlap),
+            client_id: self.client_id,
         })
     }
 }
@@ -146,6 +171,8 @@ pub struct Issuer<S> {
     risk: Option<Arc<dyn RiskPolicy>>,
     logins: AtomicU64,
     pub(crate) known: KnownSessions,
+    /// The default `client_id` ([`IssuerBuilder::client_id`]).
+    client_id: Option<String>,
 }
 
 impl<S> fmt::Debug for Issuer<S> {
@@ -169,6 +196,7 @@ impl<S: SessionStore> Issuer<S> {
             events: Arc::new(TracingSink),
             risk: None,
             overlap: DEFAULT_OVERLAP_SESSIONS,
+            client_id: None,
         }
     }
 
@@ -312,7 +340,7 @@ impl<S: SessionStore> Issuer<S> {
             &self.policy,
             secrets.current(),
             login.scope,
-            login.client_id,
+            login.client_id.or_else(|| self.client_id.clone()),
             login.claims,
             login.assurance,
             login.auth_time.unwrap_or(now),

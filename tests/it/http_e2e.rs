@@ -735,7 +735,10 @@ async fn the_auth_service_refuses_what_it_revoked() {
     // client_secret_post.
     let basic = introspect(access.clone(), Some(("rs", "rs secret"))).await;
     assert_eq!(basic.status(), 200);
-    assert_eq!(basic.json::<Value>().await.expect("json")["active"], true);
+    let basic: Value = basic.json().await.expect("json");
+    assert_eq!(basic["active"], true);
+    // RFC 9068 §2.2: client_id is always there (the service's default client).
+    assert_eq!(basic["client_id"], "tidepass-example");
     let post = introspect(access.clone(), None).await;
     assert_eq!(post.json::<Value>().await.expect("json")["active"], true);
     assert_eq!(
