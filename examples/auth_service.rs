@@ -13,7 +13,9 @@
 //! feature), `--access-ttl SECS` (300), `--grace SECS` (10), `--user NAME:PASSWORD`
 //! (repeatable), `--client-secret S` (for `/introspect`, by HTTP Basic or the form),
 //! `--trusted-proxy IP` (repeatable: whose `X-Forwarded-For` names the client for the rate
-//! limits on failed logins and refreshes; anyone else's is ignored).
+//! limits on failed logins and refreshes; anyone else's is ignored), `--allowed-origin URL`
+//! (repeatable: the pages whose cookie-mode refreshes are accepted; without one, only
+//! same-origin requests).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -50,13 +52,14 @@ struct Options {
     users: Vec<(String, String)>,
     client_secret: Option<String>,
     trusted_proxies: Vec<std::net::IpAddr>,
+    allowed_origins: Vec<String>,
 }
 
 fn usage() -> ! {
     let help = std::env::args().any(|a| a == "--help" || a == "-h");
     eprintln!(
         "usage: auth_service [--listen ADDR] [--data DIR] [--store URL] [--access-ttl SECS] \
-         [--grace SECS] [--user NAME:PASSWORD]... [--client-secret S] [--trusted-proxy IP]..."
+         [--grace SECS] [--user NAME:PASSWORD]... [--client-secret S] [--trusted-proxy IP]... [--allowed-origin URL]..."
     );
     std::process::exit(if help { 0 } else { 2 })
 }
@@ -71,6 +74,7 @@ fn options() -> Options {
         users: Vec::new(),
         client_secret: None,
         trusted_proxies: Vec::new(),
+        allowed_origins: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -87,6 +91,7 @@ fn options() -> Options {
                 o.users.push((n.to_owned(), p.to_owned()));
             }
             "--client-secret" => o.client_secret = Some(value()),
+            "--allowed-origin" => o.allowed_origins.push(value()),
             "--trusted-proxy" => o
                 .trusted_proxies
                 .push(value().parse().unwrap_or_else(|_| usage())),
@@ -131,6 +136,8 @@ struct Service<S> {
     /// Failed logins and refreshes per client address (bounded): 10 at once, then one per 6 s.
     failures: FailureLimiter,
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// Origins whose cookie-authenticated refreshes are accepted (CSRF defence).
+    allowed_origins: Vec<String>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -286,8 +293,14 @@ async fn token<S: SessionStore>(
     let (token, via_cookie) = match (form.refresh_token.as_deref(), from_cookie) {
         (Some(t), _) => (t.to_owned(), false),
         (None, Some(c)) => (c.to_owned(), true),
+        // No refresh cookie, or two of them (one planted by a sibling subdomain).
         (None, None) => return error(StatusCode::BAD_REQUEST, "invalid_request"),
     };
+    // A cookie rides along with any request the browser makes: accept it only from our pages.
+    let origins: Vec<&str> = app.0.allowed_origins.iter().map(String::as_str).collect();
+    if via_cookie && !cookie::origin_allowed(&headers, &origins) {
+        return error(StatusCode::FORBIDDEN, "invalid_request");
+    }
     let presented = context(&headers, None, Some(key.clone()));
     match app.0.issuer.refresh_from(&token, &presented).await {
         Ok(pair) => pair_response(&pair, via_cookie),
@@ -682,6 +695,7 @@ async fn serve<S: SessionStore>(store: S, o: Options) -> Result<(), Box<dyn std:
         users,
         dummy_hash,
         trusted_proxies: o.trusted_proxies,
+        allowed_origins: o.allowed_origins,
         client_secret: o.client_secret,
         failures,
         metrics,
