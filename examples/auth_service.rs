@@ -513,10 +513,52 @@ async fn introspect<S: SessionStore>(
         (Some(want), Some(got)) if want.len() == got.len() && ring_eq(want, got) => {}
         _ => return error(StatusCode::UNAUTHORIZED, "invalid_client"),
     }
-    match app.0.verifier.verify(&form.token) {
-        Ok(c) => Json(json!({ "active": true, "sub": c.sub, "scope": c.scope, "exp": c.exp, "sid": c.sid, "client_id": c.client_id })).into_response(),
-        Err(_) => Json(json!({ "active": false })).into_response(),
+    if let Ok(c) = app.0.verifier.verify(&form.token) {
+        return Json(json!({
+            "active": true, "token_type": "access_token", "sub": c.sub, "scope": c.scope,
+            "exp": c.exp, "iat": c.iat, "iss": c.iss, "jti": c.jti, "sid": c.sid,
+            "client_id": c.client_id,
+        }))
+        .into_response();
     }
+    // Any token type: a refresh token is active while it is its session's current one.
+    match app.0.issuer.introspect_refresh_token(&form.token).await {
+        Ok(Some(s)) => Json(json!({
+            "active": true, "token_type": "refresh_token", "sub": s.subject, "scope": s.scope,
+            "exp": s.ends_at(), "iat": s.rotated_at, "iss": ISSUER, "sid": s.sid.to_string(),
+            "client_id": s.client_id,
+        }))
+        .into_response(),
+        Ok(None) => Json(json!({ "active": false })).into_response(),
+        Err(e) => tidepass_error(&e),
+    }
+}
+
+/// RFC 8414 authorization-server metadata, from the address the client used.
+async fn metadata(headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let base = format!("http://{host}");
+    let mut r = Json(json!({
+        "issuer": ISSUER,
+        "token_endpoint": format!("{base}/token"),
+        "revocation_endpoint": format!("{base}/revoke"),
+        "introspection_endpoint": format!("{base}/introspect"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": ["refresh_token"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": [],
+    }))
+    .into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
 }
 
 fn ring_eq(a: &str, b: &str) -> bool {
@@ -631,6 +673,7 @@ fn router<S: SessionStore>(app: App<S>) -> Router {
         .route("/revoke", post(revoke::<S>))
         .route("/introspect", post(introspect::<S>))
         .route("/.well-known/jwks.json", get(jwks::<S>))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/revocations", get(revocations::<S>))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::<S>))

@@ -248,6 +248,26 @@ impl<S: SessionStore> Issuer<S> {
         self.secrets.load().parse(refresh_token).ok().map(|p| p.sid)
     }
 
+    /// RFC 7662 for a refresh token: its session, when the token is authentic, its session
+    /// is active now and it is the session's current generation (the one a refresh would
+    /// rotate). `None` for anything else: not ours, tampered, an older generation (presenting
+    /// it would be reuse), an ended or unknown session. One store read; nothing changes.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn introspect_refresh_token(&self, refresh_token: &str) -> Result<Option<Session>> {
+        let Ok(presented) = self.secrets.load().parse(refresh_token) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .load(presented.sid)
+            .await?
+            .filter(|s| s.is_active_at(now) && s.generation == presented.generation))
+    }
+
     pub(super) fn emit(&self, e: Event) {
         self.events.emit(&e);
     }

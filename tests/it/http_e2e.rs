@@ -786,16 +786,46 @@ async fn the_auth_service_refuses_what_it_revoked() {
         .expect("json");
     assert_eq!(after["active"], false, "a revoked access token");
     assert_eq!(sessions(access.clone()).await, 401);
+    // Refresh tokens introspect too: active while current, not once rotated.
+    let rt = pair["refresh_token"].as_str().expect("rt").to_owned();
+    let r: Value = introspect(rt.clone(), None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["active"], true);
+    assert_eq!(r["token_type"], "refresh_token");
     // The session itself lives on.
-    let next: Value = refresh(
-        &http,
-        &auth.url,
-        pair["refresh_token"].as_str().expect("rt"),
-    )
-    .await
-    .json()
-    .await
-    .expect("pair");
+    let next: Value = refresh(&http, &auth.url, &rt)
+        .await
+        .json()
+        .await
+        .expect("pair");
+    let r: Value = introspect(rt, None).await.json().await.expect("json");
+    assert_eq!(r["active"], false, "a rotated-away refresh token");
+    let rt = next["refresh_token"].as_str().expect("rt").to_owned();
+    // RFC 8414 metadata names the endpoints.
+    let meta: Value = http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            auth.url
+        ))
+        .send()
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(meta["token_endpoint"], format!("{}/token", auth.url));
+    assert_eq!(
+        meta["jwks_uri"],
+        format!("{}/.well-known/jwks.json", auth.url)
+    );
+    assert!(
+        meta["introspection_endpoint_auth_methods_supported"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|v| v == "client_secret_basic"))
+    );
     let access = next["access_token"].as_str().expect("access").to_owned();
     assert_eq!(sessions(access.clone()).await, 200);
 
@@ -814,6 +844,11 @@ async fn the_auth_service_refuses_what_it_revoked() {
     );
     let after: Value = introspect(access, None).await.json().await.expect("json");
     assert_eq!(after["active"], false);
+    let after: Value = introspect(rt, None).await.json().await.expect("json");
+    assert_eq!(
+        after["active"], false,
+        "a logged-out session's refresh token"
+    );
 }
 
 /// Failed logins are rate-limited like failed refreshes, keyed by the client's address: a
