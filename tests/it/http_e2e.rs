@@ -910,3 +910,63 @@ async fn failed_logins_are_limited_per_client_address() {
         let _ = std::fs::remove_dir_all(&data);
     }
 }
+
+/// Interop with OAuth libraries nobody here wrote: Authlib's OAuth 2.0 client refreshes (by
+/// hand and automatically), revokes (RFC 7009) and introspects (RFC 7662, client_secret_basic
+/// and client_secret_post) against the example auth service, and PyJWT verifies a live access
+/// token from the service's remote JWKS with RFC 9068's `typ` and required claims
+/// (`tests/data/oauth/authlib_client.py`; .ci/run installs both from PyPI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authlib_and_pyjwt_against_the_auth_service() {
+    let Some(python) = crate::common::tool("python3") else {
+        return;
+    };
+    let has = std::process::Command::new(&python)
+        .args(["-c", "import authlib, jwt, requests"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        assert!(
+            std::env::var("CI").is_err(),
+            "authlib, pyjwt and requests are required under CI (.ci/run installs them)"
+        );
+        eprintln!("SKIPPED: python3 lacks authlib/pyjwt/requests");
+        return;
+    }
+    let data = data_dir();
+    let auth = start(
+        "auth_service",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().expect("utf8"),
+            "--store",
+            "memory:",
+            "--user",
+            "alice:s3cret",
+            "--client-secret",
+            "rs secret",
+        ],
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/oauth/authlib_client.py"
+    );
+    let url = auth.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .args([script, &url, "alice", "s3cret", "rs secret"])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
