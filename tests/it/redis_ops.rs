@@ -481,6 +481,7 @@ mod failover {
     /// promotes the replica.
     async fn cluster_failover(replicas: u32, recover: bool) -> Count {
         let _turn = ONE_AT_A_TIME.lock().await;
+        let _one = crate::stores::private_redis::CLUSTERS.lock().await;
         use std::process::Command;
         let mut nodes = Vec::new();
         let args = [

@@ -423,6 +423,12 @@ pub(crate) mod private_redis {
         extra: Vec<String>,
     }
 
+    /// One Redis Cluster at a time across the test binary. A killed node's port can be reused
+    /// by another test's cluster node, and the dead node's old peers then gossip with it over
+    /// the bus: a cluster from one test can take the other's down ("ClusterDown", seen under CI
+    /// load). Every test that makes a cluster holds this while it runs.
+    pub(crate) static CLUSTERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     pub(crate) fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")
@@ -638,6 +644,7 @@ async fn redis_down_fails_fast_and_recovers() {
 #[cfg(all(feature = "redis", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cluster_conforms() {
+    let _one = private_redis::CLUSTERS.lock().await;
     use tidepass::conformance;
     use tidepass::store::RedisStore;
 

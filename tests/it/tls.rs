@@ -161,8 +161,9 @@ async fn redis_over_tls_verifies_the_server_and_conforms() {
 async fn redis_cluster_over_tls_verifies_the_servers_and_conforms() {
     use redis::cluster::ClusterClientBuilder;
 
-    use crate::stores::private_redis::{Server, free_port};
+    use crate::stores::private_redis::{CLUSTERS, Server, free_port};
 
+    let _one = CLUSTERS.lock().await;
     let dir = std::env::temp_dir().join(format!("tidepass-tls-cluster-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     make_certs(&dir, "other");
