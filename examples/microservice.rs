@@ -8,7 +8,8 @@
 //! curl -s localhost:8081/me -H "authorization: Bearer $ACCESS"
 //! ```
 //!
-//! Flags: `--auth URL` (required), `--listen ADDR` (127.0.0.1:8081), `--sync-interval MS`
+//! Flags: `--auth URL` (required), `--issuer URL` (the tokens' `iss`; default the `--auth`
+//! URL, which is the auth service's default), `--listen ADDR` (127.0.0.1:8081), `--sync-interval MS`
 //! (1000), `--revocations redis://…` (also follow the auth service's Redis store: revocations
 //! arrive by pub/sub within milliseconds; polling stays on as the fallback). `GET /me` answers the verified claims or 401 with `WWW-Authenticate`; `GET /admin`
 //! needs scope `admin` (403 `insufficient_scope` otherwise).
@@ -27,7 +28,6 @@ use tidepass::revocation::{RevocationList, Syncer};
 use tidepass::verify::sync::{Fetched, KeySync};
 use tidepass::{ErrorKind, Verifier};
 
-const ISSUER: &str = "http://tidepass.local";
 const AUDIENCE: &str = "api";
 
 #[derive(Clone)]
@@ -112,7 +112,7 @@ async fn watch_unknown_kid(
 
 fn usage() -> ! {
     eprintln!(
-        "usage: microservice --auth URL [--listen ADDR] [--sync-interval MS] [--revocations redis://…]"
+        "usage: microservice --auth URL [--issuer URL] [--listen ADDR] [--sync-interval MS] [--revocations redis://…]"
     );
     std::process::exit(if std::env::args().any(|a| a == "--help" || a == "-h") {
         0
@@ -124,6 +124,7 @@ fn usage() -> ! {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut revocations: Option<String> = None;
+    let mut issuer: Option<String> = None;
     let (mut auth, mut listen, mut interval): (Option<String>, SocketAddr, u64) =
         (None, "127.0.0.1:8081".parse()?, 1000);
     let mut args = std::env::args().skip(1);
@@ -131,6 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let mut value = || args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
             "--auth" => auth = Some(value().trim_end_matches('/').to_owned()),
+            "--issuer" => issuer = Some(value()),
             "--listen" => listen = value().parse().unwrap_or_else(|_| usage()),
             "--sync-interval" => interval = value().parse().unwrap_or_else(|_| usage()),
             "--revocations" => revocations = Some(value()),
@@ -138,6 +140,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     }
     let auth = auth.unwrap_or_else(|| usage());
+    let issuer = issuer.unwrap_or_else(|| auth.clone());
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
@@ -147,7 +150,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     };
     let list = Arc::new(RevocationList::new());
     let verifier = Arc::new(
-        Verifier::builder(ISSUER, AUDIENCE, VerifyingKeys::default())
+        Verifier::builder(&issuer, AUDIENCE, VerifyingKeys::default())
             .revocations(list.clone())
             .build()?,
     );

@@ -179,8 +179,11 @@
 //! - `redis-tls`, `postgres-tls`: TLS to the stores (rustls on ring, certificates verified).
 //! - `redis-sentinel`: `RedisStore::connect_sentinel` and `store::SentinelConnection`, which
 //!   follows the primary through failovers.
-//! - `axum`: the `http::axum::Auth` extractor, refresh-token cookies (`http::cookie`), helpers on the
-//!   `http` crate's types.
+//! - `server`: the auth service's endpoints on the `http` crate's types, with no framework
+//!   (`http::server::AuthServer`: token, login helper, logout and account endpoints, RFC 7009,
+//!   RFC 7662, RFC 8414, JWKS, the revocation feed), refresh-token cookies (`http::cookie`).
+//! - `axum` (with `server`): the `http::axum::Auth` extractor, the `require_auth` middleware,
+//!   and the endpoints as an axum `Router` (`http::axum::router`).
 //! - `client`: `client::Keeper`, silent refresh for devices.
 //! - `guard`: `issuer::guard::FailureLimiter` (the risk policy in [`issuer::guard`] needs no
 //!   feature).

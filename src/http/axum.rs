@@ -1,5 +1,5 @@
 //! axum integration (feature `axum`): an extractor for verified claims, with RFC 6750
-//! rejections.
+//! rejections, and the auth service's endpoints ([`router`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -47,8 +47,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+use axum::Router;
+
 use crate::error::Error;
 use crate::http::Rejection;
+use crate::http::server::{AuthServer, Reply};
+use crate::store::SessionStore;
 use crate::token::claims::NoExtra;
 use crate::verify::{Verified, Verifier};
 
@@ -142,4 +146,120 @@ where
         }
         Err(rejection) => rejection.into_response(),
     }
+}
+
+/// The auth service's endpoints ([`crate::http::server`]) as a `Router`, to merge with your
+/// own routes (your `/login` calls [`AuthServer::login`]). Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so failures are rate-limited per
+/// client address. Bodies over [`AuthServer::max_body`] answer 413.
+///
+/// ```no_run
+/// use std::{net::SocketAddr, sync::Arc};
+/// use axum::{Router, extract::State, http::request::Parts, routing::post};
+/// use tidepass::http::server::{AuthServer, Delivery};
+/// use tidepass::{Login, MemoryStore};
+///
+/// async fn login(State(server): State<Arc<AuthServer<MemoryStore>>>, parts: Parts) -> axum::response::Response {
+///     let delivery = Delivery::from_query(&parts);
+///     let reply = server.login(&parts, delivery, async {
+///         // Check the credentials here; `None` refuses.
+///         Some(Login::new("alice"))
+///     }).await;
+///     tidepass::http::axum::into_response(reply)
+/// }
+///
+/// # async fn run(server: Arc<AuthServer<MemoryStore>>) -> std::io::Result<()> {
+/// let app = Router::new()
+///     .route("/login", post(login))
+///     .with_state(server.clone())
+///     .merge(tidepass::http::axum::router(server));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+/// # }
+/// ```
+pub fn router<S: SessionStore + 'static>(server: Arc<AuthServer<S>>) -> Router {
+    use crate::http::server::paths;
+    use axum::routing::{delete, get, post};
+    // Below the issuer's own path (`https://example.com/auth` serves `/auth/token`); the
+    // metadata sits at the root with that path after it (RFC 8414 §3). Merge, don't nest.
+    let p = server.path_prefix();
+    let at = |path: &str| format!("{p}{path}");
+    Router::new()
+        .route(&at(paths::TOKEN), post(endpoint::<S>))
+        .route(&at(paths::LOGOUT), post(endpoint::<S>))
+        .route(&at(paths::SESSIONS), get(endpoint::<S>))
+        .route(&at(paths::REVOKE_OTHERS), post(endpoint::<S>))
+        .route(&at("/sessions/{id}"), delete(endpoint::<S>))
+        .route(&at(paths::REVOKE), post(endpoint::<S>))
+        .route(&at(paths::INTROSPECT), post(endpoint::<S>))
+        .route(&at(paths::JWKS), get(endpoint::<S>))
+        .route(&at(paths::REVOCATIONS), get(endpoint::<S>))
+        .route(&server.metadata_path(), get(endpoint::<S>))
+        .with_state(server)
+}
+
+/// Collect the body (up to the server's limit) and hand the request to
+/// [`AuthServer::handle`], which routes it.
+async fn endpoint<S: SessionStore>(
+    State(server): State<Arc<AuthServer<S>>>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, server.max_body()).await else {
+        return into_response(
+            Rejection {
+                status: 413,
+                www_authenticate: None,
+                body: r#"{"error":"request_too_large"}"#,
+            }
+            .to_response()
+            .map(String::into_bytes),
+        );
+    };
+    into_response(
+        server
+            .handle(axum::http::Request::from_parts(parts, bytes))
+            .await,
+    )
+}
+
+/// A [`Reply`] as an axum response.
+pub fn into_response(reply: Reply) -> Response {
+    reply.map(axum::body::Body::from).into_response()
+}
+
+/// Middleware (`axum::middleware::from_fn(json_errors)`): every 4xx answer gets a JSON body,
+/// axum's own plain-text ones too (unknown route, wrong method, body too large, wrong content
+/// type), so clients parse one shape. RFC 6750 challenges are left as they are.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    let r = next.run(request).await;
+    let is_json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !r.status().is_client_error()
+        || is_json
+        || r.status() == StatusCode::UNAUTHORIZED
+            && r.headers().contains_key(header::WWW_AUTHENTICATE)
+    {
+        return r;
+    }
+    let code = match r.status() {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
+        StatusCode::TOO_MANY_REQUESTS => "slow_down",
+        _ => "invalid_request",
+    };
+    let (mut parts, _) = r.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(format!(r#"{{"error":"{code}"}}"#)),
+    )
 }

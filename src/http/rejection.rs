@@ -70,24 +70,24 @@ fn quote(s: &str) -> String {
         .collect()
 }
 
-#[cfg(feature = "axum")]
+#[cfg(feature = "server")]
 impl Rejection {
-    /// The whole response on the `http` crate's types (feature `axum`).
-    pub fn to_response(&self) -> axum::http::Response<String> {
-        let mut r = axum::http::Response::new(self.body.to_owned());
-        *r.status_mut() = axum::http::StatusCode::from_u16(self.status)
-            .unwrap_or(axum::http::StatusCode::UNAUTHORIZED);
+    /// The whole response on the `http` crate's types (feature `server`).
+    pub fn to_response(&self) -> http::Response<String> {
+        let mut r = http::Response::new(self.body.to_owned());
+        *r.status_mut() =
+            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::UNAUTHORIZED);
         let h = r.headers_mut();
         h.insert(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
         );
         if let Some(v) = self
             .www_authenticate
             .as_deref()
-            .and_then(|v| axum::http::HeaderValue::from_str(v).ok())
+            .and_then(|v| http::HeaderValue::from_str(v).ok())
         {
-            h.insert(axum::http::header::WWW_AUTHENTICATE, v);
+            h.insert(http::header::WWW_AUTHENTICATE, v);
         }
         r
     }

@@ -25,13 +25,13 @@ pub struct TokenPair {
 /// A login to open a session for. Build with [`Login::new`] and the setters.
 #[derive(Debug, Clone)]
 pub struct Login {
-    pub(super) subject: String,
-    pub(super) context: ClientContext,
-    pub(super) scope: Option<String>,
-    pub(super) client_id: Option<String>,
-    pub(super) claims: Map<String, Value>,
-    pub(super) assurance: u8,
-    pub(super) auth_time: Option<u64>,
+    pub(crate) subject: String,
+    pub(crate) context: ClientContext,
+    pub(crate) scope: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) claims: Map<String, Value>,
+    pub(crate) assurance: u8,
+    pub(crate) auth_time: Option<u64>,
 }
 
 impl Login {

@@ -215,6 +215,11 @@ impl<S: SessionStore> Issuer<S> {
         &self.policy
     }
 
+    /// Now, by the issuer's clock (Unix seconds).
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
     /// Make a new refresh secret current; tokens of older secrets keep working until
     /// [`Issuer::retire_refresh_secret`].
     ///

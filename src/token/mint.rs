@@ -179,6 +179,11 @@ impl Minter {
         &self.issuer
     }
 
+    /// The audience (`aud`).
+    pub fn audience(&self) -> &Audience {
+        &self.audience
+    }
+
     /// A snapshot of the current key set (active and retired keys).
     pub fn keys(&self) -> KeySet {
         self.state.load().keys.clone()

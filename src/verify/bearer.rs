@@ -64,14 +64,14 @@ pub fn parse(authorization: &str, max_len: usize) -> Result<&str> {
 }
 
 /// The bearer token of a request's `Authorization` header (on the `http` crate's types,
-/// feature `axum`).
+/// feature `server`).
 ///
 /// # Errors
 ///
 /// [`ErrorKind::MissingToken`] without the header; otherwise as [`parse`].
-#[cfg(feature = "axum")]
-pub fn from_headers(headers: &axum::http::HeaderMap, max_len: usize) -> Result<&str> {
-    match headers.get(axum::http::header::AUTHORIZATION) {
+#[cfg(feature = "server")]
+pub fn from_headers(headers: &http::HeaderMap, max_len: usize) -> Result<&str> {
+    match headers.get(http::header::AUTHORIZATION) {
         None => Err(Error::new(ErrorKind::MissingToken)),
         Some(v) => parse(
             v.to_str()

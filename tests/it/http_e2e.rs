@@ -587,6 +587,9 @@ async fn two_auth_services_on_one_redis_behave_as_one() {
         &store,
         "--user",
         "alice:s3cret",
+        // One service behind two processes: one public issuer URL.
+        "--issuer",
+        "http://tidepass.local",
     ];
     let a = start("auth_service", &args);
     let b = start("auth_service", &args);
@@ -595,6 +598,8 @@ async fn two_auth_services_on_one_redis_behave_as_one() {
         &[
             "--auth",
             &a.url,
+            "--issuer",
+            "http://tidepass.local",
             "--listen",
             "127.0.0.1:0",
             "--sync-interval",
@@ -647,6 +652,9 @@ async fn two_auth_services_on_one_postgres_behave_as_one() {
         &store,
         "--user",
         "alice:s3cret",
+        // One service behind two processes: one public issuer URL.
+        "--issuer",
+        "http://tidepass.local",
     ];
     let a = start("auth_service", &args);
     let b = start("auth_service", &args);
@@ -718,6 +726,8 @@ async fn the_auth_service_refuses_what_it_revoked() {
             "memory:",
             "--user",
             "alice:s3cret",
+            "--client-id",
+            "rs",
             "--client-secret",
             "rs secret",
         ],
@@ -736,7 +746,11 @@ async fn the_auth_service_refuses_what_it_revoked() {
             let req = http.post(url);
             let req = match basic {
                 Some((id, secret)) => req.basic_auth(id, Some(secret)).form(&[("token", token)]),
-                None => req.form(&[("token", token.as_str()), ("client_secret", "rs secret")]),
+                None => req.form(&[
+                    ("token", token.as_str()),
+                    ("client_id", "rs"),
+                    ("client_secret", "rs secret"),
+                ]),
             };
             req.send().await.expect("introspect")
         }
@@ -816,6 +830,8 @@ async fn the_auth_service_refuses_what_it_revoked() {
         .json()
         .await
         .expect("json");
+    // RFC 8414 §3.3: the issuer is the URL the metadata was fetched from.
+    assert_eq!(meta["issuer"], auth.url);
     assert_eq!(meta["token_endpoint"], format!("{}/token", auth.url));
     assert_eq!(
         meta["jwks_uri"],

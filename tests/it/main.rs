@@ -1,6 +1,8 @@
 //! tidepass integration tests: one binary, one module per story.
 
 mod attacks;
+#[cfg(all(feature = "server", feature = "guard"))]
+mod auth_server;
 #[cfg(feature = "axum")]
 mod axum_layer;
 #[cfg(feature = "cli")]

@@ -1,0 +1,381 @@
+//! The auth service's endpoints on the `http` crate's types, with no framework and no network:
+//! requests built by hand into `AuthServer::handle`, answers checked against the RFCs.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use base64::Engine as _;
+use http::{Method, Request, StatusCode};
+use serde_json::Value;
+use tidepass::http::cookie::RefreshCookie;
+use tidepass::http::server::{AuthServer, Delivery, Peer, Reply};
+use tidepass::issuer::guard::FailureLimiter;
+use tidepass::keys::{Algorithm, SigningKey};
+use tidepass::{Issuer, Login, MemoryStore, Minter};
+
+fn server_at(
+    issuer_url: &str,
+    f: impl FnOnce(
+        tidepass::http::server::AuthServerBuilder<MemoryStore>,
+    ) -> tidepass::http::server::AuthServerBuilder<MemoryStore>,
+) -> AuthServer<MemoryStore> {
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let minter = Minter::new(key, issuer_url, "api").expect("minter");
+    let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .client_id("web")
+        .build()
+        .expect("issuer");
+    f(AuthServer::builder(issuer).introspection_client("rs", "rs secret"))
+        .build()
+        .expect("server")
+}
+
+fn json(r: &Reply) -> Value {
+    serde_json::from_slice(r.body()).expect("a JSON body")
+}
+
+fn form(uri: &str, body: &str) -> Request<String> {
+    Request::post(uri)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned())
+        .expect("request")
+}
+
+async fn login(server: &AuthServer<MemoryStore>, delivery: Delivery) -> Reply {
+    let (parts, ()) = Request::post("/login")
+        .extension(Peer(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+        .body(())
+        .expect("request")
+        .into_parts();
+    server
+        .login(&parts, delivery, async {
+            Some(Login::new("alice").scope("read"))
+        })
+        .await
+}
+
+#[tokio::test]
+async fn token_endpoint_follows_rfc6749() {
+    let server = server_at("https://auth.example", |b| b);
+    server.sync_revocations().await.expect("sync");
+    let pair = json(&login(&server, Delivery::Body).await);
+    let rt = pair["refresh_token"].as_str().expect("rt");
+
+    let r = server
+        .handle(form(
+            "/token",
+            &format!("grant_type=refresh_token&refresh_token={rt}"),
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // §5.1: never cached.
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["pragma"], "no-cache");
+    let next = json(&r);
+    assert_eq!(next["token_type"], "Bearer");
+    assert_ne!(next["refresh_token"], pair["refresh_token"]);
+
+    // §5.2 errors, with no-store as well.
+    let r = server
+        .handle(form("/token", "grant_type=password&username=a"))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(&r)["error"], "unsupported_grant_type");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let r = server
+        .handle(form(
+            "/token",
+            &format!("grant_type=refresh_token&refresh_token={rt}x"),
+        ))
+        .await;
+    assert_eq!(json(&r)["error"], "invalid_grant");
+    // §3.1: a parameter sent twice is refused (which one would count is ambiguous).
+    let next_rt = next["refresh_token"].as_str().expect("rt");
+    let r = server
+        .handle(form(
+            "/token",
+            &format!("grant_type=refresh_token&refresh_token={next_rt}&refresh_token=tprt_x"),
+        ))
+        .await;
+    assert_eq!(
+        (r.status(), json(&r)["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    // Not a form at all.
+    let r = server
+        .handle(
+            Request::post("/token")
+                .header("content-type", "application/json")
+                .body(r#"{"grant_type":"refresh_token"}"#.to_owned())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(json(&r)["error"], "invalid_request");
+    // Routing: unknown path, wrong method, too large a body.
+    let r = server.handle(form("/nope", "")).await;
+    assert_eq!(
+        (r.status(), json(&r)["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let r = server
+        .handle(Request::get("/token").body(Vec::new()).expect("request"))
+        .await;
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let r = server.handle(form("/token", &"a".repeat(17 * 1024))).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn cookie_mode_with_the_host_cookie_and_csrf_defence() {
+    let server = server_at("https://auth.example", |b| {
+        b.cookie(RefreshCookie::host())
+            .allowed_origin("https://app.example")
+    });
+    let r = login(&server, Delivery::Cookie).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(json(&r).get("refresh_token").is_none(), "not in the body");
+    let set = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(set.starts_with("__Host-tidepass-refresh=tprt_"), "{set}");
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    assert!(!set.contains("Domain"), "{set}");
+    let pair = set.split(';').next().expect("pair").to_owned();
+    let refresh = |origin: &'static str, cookie: String| {
+        Request::post("/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", origin)
+            .header("cookie", cookie)
+            .body("grant_type=refresh_token".to_owned())
+            .expect("request")
+    };
+    // Another origin: refused, and the token is not spent (the right page still refreshes).
+    let r = server
+        .handle(refresh("https://evil.example", pair.clone()))
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Two refresh cookies: refused.
+    let r = server
+        .handle(refresh(
+            "https://app.example",
+            format!("{pair}; __Host-tidepass-refresh=tprt_planted"),
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // The default cookie's name is not read by a server configured for the __Host- one.
+    let r = server
+        .handle(refresh(
+            "https://app.example",
+            pair.replace("__Host-", "__Secure-"),
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = server
+        .handle(refresh("https://app.example", pair.clone()))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let next = r.headers()["set-cookie"].to_str().expect("ascii");
+    assert!(next.starts_with("__Host-tidepass-refresh=tprt_") && !next.starts_with(&pair));
+}
+
+#[tokio::test]
+async fn introspection_authenticates_clients_and_sees_revocations() {
+    let server = server_at("https://auth.example", |b| b);
+    server.sync_revocations().await.expect("sync");
+    let pair = json(&login(&server, Delivery::Body).await);
+    let access = pair["access_token"].as_str().expect("access").to_owned();
+    let basic = |id: &str, secret: &str| {
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let cred = format!("{}:{}", enc(id), enc(secret));
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(cred)
+        )
+    };
+    let introspect = |auth: Option<String>, body: String| {
+        let mut b = Request::post("/introspect")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        b.body(body).expect("request")
+    };
+    // client_secret_basic: the secret form-urlencoded inside (RFC 6749 §2.3.1), here with a
+    // space that arrives as `+`.
+    let r = server
+        .handle(introspect(
+            Some(basic("rs", "rs secret")),
+            format!("token={access}"),
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = json(&r);
+    assert_eq!(body["active"], true);
+    assert_eq!(
+        body["client_id"], "web",
+        "RFC 9068: the issuer's default client id"
+    );
+    assert_eq!(body["aud"], "api");
+    assert_eq!(body["iss"], "https://auth.example");
+    // client_secret_post.
+    let r = server
+        .handle(introspect(
+            None,
+            format!("token={access}&client_id=rs&client_secret=rs+secret"),
+        ))
+        .await;
+    assert_eq!(json(&r)["active"], true);
+    // A wrong secret, a wrong id, none at all: 401 invalid_client.
+    for auth in [
+        Some(basic("rs", "nope")),
+        Some(basic("other", "rs secret")),
+        None,
+    ] {
+        let r = server
+            .handle(introspect(auth, format!("token={access}")))
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(json(&r)["error"], "invalid_client");
+    }
+    // RFC 7009 on the access token lists its jti: inactive at once, and the account
+    // endpoints refuse it.
+    let r = server
+        .handle(form("/revoke", &format!("token={access}")))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = server
+        .handle(introspect(
+            Some(basic("rs", "rs secret")),
+            format!("token={access}"),
+        ))
+        .await;
+    assert_eq!(json(&r), serde_json::json!({ "active": false }));
+    let r = server
+        .handle(
+            Request::get("/sessions")
+                .header("authorization", format!("Bearer {access}"))
+                .body(Vec::new())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .contains("invalid_token")
+    );
+    // The refresh token introspects as active until the session ends.
+    let rt = pair["refresh_token"].as_str().expect("rt");
+    let r = server
+        .handle(introspect(
+            Some(basic("rs", "rs secret")),
+            format!("token={rt}"),
+        ))
+        .await;
+    assert_eq!(json(&r)["token_type"], "refresh_token");
+}
+
+#[tokio::test]
+async fn metadata_of_an_issuer_with_a_path() {
+    let server = server_at("https://auth.example/tenant-a", |b| b);
+    assert_eq!(
+        server.metadata_path(),
+        "/.well-known/oauth-authorization-server/tenant-a"
+    );
+    let r = server
+        .handle(
+            Request::get("/.well-known/oauth-authorization-server/tenant-a")
+                .body(Vec::new())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let m = json(&r);
+    assert_eq!(m["issuer"], "https://auth.example/tenant-a");
+    assert_eq!(m["token_endpoint"], "https://auth.example/tenant-a/token");
+    assert_eq!(
+        m["jwks_uri"],
+        "https://auth.example/tenant-a/.well-known/jwks.json"
+    );
+    // The endpoints answer below the issuer's path, not at the root.
+    let r = server
+        .handle(
+            Request::get("/tenant-a/.well-known/jwks.json")
+                .body(Vec::new())
+                .expect("r"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .expect("a")
+            .contains("max-age")
+    );
+    let r = server
+        .handle(
+            Request::get("/.well-known/jwks.json")
+                .body(Vec::new())
+                .expect("r"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // An issuer that is no URL is refused when the server is built.
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let issuer = Issuer::builder(
+        MemoryStore::new(),
+        Minter::new(key, "auth.example?x=1", "api").expect("minter"),
+    )
+    .build()
+    .expect("issuer");
+    let err = AuthServer::builder(issuer).build().expect_err("not a URL");
+    assert_eq!(err.kind(), tidepass::ErrorKind::InvalidConfig);
+}
+
+#[tokio::test]
+async fn failed_refreshes_and_logins_are_rate_limited_per_peer() {
+    let server = server_at("https://auth.example", |b| {
+        b.failure_limiter(FailureLimiter::new(3, Duration::from_secs(600)))
+    });
+    let from = |ip: [u8; 4], body: &str| {
+        let mut r = form("/token", body);
+        r.extensions_mut().insert(Peer(IpAddr::from(ip)));
+        r
+    };
+    let forged = format!(
+        "grant_type=refresh_token&refresh_token=tprt_{}",
+        "A".repeat(78)
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(server.handle(from([192, 0, 2, 1], &forged)).await.status());
+    }
+    assert_eq!(statuses[0], StatusCode::BAD_REQUEST);
+    assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    let r = server.handle(from([192, 0, 2, 1], &forged)).await;
+    assert!(r.headers().contains_key("retry-after"));
+    // Another address has its own budget.
+    let r = server.handle(from([192, 0, 2, 2], &forged)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // A login from the throttled address never reaches the password check.
+    let (parts, ()) = Request::builder()
+        .method(Method::POST)
+        .uri("/login")
+        .extension(Peer(IpAddr::from([192, 0, 2, 1])))
+        .body(())
+        .expect("request")
+        .into_parts();
+    let checked = std::sync::atomic::AtomicBool::new(false);
+    let r = server
+        .login(&parts, Delivery::Body, async {
+            checked.store(true, std::sync::atomic::Ordering::Relaxed);
+            Some(Login::new("alice"))
+        })
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(!checked.load(std::sync::atomic::Ordering::Relaxed));
+}
