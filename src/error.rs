@@ -77,6 +77,10 @@ pub enum ErrorKind {
     /// The token is valid but lacks a scope the resource requires. Answer 403
     /// `insufficient_scope`.
     InsufficientScope,
+    /// The token is valid but its login is too old or too weak for the resource (RFC 9470:
+    /// `max_age` or `acr_values`). Answer 401 `insufficient_user_authentication` with the
+    /// demand, so the client sends the user to log in again.
+    InsufficientUserAuthentication,
     /// No credential at all (an empty or absent `Authorization` header). RFC 6750 §3.1: answer
     /// 401 with a bare `WWW-Authenticate: Bearer` challenge and no error code.
     MissingToken,
@@ -189,6 +193,7 @@ impl ErrorKind {
             Self::InvalidNumericDate => "invalid_numeric_date",
             Self::Revoked => "revoked",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InsufficientUserAuthentication => "insufficient_user_authentication",
             Self::MissingToken => "missing_token",
             Self::InvalidRequest => "invalid_request",
             Self::InvalidRefreshToken => "invalid_refresh_token",
@@ -242,6 +247,7 @@ impl ErrorKind {
             Self::InvalidNumericDate => "a time claim is not a valid NumericDate",
             Self::Revoked => "token revoked",
             Self::InsufficientScope => "insufficient scope",
+            Self::InsufficientUserAuthentication => "a more recent or stronger login is required",
             Self::MissingToken => "no bearer token",
             Self::InvalidRequest => "invalid bearer credential",
             Self::InvalidKeySet => "key set refused",
@@ -273,13 +279,41 @@ impl ErrorKind {
     fn class(self) -> Class {
         use ErrorKind::*;
         match self {
-            TooLarge | Malformed | Encrypted | AlgorithmNone | UnsupportedAlgorithm
-            | AlgorithmMismatch | MissingKeyId | UnknownKey | EmbeddedKey | UnknownCritical
-            | InvalidSignature | InvalidType | InvalidIssuer | InvalidAudience | MissingClaim
-            | Expired | NotYetValid | IssuedInFuture | LifetimeTooLong | InvalidNumericDate
-            | Revoked | InsufficientScope | InvalidRequest | MissingToken | InvalidKeySet
-            | InvalidRefreshToken | UnknownSession | SessionRevoked | SessionExpired
-            | RefreshReuse | RefreshFromFuture | StepUpRequired | RiskDenied | GraceReplayLimit
+            TooLarge
+            | Malformed
+            | Encrypted
+            | AlgorithmNone
+            | UnsupportedAlgorithm
+            | AlgorithmMismatch
+            | MissingKeyId
+            | UnknownKey
+            | EmbeddedKey
+            | UnknownCritical
+            | InvalidSignature
+            | InvalidType
+            | InvalidIssuer
+            | InvalidAudience
+            | MissingClaim
+            | Expired
+            | NotYetValid
+            | IssuedInFuture
+            | LifetimeTooLong
+            | InvalidNumericDate
+            | Revoked
+            | InsufficientScope
+            | InsufficientUserAuthentication
+            | InvalidRequest
+            | MissingToken
+            | InvalidKeySet
+            | InvalidRefreshToken
+            | UnknownSession
+            | SessionRevoked
+            | SessionExpired
+            | RefreshReuse
+            | RefreshFromFuture
+            | StepUpRequired
+            | RiskDenied
+            | GraceReplayLimit
             | FeedReplayed => Class::Rejected,
             Store | StoreCorrupt => Class::Store,
             Fetch | RevocationsStale => Class::Fetch,
@@ -528,6 +562,7 @@ mod tests {
             InvalidNumericDate,
             Revoked,
             InsufficientScope,
+            InsufficientUserAuthentication,
             MissingToken,
             InvalidRequest,
             InvalidRefreshToken,

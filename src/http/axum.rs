@@ -54,6 +54,7 @@ use crate::http::Rejection;
 use crate::http::server::{AuthServer, Reply};
 use crate::store::SessionStore;
 use crate::token::claims::NoExtra;
+use crate::verify::step_up::StepUp;
 use crate::verify::{Verified, Verifier};
 
 /// Verified claims of the request's bearer token. Fails with [`AuthRejection`].
@@ -68,6 +69,7 @@ pub struct AuthRejection {
     error: Error,
     realm: String,
     scope: Option<String>,
+    step_up: Option<StepUp>,
 }
 
 impl AuthRejection {
@@ -80,9 +82,11 @@ impl AuthRejection {
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         tracing::info!(target: "tidepass::verify", kind = %self.error.kind(), "request refused");
-        Rejection::from_error(&self.error, &self.realm, self.scope.as_deref())
-            .to_response()
-            .into_response()
+        let rejection = match &self.step_up {
+            Some(demand) => Rejection::step_up(&self.realm, demand),
+            None => Rejection::from_error(&self.error, &self.realm, self.scope.as_deref()),
+        };
+        rejection.to_response().into_response()
     }
 }
 
@@ -101,6 +105,7 @@ where
             error,
             realm: realm.clone(),
             scope: None,
+            step_up: None,
         };
         let token = crate::verify::bearer::from_headers(&parts.headers, verifier.max_token_len())
             .map_err(reject)?;
@@ -118,12 +123,44 @@ pub fn require_scope<C>(claims: &Verified<C>, scope: &str) -> Result<(), AuthRej
         .require_scopes(&[scope])
         .map_err(|error| AuthRejection {
             error,
-            realm: match &claims.aud {
-                crate::Audience::One(a) => a.to_string(),
-                crate::Audience::Many(v) => v.first().map(|a| a.to_string()).unwrap_or_default(),
-            },
+            realm: realm_of(claims),
             scope: Some(scope.to_owned()),
+            step_up: None,
         })
+}
+
+fn realm_of<C>(claims: &Verified<C>) -> String {
+    match &claims.aud {
+        crate::Audience::One(a) => a.to_string(),
+        crate::Audience::Many(v) => v.first().map(|a| a.to_string()).unwrap_or_default(),
+    }
+}
+
+/// Require a recent or strong enough login (RFC 9470), or answer 401
+/// `insufficient_user_authentication` with the demand's `acr_values` and `max_age`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tidepass::http::axum::{Auth, AuthRejection, require_step_up};
+/// use tidepass::verify::step_up::StepUp;
+///
+/// async fn pay(Auth(claims): Auth) -> Result<&'static str, AuthRejection> {
+///     // Browse on any login; pay only within five minutes of a level-2 login.
+///     require_step_up(&claims, &StepUp::new().max_age(Duration::from_secs(300)).acr_at_least(2))?;
+///     Ok("paid")
+/// }
+/// ```
+///
+/// # Errors
+///
+/// An [`AuthRejection`] with [`crate::ErrorKind::InsufficientUserAuthentication`].
+pub fn require_step_up<C>(claims: &Verified<C>, demand: &StepUp) -> Result<(), AuthRejection> {
+    demand.check(claims).map_err(|error| AuthRejection {
+        error,
+        realm: realm_of(claims),
+        scope: None,
+        step_up: Some(demand.clone()),
+    })
 }
 
 /// Middleware (for `axum::middleware::from_fn_with_state` with an `Arc<Verifier<C>>`): a

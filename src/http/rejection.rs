@@ -44,6 +44,9 @@ impl Rejection {
                     body: r#"{"error":"insufficient_scope"}"#,
                 }
             }
+            ErrorKind::InsufficientUserAuthentication => {
+                Self::step_up(&realm, &crate::verify::step_up::StepUp::new())
+            }
             ErrorKind::RevocationsStale => Self {
                 status: 503,
                 www_authenticate: None,
@@ -59,6 +62,29 @@ impl Rejection {
                 www_authenticate: None,
                 body: r#"{"error":"server_error"}"#,
             },
+        }
+    }
+}
+
+impl Rejection {
+    /// RFC 9470 §3: the token's login falls short of `demand`. 401 with
+    /// `error="insufficient_user_authentication"` and the demand's `acr_values` and `max_age`,
+    /// so the client knows what login to ask the user for.
+    pub fn step_up(realm: &str, demand: &crate::verify::step_up::StepUp) -> Self {
+        let mut h = format!(
+            "Bearer realm=\"{}\", error=\"insufficient_user_authentication\", \
+             error_description=\"A different authentication level is required\"",
+            quote(realm)
+        );
+        let params = demand.challenge_params();
+        if !params.is_empty() {
+            h.push_str(", ");
+            h.push_str(&params);
+        }
+        Self {
+            status: 401,
+            www_authenticate: Some(h),
+            body: r#"{"error":"insufficient_user_authentication"}"#,
         }
     }
 }
@@ -123,6 +149,19 @@ mod tests {
         assert_eq!(
             (r.status, r.www_authenticate.as_deref()),
             (401, Some("Bearer realm=\"api\""))
+        );
+        let demand = crate::verify::step_up::StepUp::new()
+            .acr_at_least(2)
+            .max_age(std::time::Duration::from_secs(300));
+        let r = Rejection::step_up("api", &demand);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.www_authenticate.as_deref(),
+            Some(
+                "Bearer realm=\"api\", error=\"insufficient_user_authentication\", \
+                 error_description=\"A different authentication level is required\", \
+                 acr_values=\"2\", max_age=\"300\""
+            )
         );
         let r = Rejection::from_error(&Error::new(ErrorKind::WeakKey), "api", None);
         assert_eq!((r.status, r.www_authenticate), (500, None));

@@ -902,6 +902,7 @@ impl<S: SessionStore> AuthServer<S> {
                     "active": true, "token_type": "access_token", "sub": c.sub,
                     "scope": c.scope, "client_id": c.client_id, "exp": c.exp, "iat": c.iat,
                     "nbf": c.nbf, "aud": c.aud, "iss": c.iss, "jti": c.jti, "sid": c.sid,
+                    "auth_time": c.auth_time, "acr": c.acr,
                 }),
             );
         }

@@ -287,11 +287,13 @@ impl<S: SessionStore> Issuer<S> {
         now: u64,
     ) -> Result<AccessToken> {
         let sid = sid.to_string();
+        let acr = from.assurance.to_string();
         let mut mint = self
             .minter
             .token(from.subject)
             .sid(&sid)
-            .auth_time(from.auth_time);
+            .auth_time(from.auth_time)
+            .acr(&acr);
         let left = ends_at.saturating_sub(now);
         if left < self.minter.ttl() {
             mint = mint.ttl(std::time::Duration::from_secs(left));

@@ -25,6 +25,8 @@ use crate::session::{Session, SessionId};
 pub(crate) struct MintedFrom<'a> {
     pub(crate) subject: &'a str,
     pub(crate) auth_time: u64,
+    /// The assurance level, minted as `acr`.
+    pub(crate) assurance: u8,
     pub(crate) scope: Option<&'a str>,
     pub(crate) client_id: Option<&'a str>,
     pub(crate) claims: &'a Map<String, Value>,
@@ -35,6 +37,7 @@ impl<'a> From<&'a Session> for MintedFrom<'a> {
         Self {
             subject: &s.subject,
             auth_time: s.auth_time,
+            assurance: s.assurance,
             scope: s.scope.as_deref(),
             client_id: s.client_id.as_deref(),
             claims: &s.claims,
@@ -47,6 +50,7 @@ impl<'a> From<&'a Session> for MintedFrom<'a> {
 pub(crate) struct Known {
     subject: String,
     auth_time: u64,
+    assurance: u8,
     scope: Option<String>,
     client_id: Option<String>,
     claims: Map<String, Value>,
@@ -58,6 +62,7 @@ impl Known {
         MintedFrom {
             subject: &self.subject,
             auth_time: self.auth_time,
+            assurance: self.assurance,
             scope: self.scope.as_deref(),
             client_id: self.client_id.as_deref(),
             claims: &self.claims,
@@ -113,6 +118,7 @@ impl KnownSessions {
             Arc::new(Known {
                 subject: s.subject.clone(),
                 auth_time: s.auth_time,
+                assurance: s.assurance,
                 scope: s.scope.clone(),
                 client_id: s.client_id.clone(),
                 claims: s.claims.clone(),

@@ -109,6 +109,11 @@ pub struct AccessClaims<C = NoExtra> {
     /// When the user last authenticated, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<u64>,
+    /// Authentication context class: how strongly the user authenticated (RFC 9068 §2.2.1,
+    /// RFC 9470). tidepass's issuer writes the session's assurance level in decimal (`"1"`,
+    /// `"2"`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<CompactString>,
     /// Custom claims, flattened into the same JSON object.
     #[serde(flatten)]
     pub extra: C,
@@ -130,7 +135,7 @@ impl<C> AccessClaims<C> {
 
 /// Registered claim names, in the order of [`AccessClaims`]' fields. Custom claims may not use
 /// them.
-pub(crate) const REGISTERED: [&str; 11] = [
+pub(crate) const REGISTERED: [&str; 12] = [
     "iss",
     "sub",
     "aud",
@@ -142,6 +147,7 @@ pub(crate) const REGISTERED: [&str; 11] = [
     "scope",
     "client_id",
     "auth_time",
+    "acr",
 ];
 
 /// The largest NumericDate tidepass compares: `i64::MAX` seconds (what RFC 7519 implementations
@@ -216,6 +222,7 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                 let mut scope = None;
                 let mut client_id = None;
                 let mut auth_time: Option<Option<NumericDate<false>>> = None;
+                let mut acr = None;
                 let mut extra = serde_json::Map::new();
                 fn set<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
                     map: &mut A,
@@ -241,6 +248,7 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                         "scope" => set(&mut map, &mut scope, "scope")?,
                         "client_id" => set(&mut map, &mut client_id, "client_id")?,
                         "auth_time" => set(&mut map, &mut auth_time, "auth_time")?,
+                        "acr" => set(&mut map, &mut acr, "acr")?,
                         _ => {
                             let value: serde_json::Value = map.next_value()?;
                             if extra.insert(key.into_owned(), value).is_some() {
@@ -264,6 +272,7 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                     scope: scope.flatten(),
                     client_id: client_id.flatten(),
                     auth_time: auth_time.flatten().map(|t| t.0),
+                    acr: acr.flatten(),
                     extra,
                 })
             }
@@ -323,8 +332,8 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
     next(b'{', &mut i)?;
     let (mut iss, mut sub, mut aud, mut exp, mut iat, mut nbf) =
         (None, None, None, None, None, None);
-    let (mut jti, mut sid, mut scope, mut client_id, mut auth_time) =
-        (None, None, None, None, None);
+    let (mut jti, mut sid, mut scope, mut client_id, mut auth_time, mut acr) =
+        (None, None, None, None, None, None);
     loop {
         let key = string(text, &mut i)?;
         next(b':', &mut i)?;
@@ -335,6 +344,7 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
             "sid" => set(&mut sid, CompactString::from(string(text, &mut i)?))?,
             "scope" => set(&mut scope, CompactString::from(string(text, &mut i)?))?,
             "client_id" => set(&mut client_id, CompactString::from(string(text, &mut i)?))?,
+            "acr" => set(&mut acr, CompactString::from(string(text, &mut i)?))?,
             "exp" => set(&mut exp, number(b, &mut i)?)?,
             "iat" => set(&mut iat, number(b, &mut i)?)?,
             "nbf" => set(&mut nbf, number(b, &mut i)?)?,
@@ -390,6 +400,7 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
         scope,
         client_id,
         auth_time,
+        acr,
         extra,
     })
 }

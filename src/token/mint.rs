@@ -216,6 +216,7 @@ impl Minter {
             scope: None,
             client_id: None,
             auth_time: None,
+            acr: None,
             ttl: None,
             extra: NoExtra {},
         }
@@ -232,6 +233,7 @@ pub struct Mint<'a, C = NoExtra> {
     scope: Option<&'a str>,
     client_id: Option<&'a str>,
     auth_time: Option<u64>,
+    acr: Option<&'a str>,
     ttl: Option<u64>,
     extra: C,
 }
@@ -261,6 +263,12 @@ impl<'a, C: Serialize> Mint<'a, C> {
         self
     }
 
+    /// The authentication context class (`acr`, RFC 9068 §2.2.1).
+    pub fn acr(mut self, acr: &'a str) -> Self {
+        self.acr = Some(acr);
+        self
+    }
+
     /// Override the minter's lifetime for this token.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl.as_secs().max(1));
@@ -277,6 +285,7 @@ impl<'a, C: Serialize> Mint<'a, C> {
             scope: self.scope,
             client_id: self.client_id,
             auth_time: self.auth_time,
+            acr: self.acr,
             ttl: self.ttl,
             extra,
         }
@@ -316,6 +325,7 @@ impl<'a, C: Serialize> Mint<'a, C> {
             scope: self.scope,
             client_id: self.client_id,
             auth_time: self.auth_time,
+            acr: self.acr,
         };
         let payload = payload(&claims, &self.extra)?;
         let state = m.state.load();
@@ -352,6 +362,8 @@ struct Registered<'a> {
     client_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'a str>,
 }
 
 /// The claims JSON: the registered claims, then the custom ones spliced into the same object.

@@ -3,6 +3,7 @@
 
 pub mod bearer;
 mod cache;
+pub mod step_up;
 pub mod sync;
 
 use std::fmt;

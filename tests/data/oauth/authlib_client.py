@@ -90,6 +90,7 @@ claims = jwt.decode(
     options={"require": ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"]},
 )
 check(claims["client_id"] == "tidepass-example", "client_id present (RFC 9068 2.2)")
+check(claims.get("acr") == "1" and isinstance(claims.get("auth_time"), int), "acr and auth_time (RFC 9068 2.2.1)")
 
 # Introspection, both client authentication methods (RFC 6749 2.3.1).
 for method in ("client_secret_basic", "client_secret_post"):
