@@ -306,6 +306,21 @@ mod failover {
         cmd.query_async(&mut con).await
     }
 
+    /// [`ask`] with 30 s to answer instead of redis-rs's default 500 ms: for the 32 MiB
+    /// filler, which a loaded machine (CI runs every test at once) can take longer to write.
+    async fn ask_patiently<T: redis::FromRedisValue>(
+        port: u16,
+        cmd: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+        let config =
+            redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
+        let mut con = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        cmd.query_async(&mut con).await
+    }
+
     async fn eventually(what: &str, check: impl AsyncFnMut() -> bool) {
         eventually_for(what, 30, check).await;
     }
@@ -432,7 +447,7 @@ mod failover {
             // of other data, more than loopback buffers hold); what follows waits in the
             // primary's own memory, and dies with it.
             let filler = vec![b'f'; 32 << 20];
-            let _: () = ask(port, redis::cmd("SET").arg("filler").arg(filler))
+            let _: () = ask_patiently(port, redis::cmd("SET").arg("filler").arg(filler))
                 .await
                 .expect("filler");
             phase.store(1, Ordering::Relaxed);
@@ -594,7 +609,7 @@ mod failover {
         let trouble = async |phase: &AtomicU8| {
             nodes[replica].signal("STOP");
             let filler = vec![b'f'; 32 << 20];
-            let _: () = ask(target_port, redis::cmd("SET").arg("filler{r}").arg(filler))
+            let _: () = ask_patiently(target_port, redis::cmd("SET").arg("filler{r}").arg(filler))
                 .await
                 .expect("filler");
             phase.store(1, Ordering::Relaxed);
