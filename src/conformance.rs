@@ -86,6 +86,7 @@ where
     rotation_table(make().await).await;
     lost_rotations_are_recovered(make().await).await;
     grace_window_and_replay_cap(make().await).await;
+    a_shared_cookie_jar_never_revokes(make().await).await;
     timeouts_at_their_boundaries(make().await).await;
     bad_tokens_never_reach_the_store(make().await).await;
     list_and_revoke(make().await).await;
@@ -405,6 +406,73 @@ pub async fn lost_rotations_are_recovered<S: SessionStore>(store: S) {
     assert_eq!(
         kind(r.issuer.refresh(next.refresh.expose()).await),
         ErrorKind::SessionRevoked
+    );
+}
+
+/// [`Policy::settle_within_grace`] (every preset) for refresh tokens from a shared cookie jar
+/// ([`Issuer::refresh_shared_from`]): requests sharing the jar present the parent and the
+/// child in any order inside the window, and all get the same child; the session rotates
+/// again only after the window, and reuse is still detected then. (Before, the child's second
+/// rotation made the late parent a grandparent and revoked the honest session: what chromium
+/// showed with five parallel refreshes from one page.) Tokens a client holds itself
+/// ([`Issuer::refresh`]) rotate on every presentation, as in [`rotation_table`].
+pub async fn a_shared_cookie_jar_never_revokes<S: SessionStore>(store: S) {
+    const { assert!(POLICY.settle_within_grace, "every preset settles") };
+    let r = rig(store);
+    let jar = ClientContext::default();
+    let g1 = r.issuer.login(Login::new("dora")).await.expect("login");
+    r.clock.advance(30);
+    // The first request rotates; the jar now holds the child.
+    let g2 = r
+        .issuer
+        .refresh_shared_from(g1.refresh.expose(), &jar)
+        .await
+        .expect("rotate");
+    assert_ne!(g2.refresh, g1.refresh);
+    // Requests sent after the jar changed present the child; late ones the parent.
+    let child = r
+        .issuer
+        .refresh_shared_from(g2.refresh.expose(), &jar)
+        .await
+        .expect("child in the window");
+    assert_eq!(
+        child.refresh, g2.refresh,
+        "the child is handed out again, not rotated"
+    );
+    r.clock.advance(1);
+    let parent = r
+        .issuer
+        .refresh_shared_from(g1.refresh.expose(), &jar)
+        .await
+        .expect("late parent");
+    assert_eq!(
+        parent.refresh, g2.refresh,
+        "the late parent gets the same child"
+    );
+    let s = r
+        .issuer
+        .store()
+        .load(g1.session_id)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!((s.generation, s.revoked), (2, None), "one rotation, alive");
+    // After the window the child rotates, and the parent is reuse again.
+    r.clock.advance(GRACE);
+    let g3 = r
+        .issuer
+        .refresh_shared_from(g2.refresh.expose(), &jar)
+        .await
+        .expect("rotate");
+    assert_ne!(g3.refresh, g2.refresh);
+    r.clock.advance(GRACE);
+    assert_eq!(
+        kind(
+            r.issuer
+                .refresh_shared_from(g1.refresh.expose(), &jar)
+                .await
+        ),
+        ErrorKind::RefreshReuse
     );
 }
 

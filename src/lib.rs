@@ -126,7 +126,16 @@
 //!   grace window always yields the identical child (at least 32 concurrent refreshes of one
 //!   token, in every preset and on every store) or, past the replay cap, a refusal that keeps
 //!   the session ([`ErrorKind::GraceReplayLimit`], answered 429); only an older generation,
-//!   or the parent outside the window, is reuse.
+//!   or the parent outside the window, is reuse. A browser's refresh cookie is one jar that
+//!   concurrent requests share, so some carry the parent and others the child an earlier
+//!   answer already stored: for those ([`Issuer::refresh_shared_from`], which the token
+//!   endpoint uses for cookie refreshes) the child presented inside its own window is handed
+//!   out again instead of rotating ([`Policy::settle_within_grace`]), so the late parent never
+//!   becomes a grandparent; checked with chromium (five parallel refreshes from one page) and
+//!   in the conformance suite. What this gives up: such a session rotates at most once per
+//!   grace window, so a thief holding the current cookie value inside that window gets the
+//!   same child as its owner rather than a new one; the two still diverge at the next
+//!   rotation, and the older token is reuse then, as before.
 //! - **A removed key is removed.** After [`Verifier::set_keys`] returns, no token is answered
 //!   from the verified-token cache unless it verified under the new key set, whatever the
 //!   interleaving. A token may claim to live at most a day by default

@@ -154,8 +154,9 @@ impl<S: SessionStore> AuthServerBuilder<S> {
         self
     }
 
-    /// A page origin (`https://app.example`) whose cookie-mode refreshes are accepted. Without
-    /// any, only same-origin requests (`Sec-Fetch-Site: same-origin`) are.
+    /// A page origin (`https://app.example`) whose cookie-mode refreshes are accepted, besides
+    /// the issuer's own origin (always accepted) and requests without `Origin` that say
+    /// `Sec-Fetch-Site: same-origin`.
     pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
         self.allowed_origins.push(origin.into());
         self
@@ -225,6 +226,12 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             ));
         }
         let base = iss.trim_end_matches('/').to_owned();
+        // Pages served from the issuer's own origin may always refresh by cookie.
+        let own_origin = http::Uri::try_from(iss)
+            .ok()
+            .and_then(|u| Some(format!("{}://{}", u.scheme_str()?, u.authority()?)));
+        let mut allowed_origins = self.allowed_origins;
+        allowed_origins.extend(own_origin);
         let audience = match self.issuer.minter().audience() {
             crate::Audience::One(a) => a.to_string(),
             crate::Audience::Many(v) => v.first().map(|a| a.to_string()).unwrap_or_default(),
@@ -243,7 +250,7 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             issuer: self.issuer,
             base,
             cookie: self.cookie,
-            allowed_origins: self.allowed_origins,
+            allowed_origins,
             trusted_proxies: self.trusted_proxies,
             clients: self.clients,
             #[cfg(feature = "guard")]
@@ -708,7 +715,12 @@ impl<S: SessionStore> AuthServer<S> {
             return oauth_error(StatusCode::FORBIDDEN, "invalid_request");
         }
         let presented = self.context(parts, key.clone());
-        match self.issuer.refresh_from(token, &presented).await {
+        // A cookie is a jar the browser's concurrent requests share: settle inside the window.
+        let refreshed = match delivery {
+            Delivery::Cookie => self.issuer.refresh_shared_from(token, &presented).await,
+            Delivery::Body => self.issuer.refresh_from(token, &presented).await,
+        };
+        match refreshed {
             Ok(pair) => self.pair_reply(&pair, delivery),
             Err(e) => {
                 if e.is_invalid_grant()

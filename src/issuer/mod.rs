@@ -419,6 +419,32 @@ impl<S: SessionStore> Issuer<S> {
         refresh_token: &str,
         context: &ClientContext,
     ) -> Result<TokenPair> {
+        self.refresh_checked(refresh_token, context, false).await
+    }
+
+    /// [`Issuer::refresh_from`] for a refresh token from a cookie jar that concurrent
+    /// requests share (a browser's refresh cookie): inside the grace window after a rotation,
+    /// the child it issued is handed out again instead of rotating once more
+    /// ([`Policy::settle_within_grace`]), so the jar's parallel requests, which carry the
+    /// parent or the child in any order, all end on one child and never look like reuse.
+    ///
+    /// # Errors
+    ///
+    /// As [`Issuer::refresh_from`].
+    pub async fn refresh_shared_from(
+        &self,
+        refresh_token: &str,
+        context: &ClientContext,
+    ) -> Result<TokenPair> {
+        self.refresh_checked(refresh_token, context, true).await
+    }
+
+    async fn refresh_checked(
+        &self,
+        refresh_token: &str,
+        context: &ClientContext,
+        shared: bool,
+    ) -> Result<TokenPair> {
         let now = self.clock.now();
         let secrets = self.secrets.load_full();
         let presented = self.authenticate(&secrets, refresh_token)?;
@@ -438,7 +464,8 @@ impl<S: SessionStore> Issuer<S> {
                 }
             }
         }
-        self.rotate_presented(&secrets, presented, now).await
+        self.rotate_presented(&secrets, presented, now, shared)
+            .await
     }
 
     /// [`Issuer::refresh`] as of `now`.
@@ -449,7 +476,7 @@ impl<S: SessionStore> Issuer<S> {
     pub async fn refresh_at(&self, refresh_token: &str, now: u64) -> Result<TokenPair> {
         let secrets = self.secrets.load_full();
         let presented = self.authenticate(&secrets, refresh_token)?;
-        self.rotate_presented(&secrets, presented, now).await
+        self.rotate_presented(&secrets, presented, now, false).await
     }
 
     /// Check a refresh token's tag (no store access); a refusal is counted as an event.
@@ -465,6 +492,7 @@ impl<S: SessionStore> Issuer<S> {
         secrets: &RefreshSecrets,
         presented: Presented,
         now: u64,
+        shared: bool,
     ) -> Result<TokenPair> {
         use tracing::Instrument as _;
         let span = tracing::debug_span!(
@@ -472,7 +500,7 @@ impl<S: SessionStore> Issuer<S> {
             sid = %presented.sid,
             generation = presented.generation
         );
-        self.rotate_inner(secrets, presented, now)
+        self.rotate_inner(secrets, presented, now, shared)
             .instrument(span)
             .await
     }
@@ -482,12 +510,16 @@ impl<S: SessionStore> Issuer<S> {
         secrets: &RefreshSecrets,
         presented: Presented,
         now: u64,
+        shared: bool,
     ) -> Result<TokenPair> {
-        let rules = self.policy.rules(
-            now,
-            secrets.current(),
-            now.saturating_add(self.revocation_ttl()),
-        );
+        let rules = crate::session::RotationRules {
+            settle: shared && self.policy.settle_within_grace,
+            ..self.policy.rules(
+                now,
+                secrets.current(),
+                now.saturating_add(self.revocation_ttl()),
+            )
+        };
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
         let known = self.known.current(&presented.sid, presented.generation);

@@ -279,6 +279,19 @@ pub struct Policy {
     /// [`ErrorKind::RefreshFromFuture`] and the session unchanged. The crate docs' threat model
     /// gives the argument.
     pub recover_lost_rotations: bool,
+    /// For refresh tokens from a cookie jar shared by concurrent requests
+    /// ([`Issuer::refresh_shared_from`](crate::Issuer::refresh_shared_from), which the token
+    /// endpoint uses for cookie refreshes): inside the grace window after a rotation, the
+    /// child it issued is handed out again when presented, instead of rotating once more
+    /// (`true`, every preset). Requests that share one jar (a page's parallel fetches, tabs)
+    /// send the parent on some and, on others, the child an earlier answer has already
+    /// stored: rotating that child made the parent a grandparent, and the late parent then
+    /// revoked an honest session (seen with chromium: five parallel refreshes from one page).
+    /// Such a session rotates at most once per window; the theft signal is unchanged, since
+    /// two holders of one token still diverge at the next rotation. Tokens a client holds
+    /// itself rotate on every presentation whatever this says. `false`: jar refreshes rotate
+    /// on every presentation too.
+    pub settle_within_grace: bool,
 }
 
 /// The longest grace window [`Policy::validate`] accepts.
@@ -297,6 +310,7 @@ impl Policy {
             grace: secs(10),
             max_grace_replays: 64,
             recover_lost_rotations: true,
+            settle_within_grace: true,
         }
     }
 
@@ -309,6 +323,7 @@ impl Policy {
             grace: secs(5),
             max_grace_replays: 32,
             recover_lost_rotations: true,
+            settle_within_grace: true,
         }
     }
 
@@ -321,6 +336,7 @@ impl Policy {
             grace: secs(10),
             max_grace_replays: 64,
             recover_lost_rotations: true,
+            settle_within_grace: true,
         }
     }
 
@@ -335,6 +351,7 @@ impl Policy {
             grace: secs(30),
             max_grace_replays: 64,
             recover_lost_rotations: true,
+            settle_within_grace: true,
         }
     }
 
@@ -380,6 +397,8 @@ impl Policy {
             grace: self.grace.as_secs(),
             max_grace_replays: self.max_grace_replays,
             recover_lost: self.recover_lost_rotations,
+            // The issuer turns it on for a shared cookie jar's refreshes.
+            settle: false,
             secret_id,
             list_reuse_until,
         }
@@ -406,6 +425,10 @@ pub struct RotationRules {
     /// Whether a generation ahead of the store is a lost rotation to recover
     /// ([`Policy::recover_lost_rotations`]) or refused.
     pub recover_lost: bool,
+    /// Whether the current generation presented inside the grace window of its own rotation
+    /// is handed out again instead of rotating: for a refresh token from a shared cookie jar,
+    /// under [`Policy::settle_within_grace`]. `false` from [`Policy::rules`].
+    pub settle: bool,
     /// The refresh-secret id the next generation is made with.
     pub secret_id: u8,
     /// On reuse, a store whose [`SessionStore::lists_reuse`](crate::store::SessionStore::lists_reuse)
@@ -421,8 +444,9 @@ pub struct RotationRules {
 pub enum Rotation {
     /// `g` was current: the session moved to `g + 1`.
     Rotated(Session),
-    /// `g` was the previous generation, inside the grace window and under the replay cap: the
-    /// caller hands out the identical child (generation `g + 1`) again.
+    /// Inside the grace window of the latest rotation and under the replay cap, `g` was the
+    /// previous generation or the one that rotation issued: the caller hands out the identical
+    /// child (the session's current generation) again.
     GraceReplay(Session),
     /// `g` was the previous generation inside the grace window, but the generation has served
     /// its cap of replays: refused ([`ErrorKind::GraceReplayLimit`]). Nothing changed; the
@@ -476,7 +500,14 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
         s.idle_expires_at = now.saturating_add(rules.idle).min(s.absolute_expires_at);
         s
     };
-    if presented == s.generation {
+    // Inside the window after a rotation, the generation it issued and its parent both get the
+    // identical child (that generation) again. One cookie jar shared by concurrent requests
+    // (tabs, a page's parallel fetches) sends the parent on some and the child, already
+    // stored by an earlier answer, on others: rotating the child again would make the parent
+    // a grandparent, and the late parent would then revoke an honest session.
+    let in_window = now < s.rotated_at.saturating_add(rules.grace);
+    let settling = rules.settle && presented == s.generation && s.generation > 1 && in_window;
+    if presented == s.generation && !settling {
         Rotation::Rotated(rotate_from(s, presented))
     } else if presented > s.generation {
         if !rules.recover_lost {
@@ -487,9 +518,7 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
             session: rotate_from(s, presented),
             stored,
         }
-    } else if presented.saturating_add(1) == s.generation
-        && now < s.rotated_at.saturating_add(rules.grace)
-    {
+    } else if settling || presented.saturating_add(1) == s.generation && in_window {
         // The immediate parent inside the window is what honest concurrent clients present:
         // never reuse. Over the cap it is refused, and nothing changes.
         if s.grace_replays >= rules.max_grace_replays {
@@ -615,6 +644,34 @@ mod tests {
             Some(RevokeReason::ReuseDetected)
         );
         assert!(matches!(decide(&dead, 3, &rules(1013)), Rotation::Ended(_)));
+    }
+
+    #[test]
+    fn a_shared_jar_settles_inside_the_window() {
+        let jar = |now| RotationRules {
+            settle: true,
+            ..rules(now)
+        };
+        let s = session(1000);
+        // A login's token has no parent to race with: it rotates at once.
+        let Rotation::Rotated(s2) = decide(&s, 1, &jar(1000)) else {
+            panic!("rotate")
+        };
+        // The child inside its own window: the identical child again, not a rotation that
+        // would make the parent a grandparent.
+        let Rotation::GraceReplay(settled) = decide(&s2, 2, &jar(1001)) else {
+            panic!("the child inside the window settles")
+        };
+        assert_eq!(settled.generation, 2);
+        assert!(matches!(
+            decide(&settled, 1, &jar(1002)),
+            Rotation::GraceReplay(_)
+        ));
+        // Out of the window it rotates, and the parent is reuse.
+        let Rotation::Rotated(s3) = decide(&settled, 2, &jar(1005)) else {
+            panic!("rotate after the window")
+        };
+        assert!(matches!(decide(&s3, 1, &jar(1006)), Rotation::Reuse(_)));
     }
 
     #[test]

@@ -279,6 +279,42 @@ impl PgStore {
     }
 
     /// Write the decided state of a locked session.
+    /// The one-statement rotation: the session moved on from `presented`, when that is its
+    /// current generation and it is alive (`None` otherwise: the locked path decides).
+    async fn rotate_current(
+        client: &deadpool_postgres::Client,
+        sid: SessionId,
+        presented: u64,
+        rules: &RotationRules,
+    ) -> Result<Option<Session>> {
+        let fast = client
+            .prepare_cached(concat!(
+                "UPDATE tidepass_sessions SET generation = generation + 1, secret_id = $3,
+                         rotated_at = $4, last_used_at = $4, grace_replays = 0,
+                         idle_expires_at = LEAST($4 + $5, absolute_expires_at)
+                     WHERE sid = $1 AND generation = $2 AND revoked_reason IS NULL
+                       AND $4 < LEAST(idle_expires_at, absolute_expires_at)
+                     RETURNING ",
+                columns!()
+            ))
+            .await
+            .map_err(store_err)?;
+        let row = client
+            .query_opt(
+                &fast,
+                &[
+                    &&sid.as_bytes()[..],
+                    &i(presented),
+                    &i16::from(rules.secret_id),
+                    &i(rules.now),
+                    &i(rules.idle),
+                ],
+            )
+            .await
+            .map_err(store_err)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     async fn write(tx: &tokio_postgres::Transaction<'_>, s: &Session) -> Result<()> {
         tx.execute(
             "UPDATE tidepass_sessions SET generation = $2, secret_id = $3, rotated_at = $4,
@@ -397,34 +433,12 @@ impl SessionStore for PgStore {
     ) -> Result<Option<Rotation>> {
         let mut client = self.client().await?;
         // The common case, one statement: the presented generation is current and the session
-        // alive.
-        let fast = client
-            .prepare_cached(concat!(
-                "UPDATE tidepass_sessions SET generation = generation + 1, secret_id = $3,
-                         rotated_at = $4, last_used_at = $4, grace_replays = 0,
-                         idle_expires_at = LEAST($4 + $5, absolute_expires_at)
-                     WHERE sid = $1 AND generation = $2 AND revoked_reason IS NULL
-                       AND $4 < LEAST(idle_expires_at, absolute_expires_at)
-                     RETURNING ",
-                columns!()
-            ))
-            .await
-            .map_err(store_err)?;
-        let row = client
-            .query_opt(
-                &fast,
-                &[
-                    &&sid.as_bytes()[..],
-                    &i(presented),
-                    &i16::from(rules.secret_id),
-                    &i(rules.now),
-                    &i(rules.idle),
-                ],
-            )
-            .await
-            .map_err(store_err)?;
-        if let Some(row) = row {
-            return Ok(Some(Rotation::Rotated(from_row(&row)?)));
+        // alive. (Not for a shared jar's refresh, which may settle instead of rotating: the
+        // locked path below applies the whole rule.)
+        if !rules.settle
+            && let Some(rotated) = Self::rotate_current(&client, sid, presented, &rules).await?
+        {
+            return Ok(Some(Rotation::Rotated(rotated)));
         }
         // Everything else: lock the row and apply the one rule.
         let tx = client.transaction().await.map_err(store_err)?;

@@ -179,6 +179,12 @@ async fn cookie_mode_with_the_host_cookie_and_csrf_defence() {
     assert_eq!(r.status(), StatusCode::OK);
     let next = r.headers()["set-cookie"].to_str().expect("ascii");
     assert!(next.starts_with("__Host-tidepass-refresh=tprt_") && !next.starts_with(&pair));
+    // A page of the issuer's own origin may always refresh by cookie.
+    let next_pair = next.split(';').next().expect("pair").to_owned();
+    let r = server
+        .handle(refresh("https://auth.example", next_pair))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 #[tokio::test]

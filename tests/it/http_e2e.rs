@@ -986,3 +986,69 @@ async fn authlib_and_pyjwt_against_the_auth_service() {
     );
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// A real browser: Debian's chromium, driven by playwright-core (npm), against the example
+/// auth service in cookie mode, with the default `__Secure-` cookie and with `--host-cookie`:
+/// cookie login (the refresh cookie invisible to scripts), silent refresh, five concurrent
+/// refreshes from one page (all 200, the session alive: before `settle_within_grace`, two or
+/// three of them came back `invalid_grant` in 3 of 17 runs, the session revoked as
+/// reuse), a cross-site form post that must not refresh (the cookie unchanged), and logout
+/// (the cookie cleared, the access token refused). `tests/data/browser/cookie_flow.mjs`;
+/// .ci/run installs chromium and runs `npm ci` there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_logs_in_refreshes_and_logs_out_by_cookie() {
+    let (Some(node), Some(chromium)) =
+        (crate::common::tool("node"), crate::common::tool("chromium"))
+    else {
+        return;
+    };
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/browser");
+    if !std::path::Path::new(dir)
+        .join("node_modules/playwright-core")
+        .is_dir()
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "playwright-core is required under CI (.ci/run runs npm ci in {dir})"
+        );
+        eprintln!("SKIPPED: run `npm ci` in {dir}");
+        return;
+    }
+    for form in ["secure", "host"] {
+        let data = data_dir();
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().expect("utf8"),
+            "--store",
+            "memory:",
+            "--user",
+            "alice:s3cret",
+        ];
+        if form == "host" {
+            args.push("--host-cookie");
+        }
+        let auth = start("auth_service", &args);
+        let url = auth.url.clone();
+        let (node, chromium) = (node.clone(), chromium.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(&node)
+                .current_dir(dir)
+                .env("CHROMIUM", &chromium)
+                .args(["cookie_flow.mjs", &url, "alice", "s3cret", form])
+                .output()
+        })
+        .await
+        .expect("join")
+        .expect("run node");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("all ok"),
+            "{form}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        drop(auth);
+        let _ = std::fs::remove_dir_all(&data);
+    }
+}

@@ -56,7 +56,7 @@ const ROTATE: &str = concat!(
     r#"
 local k = KEYS[1]
 local presented, now, idle, grace, maxrep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local secret, retention, recover = ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1'
+local secret, retention, recover, settle = ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1', ARGV[9] == '1'
 local f = redis.call('HMGET', k, 'gen', 'rot', 'rep', 'idle', 'abs', 'rr', 'ra')
 if not f[1] then return {0} end
 local gen, rot, rep, idle_exp, abs = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
@@ -66,9 +66,10 @@ local function rotate_from(g)
   redis.call('HSET', k, 'gen', g + 1, 'sec', secret, 'rot', now, 'used', now, 'rep', 0, 'idle', ni)
   redis.call('EXPIRE', k, ni - now + retention)
 end
+local settling = settle and presented == gen and gen > 1 and now < rot + grace
 if f[6] ~= '' or now >= math.min(idle_exp, abs) then
   code = 5
-elseif presented == gen then
+elseif presented == gen and not settling then
   rotate_from(gen)
   code = 1
 elseif presented > gen and recover then
@@ -76,7 +77,7 @@ elseif presented > gen and recover then
   code = 7
 elseif presented > gen then
   code = 4
-elseif presented + 1 == gen and now < rot + grace then
+elseif settling or (presented + 1 == gen and now < rot + grace) then
   if rep >= maxrep then
     code = 6
   else
@@ -763,6 +764,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             .arg(rules.secret_id)
             .arg(RETENTION)
             .arg(if rules.recover_lost { "1" } else { "0" })
+            .arg(if rules.settle { "1" } else { "0" })
             .invoke_async(&mut con)
             .await
             .map_err(store_err)?;
