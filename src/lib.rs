@@ -192,7 +192,10 @@
 //!   (`http::server::AuthServer`: token, login helper, logout and account endpoints, RFC 7009,
 //!   RFC 7662, RFC 8414, JWKS, the revocation feed), refresh-token cookies (`http::cookie`).
 //! - `axum` (with `server`): the `http::axum::Auth` extractor, the `require_auth` middleware,
-//!   and the endpoints as an axum `Router` (`http::axum::router`).
+//!   the endpoints as an axum `Router` (`http::axum::router`), and RFC 9470 step-up
+//!   (`http::axum::require_step_up`).
+//! - `tower` (with `server`): `http::layer::AuthLayer`, a tower layer that verifies bearer
+//!   tokens in front of hyper, tonic or axum services (RFC 6750 or gRPC status refusals).
 //! - `client`: `client::Keeper`, silent refresh for devices.
 //! - `guard`: `issuer::guard::FailureLimiter` (the risk policy in [`issuer::guard`] needs no
 //!   feature).

@@ -94,11 +94,15 @@ impl<S, C> FromRequestParts<S> for Auth<C>
 where
     S: Send + Sync,
     Arc<Verifier<C>>: FromRef<S>,
-    C: DeserializeOwned + Send + Sync + 'static,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
 {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Verified once per request: what a layer in front already verified is reused.
+        if let Some(claims) = parts.extensions.get::<Verified<C>>() {
+            return Ok(Auth(claims.clone()));
+        }
         let verifier = Arc::<Verifier<C>>::from_ref(state);
         let realm = verifier.audience().to_owned();
         let reject = |error| AuthRejection {

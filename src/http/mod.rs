@@ -9,6 +9,8 @@ pub mod axum;
 pub use crate::verify::bearer;
 #[cfg(feature = "server")]
 pub mod cookie;
+#[cfg(feature = "tower")]
+pub mod layer;
 pub mod rejection;
 #[cfg(feature = "server")]
 pub mod server;

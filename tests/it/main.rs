@@ -26,6 +26,8 @@ mod revocation;
 mod rotation;
 mod stores;
 mod tls;
+#[cfg(all(feature = "tower", feature = "axum"))]
+mod tower_layer;
 mod vectors;
 mod went_back;
 mod wycheproof;

@@ -1,0 +1,236 @@
+//! The tower `AuthLayer` in front of a plain hyper service on a loopback port (no axum), in
+//! its gRPC form, and in front of axum's extractor, which must reuse what it verified.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use tidepass::http::layer::AuthLayer;
+use tidepass::keys::{Algorithm, SigningKey};
+use tidepass::{Minter, Verified, Verifier};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+fn minter() -> Minter {
+    Minter::new(
+        SigningKey::generate(Algorithm::EdDSA).expect("key"),
+        "https://auth.example",
+        "api",
+    )
+    .expect("minter")
+}
+
+fn verifier(m: &Minter) -> Arc<Verifier> {
+    Arc::new(
+        Verifier::builder("https://auth.example", "api", m.keys().verifying_keys())
+            .build()
+            .expect("verifier"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hyper_service_behind_the_layer() {
+    let m = minter();
+    let svc = ServiceBuilder::new()
+        .layer(AuthLayer::new(verifier(&m)).require_scope("read"))
+        .service_fn(|req: Request<hyper::body::Incoming>| async move {
+            let who = req
+                .extensions()
+                .get::<Verified>()
+                .map(|c| c.sub.to_string())
+                .unwrap_or_default();
+            Ok::<_, Infallible>(Response::new(http_body_util::Full::new(bytes_of(format!(
+                "hello {who}"
+            )))))
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    });
+    let http = reqwest::Client::new();
+    let ok = m.token("ada").scope("read write").mint().expect("mint");
+    let r = http
+        .get(&url)
+        .bearer_auth(ok.as_str())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.expect("body"), "hello ada");
+
+    let r = http.get(&url).send().await.expect("request");
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"api\"");
+
+    let narrow = m.token("ada").scope("write").mint().expect("mint");
+    let r = http
+        .get(&url)
+        .bearer_auth(narrow.as_str())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 403);
+    let challenge = r.headers()["www-authenticate"].to_str().expect("ascii");
+    assert!(
+        challenge.contains("insufficient_scope") && challenge.contains("scope=\"read\""),
+        "{challenge}"
+    );
+
+    let forged = minter()
+        .token("mallory")
+        .scope("read")
+        .mint()
+        .expect("mint");
+    let r = http
+        .get(&url)
+        .bearer_auth(forged.as_str())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .contains("invalid_token")
+    );
+}
+
+fn bytes_of(s: String) -> hyper::body::Bytes {
+    hyper::body::Bytes::from(s)
+}
+
+#[tokio::test]
+async fn grpc_refusals_are_status_codes_without_the_reason() {
+    let m = minter();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    type Boxed = tower::util::BoxService<Request<String>, Response<String>, Infallible>;
+    let mut svc: Boxed = tower::util::BoxService::new(
+        ServiceBuilder::new()
+            .layer(AuthLayer::grpc(verifier(&m)).require_scope("orders"))
+            .service_fn(move |_req: Request<String>| {
+                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async { Ok::<_, Infallible>(Response::new(String::from("reply"))) }
+            }),
+    );
+    let call = async |svc: &mut Boxed, token: Option<&str>| {
+        let mut b = Request::post("/shop.Orders/List").header("content-type", "application/grpc");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        svc.ready()
+            .await
+            .expect("ready")
+            .call(b.body(String::new()).expect("request"))
+            .await
+            .expect("infallible")
+    };
+    let grpc = |r: &Response<String>| {
+        (
+            r.status().as_u16(),
+            r.headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            r.headers()
+                .get("grpc-message")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        )
+    };
+    // No token, and a tampered one: UNAUTHENTICATED, with one generic message for both.
+    let none = call(&mut svc, None).await;
+    let mut tampered = m
+        .token("ada")
+        .scope("orders")
+        .mint()
+        .expect("mint")
+        .into_string();
+    tampered.pop();
+    let bad = call(&mut svc, Some(&tampered)).await;
+    for r in [&none, &bad] {
+        assert_eq!(
+            grpc(r),
+            (200, Some("16".into()), Some("unauthenticated".into()))
+        );
+        assert_eq!(r.headers()["content-type"], "application/grpc");
+        assert!(r.body().is_empty());
+    }
+    // A token without the scope: PERMISSION_DENIED.
+    let other = m.token("ada").scope("profile").mint().expect("mint");
+    let r = call(&mut svc, Some(other.as_str())).await;
+    assert_eq!(grpc(&r).1.as_deref(), Some("7"));
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "never reached"
+    );
+    // The right token reaches the service.
+    let good = m.token("ada").scope("orders").mint().expect("mint");
+    let r = call(&mut svc, Some(good.as_str())).await;
+    assert_eq!((r.status().as_u16(), r.body().as_str()), (200, "reply"));
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+/// The extractor reuses the layer's claims: its own verifier here would refuse every token
+/// (another issuer), so a 200 proves the token was verified once, by the layer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_extractor_reuses_what_the_layer_verified() {
+    use axum::extract::FromRef;
+    use tidepass::http::axum::Auth;
+
+    #[derive(Clone)]
+    struct App(Arc<Verifier>);
+    impl FromRef<App> for Arc<Verifier> {
+        fn from_ref(app: &App) -> Self {
+            app.0.clone()
+        }
+    }
+    async fn me(Auth(claims): Auth) -> String {
+        format!("hello {}", claims.sub)
+    }
+    let m = minter();
+    let elsewhere = Arc::new(
+        Verifier::builder("https://other.example", "api", m.keys().verifying_keys())
+            .build()
+            .expect("verifier"),
+    );
+    let app = axum::Router::new()
+        .route("/me", axum::routing::get(me))
+        .with_state(App(elsewhere))
+        .layer(AuthLayer::new(verifier(&m)));
+    let token = m.token("ada").mint().expect("mint");
+    let req = Request::get("/me")
+        .header("authorization", format!("Bearer {}", token.as_str()))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let r = app.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(r.status(), 200);
+    // Without the layer's claims, the extractor's own verifier refuses the same token.
+    let alone = axum::Router::new()
+        .route("/me", axum::routing::get(me))
+        .with_state(App(Arc::new(
+            Verifier::builder("https://other.example", "api", m.keys().verifying_keys())
+                .build()
+                .expect("verifier"),
+        )));
+    let req = Request::get("/me")
+        .header("authorization", format!("Bearer {}", token.as_str()))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    assert_eq!(alone.oneshot(req).await.expect("infallible").status(), 401);
+}
