@@ -1,7 +1,8 @@
-//! A microservice that verifies bearer tokens on its own: it fetches the auth service's JWKS
-//! (again on an unknown kid, at most once per 10 s) and keeps a revocation list in step by
-//! polling the auth service's signed revocation feed, checked against that JWKS (a forged or
-//! replayed feed is refused); with no sync for five minutes it fails closed (503).
+//! A microservice that verifies bearer tokens on its own: the library's `Follower` reads the
+//! auth service's RFC 8414 metadata, fetches its JWKS (again on an unknown kid, at most once
+//! per 10 s) and keeps a revocation list in step by polling the signed revocation feed,
+//! checked against that JWKS (a forged or replayed feed is refused); with no sync for five
+//! minutes it fails closed (503). What is this service's own: its routes and flags.
 //!
 //! ```sh
 //! cargo run --example microservice -- --auth http://127.0.0.1:8080
@@ -21,55 +22,21 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Json, Router};
-use tidepass::clock::{Clock, SystemClock};
+use tidepass::clock::SystemClock;
 use tidepass::http::axum::{Auth, AuthRejection, require_scope};
-use tidepass::keys::VerifyingKeys;
-use tidepass::revocation::{RevocationList, Syncer};
-use tidepass::verify::sync::{Fetched, KeySync};
+use tidepass::verify::follow::Follower;
 use tidepass::{ErrorKind, Verifier};
 
 const AUDIENCE: &str = "api";
 
 #[derive(Clone)]
 struct App {
-    verifier: Arc<Verifier>,
-    keys: Arc<KeySync>,
-    jwks: JwksFetcher,
+    follower: Arc<Follower>,
 }
 
 impl FromRef<App> for Arc<Verifier> {
     fn from_ref(app: &App) -> Self {
-        app.verifier.clone()
-    }
-}
-
-/// Fetches the JWKS over HTTP, with its Cache-Control header.
-#[derive(Clone)]
-struct JwksFetcher {
-    url: String,
-    http: reqwest::Client,
-}
-
-impl JwksFetcher {
-    async fn fetch(&self) -> tidepass::Result<Fetched> {
-        let unavailable = |e| tidepass::Error::fetch("jwks", e);
-        let r = self
-            .http
-            .get(&self.url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(unavailable)?;
-        let cache_control = r
-            .headers()
-            .get("cache-control")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = r.text().await.map_err(unavailable)?;
-        Ok(Fetched {
-            body,
-            cache_control,
-        })
+        app.follower.verifier().clone()
     }
 }
 
@@ -82,8 +49,9 @@ async fn admin(Auth(claims): Auth) -> Result<&'static str, AuthRejection> {
     Ok("welcome, admin\n")
 }
 
-/// Runs before the extractor's refusal reaches the client: on an unknown kid, refresh the
-/// JWKS (rate-limited) so the next request with a newly rotated key succeeds.
+/// Runs before the extractor's refusal reaches the client: on an unknown kid, have the
+/// follower refresh the JWKS (rate-limited) so the next request with a newly rotated key
+/// succeeds.
 async fn watch_unknown_kid(
     axum::extract::State(app): axum::extract::State<App>,
     req: axum::extract::Request,
@@ -98,14 +66,12 @@ async fn watch_unknown_kid(
     if response.status() == 401
         && let Some(h) = header
         && app
-            .verifier
+            .follower
+            .verifier()
             .verify_bearer(&h)
             .is_err_and(|e| e.kind() == ErrorKind::UnknownKey)
     {
-        let _ = app
-            .keys
-            .on_unknown_kid(SystemClock.now(), || app.jwks.fetch())
-            .await;
+        app.follower.saw_unknown_kid();
     }
     response
 }
@@ -141,49 +107,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     let auth = auth.unwrap_or_else(|| usage());
     let issuer = issuer.unwrap_or_else(|| auth.clone());
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
-    let jwks = JwksFetcher {
-        url: format!("{auth}/.well-known/jwks.json"),
-        http: http.clone(),
+    // The library follows the issuer: its RFC 8414 metadata names the JWKS and the signed
+    // revocation feed. When the issuer identifier is not where we reach it (one public URL
+    // in front of several instances), name the documents directly.
+    let builder = || {
+        let b = Follower::builder(&issuer, AUDIENCE).poll_interval(Duration::from_millis(interval));
+        if issuer == auth {
+            b
+        } else {
+            b.jwks_url(format!("{auth}/.well-known/jwks.json"))
+                .revocations_url(format!("{auth}/revocations"))
+        }
     };
-    let list = Arc::new(RevocationList::new());
-    let verifier = Arc::new(
-        Verifier::builder(&issuer, AUDIENCE, VerifyingKeys::default())
-            .revocations(list.clone())
-            .build()?,
-    );
-    // Wait for the auth service's keys, then follow them (max-age, unknown kids).
-    let keys = Arc::new(KeySync::new(
-        verifier.clone(),
-        std::time::Duration::from_secs(300),
-        std::time::Duration::from_secs(10),
-    ));
-    let mut every = loop {
-        match keys.sync(|| jwks.fetch()).await {
-            Ok(every) => break every,
+    let follower = loop {
+        match builder().start().await {
+            Ok(f) => break Arc::new(f),
             Err(e) => {
                 eprintln!("microservice: waiting for {auth}: {e}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     };
-    {
-        let (keys, jwks) = (keys.clone(), jwks.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(every)).await;
-                match keys.sync(|| jwks.fetch()).await {
-                    Ok(next) => every = next,
-                    Err(e) => eprintln!("microservice: JWKS refresh failed, keeping the keys: {e}"),
-                }
-            }
-        });
-    }
 
-    // With --revocations redis://…, revocations are pushed (Redis pub/sub) instead of polled.
-    if let Some(url) = revocations {
+    // With --revocations redis://…, revocations are also pushed (Redis pub/sub), within
+    // milliseconds; polling stays on as the fallback.
+    if let (Some(url), Some(list)) = (revocations, follower.revocation_list()) {
         let store =
             tidepass::store::RedisStore::connect(&url, "tidepass", Duration::from_secs(2)).await?;
         let client = redis::Client::open(url.as_str())?;
@@ -195,46 +143,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             |e| eprintln!("microservice: revocation push: {e}"),
         ));
     }
-    // Keep the revocation list in step by polling the signed feed, checked against the keys
-    // the JWKS sync keeps current: a forged or replayed feed is refused.
-    let syncer = Syncer::new(list);
-    let url = format!("{auth}/revocations");
-    let feed_keys = verifier.clone();
-    tokio::spawn(async move {
-        let fetch = |since: Option<u64>| {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                let mut req = http
-                    .get(&url)
-                    .header(reqwest::header::ACCEPT, "application/jwt");
-                if let Some(v) = since {
-                    req = req.query(&[("since", v)]);
-                }
-                let body = req.send().await.and_then(|r| r.error_for_status());
-                let body = match body {
-                    Ok(r) => r.text().await,
-                    Err(e) => Err(e),
-                };
-                body.map_err(|e| tidepass::Error::fetch("revocation feed", e))
-            }
-        };
-        syncer
-            .run_signed(
-                Duration::from_millis(interval),
-                &SystemClock,
-                || feed_keys.keys(),
-                fetch,
-                tokio::time::sleep,
-                |e| eprintln!("microservice: revocation sync failed, keeping the last list: {e}"),
-            )
-            .await;
-    });
 
-    let app = App {
-        verifier,
-        keys,
-        jwks,
-    };
+    let app = App { follower };
     let router = Router::new()
         .route("/me", get(me))
         .route("/admin", get(admin))

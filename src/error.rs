@@ -164,6 +164,10 @@ pub enum ErrorKind {
     /// feed): unreachable, a timeout, a non-success status. What the verifier holds is kept;
     /// retry later. Build it with [`Error::fetch`].
     Fetch,
+    /// An authorization server's RFC 8414 metadata was refused: not a JSON object, over its
+    /// size limit, an `issuer` other than the one asked for (§3.3), or a missing or unusable
+    /// `jwks_uri`.
+    InvalidMetadata,
 }
 
 impl ErrorKind {
@@ -217,6 +221,7 @@ impl ErrorKind {
             Self::Store => "store",
             Self::StoreCorrupt => "store_corrupt",
             Self::Fetch => "fetch",
+            Self::InvalidMetadata => "invalid_metadata",
             Self::RevocationsStale => "revocations_stale",
             Self::FeedReplayed => "feed_replayed",
         }
@@ -263,6 +268,7 @@ impl ErrorKind {
             Self::Store => "session store unavailable",
             Self::StoreCorrupt => "session store data corrupt",
             Self::Fetch => "fetching from another service failed",
+            Self::InvalidMetadata => "authorization server metadata refused",
             Self::RevocationsStale => "revocation list too old; failing closed",
             Self::FeedReplayed => "revocation feed replayed or from the future",
             Self::InvalidKey => "invalid key",
@@ -316,7 +322,7 @@ impl ErrorKind {
             | GraceReplayLimit
             | FeedReplayed => Class::Rejected,
             Store | StoreCorrupt => Class::Store,
-            Fetch | RevocationsStale => Class::Fetch,
+            Fetch | InvalidMetadata | RevocationsStale => Class::Fetch,
             InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | MintTooLarge
             | Random | Io => Class::Misuse,
         }
@@ -586,6 +592,7 @@ mod tests {
             Store,
             StoreCorrupt,
             Fetch,
+            InvalidMetadata,
             RevocationsStale,
             FeedReplayed,
         ];

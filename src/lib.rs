@@ -194,6 +194,10 @@
 //! - `axum` (with `server`): the `http::axum::Auth` extractor, the `require_auth` middleware,
 //!   the endpoints as an axum `Router` (`http::axum::router`), and RFC 9470 step-up
 //!   (`http::axum::require_step_up`).
+//! - `follow`: `verify::follow::Follower`, a verifier that follows an issuer by itself over
+//!   HTTP (RFC 8414 metadata, the JWKS per `Cache-Control` and on unknown kids, the signed
+//!   revocation feed; hyper's client on rustls with ring). The metadata parser
+//!   ([`verify::metadata`]) needs no feature.
 //! - `tower` (with `server`): `http::layer::AuthLayer`, a tower layer that verifies bearer
 //!   tokens in front of hyper, tonic or axum services (RFC 6750 or gRPC status refusals).
 //! - `client`: `client::Keeper`, silent refresh for devices.

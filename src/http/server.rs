@@ -942,6 +942,7 @@ impl<S: SessionStore> AuthServer<S> {
             "revocation_endpoint": at(paths::REVOKE),
             "introspection_endpoint": at(paths::INTROSPECT),
             "jwks_uri": at(paths::JWKS),
+            "tidepass_revocations_endpoint": at(paths::REVOCATIONS),
             "grant_types_supported": ["refresh_token"],
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": ["none"],

@@ -3,6 +3,9 @@
 
 pub mod bearer;
 mod cache;
+#[cfg(feature = "follow")]
+pub mod follow;
+pub mod metadata;
 pub mod step_up;
 pub mod sync;
 

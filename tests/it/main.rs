@@ -12,6 +12,8 @@ mod client;
 mod common;
 mod defects;
 mod differential;
+#[cfg(all(feature = "follow", feature = "axum"))]
+mod follow;
 #[cfg(all(
     feature = "axum",
     feature = "redb",

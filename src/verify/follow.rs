@@ -1,0 +1,421 @@
+//! A verifier that follows an issuer by itself over HTTP (feature `follow`): one builder call
+//! gives a [`Verifier`] whose keys come from the issuer's JWKS (refreshed per
+//! `Cache-Control`, and at once, single-flight and rate-limited, when a token names an
+//! unknown `kid`) and whose revocation list follows the issuer's signed feed (checked against
+//! those keys; a verifier cut off for longer than `max_staleness` fails closed).
+//!
+//! Where to look comes from the issuer's RFC 8414 metadata
+//! (`{issuer}/.well-known/oauth-authorization-server`, whose `issuer` must be the one asked
+//! for), or from URLs given directly. HTTP goes through hyper's client on rustls with ring
+//! and the platform's trust roots (or your own [`rustls::ClientConfig`]:
+//! [`FollowerBuilder::tls_config`]); responses are bounded (1 MiB) and time out after 5 s.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tidepass::verify::follow::Follower;
+//!
+//! # async fn run() -> Result<(), tidepass::Error> {
+//! let follower = Follower::builder("https://auth.example", "api")
+//!     .poll_interval(Duration::from_secs(1))
+//!     .start()
+//!     .await?;
+//! let claims = follower.verify("eyJ…").await?;
+//! // Or hand `follower.verifier()` to the axum extractor or the tower layer, and call
+//! // `follower.saw_unknown_kid()` when they refuse an unknown kid.
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::revocation::{RevocationList, Syncer};
+use crate::verify::metadata::Metadata;
+use crate::verify::sync::{Fetched, KeySync};
+use crate::verify::{Verified, Verifier};
+
+/// Builds a [`Follower`]; from [`Follower::builder`].
+#[derive(Debug)]
+pub struct FollowerBuilder {
+    issuer: String,
+    audience: String,
+    jwks_url: Option<String>,
+    revocations_url: Option<String>,
+    revocations: bool,
+    poll: Duration,
+    max_staleness: Option<Duration>,
+    min_kid_gap: Duration,
+    tls: Option<rustls::ClientConfig>,
+}
+
+/// A verifier following its issuer (see the [module docs](self)). Dropping it stops the
+/// background refreshes.
+#[derive(Debug)]
+pub struct Follower {
+    verifier: Arc<Verifier>,
+    list: Option<Arc<RevocationList>>,
+    keys: Arc<KeySync>,
+    fetch: Arc<Fetch>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The HTTP client: hyper's, over rustls (https) or plain TCP (http).
+type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
+/// The largest document fetched: 1 MiB (the JWKS parser's own limit).
+const MAX_BODY: usize = 1 << 20;
+/// How long one fetch may take, connection included.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The HTTP side: the client and the URLs.
+struct Fetch {
+    http: Client,
+    jwks: String,
+    feed: Option<String>,
+}
+
+impl std::fmt::Debug for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetch")
+            .field("jwks", &self.jwks)
+            .field("feed", &self.feed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fetch {
+    /// GET `url`: the body (at most [`MAX_BODY`]) and the `Cache-Control` header of a 2xx
+    /// answer; anything else is [`ErrorKind::Fetch`]. No redirects are followed: an issuer's
+    /// documents are where its metadata says.
+    async fn get(&self, url: &str, accept: &'static str) -> Result<(String, Option<String>)> {
+        use http_body_util::BodyExt as _;
+        let unavailable = |what: &'static str| Error::with(ErrorKind::Fetch, what);
+        let request = http::Request::get(url)
+            .header(http::header::ACCEPT, accept)
+            .body(http_body_util::Empty::new())
+            .map_err(|_| Error::with(ErrorKind::InvalidConfig, "not a URL the client can fetch"))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| Error::fetch("issuer", e))?;
+            if !response.status().is_success() {
+                return Err(unavailable("the issuer answered with an error status"));
+            }
+            let cache_control = response
+                .headers()
+                .get(http::header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = http_body_util::Limited::new(response.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|_| unavailable("the issuer's document is over 1 MiB or cut off"))?
+                .to_bytes();
+            let body = String::from_utf8(body.to_vec())
+                .map_err(|_| unavailable("the issuer's document is not UTF-8"))?;
+            Ok((body, cache_control))
+        };
+        tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| unavailable("the issuer did not answer in time"))?
+    }
+
+    async fn jwks(&self) -> Result<Fetched> {
+        let (body, cache_control) = self.get(&self.jwks, "application/json").await?;
+        Ok(Fetched {
+            body,
+            cache_control,
+        })
+    }
+
+    async fn feed(&self, since: Option<u64>) -> Result<String> {
+        let Some(feed) = &self.feed else {
+            return Err(Error::with(ErrorKind::InvalidConfig, "no revocation feed"));
+        };
+        let url = match since {
+            Some(v) => format!(
+                "{feed}{}since={v}",
+                if feed.contains('?') { '&' } else { '?' }
+            ),
+            None => feed.clone(),
+        };
+        self.get(&url, "application/jwt")
+            .await
+            .map(|(body, _)| body)
+    }
+}
+
+/// The default TLS setup: rustls on ring with the platform's roots.
+fn default_tls() -> Result<rustls::ClientConfig> {
+    let refuse = |e: &dyn std::fmt::Display| {
+        tracing::warn!(cause = %e, "follower TLS setup");
+        Error::with(ErrorKind::InvalidConfig, "TLS client setup failed")
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier =
+        rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| refuse(&e))?;
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| refuse(&e))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
+fn client(tls: rustls::ClientConfig) -> Client {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector)
+}
+
+impl FollowerBuilder {
+    /// Take the JWKS from `url` instead of the metadata's `jwks_uri` (no metadata is fetched
+    /// unless the revocation feed needs it).
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_url = Some(url.into());
+        self
+    }
+
+    /// Follow the signed revocation feed at `url` instead of the one the metadata names.
+    pub fn revocations_url(mut self, url: impl Into<String>) -> Self {
+        self.revocations_url = Some(url.into());
+        self
+    }
+
+    /// Do not follow a revocation feed at all: the verifier checks signatures and claims
+    /// only, and revoked tokens live out their lifetime.
+    pub fn without_revocations(mut self) -> Self {
+        self.revocations = false;
+        self
+    }
+
+    /// How often the revocation feed is polled (default 1 s): a logout reaches this verifier
+    /// within about this long.
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll = every;
+        self
+    }
+
+    /// How long the list may go without a successful poll before verification fails closed
+    /// (default: the verifier's, five minutes).
+    pub fn max_staleness(mut self, max: Duration) -> Self {
+        self.max_staleness = Some(max);
+        self
+    }
+
+    /// The least time between two unknown-`kid` refreshes (default 10 s), so forged kids
+    /// cannot make the verifier flood the issuer.
+    pub fn min_unknown_kid_gap(mut self, gap: Duration) -> Self {
+        self.min_kid_gap = gap;
+        self
+    }
+
+    /// Use this TLS setup (your own roots, a client certificate) instead of rustls on ring
+    /// with the platform's roots.
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Fetch the metadata (when needed) and the keys, sync the revocation list once, and
+    /// start following them in the background (tokio tasks). Must run inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Fetch`] when the issuer cannot be reached; [`ErrorKind::InvalidMetadata`]
+    /// for its metadata refused (another `issuer`, no usable `jwks_uri`); the JWKS refusal;
+    /// [`ErrorKind::InvalidConfig`] for an issuer that is not an `http(s)` URL, or a feed
+    /// wanted but named nowhere. A first revocation sync that fails is not an error: the
+    /// verifier fails closed until one succeeds.
+    pub async fn start(self) -> Result<Follower> {
+        let http = client(match self.tls {
+            Some(c) => c,
+            None => default_tls()?,
+        });
+        let needs_metadata =
+            self.jwks_url.is_none() || self.revocations && self.revocations_url.is_none();
+        let metadata = if needs_metadata {
+            let url = Metadata::url_for(&self.issuer)?;
+            let probe = Fetch {
+                http: http.clone(),
+                jwks: String::new(),
+                feed: None,
+            };
+            let (body, _) = probe.get(&url, "application/json").await?;
+            Some(Metadata::parse(body.as_bytes(), &self.issuer)?)
+        } else {
+            None
+        };
+        let jwks = match (self.jwks_url, &metadata) {
+            (Some(u), _) => u,
+            (None, Some(m)) => m.jwks_uri.clone(),
+            (None, None) => return Err(Error::with(ErrorKind::InvalidConfig, "no JWKS URL")),
+        };
+        let feed = if self.revocations {
+            let named = self.revocations_url.or_else(|| {
+                metadata
+                    .as_ref()
+                    .and_then(|m| m.revocations_endpoint.clone())
+            });
+            Some(named.ok_or_else(|| {
+                Error::with(
+                    ErrorKind::InvalidConfig,
+                    "the metadata names no revocation feed: give revocations_url or \
+                     without_revocations",
+                )
+            })?)
+        } else {
+            None
+        };
+        let fetch = Arc::new(Fetch { http, jwks, feed });
+        let list = Arc::new(RevocationList::new());
+        let mut builder = Verifier::builder(
+            &self.issuer,
+            &self.audience,
+            crate::keys::VerifyingKeys::default(),
+        );
+        if fetch.feed.is_some() {
+            builder = builder.revocations(list.clone());
+        }
+        if let Some(max) = self.max_staleness {
+            builder = builder.max_staleness(max);
+        }
+        let verifier = Arc::new(builder.build()?);
+        let keys = Arc::new(KeySync::new(
+            verifier.clone(),
+            Duration::from_secs(300),
+            self.min_kid_gap,
+        ));
+        let mut every = keys.sync(|| fetch.jwks()).await?;
+        let mut tasks = Vec::new();
+        {
+            let (keys, fetch) = (keys.clone(), fetch.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(every)).await;
+                    match keys.sync(|| fetch.jwks()).await {
+                        Ok(next) => every = next,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys")
+                        }
+                    }
+                }
+            }));
+        }
+        let followed = fetch.feed.is_some().then(|| list.clone());
+        if fetch.feed.is_some() {
+            let syncer = Syncer::new(list);
+            let first = syncer
+                .sync_signed_once(SystemClock.now(), &verifier.keys(), |since| {
+                    fetch.feed(since)
+                })
+                .await;
+            if let Err(e) = first {
+                tracing::warn!(error = %e, "first revocation sync failed; failing closed until one succeeds");
+            }
+            let (fetch, verifier, poll) = (fetch.clone(), verifier.clone(), self.poll);
+            tasks.push(tokio::spawn(async move {
+                syncer
+                    .run_signed(
+                        poll,
+                        &SystemClock,
+                        || verifier.keys(),
+                        |since| fetch.feed(since),
+                        tokio::time::sleep,
+                        |e| tracing::warn!(error = %e, "revocation sync failed; keeping the list"),
+                    )
+                    .await;
+            }));
+        }
+        Ok(Follower {
+            verifier,
+            list: followed,
+            keys,
+            fetch,
+            tasks,
+        })
+    }
+}
+
+impl Follower {
+    /// Follow `issuer` (its identifier: tokens must carry it as `iss`) for tokens meant for
+    /// `audience`.
+    pub fn builder(issuer: impl Into<String>, audience: impl Into<String>) -> FollowerBuilder {
+        FollowerBuilder {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            jwks_url: None,
+            revocations_url: None,
+            revocations: true,
+            poll: Duration::from_secs(1),
+            max_staleness: None,
+            min_kid_gap: Duration::from_secs(10),
+            tls: None,
+        }
+    }
+
+    /// The verifier, for the axum extractor, the tower layer or your own calls.
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.verifier
+    }
+
+    /// The revocation list the feed keeps (`None` without a feed): also feed it from Redis
+    /// pushes (`store::follow_revocations`) for revocations within milliseconds.
+    pub fn revocation_list(&self) -> Option<&Arc<RevocationList>> {
+        self.list.as_ref()
+    }
+
+    /// Verify `token`; a token signed by a key the verifier does not know yet (the issuer has
+    /// just rotated) triggers one JWKS refresh (single-flight, at most one per
+    /// [`FollowerBuilder::min_unknown_kid_gap`]) and one more try. Cancellation-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify`].
+    pub async fn verify(&self, token: &str) -> Result<Verified> {
+        match self.verifier.verify(token) {
+            Err(e) if e.kind() == ErrorKind::UnknownKey => {
+                if let Ok(true) = self.refresh_keys().await {
+                    return self.verifier.verify(token);
+                }
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// A token was refused for an unknown `kid` elsewhere (the extractor, the layer): refresh
+    /// the keys in the background, within the same limits as [`Follower::verify`].
+    pub fn saw_unknown_kid(&self) {
+        let (keys, fetch) = (self.keys.clone(), self.fetch.clone());
+        tokio::spawn(async move {
+            let _ = keys
+                .on_unknown_kid(SystemClock.now(), || fetch.jwks())
+                .await;
+        });
+    }
+
+    async fn refresh_keys(&self) -> Result<bool> {
+        self.keys
+            .on_unknown_kid(SystemClock.now(), || self.fetch.jwks())
+            .await
+    }
+}
