@@ -993,16 +993,18 @@ async fn authlib_and_pyjwt_against_the_auth_service() {
 /// refreshes from one page (all 200, the session alive: before `settle_within_grace`, two or
 /// three of them came back `invalid_grant` in 3 of 17 runs, the session revoked as
 /// reuse), a cross-site form post that must not refresh (the cookie unchanged), and logout
-/// (the cookie cleared, the access token refused). `tests/data/browser/cookie_flow.mjs`;
-/// .ci/run installs chromium and runs `npm ci` there.
+/// (the cookie cleared, the access token refused). `tests/data/js/cookie_flow.mjs`;
+/// .ci/run installs chromium and runs `npm ci` there. Then panva/jose (npm), as a resource
+/// server, verifies a live access token through the JWKS named by the service's RFC 8414
+/// metadata, with RFC 9068's `typ` and required claims (`tests/data/js/jose_verify.mjs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_logs_in_refreshes_and_logs_out_by_cookie() {
+async fn chromium_by_cookie_and_jose_by_jwks_against_the_auth_service() {
     let (Some(node), Some(chromium)) =
         (crate::common::tool("node"), crate::common::tool("chromium"))
     else {
         return;
     };
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/browser");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/js");
     if !std::path::Path::new(dir)
         .join("node_modules/playwright-core")
         .is_dir()
@@ -1031,9 +1033,9 @@ async fn chromium_logs_in_refreshes_and_logs_out_by_cookie() {
         }
         let auth = start("auth_service", &args);
         let url = auth.url.clone();
-        let (node, chromium) = (node.clone(), chromium.clone());
+        let (node_exe, chromium) = (node.clone(), chromium.clone());
         let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(&node)
+            std::process::Command::new(&node_exe)
                 .current_dir(dir)
                 .env("CHROMIUM", &chromium)
                 .args(["cookie_flow.mjs", &url, "alice", "s3cret", form])
@@ -1048,7 +1050,32 @@ async fn chromium_logs_in_refreshes_and_logs_out_by_cookie() {
             "{form}: {stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if form == "secure" {
+            jose_verifies_a_live_token(&node, dir, &auth.url).await;
+        }
         drop(auth);
         let _ = std::fs::remove_dir_all(&data);
     }
+}
+
+async fn jose_verifies_a_live_token(node: &std::path::Path, dir: &'static str, url: &str) {
+    let http = reqwest::Client::new();
+    let pair: Value = login(&http, url, "").await.json().await.expect("pair");
+    let access = pair["access_token"].as_str().expect("access").to_owned();
+    let (node, url) = (node.to_owned(), url.to_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&node)
+            .current_dir(dir)
+            .args(["jose_verify.mjs", &url, &access])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all ok"),
+        "jose: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
