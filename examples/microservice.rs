@@ -22,7 +22,6 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Json, Router};
-use tidepass::clock::SystemClock;
 use tidepass::http::axum::{Auth, AuthRejection, require_scope};
 use tidepass::verify::follow::Follower;
 use tidepass::{ErrorKind, Verifier};
@@ -111,7 +110,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // revocation feed. When the issuer identifier is not where we reach it (one public URL
     // in front of several instances), name the documents directly.
     let builder = || {
-        let b = Follower::builder(&issuer, AUDIENCE).poll_interval(Duration::from_millis(interval));
+        let mut b =
+            Follower::builder(&issuer, AUDIENCE).poll_interval(Duration::from_millis(interval));
+        // With --revocations redis://…, revocations are also pushed (Redis pub/sub), within
+        // milliseconds; polling stays on as the fallback.
+        if let Some(url) = &revocations {
+            b = b.redis_push(url, "tidepass");
+        }
         if issuer == auth {
             b
         } else {
@@ -128,21 +133,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         }
     };
-
-    // With --revocations redis://…, revocations are also pushed (Redis pub/sub), within
-    // milliseconds; polling stays on as the fallback.
-    if let (Some(url), Some(list)) = (revocations, follower.revocation_list()) {
-        let store =
-            tidepass::store::RedisStore::connect(&url, "tidepass", Duration::from_secs(2)).await?;
-        let client = redis::Client::open(url.as_str())?;
-        tokio::spawn(tidepass::store::follow_revocations(
-            client,
-            store,
-            list.clone(),
-            Arc::new(SystemClock),
-            |e| eprintln!("microservice: revocation push: {e}"),
-        ));
-    }
 
     let app = App { follower };
     let router = Router::new()

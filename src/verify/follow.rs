@@ -47,6 +47,8 @@ pub struct FollowerBuilder {
     max_staleness: Option<Duration>,
     min_kid_gap: Duration,
     tls: Option<rustls::ClientConfig>,
+    #[cfg(feature = "redis")]
+    push: Option<(String, String)>,
 }
 
 /// A verifier following its issuer (see the [module docs](self)). Dropping it stops the
@@ -228,6 +230,15 @@ impl FollowerBuilder {
         self
     }
 
+    /// Also follow the issuer's Redis revocation log by push (feature `redis`): revocations
+    /// arrive over pub/sub within milliseconds, and the HTTP feed stays on as the fallback.
+    /// `url` and `prefix` are the issuer's `RedisStore`'s; the verifier only reads.
+    #[cfg(feature = "redis")]
+    pub fn redis_push(mut self, url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        self.push = Some((url.into(), prefix.into()));
+        self
+    }
+
     /// Use this TLS setup (your own roots, a client certificate) instead of rustls on ring
     /// with the platform's roots.
     pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
@@ -240,7 +251,8 @@ impl FollowerBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Fetch`] when the issuer cannot be reached; [`ErrorKind::InvalidMetadata`]
+    /// [`ErrorKind::Fetch`] when the issuer cannot be reached; a store error when the Redis
+    /// log to follow by push cannot be reached; [`ErrorKind::InvalidMetadata`]
     /// for its metadata refused (another `issuer`, no usable `jwks_uri`); the JWKS refusal;
     /// [`ErrorKind::InvalidConfig`] for an issuer that is not an `http(s)` URL, or a feed
     /// wanted but named nowhere. A first revocation sync that fails is not an error: the
@@ -345,6 +357,20 @@ impl FollowerBuilder {
                     .await;
             }));
         }
+        #[cfg(feature = "redis")]
+        if let (Some((url, prefix)), Some(list)) = (self.push, followed.clone()) {
+            let store =
+                crate::store::RedisStore::connect(&url, &prefix, Duration::from_secs(2)).await?;
+            let client = redis::Client::open(url.as_str())
+                .map_err(|_| Error::with(ErrorKind::InvalidConfig, "not a Redis URL"))?;
+            tasks.push(tokio::spawn(crate::store::follow_revocations(
+                client,
+                store,
+                list,
+                Arc::new(SystemClock),
+                |e| tracing::warn!(error = %e, "revocation push failed; polling goes on"),
+            )));
+        }
         Ok(Follower {
             verifier,
             list: followed,
@@ -369,6 +395,8 @@ impl Follower {
             max_staleness: None,
             min_kid_gap: Duration::from_secs(10),
             tls: None,
+            #[cfg(feature = "redis")]
+            push: None,
         }
     }
 
