@@ -56,6 +56,21 @@ fn start(name: &str, args: &[&str]) -> Proc {
     Proc { child, url }
 }
 
+/// The auth service's arguments for a private instance on the memory store, with user
+/// alice (password s3cret), keys in `data`.
+fn memory_service(data: &std::path::Path) -> Vec<&str> {
+    vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        data.to_str().expect("utf8"),
+        "--store",
+        "memory:",
+        "--user",
+        "alice:s3cret",
+    ]
+}
+
 fn data_dir() -> PathBuf {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let d = std::env::temp_dir().join(format!(
@@ -886,16 +901,7 @@ async fn failed_logins_are_limited_per_client_address() {
     let http = reqwest::Client::new();
     for trusted in [false, true] {
         let data = data_dir();
-        let mut args = vec![
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            data.to_str().expect("utf8"),
-            "--store",
-            "memory:",
-            "--user",
-            "alice:s3cret",
-        ];
+        let mut args = memory_service(&data);
         if trusted {
             args.extend(["--trusted-proxy", "127.0.0.1"]);
         }
@@ -1018,16 +1024,7 @@ async fn chromium_by_cookie_and_jose_by_jwks_against_the_auth_service() {
     }
     for form in ["secure", "host"] {
         let data = data_dir();
-        let mut args = vec![
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            data.to_str().expect("utf8"),
-            "--store",
-            "memory:",
-            "--user",
-            "alice:s3cret",
-        ];
+        let mut args = memory_service(&data);
         if form == "host" {
             args.push("--host-cookie");
         }
