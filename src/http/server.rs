@@ -179,7 +179,9 @@ impl<S: SessionStore> AuthServerBuilder<S> {
         self
     }
 
-    /// Rate-limit failed logins and refreshes per client address (feature `guard`).
+    /// Rate-limit failed logins and refreshes per client address (feature `guard`). The
+    /// address is the request's [`Peer`] (or axum's `ConnectInfo`): a request that carries
+    /// neither is not limited, so put one in every request when you serve with hyper.
     #[cfg(feature = "guard")]
     pub fn failure_limiter(mut self, limiter: crate::issuer::guard::FailureLimiter) -> Self {
         self.failures = Some(limiter);
