@@ -11,7 +11,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tidepass::keys::{Algorithm, SigningKey};
 use tidepass::store::{PgStore, RedisStore, SessionStore};
@@ -19,24 +19,9 @@ use tidepass::{Issuer, Login, Minter, Policy};
 
 const RUN: Duration = Duration::from_secs(4);
 
-struct Stats {
-    ops: u64,
-    secs: f64,
-    lat: Vec<Duration>,
-}
-
-impl Stats {
-    fn line(&mut self, name: &str, concurrency: usize) -> String {
-        self.lat.sort();
-        let q = |p: f64| self.lat[((self.lat.len() as f64 - 1.0) * p) as usize];
-        format!(
-            "| {name} | {concurrency} | {:.0} | {:.0} µs | {:.0} µs |",
-            self.ops as f64 / self.secs,
-            q(0.50).as_secs_f64() * 1e6,
-            q(0.99).as_secs_f64() * 1e6
-        )
-    }
-}
+#[path = "common/load.rs"]
+mod common;
+use common::{Stats, load as load_for};
 
 /// Run `tasks` workers; each gets its index and repeats `op` for RUN.
 async fn load<F, Fut>(tasks: usize, op: F) -> Stats
@@ -44,31 +29,7 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send,
 {
-    let op = Arc::new(op);
-    let start = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|i| {
-            let op = op.clone();
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                while start.elapsed() < RUN {
-                    let t = Instant::now();
-                    op(i).await;
-                    lat.push(t.elapsed());
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut lat = Vec::new();
-    for h in handles {
-        lat.extend(h.await.expect("worker"));
-    }
-    Stats {
-        ops: lat.len() as u64,
-        secs: start.elapsed().as_secs_f64(),
-        lat,
-    }
+    load_for(tasks, RUN, op).await
 }
 
 async fn through_library<S: SessionStore>(store: S, tasks: usize, name: &str) -> String {
