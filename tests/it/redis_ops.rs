@@ -845,7 +845,10 @@ mod failover {
     }
 
     /// Redis Cluster promotes the replica of a primary killed with -9: lost rotations, no
-    /// client logged out; with `WAIT 1` (its one replica) nothing acknowledged is lost.
+    /// client logged out. With `WAIT 1` (its one replica) nobody is logged out and no logout
+    /// is lost either; acknowledged rotations are *usually* all kept, but CI runs on
+    /// 2026-12-02 lost 2 of about 4,000 in two runs of five (RELIABILITY.md), so the count
+    /// is reported, not asserted to be zero: recovery is what keeps those clients logged in.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cluster_failover_logs_nobody_out() {
         let count = cluster_failover(0, true).await;
@@ -858,8 +861,9 @@ mod failover {
         let count = cluster_failover(1, true).await;
         eprintln!("cluster failover, WAIT 1: {count:?}");
         assert_eq!(count.logged_out, 0, "{count:?}");
-        assert_eq!(count.lost_rotations, 0, "{count:?}");
         assert_eq!(count.revocations_lost, 0, "{count:?}");
+        // Far fewer than without WAIT, but not always none (see the doc comment).
+        assert!(count.lost_rotations <= 10, "{count:?}");
     }
 
     /// With `acknowledge_after(2, …)`, every replica, nothing acknowledged is lost: no
