@@ -847,7 +847,7 @@ mod failover {
     /// Redis Cluster promotes the replica of a primary killed with -9: lost rotations, no
     /// client logged out. With `WAIT 1` (its one replica) nobody is logged out and no logout
     /// is lost either; acknowledged rotations are *usually* all kept, but CI runs on
-    /// 2026-12-02 lost 2 of about 4,000 in two runs of five (RELIABILITY.md), so the count
+    /// 2026-12-02 lost 2 of about 4,000 in two runs of about seven (RELIABILITY.md), so the count
     /// is reported, not asserted to be zero: recovery is what keeps those clients logged in.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cluster_failover_logs_nobody_out() {
