@@ -630,18 +630,27 @@ mod failover {
             let id: String = ask(replica_port, redis::cmd("CLUSTER").arg("MYID"))
                 .await
                 .expect("myid");
-            let out = Command::new("redis-cli")
-                .args(["--cluster", "add-node"])
-                .arg(format!("127.0.0.1:{}", fresh.port))
-                .arg(format!("127.0.0.1:{replica_port}"))
-                .args(["--cluster-slave", "--cluster-master-id", &id])
-                .output()
-                .expect("redis-cli");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
+            // Right after a promotion the nodes may not agree on the configuration yet, and
+            // redis-cli then refuses before adding anything: try again until they do.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let out = Command::new("redis-cli")
+                    .args(["--cluster", "add-node"])
+                    .arg(format!("127.0.0.1:{}", fresh.port))
+                    .arg(format!("127.0.0.1:{replica_port}"))
+                    .args(["--cluster-slave", "--cluster-master-id", &id])
+                    .output()
+                    .expect("redis-cli");
+                if out.status.success() {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    text.contains("don't agree") && Instant::now() < deadline,
+                    "{text}"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
             nodes.push(fresh);
         };
         measure(store, recover, settle, trouble).await
