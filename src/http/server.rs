@@ -228,6 +228,10 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             ));
         }
         let base = iss.trim_end_matches('/').to_owned();
+        // Computed once: every routed request compares against them.
+        let prefix = http::Uri::try_from(base.as_str())
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
         // Pages served from the issuer's own origin may always refresh by cookie.
         let own_origin = http::Uri::try_from(iss)
             .ok()
@@ -250,6 +254,8 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             published: Mutex::new(keys.jwks()),
             syncer: Syncer::new(list),
             issuer: self.issuer,
+            prefix: prefix.clone(),
+            metadata_path: format!("{}{prefix}", paths::METADATA),
             base,
             cookie: self.cookie,
             allowed_origins,
@@ -270,6 +276,10 @@ pub struct AuthServer<S> {
     published: Mutex<Value>,
     syncer: Syncer,
     base: String,
+    /// The issuer URL's path, without a trailing `/`: the endpoints follow it.
+    prefix: String,
+    /// Where the RFC 8414 metadata is served.
+    metadata_path: String,
     cookie: RefreshCookie,
     allowed_origins: Vec<String>,
     trusted_proxies: Vec<IpAddr>,
@@ -365,8 +375,10 @@ fn form(parts: &Parts, body: &[u8]) -> Option<Vec<(String, String)>> {
         return None;
     }
     let mut out: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (k, v) in form_urlencoded::parse(body) {
-        if out.iter().any(|(seen, _)| *seen == k) {
+        // A set, not a scan of `out`: a 16 KiB body of distinct names stays linear.
+        if !seen.insert(k.clone()) {
             return None;
         }
         out.push((k.into_owned(), v.into_owned()));
@@ -459,16 +471,14 @@ impl<S: SessionStore> AuthServer<S> {
 
     /// The path of the RFC 8414 metadata: `/.well-known/oauth-authorization-server`, followed
     /// by the issuer's own path when it has one (RFC 8414 §3).
-    pub fn metadata_path(&self) -> String {
-        format!("{}{}", paths::METADATA, self.path_prefix())
+    pub fn metadata_path(&self) -> &str {
+        &self.metadata_path
     }
 
     /// The issuer's own path, without a trailing `/` (empty for `https://auth.example`): the
     /// endpoints' [`paths`] follow it.
-    pub fn path_prefix(&self) -> String {
-        http::Uri::try_from(self.base.as_str())
-            .map(|u| u.path().trim_end_matches('/').to_owned())
-            .unwrap_or_default()
+    pub fn path_prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// Bring the server's revocation list up to the store's log, and its verifier's keys up
@@ -525,13 +535,11 @@ impl<S: SessionStore> AuthServer<S> {
         if body.len() > self.max_body {
             return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large");
         }
-        let prefix = self.path_prefix();
         let path = parts.uri.path();
-        let metadata = self.metadata_path();
-        let local = if path == metadata {
+        let local = if path == self.metadata_path {
             paths::METADATA
         } else {
-            match path.strip_prefix(prefix.as_str()) {
+            match path.strip_prefix(self.prefix.as_str()) {
                 Some(p) if p.starts_with('/') => p,
                 _ => return oauth_error(StatusCode::NOT_FOUND, "not_found"),
             }
