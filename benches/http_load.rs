@@ -13,8 +13,7 @@
 
 #![allow(missing_docs)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -27,58 +26,18 @@ use tidepass::{Issuer, Login, MemoryStore, Minter, Policy};
 mod common;
 use common::{Stats, load};
 
-struct Proc {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "common/service.rs"]
+mod service;
+use service::{Proc, free_port};
 
 fn example(name: &str) -> std::path::PathBuf {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/release/examples")
-        .join(name);
-    assert!(
-        p.exists(),
-        "{} missing: cargo build --release --examples",
-        p.display()
-    );
-    p
+        .join(name)
 }
 
-/// Start an example and wait for its "listening on URL" line.
 fn start(name: &str, args: &[&str]) -> Proc {
-    let mut child = Command::new(example(name))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("exited before listening")
-            .expect("read");
-        if let Some(url) = line.split("listening on ").nth(1) {
-            break url.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Proc { child, url }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    service::start(&example(name), args)
 }
 
 fn run_secs() -> Duration {

@@ -17,8 +17,7 @@
 #![allow(missing_docs)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,17 +28,9 @@ use tidepass::store::{RedbStore, SessionStore};
 const USERS: usize = 20;
 const CLIENTS: usize = 16;
 
-struct Proc {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "common/service.rs"]
+mod service;
+use service::{Proc, free_port};
 
 fn auth_service() -> std::path::PathBuf {
     std::env::var_os("AUTH_SERVICE").map_or_else(
@@ -59,33 +50,16 @@ fn user_args() -> Vec<String> {
 
 /// Start the service and wait for its "listening on URL" line.
 fn start(data: &std::path::Path, store: &str) -> Proc {
-    let bin = auth_service();
-    assert!(
-        bin.exists(),
-        "{} missing: cargo build --release --example auth_service",
-        bin.display()
-    );
-    let mut child = Command::new(bin)
-        .args(["--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(["--store", store, "--access-ttl", "60"])
-        .args(user_args())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn auth_service");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("exited before listening")
-            .expect("read");
-        if let Some(url) = line.split("listening on ").nth(1) {
-            break url.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Proc { child, url }
+    let mut args: Vec<std::ffi::OsString> = ["--listen", "127.0.0.1:0", "--data"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    args.push(data.into());
+    for a in ["--store", store, "--access-ttl", "60"] {
+        args.push(a.into());
+    }
+    args.extend(user_args().into_iter().map(Into::into));
+    service::start(&auth_service(), args)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -97,14 +71,6 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 #[derive(serde::Deserialize)]
