@@ -168,6 +168,20 @@ pub enum ErrorKind {
     /// size limit, an `issuer` other than the one asked for (§3.3), or a missing or unusable
     /// `jwks_uri`.
     InvalidMetadata,
+    // ----- DPoP (RFC 9449) -----
+    /// A DPoP proof was refused: missing where one is required, not a `dpop+jwt`, an
+    /// algorithm that is not asymmetric, an embedded key with private parts, a bad signature,
+    /// `htm`/`htu` for another request, an `iat` outside the window, a `jti` seen before, an
+    /// `ath` for another access token, or a key other than the one the token or session is
+    /// bound to. Answer `invalid_dpop_proof` (400 at the token endpoint, 401 with
+    /// `WWW-Authenticate: DPoP` at a resource). A bound session lives on.
+    InvalidDpopProof,
+    /// The server demands a DPoP nonce the proof did not carry (or carried a stale one): answer
+    /// `use_dpop_nonce` with a fresh `DPoP-Nonce` header; the client retries once with it.
+    UseDpopNonce,
+    /// A DPoP-bound access token (`cnf.jkt`) was presented as a bearer token: it is usable only
+    /// under the `DPoP` scheme with a proof by its key (RFC 9449 §7.1).
+    DpopBoundToken,
 }
 
 impl ErrorKind {
@@ -224,6 +238,9 @@ impl ErrorKind {
             Self::InvalidMetadata => "invalid_metadata",
             Self::RevocationsStale => "revocations_stale",
             Self::FeedReplayed => "feed_replayed",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
+            Self::DpopBoundToken => "dpop_bound_token",
         }
     }
 
@@ -279,6 +296,9 @@ impl ErrorKind {
             Self::MintTooLarge => "token would exceed the verifier's size limit",
             Self::Random => "random number generator failed",
             Self::Io => "i/o error",
+            Self::InvalidDpopProof => "invalid DPoP proof",
+            Self::UseDpopNonce => "a DPoP nonce is required",
+            Self::DpopBoundToken => "a DPoP-bound token was presented as a bearer token",
         }
     }
 
@@ -320,7 +340,10 @@ impl ErrorKind {
             | StepUpRequired
             | RiskDenied
             | GraceReplayLimit
-            | FeedReplayed => Class::Rejected,
+            | FeedReplayed
+            | InvalidDpopProof
+            | UseDpopNonce
+            | DpopBoundToken => Class::Rejected,
             Store | StoreCorrupt => Class::Store,
             Fetch | InvalidMetadata | RevocationsStale => Class::Fetch,
             InvalidKey | WeakKey | KeyCannotSign | InvalidConfig | Serialization | MintTooLarge

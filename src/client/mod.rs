@@ -22,6 +22,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod dpop;
+
+pub use dpop::DpopKey;
+
 use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

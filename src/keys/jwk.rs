@@ -125,7 +125,27 @@ pub(super) fn has_private_parts(jwk: &Value) -> bool {
 }
 
 pub(super) fn verifying_from_jwk(jwk: &Value) -> Result<VerifyingKey> {
+    verifying_from_jwk_as(jwk, None)
+}
+
+/// A public key embedded in a JWS header (a DPoP proof's `jwk`) for the header's `alg`: no
+/// private members, no `oct` secret, and a JWK `alg`, if any, equal to `want`.
+pub(super) fn embedded_public(jwk: &Value, want: Algorithm) -> Result<VerifyingKey> {
+    if has_private_parts(jwk) {
+        return Err(refuse("embedded JWK has private key members"));
+    }
+    if member(jwk, "kty") == Some("oct") {
+        return Err(refuse("embedded JWK is a shared secret"));
+    }
+    verifying_from_jwk_as(jwk, Some(want))
+}
+
+fn verifying_from_jwk_as(jwk: &Value, want: Option<Algorithm>) -> Result<VerifyingKey> {
     let (kty, alg, kid) = common(jwk, "verify")?;
+    let alg = match (alg, want) {
+        (Some(a), Some(w)) if a != w => return Err(refuse("JWK alg differs from the header's")),
+        (a, w) => w.or(a),
+    };
     let alg = pick(&kty, member(jwk, "crv"), alg)?;
     let (verifier, public) = match kty.as_str() {
         "RSA" => {

@@ -75,6 +75,70 @@ impl fmt::Display for KeyId {
     }
 }
 
+/// An RFC 7638 JWK SHA-256 thumbprint: what a DPoP-bound token's `cnf.jkt` holds and what a
+/// session is bound to. Printed (and serialized) as its 43-character base64url form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Thumbprint([u8; 32]);
+
+impl Thumbprint {
+    /// The thumbprint from its raw 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn of_canonical(canonical: &str) -> Self {
+        let d = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        Self(out)
+    }
+}
+
+impl fmt::Debug for Thumbprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Thumbprint({self})")
+    }
+}
+
+impl fmt::Display for Thumbprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&b64(&self.0))
+    }
+}
+
+impl std::str::FromStr for Thumbprint {
+    type Err = Error;
+    /// The base64url form (43 characters, no padding).
+    fn from_str(s: &str) -> Result<Self> {
+        let mut out = [0u8; 32];
+        match URL_SAFE_NO_PAD.decode_slice(s, &mut out) {
+            Ok(32) if s.len() == 43 => Ok(Self(out)),
+            _ => Err(Error::with(
+                ErrorKind::Malformed,
+                "a JWK thumbprint is 43 base64url characters",
+            )),
+        }
+    }
+}
+
+impl serde::Serialize for Thumbprint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Thumbprint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -122,9 +186,19 @@ impl PublicParts {
         }
     }
 
-    /// RFC 7638 canonical JSON: required members only, lexicographic order, no whitespace.
+    /// The RFC 7638 thumbprint, as bytes.
+    fn jkt(&self) -> Thumbprint {
+        Thumbprint::of_canonical(&self.canonical())
+    }
+
+    /// The RFC 7638 thumbprint in base64url (the default `kid`).
     fn thumbprint(&self) -> String {
-        let canonical = match self {
+        b64(self.jkt().as_bytes())
+    }
+
+    /// RFC 7638 canonical JSON: required members only, lexicographic order, no whitespace.
+    fn canonical(&self) -> String {
+        match self {
             Self::Rsa { n, e } => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64(e), b64(n)),
             Self::Ec { crv, x, y } => {
                 format!(
@@ -134,8 +208,7 @@ impl PublicParts {
                 )
             }
             Self::Okp { x } => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64(x)),
-        };
-        b64(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
+        }
     }
 
     fn to_jwk(&self, alg: Algorithm, kid: &KeyId) -> Value {

@@ -204,6 +204,11 @@ impl SigningKey {
         self.public.as_ref().map(|p| p.to_jwk(self.alg, &self.kid))
     }
 
+    /// The RFC 7638 thumbprint of the public key (whatever its `kid`), or `None` for HMAC keys.
+    pub fn thumbprint(&self) -> Option<super::Thumbprint> {
+        self.public.as_ref().map(super::PublicParts::jkt)
+    }
+
     /// Export the private key for storage: PKCS#8 PEM for asymmetric keys (Ed25519 in the
     /// RFC 8410 v1 form that OpenSSL, pyca/cryptography and WebCrypto read), or the base64url
     /// secret for HMAC keys. The returned string zeroizes itself on drop.

@@ -117,6 +117,11 @@ impl VerifyingKey {
         jwk::verifying_from_jwk(jwk)
     }
 
+    /// The public key a JWS header embeds (a DPoP proof's `jwk`), for the header's `alg`.
+    pub(crate) fn from_embedded_jwk(jwk: &Value, alg: Algorithm) -> Result<Self> {
+        jwk::embedded_public(jwk, alg)
+    }
+
     /// Replace the key id.
     pub fn with_kid(self, kid: KeyId) -> Self {
         let inner = &*self.0;
@@ -160,6 +165,11 @@ impl VerifyingKey {
             .public
             .as_ref()
             .map(|p| p.to_jwk(self.0.alg, &self.0.kid))
+    }
+
+    /// The RFC 7638 thumbprint of the public key (whatever its `kid`), or `None` for HMAC keys.
+    pub fn thumbprint(&self) -> Option<super::Thumbprint> {
+        self.0.public.as_ref().map(super::PublicParts::jkt)
     }
 
     /// The public key as SubjectPublicKeyInfo PEM, or `None` for HMAC keys.

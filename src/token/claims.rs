@@ -114,6 +114,11 @@ pub struct AccessClaims<C = NoExtra> {
     /// `"2"`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<CompactString>,
+    /// Confirmation (RFC 7800 §3.1): the key a sender-constrained token is bound to. For a
+    /// DPoP-bound token (RFC 9449 §6.1) `cnf.jkt` is the thumbprint of the client's key, and
+    /// the token is accepted only under the `DPoP` scheme with a proof by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// Custom claims, flattened into the same JSON object.
     #[serde(flatten)]
     pub extra: C,
@@ -133,9 +138,69 @@ impl<C> AccessClaims<C> {
     }
 }
 
+/// The `cnf` claim (RFC 7800): how the token is bound to its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Confirmation {
+    /// The RFC 7638 thumbprint of the DPoP key (RFC 9449 §6.1).
+    pub jkt: Option<crate::keys::Thumbprint>,
+    /// `true` when `cnf` names a confirmation method other than `jkt` (for example an mTLS
+    /// certificate's `x5t#S256`): tidepass cannot check it, so it refuses the token.
+    pub other_methods: bool,
+}
+
+impl Confirmation {
+    /// A DPoP confirmation for the key with thumbprint `jkt`.
+    pub fn jkt(jkt: crate::keys::Thumbprint) -> Self {
+        Self {
+            jkt: Some(jkt),
+            other_methods: false,
+        }
+    }
+}
+
+impl Serialize for Confirmation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        if let Some(jkt) = &self.jkt {
+            m.serialize_entry("jkt", jkt)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Confirmation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Confirmation;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a cnf object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut c = Confirmation::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if &*key == "jkt" {
+                        if c.jkt.is_some() {
+                            return Err(de::Error::duplicate_field("jkt"));
+                        }
+                        c.jkt = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<de::IgnoredAny>()?;
+                        c.other_methods = true;
+                    }
+                }
+                Ok(c)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// Registered claim names, in the order of [`AccessClaims`]' fields. Custom claims may not use
 /// them.
-pub(crate) const REGISTERED: [&str; 12] = [
+pub(crate) const REGISTERED: [&str; 13] = [
     "iss",
     "sub",
     "aud",
@@ -148,6 +213,7 @@ pub(crate) const REGISTERED: [&str; 12] = [
     "client_id",
     "auth_time",
     "acr",
+    "cnf",
 ];
 
 /// The largest NumericDate tidepass compares: `i64::MAX` seconds (what RFC 7519 implementations
@@ -223,6 +289,7 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                 let mut client_id = None;
                 let mut auth_time: Option<Option<NumericDate<false>>> = None;
                 let mut acr = None;
+                let mut cnf = None;
                 let mut extra = serde_json::Map::new();
                 fn set<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
                     map: &mut A,
@@ -249,6 +316,7 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                         "client_id" => set(&mut map, &mut client_id, "client_id")?,
                         "auth_time" => set(&mut map, &mut auth_time, "auth_time")?,
                         "acr" => set(&mut map, &mut acr, "acr")?,
+                        "cnf" => set(&mut map, &mut cnf, "cnf")?,
                         _ => {
                             let value: serde_json::Value = map.next_value()?;
                             if extra.insert(key.into_owned(), value).is_some() {
@@ -273,6 +341,7 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                     client_id: client_id.flatten(),
                     auth_time: auth_time.flatten().map(|t| t.0),
                     acr: acr.flatten(),
+                    cnf: cnf.flatten(),
                     extra,
                 })
             }
@@ -334,6 +403,7 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
         (None, None, None, None, None, None);
     let (mut jti, mut sid, mut scope, mut client_id, mut auth_time, mut acr) =
         (None, None, None, None, None, None);
+    let mut cnf = None;
     loop {
         let key = string(text, &mut i)?;
         next(b':', &mut i)?;
@@ -349,6 +419,17 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
             "iat" => set(&mut iat, number(b, &mut i)?)?,
             "nbf" => set(&mut nbf, number(b, &mut i)?)?,
             "auth_time" => set(&mut auth_time, number(b, &mut i)?)?,
+            // The minter writes `{"jkt":"…"}` and nothing else; any other shape goes the full way.
+            "cnf" => {
+                const OPEN: &[u8] = br#"{"jkt":"#;
+                if !b.get(i..)?.starts_with(OPEN) {
+                    return None;
+                }
+                i += OPEN.len();
+                let jkt = string(text, &mut i)?.parse().ok()?;
+                next(b'}', &mut i)?;
+                set(&mut cnf, Confirmation::jkt(jkt))?;
+            }
             "aud" if b.get(i) == Some(&b'[') => {
                 i += 1;
                 let mut v = Vec::new();
@@ -401,6 +482,7 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
         client_id,
         auth_time,
         acr,
+        cnf,
         extra,
     })
 }

@@ -72,7 +72,7 @@ pub(crate) fn is_json_object(bytes: &[u8]) -> bool {
 /// RFC 7515 §4.1.9: `typ` compares case-insensitively, and an `application/` prefix may be left
 /// out. Byte-wise on purpose: `typ` is attacker-chosen and need not split on a char boundary
 /// where the prefix ends.
-fn typ_matches(typ: &str, want: &str) -> bool {
+pub(crate) fn typ_matches(typ: &str, want: &str) -> bool {
     const PREFIX: &[u8] = b"application/";
     let t = typ.as_bytes();
     let t = match t.split_at_checked(PREFIX.len()) {
@@ -102,7 +102,7 @@ pub(crate) fn split(token: &str) -> Result<(&str, &str, &str)> {
 
 /// Decode a base64url part into a stack buffer sized to it (heap only beyond 2 KiB) and hand
 /// the bytes to `f`. Small tiers keep the zeroing of unused buffer space off the hot path.
-fn with_decoded<R>(part: &str, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
+pub(crate) fn with_decoded<R>(part: &str, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
     let need = part.len() / 4 * 3 + 3;
     if need <= 128 {
         f(decode_into(part, &mut [0u8; 128])?)

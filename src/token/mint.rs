@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::{KeySet, SigningKey, crypto};
+use crate::keys::{KeySet, SigningKey, Thumbprint, crypto};
 use crate::token::claims::{Audience, NoExtra};
 use crate::token::jws;
 
@@ -217,6 +217,7 @@ impl Minter {
             client_id: None,
             auth_time: None,
             acr: None,
+            jkt: None,
             ttl: None,
             extra: NoExtra {},
         }
@@ -234,6 +235,7 @@ pub struct Mint<'a, C = NoExtra> {
     client_id: Option<&'a str>,
     auth_time: Option<u64>,
     acr: Option<&'a str>,
+    jkt: Option<Thumbprint>,
     ttl: Option<u64>,
     extra: C,
 }
@@ -269,6 +271,13 @@ impl<'a, C: Serialize> Mint<'a, C> {
         self
     }
 
+    /// Bind the token to a DPoP key (RFC 9449 §6.1): it carries `cnf.jkt`, and verifiers
+    /// accept it only under the `DPoP` scheme with a proof by that key.
+    pub fn dpop_jkt(mut self, jkt: Thumbprint) -> Self {
+        self.jkt = Some(jkt);
+        self
+    }
+
     /// Override the minter's lifetime for this token.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl.as_secs().max(1));
@@ -286,6 +295,7 @@ impl<'a, C: Serialize> Mint<'a, C> {
             client_id: self.client_id,
             auth_time: self.auth_time,
             acr: self.acr,
+            jkt: self.jkt,
             ttl: self.ttl,
             extra,
         }
@@ -326,6 +336,7 @@ impl<'a, C: Serialize> Mint<'a, C> {
             client_id: self.client_id,
             auth_time: self.auth_time,
             acr: self.acr,
+            cnf: self.jkt.map(|jkt| Cnf { jkt }),
         };
         let payload = payload(&claims, &self.extra)?;
         let state = m.state.load();
@@ -364,6 +375,13 @@ struct Registered<'a> {
     auth_time: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     acr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Cnf>,
+}
+
+#[derive(Serialize)]
+struct Cnf {
+    jkt: Thumbprint,
 }
 
 /// The claims JSON: the registered claims, then the custom ones spliced into the same object.

@@ -20,11 +20,43 @@ use crate::error::{Error, ErrorKind, Result};
 /// [`ErrorKind::MissingToken`] for an empty value; [`ErrorKind::InvalidRequest`] for another
 /// scheme, a missing or malformed credential; [`ErrorKind::TooLarge`] beyond `max_len`.
 pub fn parse(authorization: &str, max_len: usize) -> Result<&str> {
+    match parse_credentials(authorization, max_len)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::Dpop, _) => Err(Error::with(
+            ErrorKind::InvalidRequest,
+            "authorization scheme is not Bearer",
+        )),
+    }
+}
+
+/// The two token schemes tidepass verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// `Bearer` (RFC 6750).
+    Bearer,
+    /// `DPoP` (RFC 9449 §7.1): the token comes with a proof in the `DPoP` header.
+    Dpop,
+}
+
+/// [`parse`] for either scheme, `Bearer` or `DPoP` (both case-insensitive, with the same
+/// `b64token` credential rules).
+///
+/// ```
+/// use tidepass::http::bearer::{self, Scheme};
+/// assert_eq!(bearer::parse_credentials("DPoP abc.def.ghi", 8192)?, (Scheme::Dpop, "abc.def.ghi"));
+/// # Ok::<(), tidepass::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`parse`], with "another scheme" meaning neither of the two.
+pub fn parse_credentials(authorization: &str, max_len: usize) -> Result<(Scheme, &str)> {
     let value = authorization.trim_matches(|c| c == ' ' || c == '\t');
     if value.is_empty() {
         return Err(Error::new(ErrorKind::MissingToken));
     }
-    if value.len() > max_len.saturating_add(7) {
+    if value.len() > max_len.saturating_add(8) {
         return Err(Error::with(
             ErrorKind::TooLarge,
             "authorization header too large",
@@ -34,12 +66,16 @@ pub fn parse(authorization: &str, max_len: usize) -> Result<&str> {
         Some((scheme, rest)) => (scheme, rest.trim_start_matches(' ')),
         None => (value, ""),
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         return Err(Error::with(
             ErrorKind::InvalidRequest,
-            "authorization scheme is not Bearer",
+            "authorization scheme is not Bearer or DPoP",
         ));
-    }
+    };
     if token.is_empty() {
         return Err(Error::with(
             ErrorKind::InvalidRequest,
@@ -60,7 +96,7 @@ pub fn parse(authorization: &str, max_len: usize) -> Result<&str> {
             "bearer credential is not a b64token",
         ));
     }
-    Ok(token)
+    Ok((scheme, token))
 }
 
 /// The bearer token of a request's `Authorization` header (on the `http` crate's types,

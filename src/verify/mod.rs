@@ -3,6 +3,7 @@
 
 pub mod bearer;
 mod cache;
+pub mod dpop;
 #[cfg(feature = "follow")]
 pub mod follow;
 pub mod metadata;
@@ -131,6 +132,7 @@ pub struct VerifierBuilder<C = NoExtra> {
     cache: usize,
     clock: Arc<dyn Clock>,
     revocations: Option<Arc<RevocationList>>,
+    dpop: Option<dpop::ProofChecker>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -215,8 +217,17 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             cache: self.cache,
             clock: self.clock,
             revocations: self.revocations,
+            dpop: self.dpop,
             _claims: PhantomData,
         }
+    }
+
+    /// How DPoP proofs are checked for `DPoP`-scheme requests ([`Verifier::verify_dpop_at`]):
+    /// algorithms, the `iat` window, the replay cache's size, server nonces. By default a
+    /// [`dpop::ProofChecker::new`].
+    pub fn dpop(mut self, checker: dpop::ProofChecker) -> Self {
+        self.dpop = Some(checker);
+        self
     }
 
     /// Build the verifier.
@@ -265,6 +276,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             clock: self.clock,
             cache: (self.cache > 0).then(|| Cache::new(self.cache)),
             revocations: self.revocations,
+            dpop: self.dpop.unwrap_or_default(),
         })
     }
 }
@@ -297,6 +309,8 @@ pub struct Verifier<C = NoExtra> {
     stale_warned: AtomicU64,
     clock: Arc<dyn Clock>,
     cache: Option<Cache<C>>,
+    /// Checks the DPoP proofs of `DPoP`-scheme requests (its replay cache is this verifier's).
+    dpop: dpop::ProofChecker,
     revocations: Option<Arc<RevocationList>>,
 }
 
@@ -331,6 +345,7 @@ impl Verifier<NoExtra> {
             cache: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(CoarseClock),
             revocations: None,
+            dpop: None,
             _claims: PhantomData,
         }
     }
@@ -397,6 +412,72 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         self.verify_at(token, self.clock.now())
     }
 
+    /// Verify a request's credentials under either scheme: `Authorization: Bearer <token>`
+    /// (a DPoP-bound token is refused there), or `Authorization: DPoP <token>` with the
+    /// request's `DPoP` header (`proof`), its method and the URL it was sent to.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify_bearer`] and [`Verifier::verify_dpop_at`];
+    /// [`ErrorKind::InvalidDpopProof`] for the `DPoP` scheme without a proof.
+    pub fn verify_request(
+        &self,
+        authorization: &str,
+        proof: Option<&str>,
+        method: &str,
+        url: &str,
+    ) -> Result<Verified<C>> {
+        let now = self.clock.now();
+        match bearer::parse_credentials(authorization, self.max_len)? {
+            (bearer::Scheme::Bearer, token) => self.verify_at(token, now),
+            (bearer::Scheme::Dpop, token) => {
+                let proof = proof.ok_or_else(|| {
+                    self.refused(Error::with(
+                        ErrorKind::InvalidDpopProof,
+                        "DPoP scheme without a DPoP proof",
+                    ))
+                })?;
+                self.verify_dpop_at(token, proof, method, url, now)
+            }
+        }
+    }
+
+    /// Verify a DPoP-bound token (RFC 9449 §7) with its proof, for a request with `method`
+    /// sent to `url`, as of `now`: the token as [`Verifier::verify_at`] does, then the proof
+    /// ([`dpop::ProofChecker::check_at`], with `ath` for this token), then that the proof's
+    /// key is the one the token's `cnf.jkt` names.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify_at`]; [`ErrorKind::InvalidDpopProof`] for a refused proof, a
+    /// proof by another key, or a token that is not DPoP-bound; [`ErrorKind::UseDpopNonce`]
+    /// when nonces are demanded and the proof has no current one.
+    pub fn verify_dpop_at(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        url: &str,
+        now: u64,
+    ) -> Result<Verified<C>> {
+        let checked = self.verify_inner(token, now, true).and_then(|v| {
+            let jkt = match &v.cnf {
+                Some(c) if !c.other_methods => c.jkt,
+                _ => None,
+            }
+            .ok_or_else(|| Error::with(ErrorKind::InvalidDpopProof, "token is not DPoP-bound"))?;
+            self.dpop
+                .check_bound_at(proof, method, url, Some(token), now, &jkt)?;
+            Ok(v)
+        });
+        checked.map_err(|e| self.refused(e))
+    }
+
+    /// The checker of DPoP proofs (for the nonce to send and the `algs` to announce).
+    pub fn dpop(&self) -> &dpop::ProofChecker {
+        &self.dpop
+    }
+
     /// Verify a token as of `now` (Unix seconds).
     ///
     /// # Errors
@@ -416,7 +497,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Verified<C>> {
         // No local holding the (large) result: it is returned in place, and the refusal
         // bookkeeping sits out of line.
-        match self.verify_inner(token, now) {
+        match self.verify_inner(token, now, false) {
             Ok(v) => Ok(v),
             Err(e) => Err(self.refused(e)),
         }
@@ -436,7 +517,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         e
     }
 
-    fn verify_inner(&self, token: &str, now: u64) -> Result<Verified<C>> {
+    /// `bound_ok`: the token comes under the `DPoP` scheme, and the caller checks its `cnf`.
+    /// Otherwise (a bearer token) any `cnf` is refused: a sender-constrained token is no
+    /// bearer token (RFC 9449 §7.1).
+    fn verify_inner(&self, token: &str, now: u64, bound_ok: bool) -> Result<Verified<C>> {
         if token.len() > self.max_len {
             return Err(Error::new(ErrorKind::TooLarge));
         }
@@ -444,6 +528,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         if let Some(cache) = &self.cache
             && let Some((claims, ids)) = cache.get(token, generation)
         {
+            if claims.cnf.is_some() && !bound_ok {
+                return Err(Error::new(ErrorKind::DpopBoundToken));
+            }
             self.check_time(&claims, now)?;
             self.check_revoked(&claims, ids, now)?;
             return Ok(Verified(Held::Shared(claims)));
@@ -463,6 +550,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         }
         if !claims.aud.contains(&self.audience) {
             return Err(Error::new(ErrorKind::InvalidAudience));
+        }
+        if claims.cnf.is_some() && !bound_ok {
+            return Err(Error::new(ErrorKind::DpopBoundToken));
         }
         self.check_time(&claims, now)?;
         let ids = self.revocations.as_ref().map(|_| RevIds::of(&claims));

@@ -12,6 +12,8 @@ mod client;
 mod common;
 mod defects;
 mod differential;
+#[cfg(feature = "client")]
+mod dpop;
 #[cfg(all(feature = "follow", feature = "axum"))]
 mod follow;
 #[cfg(all(
