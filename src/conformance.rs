@@ -87,6 +87,7 @@ where
     lost_rotations_are_recovered(make().await).await;
     grace_window_and_replay_cap(make().await).await;
     a_shared_cookie_jar_never_revokes(make().await).await;
+    a_bound_session_answers_only_its_key(make().await).await;
     timeouts_at_their_boundaries(make().await).await;
     bad_tokens_never_reach_the_store(make().await).await;
     list_and_revoke(make().await).await;
@@ -407,6 +408,106 @@ pub async fn lost_rotations_are_recovered<S: SessionStore>(store: S) {
         kind(r.issuer.refresh(next.refresh.expose()).await),
         ErrorKind::SessionRevoked
     );
+}
+
+/// A DPoP-bound session (RFC 9449 §5; DESIGN.md's table): a refresh without a proof by its
+/// key is refused and changes nothing, whatever generation it presents, so a thief holding a
+/// copied token neither rotates nor revokes the session; the key's holder presenting the
+/// parent gets the identical, never-used child at any later time, past the grace window and
+/// the replay cap (a device killed between the server's rotation and saving the answer);
+/// once the child has been used, the parent is reuse as for any session.
+pub async fn a_bound_session_answers_only_its_key<S: SessionStore>(store: S) {
+    use crate::keys::Thumbprint;
+    let r = rig(store);
+    let ctx = ClientContext::default();
+    let (key, other) = (
+        Thumbprint::from_bytes([1; 32]),
+        Thumbprint::from_bytes([2; 32]),
+    );
+    let g1 = r
+        .issuer
+        .login(Login::new("erin").dpop(key))
+        .await
+        .expect("login");
+    assert_eq!(g1.token_type(), "DPoP");
+    let load = |sid| {
+        let issuer = r.issuer.clone();
+        async move {
+            issuer
+                .store()
+                .load(sid)
+                .await
+                .expect("load")
+                .expect("stored")
+        }
+    };
+    assert_eq!(load(g1.session_id).await.dpop_jkt, Some(key), "stored");
+    for presented in [None, Some(other)] {
+        assert_eq!(
+            kind(
+                r.issuer
+                    .refresh_with(g1.refresh.expose(), &ctx, presented)
+                    .await
+            ),
+            ErrorKind::InvalidDpopProof,
+            "{presented:?}"
+        );
+    }
+    assert_eq!(
+        kind(r.issuer.refresh(g1.refresh.expose()).await),
+        ErrorKind::InvalidDpopProof,
+        "plain refresh of a bound session"
+    );
+    let s = load(g1.session_id).await;
+    assert_eq!((s.generation, s.revoked), (1, None), "nothing changed");
+    let g2 = r
+        .issuer
+        .refresh_with(g1.refresh.expose(), &ctx, Some(key))
+        .await
+        .expect("rotate with the key");
+    assert!(g2.dpop_bound && g2.refresh != g1.refresh);
+    // Past the window (any time inside the idle timeout: days under the mobile preset), and
+    // past the replay cap, the parent with the key still gets the same child.
+    r.clock.advance(GRACE + 60);
+    // A thief with the parent and no key: refused, nothing revoked.
+    assert_eq!(
+        kind(r.issuer.refresh_with(g1.refresh.expose(), &ctx, None).await),
+        ErrorKind::InvalidDpopProof
+    );
+    for _ in 0..=POLICY.max_grace_replays {
+        let again = r
+            .issuer
+            .refresh_with(g1.refresh.expose(), &ctx, Some(key))
+            .await
+            .expect("the unused child again");
+        assert_eq!(again.refresh, g2.refresh, "the identical child");
+    }
+    let s = load(g1.session_id).await;
+    assert_eq!((s.generation, s.revoked), (2, None), "no rotation, alive");
+    // The child used: the parent is reuse now.
+    let g3 = r
+        .issuer
+        .refresh_with(g2.refresh.expose(), &ctx, Some(key))
+        .await
+        .expect("the child rotates");
+    assert_ne!(g3.refresh, g2.refresh);
+    r.clock.advance(GRACE + 1);
+    assert_eq!(
+        kind(
+            r.issuer
+                .refresh_with(g1.refresh.expose(), &ctx, Some(key))
+                .await
+        ),
+        ErrorKind::RefreshReuse
+    );
+    // A bearer session ignores a proof and stays a bearer session.
+    let b = r.issuer.login(Login::new("fay")).await.expect("login");
+    let b2 = r
+        .issuer
+        .refresh_with(b.refresh.expose(), &ctx, Some(key))
+        .await
+        .expect("bearer with a proof");
+    assert_eq!(b2.token_type(), "Bearer");
 }
 
 /// [`Policy::settle_within_grace`] (every preset) for refresh tokens from a shared cookie jar

@@ -20,6 +20,17 @@ pub struct TokenPair {
     pub expires_in: u64,
     /// When the session ends unless refreshed before (Unix seconds).
     pub refresh_expires_at: u64,
+    /// The session is DPoP-bound: the access token carries `cnf.jkt` and is used under the
+    /// `DPoP` scheme ([`TokenPair::token_type`]).
+    pub dpop_bound: bool,
+}
+
+impl TokenPair {
+    /// The OAuth `token_type` (RFC 6749 §7.1): `"DPoP"` for a DPoP-bound session (RFC 9449
+    /// §5), else `"Bearer"`.
+    pub fn token_type(&self) -> &'static str {
+        if self.dpop_bound { "DPoP" } else { "Bearer" }
+    }
 }
 
 /// A login to open a session for. Build with [`Login::new`] and the setters.
@@ -32,6 +43,7 @@ pub struct Login {
     pub(crate) claims: Map<String, Value>,
     pub(crate) assurance: u8,
     pub(crate) auth_time: Option<u64>,
+    pub(crate) dpop_jkt: Option<crate::keys::Thumbprint>,
 }
 
 impl Login {
@@ -45,7 +57,18 @@ impl Login {
             claims: Map::new(),
             assurance: 1,
             auth_time: None,
+            dpop_jkt: None,
         }
+    }
+
+    /// Bind the session to the DPoP key with thumbprint `jkt` (RFC 9449 §5), whose proof the
+    /// caller has checked on this login request
+    /// ([`ProofChecker`](crate::verify::dpop::ProofChecker)): every refresh must then carry a
+    /// proof by that key ([`Issuer::refresh_with`](crate::Issuer::refresh_with)), and every
+    /// access token carries `cnf.jkt`.
+    pub fn dpop(mut self, jkt: crate::keys::Thumbprint) -> Self {
+        self.dpop_jkt = Some(jkt);
+        self
     }
 
     /// The device, user agent and IP.

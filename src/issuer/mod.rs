@@ -304,6 +304,9 @@ impl<S: SessionStore> Issuer<S> {
         if let Some(client) = from.client_id {
             mint = mint.client_id(client);
         }
+        if let Some(jkt) = from.dpop_jkt {
+            mint = mint.dpop_jkt(jkt);
+        }
         mint.claims(from.claims).mint_at(now)
     }
 
@@ -327,6 +330,7 @@ impl<S: SessionStore> Issuer<S> {
             refresh,
             session_id: s.sid,
             refresh_expires_at: s.ends_at(),
+            dpop_bound: s.dpop_jkt.is_some(),
         })
     }
 
@@ -372,6 +376,7 @@ impl<S: SessionStore> Issuer<S> {
             login.assurance,
             login.auth_time.unwrap_or(now),
             login.context,
+            login.dpop_jkt,
         );
         // Mint first: a pair that cannot be minted (bad claims) leaves no session behind.
         let pair = self.pair(&session, &secrets, now)?;
@@ -419,7 +424,33 @@ impl<S: SessionStore> Issuer<S> {
         refresh_token: &str,
         context: &ClientContext,
     ) -> Result<TokenPair> {
-        self.refresh_checked(refresh_token, context, false).await
+        self.refresh_checked(refresh_token, context, false, None)
+            .await
+    }
+
+    /// [`Issuer::refresh_from`] for a request that carried a DPoP proof (RFC 9449 §5) by the
+    /// key with thumbprint `dpop`, which the caller has checked
+    /// ([`ProofChecker`](crate::verify::dpop::ProofChecker), `htm` POST, `htu` the token
+    /// endpoint). A DPoP-bound session rotates only with a proof by its own key; an unbound
+    /// session ignores the proof and stays a bearer session.
+    ///
+    /// A bound session also keeps a device that was killed mid-refresh: its parent token,
+    /// presented with the key's proof, gets the identical child for as long as the child has
+    /// never been used (DESIGN.md's table), not only inside the grace window.
+    ///
+    /// # Errors
+    ///
+    /// As [`Issuer::refresh_from`], plus [`ErrorKind::InvalidDpopProof`] for a bound session
+    /// refreshed without a proof by its key (answer `invalid_dpop_proof`; nothing changed,
+    /// the session lives on).
+    pub async fn refresh_with(
+        &self,
+        refresh_token: &str,
+        context: &ClientContext,
+        dpop: Option<crate::keys::Thumbprint>,
+    ) -> Result<TokenPair> {
+        self.refresh_checked(refresh_token, context, false, dpop)
+            .await
     }
 
     /// [`Issuer::refresh_from`] for a refresh token from a cookie jar that concurrent
@@ -436,7 +467,8 @@ impl<S: SessionStore> Issuer<S> {
         refresh_token: &str,
         context: &ClientContext,
     ) -> Result<TokenPair> {
-        self.refresh_checked(refresh_token, context, true).await
+        self.refresh_checked(refresh_token, context, true, None)
+            .await
     }
 
     async fn refresh_checked(
@@ -444,6 +476,7 @@ impl<S: SessionStore> Issuer<S> {
         refresh_token: &str,
         context: &ClientContext,
         shared: bool,
+        dpop: Option<crate::keys::Thumbprint>,
     ) -> Result<TokenPair> {
         let now = self.clock.now();
         let secrets = self.secrets.load_full();
@@ -464,7 +497,7 @@ impl<S: SessionStore> Issuer<S> {
                 }
             }
         }
-        self.rotate_presented(&secrets, presented, now, shared)
+        self.rotate_presented(&secrets, presented, now, shared, dpop)
             .await
     }
 
@@ -476,7 +509,8 @@ impl<S: SessionStore> Issuer<S> {
     pub async fn refresh_at(&self, refresh_token: &str, now: u64) -> Result<TokenPair> {
         let secrets = self.secrets.load_full();
         let presented = self.authenticate(&secrets, refresh_token)?;
-        self.rotate_presented(&secrets, presented, now, false).await
+        self.rotate_presented(&secrets, presented, now, false, None)
+            .await
     }
 
     /// Check a refresh token's tag (no store access); a refusal is counted as an event.
@@ -493,6 +527,7 @@ impl<S: SessionStore> Issuer<S> {
         presented: Presented,
         now: u64,
         shared: bool,
+        dpop: Option<crate::keys::Thumbprint>,
     ) -> Result<TokenPair> {
         use tracing::Instrument as _;
         let span = tracing::debug_span!(
@@ -500,7 +535,7 @@ impl<S: SessionStore> Issuer<S> {
             sid = %presented.sid,
             generation = presented.generation
         );
-        self.rotate_inner(secrets, presented, now, shared)
+        self.rotate_inner(secrets, presented, now, shared, dpop)
             .instrument(span)
             .await
     }
@@ -511,9 +546,11 @@ impl<S: SessionStore> Issuer<S> {
         presented: Presented,
         now: u64,
         shared: bool,
+        dpop: Option<crate::keys::Thumbprint>,
     ) -> Result<TokenPair> {
         let rules = crate::session::RotationRules {
             settle: shared && self.policy.settle_within_grace,
+            dpop,
             ..self.policy.rules(
                 now,
                 secrets.current(),
@@ -646,6 +683,7 @@ impl<S: SessionStore> Issuer<S> {
                 reject(ErrorKind::SessionRevoked)
             }
             Some(Rotation::Ended(_)) => reject(ErrorKind::SessionExpired),
+            Some(Rotation::KeyMismatch(_)) => reject(ErrorKind::InvalidDpopProof),
         }
     }
 }

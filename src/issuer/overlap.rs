@@ -30,6 +30,8 @@ pub(crate) struct MintedFrom<'a> {
     pub(crate) scope: Option<&'a str>,
     pub(crate) client_id: Option<&'a str>,
     pub(crate) claims: &'a Map<String, Value>,
+    /// The DPoP key the tokens are bound to (`cnf.jkt`).
+    pub(crate) dpop_jkt: Option<crate::keys::Thumbprint>,
 }
 
 impl<'a> From<&'a Session> for MintedFrom<'a> {
@@ -41,6 +43,7 @@ impl<'a> From<&'a Session> for MintedFrom<'a> {
             scope: s.scope.as_deref(),
             client_id: s.client_id.as_deref(),
             claims: &s.claims,
+            dpop_jkt: s.dpop_jkt,
         }
     }
 }
@@ -54,6 +57,7 @@ pub(crate) struct Known {
     scope: Option<String>,
     client_id: Option<String>,
     claims: Map<String, Value>,
+    dpop_jkt: Option<crate::keys::Thumbprint>,
     generation: AtomicU64,
 }
 
@@ -66,6 +70,7 @@ impl Known {
             scope: self.scope.as_deref(),
             client_id: self.client_id.as_deref(),
             claims: &self.claims,
+            dpop_jkt: self.dpop_jkt,
         }
     }
 
@@ -122,6 +127,7 @@ impl KnownSessions {
                 scope: s.scope.clone(),
                 client_id: s.client_id.clone(),
                 claims: s.claims.clone(),
+                dpop_jkt: s.dpop_jkt,
                 generation: AtomicU64::new(s.generation),
             }),
         );
@@ -340,6 +346,7 @@ mod tests {
                 1,
                 0,
                 crate::session::ClientContext::default(),
+                None,
             );
             known.saw(&s, None);
             assert!(known.map.len() <= 8, "{} entries", known.map.len());

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::keys::Thumbprint;
 
 pub mod refresh;
 
@@ -219,6 +220,11 @@ pub struct Session {
     pub auth_time: u64,
     /// The device, user agent and IP given at login.
     pub context: ClientContext,
+    /// The thumbprint of the DPoP key the session is bound to (RFC 9449), when the login
+    /// proved possession of one: every refresh must carry a proof by that key, and its access
+    /// tokens carry `cnf.jkt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<Thumbprint>,
 }
 
 impl Session {
@@ -399,6 +405,7 @@ impl Policy {
             recover_lost: self.recover_lost_rotations,
             // The issuer turns it on for a shared cookie jar's refreshes.
             settle: false,
+            dpop: None,
             secret_id,
             list_reuse_until,
         }
@@ -431,6 +438,10 @@ pub struct RotationRules {
     pub settle: bool,
     /// The refresh-secret id the next generation is made with.
     pub secret_id: u8,
+    /// The thumbprint of the key whose DPoP proof came with this refresh (checked by the
+    /// caller), if any. A DPoP-bound session rotates only for its own key: anything else is
+    /// [`Rotation::KeyMismatch`], and nothing changes. `None` from [`Policy::rules`].
+    pub dpop: Option<Thumbprint>,
     /// On reuse, a store whose [`SessionStore::lists_reuse`](crate::store::SessionStore::lists_reuse)
     /// is `true` puts the session on the revocation list until this time (Unix seconds) in
     /// the same atomic step as the revocation. 0: it does not.
@@ -469,6 +480,10 @@ pub enum Rotation {
     },
     /// The session had already ended (revoked or timed out). Nothing changed.
     Ended(Session),
+    /// The session is DPoP-bound and the refresh came without a proof by its key: refused
+    /// before any other rule (a thief holding a copied token never rotates it, replays it or
+    /// revokes the session). Nothing changed; the session lives on.
+    KeyMismatch(Session),
 }
 
 impl Rotation {
@@ -477,7 +492,9 @@ impl Rotation {
         match self {
             Self::Rotated(s) | Self::GraceReplay(s) | Self::Reuse(s) => Some(s),
             Self::Recovered { session, .. } => Some(session),
-            Self::Future(_) | Self::Ended(_) | Self::GraceExhausted(_) => None,
+            Self::Future(_) | Self::Ended(_) | Self::GraceExhausted(_) | Self::KeyMismatch(_) => {
+                None
+            }
         }
     }
 }
@@ -489,6 +506,11 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
     let now = rules.now;
     if !current.is_active_at(now) {
         return Rotation::Ended(current.clone());
+    }
+    // A bound session answers only its key's holder, before any rule that could change it.
+    let bound = current.dpop_jkt.is_some();
+    if bound && rules.dpop != current.dpop_jkt {
+        return Rotation::KeyMismatch(current.clone());
     }
     let mut s = current.clone();
     let rotate_from = |mut s: Session, g: u64| {
@@ -506,7 +528,10 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
     // stored by an earlier answer, on others: rotating the child again would make the parent
     // a grandparent, and the late parent would then revoke an honest session.
     let in_window = now < s.rotated_at.saturating_add(rules.grace);
-    let settling = rules.settle && presented == s.generation && s.generation > 1 && in_window;
+    // Never for a bound session: there the current generation is presented only when its
+    // holder uses it, so "the parent is presented" means "the child was never used" below.
+    let settling =
+        !bound && rules.settle && presented == s.generation && s.generation > 1 && in_window;
     if presented == s.generation && !settling {
         Rotation::Rotated(rotate_from(s, presented))
     } else if presented > s.generation {
@@ -518,10 +543,16 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
             session: rotate_from(s, presented),
             stored,
         }
-    } else if settling || presented.saturating_add(1) == s.generation && in_window {
+    } else if settling || presented.saturating_add(1) == s.generation && (in_window || bound) {
         // The immediate parent inside the window is what honest concurrent clients present:
         // never reuse. Over the cap it is refused, and nothing changes.
-        if s.grace_replays >= rules.max_grace_replays {
+        //
+        // For a DPoP-bound session the parent gets its child at any time, and without a cap:
+        // only the key's holder can present it (checked above), and the child was never used
+        // (using it would have rotated the session past it), so no second chain exists. This
+        // is how a device killed between the server's rotation and saving the answer keeps
+        // its session, seconds or days later.
+        if s.grace_replays >= rules.max_grace_replays && !bound {
             return Rotation::GraceExhausted(s);
         }
         s.grace_replays = s.grace_replays.saturating_add(1);
@@ -550,6 +581,7 @@ pub(crate) fn new_session(
     assurance: u8,
     auth_time: u64,
     context: ClientContext,
+    dpop_jkt: Option<Thumbprint>,
 ) -> Session {
     let absolute = now.saturating_add(policy.absolute.as_secs());
     Session {
@@ -570,6 +602,7 @@ pub(crate) fn new_session(
         assurance,
         auth_time,
         context: context.capped(),
+        dpop_jkt,
     }
 }
 
@@ -590,6 +623,7 @@ mod tests {
             1,
             now,
             ClientContext::default(),
+            None,
         )
     }
 

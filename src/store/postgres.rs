@@ -70,6 +70,11 @@ ALTER TABLE tidepass_revocation_meta
     ADD COLUMN head bigint NOT NULL DEFAULT 0,
     ADD COLUMN floor_head bigint NOT NULL DEFAULT 0;
 "#,
+    // 4: the DPoP key a session is bound to (its RFC 7638 thumbprint), beside the body that
+    // holds it too, so the one-statement rotation can compare it.
+    r#"
+ALTER TABLE tidepass_sessions ADD COLUMN dpop_jkt bytea;
+"#,
 ];
 
 fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
@@ -294,6 +299,7 @@ impl PgStore {
                          idle_expires_at = LEAST($4 + $5, absolute_expires_at)
                      WHERE sid = $1 AND generation = $2 AND revoked_reason IS NULL
                        AND $4 < LEAST(idle_expires_at, absolute_expires_at)
+                       AND (dpop_jkt IS NULL OR dpop_jkt = $6)
                      RETURNING ",
                 columns!()
             ))
@@ -308,6 +314,7 @@ impl PgStore {
                     &i16::from(rules.secret_id),
                     &i(rules.now),
                     &i(rules.idle),
+                    &rules.dpop.as_ref().map(|t| &t.as_bytes()[..]),
                 ],
             )
             .await
@@ -381,28 +388,59 @@ async fn append_in(tx: &tokio_postgres::Transaction<'_>, entries: &[Entry]) -> R
 
 impl SessionStore for PgStore {
     async fn create(&self, s: &Session) -> Result<()> {
+        // An unbound session does not name the DPoP column, so it can be written by a schema
+        // from before migration 4 too (a rolling upgrade that migrates after deploying).
+        let statement = if s.dpop_jkt.is_some() {
+            "INSERT INTO tidepass_sessions (sid, subject, created_at, generation, secret_id,
+                 rotated_at, last_used_at, grace_replays, idle_expires_at,
+                 absolute_expires_at, revoked_reason, revoked_at, ends_at, body, dpop_jkt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12, $13)"
+        } else {
+            "INSERT INTO tidepass_sessions (sid, subject, created_at, generation, secret_id,
+                 rotated_at, last_used_at, grace_replays, idle_expires_at,
+                 absolute_expires_at, revoked_reason, revoked_at, ends_at, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12)"
+        };
+        let (sid, ids) = (
+            &s.sid.as_bytes()[..],
+            s.dpop_jkt.as_ref().map(|t| &t.as_bytes()[..]),
+        );
+        let (created, generation, rotated, used) = (
+            i(s.created_at),
+            i(s.generation),
+            i(s.rotated_at),
+            i(s.last_used_at),
+        );
+        let (secret, replays) = (
+            i16::from(s.secret_id),
+            i32::try_from(s.grace_replays).unwrap_or(i32::MAX),
+        );
+        let (idle, absolute, ends, body) = (
+            i(s.idle_expires_at),
+            i(s.absolute_expires_at),
+            i(s.ends_at()),
+            Json(s),
+        );
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+            &sid,
+            &s.subject,
+            &created,
+            &generation,
+            &secret,
+            &rotated,
+            &used,
+            &replays,
+            &idle,
+            &absolute,
+            &ends,
+            &body,
+        ];
+        if s.dpop_jkt.is_some() {
+            params.push(&ids);
+        }
         self.client()
             .await?
-            .execute(
-                "INSERT INTO tidepass_sessions (sid, subject, created_at, generation, secret_id,
-                     rotated_at, last_used_at, grace_replays, idle_expires_at,
-                     absolute_expires_at, revoked_reason, revoked_at, ends_at, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12)",
-                &[
-                    &&s.sid.as_bytes()[..],
-                    &s.subject,
-                    &i(s.created_at),
-                    &i(s.generation),
-                    &i16::from(s.secret_id),
-                    &i(s.rotated_at),
-                    &i(s.last_used_at),
-                    &i32::try_from(s.grace_replays).unwrap_or(i32::MAX),
-                    &i(s.idle_expires_at),
-                    &i(s.absolute_expires_at),
-                    &i(s.ends_at()),
-                    &Json(s),
-                ],
-            )
+            .execute(statement, &params)
             .await
             .map_err(store_err)?;
         Ok(())

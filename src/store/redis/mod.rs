@@ -57,8 +57,9 @@ const ROTATE: &str = concat!(
 local k = KEYS[1]
 local presented, now, idle, grace, maxrep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local secret, retention, recover, settle = ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1', ARGV[9] == '1'
-local f = redis.call('HMGET', k, 'gen', 'rot', 'rep', 'idle', 'abs', 'rr', 'ra')
+local f = redis.call('HMGET', k, 'gen', 'rot', 'rep', 'idle', 'abs', 'rr', 'ra', 'jkt')
 if not f[1] then return {0} end
+local bound = f[8] and f[8] ~= ''
 local gen, rot, rep, idle_exp, abs = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
 local code
 local function rotate_from(g)
@@ -66,9 +67,11 @@ local function rotate_from(g)
   redis.call('HSET', k, 'gen', g + 1, 'sec', secret, 'rot', now, 'used', now, 'rep', 0, 'idle', ni)
   redis.call('EXPIRE', k, ni - now + retention)
 end
-local settling = settle and presented == gen and gen > 1 and now < rot + grace
+local settling = settle and not bound and presented == gen and gen > 1 and now < rot + grace
 if f[6] ~= '' or now >= math.min(idle_exp, abs) then
   code = 5
+elseif bound and f[8] ~= ARGV[10] then
+  code = 8
 elseif presented == gen and not settling then
   rotate_from(gen)
   code = 1
@@ -77,8 +80,8 @@ elseif presented > gen and recover then
   code = 7
 elseif presented > gen then
   code = 4
-elseif settling or (presented + 1 == gen and now < rot + grace) then
-  if rep >= maxrep then
+elseif settling or (presented + 1 == gen and (bound or now < rot + grace)) then
+  if rep >= maxrep and not bound then
     code = 6
   else
     redis.call('HSET', k, 'rep', rep + 1, 'used', now)
@@ -586,6 +589,8 @@ fn fields(s: &Session) -> Result<Vec<(&'static str, String)>> {
         ("abs", s.absolute_expires_at.to_string()),
         ("rr", s.revoked.map_or("", |r| r.reason.as_str()).to_owned()),
         ("ra", s.revoked.map_or(0, |r| r.at).to_string()),
+        // For the rotation script's binding check (the body holds it too).
+        ("jkt", s.dpop_jkt.map(|t| t.to_string()).unwrap_or_default()),
     ])
 }
 
@@ -767,6 +772,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             .arg(RETENTION)
             .arg(if rules.recover_lost { "1" } else { "0" })
             .arg(if rules.settle { "1" } else { "0" })
+            .arg(rules.dpop.map(|t| t.to_string()).unwrap_or_default())
             .invoke_async(&mut con)
             .await
             .map_err(store_err)?;
@@ -790,6 +796,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             4 => Rotation::Future(s),
             5 => Rotation::Ended(s),
             6 => Rotation::GraceExhausted(s),
+            8 => Rotation::KeyMismatch(s),
             7 => Rotation::Recovered {
                 session: s,
                 stored: before.ok_or(corrupt("script reply without generation"))?,
