@@ -70,6 +70,7 @@ pub struct AuthRejection {
     realm: String,
     scope: Option<String>,
     step_up: Option<StepUp>,
+    nonce: Option<String>,
 }
 
 impl AuthRejection {
@@ -84,7 +85,8 @@ impl IntoResponse for AuthRejection {
         tracing::info!(target: "tidepass::verify", kind = %self.error.kind(), "request refused");
         let rejection = match &self.step_up {
             Some(demand) => Rejection::step_up(&self.realm, demand),
-            None => Rejection::from_error(&self.error, &self.realm, self.scope.as_deref()),
+            None => Rejection::from_error(&self.error, &self.realm, self.scope.as_deref())
+                .with_dpop_nonce(self.nonce),
         };
         rejection.to_response().into_response()
     }
@@ -105,15 +107,18 @@ where
         }
         let verifier = Arc::<Verifier<C>>::from_ref(state);
         let realm = verifier.audience().to_owned();
-        let reject = |error| AuthRejection {
-            error,
-            realm: realm.clone(),
-            scope: None,
-            step_up: None,
-        };
-        let token = crate::verify::bearer::from_headers(&parts.headers, verifier.max_token_len())
-            .map_err(reject)?;
-        verifier.verify(token).map(Auth).map_err(reject)
+        // Both schemes: `Bearer`, and `DPoP` with its proof for this method and URL.
+        crate::http::verify_http(&*verifier, &parts.method, &parts.uri, &parts.headers)
+            .map(Auth)
+            .map_err(|error: Error| AuthRejection {
+                nonce: (error.kind() == crate::ErrorKind::UseDpopNonce)
+                    .then(|| verifier.dpop().nonce_at(verifier.now()))
+                    .flatten(),
+                error,
+                realm,
+                scope: None,
+                step_up: None,
+            })
     }
 }
 
@@ -130,6 +135,7 @@ pub fn require_scope<C>(claims: &Verified<C>, scope: &str) -> Result<(), AuthRej
             realm: realm_of(claims),
             scope: Some(scope.to_owned()),
             step_up: None,
+            nonce: None,
         })
 }
 
@@ -164,6 +170,7 @@ pub fn require_step_up<C>(claims: &Verified<C>, demand: &StepUp) -> Result<(), A
         realm: realm_of(claims),
         scope: None,
         step_up: Some(demand.clone()),
+        nonce: None,
     })
 }
 
@@ -252,6 +259,7 @@ async fn endpoint<S: SessionStore>(
                 status: 413,
                 www_authenticate: None,
                 body: r#"{"error":"request_too_large"}"#,
+                dpop_nonce: None,
             }
             .to_response()
             .map(String::into_bytes),

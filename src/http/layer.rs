@@ -130,9 +130,14 @@ impl<S: Clone, C> Clone for AuthService<S, C> {
 
 impl<C: DeserializeOwned + Send + Sync + 'static> AuthLayer<C> {
     /// The request's claims, or the reason it is refused.
-    fn check(&self, headers: &http::HeaderMap) -> Result<Verified<C>, Error> {
-        let token = crate::verify::bearer::from_headers(headers, self.verifier.max_token_len())?;
-        let claims = self.verifier.verify(token)?;
+    fn check<B>(&self, request: &Request<B>) -> Result<Verified<C>, Error> {
+        // Both schemes: `Bearer`, and `DPoP` with its proof for this method and URL.
+        let claims = crate::http::verify_http(
+            &self.verifier,
+            request.method(),
+            request.uri(),
+            request.headers(),
+        )?;
         // No list built per request: each required scope checked in place.
         if self.scopes.iter().all(|s| claims.has_scope(s)) {
             Ok(claims)
@@ -158,6 +163,13 @@ impl<C: DeserializeOwned + Send + Sync + 'static> AuthLayer<C> {
                     .and_then(|v| HeaderValue::from_str(v).ok())
                 {
                     r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                let nonce = (err.kind() == ErrorKind::UseDpopNonce)
+                    .then(|| self.verifier.dpop().nonce_at(self.verifier.now()))
+                    .flatten()
+                    .and_then(|n| HeaderValue::from_str(&n).ok());
+                if let Some(n) = nonce {
+                    r.headers_mut().insert("dpop-nonce", n);
                 }
             }
             Protocol::Grpc => {
@@ -195,7 +207,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        match self.layer.check(request.headers()) {
+        match self.layer.check(&request) {
             Ok(claims) => {
                 request.extensions_mut().insert(claims);
                 Either::Right(self.inner.call(request))

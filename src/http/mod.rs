@@ -16,3 +16,76 @@ pub mod rejection;
 pub mod server;
 
 pub use rejection::Rejection;
+
+/// The URL a request was sent to, for a DPoP proof's `htu`: the checker's
+/// [`public_base`](crate::verify::dpop::ProofChecker::public_base) plus the path when one is
+/// set, else the request's own absolute URI (HTTP/2), else `http://` and its `Host` header.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidDpopProof`](crate::ErrorKind::InvalidDpopProof) when the request names
+/// no host.
+#[cfg(feature = "server")]
+pub fn request_url(
+    checker: &crate::verify::dpop::ProofChecker,
+    uri: &::http::Uri,
+    headers: &::http::HeaderMap,
+) -> crate::Result<String> {
+    let path = uri.path();
+    if let Some(base) = checker.public_base_url() {
+        return Ok(format!("{base}{path}"));
+    }
+    if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+        return Ok(format!("{scheme}://{authority}{path}"));
+    }
+    match headers
+        .get(::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
+        Some(host) if !host.is_empty() => Ok(format!("http://{host}{path}")),
+        _ => Err(crate::Error::with(
+            crate::ErrorKind::InvalidDpopProof,
+            "the request names no host to check htu against",
+        )),
+    }
+}
+
+/// Verify a request's `Authorization` under either scheme, `Bearer` or `DPoP` (with its one
+/// `DPoP` header, checked against the request's method and [`request_url`]): what the axum
+/// extractor, the middleware and the tower layer do.
+///
+/// # Errors
+///
+/// [`ErrorKind::MissingToken`](crate::ErrorKind::MissingToken) without `Authorization`;
+/// [`ErrorKind::InvalidDpopProof`](crate::ErrorKind::InvalidDpopProof) for a `DPoP` request
+/// without exactly one proof; otherwise as [`crate::Verifier::verify_request`].
+#[cfg(feature = "server")]
+pub fn verify_http<C: serde::de::DeserializeOwned + Send + Sync + 'static>(
+    verifier: &crate::Verifier<C>,
+    method: &::http::Method,
+    uri: &::http::Uri,
+    headers: &::http::HeaderMap,
+) -> crate::Result<crate::Verified<C>> {
+    use crate::{Error, ErrorKind};
+    let authorization = match headers.get(::http::header::AUTHORIZATION) {
+        None => return Err(Error::new(ErrorKind::MissingToken)),
+        Some(v) => v
+            .to_str()
+            .map_err(|_| Error::with(ErrorKind::InvalidRequest, "non-ASCII header"))?,
+    };
+    let (scheme, _) = bearer::parse_credentials(authorization, verifier.max_token_len())?;
+    if scheme == bearer::Scheme::Bearer {
+        return verifier.verify_request(authorization, None, method.as_str(), "");
+    }
+    let mut proofs = headers.get_all("dpop").iter();
+    let proof = match (proofs.next(), proofs.next()) {
+        (Some(p), None) => p.to_str().ok(),
+        _ => None,
+    }
+    .ok_or(Error::with(
+        ErrorKind::InvalidDpopProof,
+        "a DPoP request carries exactly one DPoP header",
+    ))?;
+    let url = request_url(verifier.dpop(), uri, headers)?;
+    verifier.verify_request(authorization, Some(proof), method.as_str(), &url)
+}

@@ -14,7 +14,13 @@ pub struct Rejection {
     pub www_authenticate: Option<String>,
     /// The JSON body.
     pub body: &'static str,
+    /// A fresh nonce for a `DPoP-Nonce` header (RFC 9449 §9), set with
+    /// [`Rejection::with_dpop_nonce`] when the refusal is `use_dpop_nonce`.
+    pub dpop_nonce: Option<String>,
 }
+
+/// The `algs` a `DPoP` challenge announces (RFC 9449 §7.1).
+const DPOP_ALGS: &str = "ES256 ES384 EdDSA RS256 RS384 PS256 PS384";
 
 impl Rejection {
     /// The response for `err` on a resource in `realm`. `required_scope` is announced with
@@ -27,11 +33,13 @@ impl Rejection {
                 status: 401,
                 www_authenticate: Some(format!("Bearer realm=\"{realm}\"")),
                 body: r#"{"error":"unauthorized"}"#,
+                dpop_nonce: None,
             },
             ErrorKind::InvalidRequest => Self {
                 status: 400,
                 www_authenticate: Some(challenge("invalid_request")),
                 body: r#"{"error":"invalid_request"}"#,
+                dpop_nonce: None,
             },
             ErrorKind::InsufficientScope => {
                 let mut h = challenge("insufficient_scope");
@@ -42,31 +50,58 @@ impl Rejection {
                     status: 403,
                     www_authenticate: Some(h),
                     body: r#"{"error":"insufficient_scope"}"#,
+                    dpop_nonce: None,
                 }
             }
             ErrorKind::InsufficientUserAuthentication => {
                 Self::step_up(&realm, &crate::verify::step_up::StepUp::new())
             }
+            ErrorKind::InvalidDpopProof | ErrorKind::UseDpopNonce | ErrorKind::DpopBoundToken => {
+                let (code, body) = match err.kind() {
+                    ErrorKind::InvalidDpopProof => {
+                        ("invalid_dpop_proof", r#"{"error":"invalid_dpop_proof"}"#)
+                    }
+                    ErrorKind::UseDpopNonce => ("use_dpop_nonce", r#"{"error":"use_dpop_nonce"}"#),
+                    _ => ("invalid_token", r#"{"error":"invalid_token"}"#),
+                };
+                Self {
+                    status: 401,
+                    www_authenticate: Some(format!(
+                        "DPoP realm=\"{realm}\", error=\"{code}\", algs=\"{DPOP_ALGS}\""
+                    )),
+                    body,
+                    dpop_nonce: None,
+                }
+            }
             ErrorKind::RevocationsStale => Self {
                 status: 503,
                 www_authenticate: None,
                 body: r#"{"error":"temporarily_unavailable"}"#,
+                dpop_nonce: None,
             },
             _ if err.is_rejected() => Self {
                 status: 401,
                 www_authenticate: Some(challenge("invalid_token")),
                 body: r#"{"error":"invalid_token"}"#,
+                dpop_nonce: None,
             },
             _ => Self {
                 status: 500,
                 www_authenticate: None,
                 body: r#"{"error":"server_error"}"#,
+                dpop_nonce: None,
             },
         }
     }
 }
 
 impl Rejection {
+    /// Add a `DPoP-Nonce` (for a `use_dpop_nonce` refusal).
+    pub fn with_dpop_nonce(mut self, nonce: Option<String>) -> Self {
+        self.dpop_nonce = nonce;
+        self
+    }
+
     /// RFC 9470 §3: the token's login falls short of `demand`. 401 with
     /// `error="insufficient_user_authentication"` and the demand's `acr_values` and `max_age`,
     /// so the client knows what login to ask the user for.
@@ -85,6 +120,7 @@ impl Rejection {
             status: 401,
             www_authenticate: Some(h),
             body: r#"{"error":"insufficient_user_authentication"}"#,
+            dpop_nonce: None,
         }
     }
 }
@@ -114,6 +150,13 @@ impl Rejection {
             .and_then(|v| http::HeaderValue::from_str(v).ok())
         {
             h.insert(http::header::WWW_AUTHENTICATE, v);
+        }
+        if let Some(v) = self
+            .dpop_nonce
+            .as_deref()
+            .and_then(|v| http::HeaderValue::from_str(v).ok())
+        {
+            h.insert("dpop-nonce", v);
         }
         r
     }

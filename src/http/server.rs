@@ -134,6 +134,7 @@ pub struct AuthServerBuilder<S> {
     failures: Option<crate::issuer::guard::FailureLimiter>,
     max_body: usize,
     max_staleness: Option<Duration>,
+    dpop: crate::verify::dpop::ProofChecker,
 }
 
 impl<S> std::fmt::Debug for AuthServerBuilder<S> {
@@ -201,6 +202,17 @@ impl<S: SessionStore> AuthServerBuilder<S> {
         self
     }
 
+    /// How DPoP proofs (RFC 9449) on the login and token endpoints are checked: algorithms,
+    /// window, replay cache, server nonces. The `htu` they must name is the issuer's origin
+    /// plus the endpoint's path, unless the checker has its own
+    /// [`public_base`](crate::verify::dpop::ProofChecker::public_base). A login that carries a
+    /// valid proof opens a session bound to its key; every refresh of it then needs a proof by
+    /// that key. Logins without a proof stay bearer sessions.
+    pub fn dpop(mut self, checker: crate::verify::dpop::ProofChecker) -> Self {
+        self.dpop = checker;
+        self
+    }
+
     /// The server.
     ///
     /// # Errors
@@ -237,15 +249,22 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             .ok()
             .and_then(|u| Some(format!("{}://{}", u.scheme_str()?, u.authority()?)));
         let mut allowed_origins = self.allowed_origins;
-        allowed_origins.extend(own_origin);
+        allowed_origins.extend(own_origin.clone());
+        let origin = self
+            .dpop
+            .public_base_url()
+            .map(str::to_owned)
+            .or(own_origin)
+            .unwrap_or_default();
         let audience = match self.issuer.minter().audience() {
             crate::Audience::One(a) => a.to_string(),
             crate::Audience::Many(v) => v.first().map(|a| a.to_string()).unwrap_or_default(),
         };
         let keys = self.issuer.minter().keys();
         let list = Arc::new(RevocationList::new());
-        let mut verifier =
-            Verifier::builder(iss, &audience, keys.verifying_keys()).revocations(list.clone());
+        let mut verifier = Verifier::builder(iss, &audience, keys.verifying_keys())
+            .revocations(list.clone())
+            .dpop(crate::verify::dpop::ProofChecker::new().public_base(origin.clone()));
         if let Some(max) = self.max_staleness {
             verifier = verifier.max_staleness(max);
         }
@@ -264,6 +283,8 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             #[cfg(feature = "guard")]
             failures: self.failures,
             max_body: self.max_body,
+            dpop: self.dpop,
+            origin,
         })
     }
 }
@@ -287,6 +308,10 @@ pub struct AuthServer<S> {
     #[cfg(feature = "guard")]
     failures: Option<crate::issuer::guard::FailureLimiter>,
     max_body: usize,
+    /// Checks the proofs of the login and token endpoints.
+    dpop: crate::verify::dpop::ProofChecker,
+    /// The scheme and authority a proof's `htu` names (with the request's path).
+    origin: String,
 }
 
 impl<S> std::fmt::Debug for AuthServer<S> {
@@ -340,6 +365,10 @@ pub fn error_reply(e: &Error) -> Reply {
         let mut r = oauth_error(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
         r.headers_mut().insert(header::RETRY_AFTER, secs.into());
         r
+    } else if e.kind() == ErrorKind::InvalidDpopProof {
+        oauth_error(StatusCode::BAD_REQUEST, "invalid_dpop_proof")
+    } else if e.kind() == ErrorKind::UseDpopNonce {
+        oauth_error(StatusCode::BAD_REQUEST, "use_dpop_nonce")
     } else if e.is_invalid_grant() {
         oauth_error(StatusCode::BAD_REQUEST, "invalid_grant")
     } else if e.is_rejected() {
@@ -445,6 +474,7 @@ impl<S: SessionStore> AuthServer<S> {
             failures: None,
             max_body: 16 * 1024,
             max_staleness: None,
+            dpop: crate::verify::dpop::ProofChecker::new(),
         }
     }
 
@@ -638,13 +668,13 @@ impl<S: SessionStore> AuthServer<S> {
     pub fn pair_reply(&self, pair: &TokenPair, delivery: Delivery) -> Reply {
         let mut body = serde_json::Map::new();
         body.insert("access_token".into(), pair.access.as_str().into());
-        body.insert("token_type".into(), "Bearer".into());
+        body.insert("token_type".into(), pair.token_type().into());
         body.insert("expires_in".into(), pair.expires_in.into());
         body.insert("session_id".into(), pair.session_id.to_string().into());
         if delivery == Delivery::Body {
             body.insert("refresh_token".into(), pair.refresh.expose().into());
         }
-        let mut r = no_store(json_reply(StatusCode::OK, &Value::Object(body)));
+        let mut r = self.with_nonce(no_store(json_reply(StatusCode::OK, &Value::Object(body))));
         if delivery == Delivery::Cookie {
             let max_age = pair.refresh_expires_at.saturating_sub(self.issuer.now());
             if let Ok(v) = HeaderValue::from_str(&self.cookie.set(&pair.refresh, max_age)) {
@@ -652,6 +682,47 @@ impl<S: SessionStore> AuthServer<S> {
             }
         }
         r
+    }
+
+    /// A fresh `DPoP-Nonce`, when the server demands nonces (RFC 9449 §8: with every answer,
+    /// so clients always hold a current one).
+    fn with_nonce(&self, mut r: Reply) -> Reply {
+        if let Some(n) = self
+            .dpop
+            .nonce_at(self.issuer.now())
+            .and_then(|n| HeaderValue::from_str(&n).ok())
+        {
+            r.headers_mut().insert("dpop-nonce", n);
+        }
+        r
+    }
+
+    /// The request's DPoP proof (RFC 9449 §4.3) checked for this endpoint: `None` without
+    /// one, else the thumbprint of its key. A refusal is answered with [`Self::refuse_proof`].
+    fn proof(&self, parts: &Parts) -> Result<Option<crate::keys::Thumbprint>> {
+        let mut all = parts.headers.get_all("dpop").iter();
+        let proof = match (all.next(), all.next()) {
+            (None, _) => return Ok(None),
+            (Some(p), None) => p.to_str().ok(),
+            _ => None,
+        };
+        let htu = format!("{}{}", self.origin, parts.uri.path());
+        let checked = proof
+            .ok_or(Error::with(
+                ErrorKind::InvalidDpopProof,
+                "one DPoP header at most",
+            ))
+            .and_then(|p| {
+                self.dpop
+                    .check_at(p, parts.method.as_str(), &htu, None, self.issuer.now())
+            });
+        checked.map(Some)
+    }
+
+    /// 400 `invalid_dpop_proof`, or `use_dpop_nonce` with a fresh nonce.
+    fn refuse_proof(&self, e: &Error) -> Reply {
+        tracing::info!(target: "tidepass::dpop", kind = %e.kind(), "DPoP proof refused");
+        self.with_nonce(error_reply(e))
     }
 
     /// The login helper. `authenticate` is your check of the credentials (a password hash, a
@@ -672,6 +743,11 @@ impl<S: SessionStore> AuthServer<S> {
         if let Some(r) = self.throttled(key.as_deref()) {
             return no_store(r);
         }
+        // A proof of possession binds the session to its key (checked before the password).
+        let jkt = match self.proof(parts) {
+            Ok(jkt) => jkt,
+            Err(e) => return no_store(self.refuse_proof(&e)),
+        };
         let Some(mut login) = authenticate.await else {
             return no_store(
                 self.failed(key.as_deref()).unwrap_or_else(|| {
@@ -682,6 +758,9 @@ impl<S: SessionStore> AuthServer<S> {
         let seen = self.context(parts, key);
         login.context.user_agent = login.context.user_agent.or(seen.user_agent);
         login.context.ip = login.context.ip.or(seen.ip);
+        if let Some(jkt) = jkt {
+            login = login.dpop(jkt);
+        }
         match self.issuer.login(login).await {
             Ok(pair) => self.pair_reply(&pair, delivery),
             Err(e) => no_store(error_reply(&e)),
@@ -724,11 +803,18 @@ impl<S: SessionStore> AuthServer<S> {
         if delivery == Delivery::Cookie && !origin_allowed(&parts.headers, &origins) {
             return oauth_error(StatusCode::FORBIDDEN, "invalid_request");
         }
+        let jkt = match self.proof(parts) {
+            Ok(jkt) => jkt,
+            Err(e) => {
+                let _ = self.failed(key.as_deref());
+                return self.refuse_proof(&e);
+            }
+        };
         let presented = self.context(parts, key.clone());
         // A cookie is a jar the browser's concurrent requests share: settle inside the window.
         let refreshed = match delivery {
             Delivery::Cookie => self.issuer.refresh_shared_from(token, &presented).await,
-            Delivery::Body => self.issuer.refresh_from(token, &presented).await,
+            Delivery::Body => self.issuer.refresh_with(token, &presented, jkt).await,
         };
         match refreshed {
             Ok(pair) => self.pair_reply(&pair, delivery),
@@ -745,8 +831,7 @@ impl<S: SessionStore> AuthServer<S> {
 
     /// The bearer's verified claims.
     fn bearer(&self, parts: &Parts) -> Result<Verified> {
-        crate::verify::bearer::from_headers(&parts.headers, self.verifier.max_token_len())
-            .and_then(|t| self.verifier.verify(t))
+        crate::http::verify_http(&self.verifier, &parts.method, &parts.uri, &parts.headers)
     }
 
     /// The RFC 6750 refusal of a bearer token (the reason logged, never sent).
@@ -954,6 +1039,7 @@ impl<S: SessionStore> AuthServer<S> {
             "jwks_uri": at(paths::JWKS),
             "tidepass_revocations_endpoint": at(paths::REVOCATIONS),
             "grant_types_supported": ["refresh_token"],
+            "dpop_signing_alg_values_supported": self.dpop.algorithm_names(),
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],

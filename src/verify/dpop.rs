@@ -64,6 +64,7 @@ pub struct ProofChecker {
     max_age: u64,
     max_ahead: u64,
     nonces: Option<Nonces>,
+    public_base: Option<String>,
     replay: Vec<Mutex<Shard>>,
     per_shard: usize,
 }
@@ -134,6 +135,7 @@ impl ProofChecker {
             max_age: 60,
             max_ahead: 5,
             nonces: None,
+            public_base: None,
             replay: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: 262_144 / SHARDS,
         }
@@ -182,6 +184,21 @@ impl ProofChecker {
     pub fn nonces(mut self, nonces: Nonces) -> Self {
         self.nonces = Some(nonces);
         self
+    }
+
+    /// The public URL this server is reached at (`https://api.example.com`, no trailing
+    /// slash needed), for the HTTP adapters: a proof's `htu` is compared with it plus the
+    /// request's path. Without it they use the request's own URL (its `Host`, on `http`): right
+    /// for a service reached directly (the example services on loopback), wrong behind a
+    /// TLS-terminating proxy, where it must be set.
+    pub fn public_base(mut self, url: impl Into<String>) -> Self {
+        self.public_base = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// See [`ProofChecker::public_base`].
+    pub fn public_base_url(&self) -> Option<&str> {
+        self.public_base.as_deref()
     }
 
     /// The nonce to send in a `DPoP-Nonce` header at `now`, when this checker demands them.

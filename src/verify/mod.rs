@@ -473,6 +473,11 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         checked.map_err(|e| self.refused(e))
     }
 
+    /// The verifier's clock reading (Unix seconds).
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
     /// The checker of DPoP proofs (for the nonce to send and the `algs` to announce).
     pub fn dpop(&self) -> &dpop::ProofChecker {
         &self.dpop

@@ -1076,3 +1076,50 @@ async fn jose_verifies_a_live_token(node: &std::path::Path, dir: &'static str, u
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// DPoP (RFC 9449) with a client nobody here wrote: panva's `dpop` package (npm) makes the
+/// proofs (ES256, RS256, PS256) against the example auth service and microservice over HTTP.
+/// A login with a proof gets `token_type` DPoP and `cnf.jkt` equal to jose's thumbprint of
+/// the key; the microservice accepts the token only under the DPoP scheme with a fresh proof
+/// by that key (a replayed proof, the bearer scheme and another key's proof are refused);
+/// the token endpoint rotates the session only with its key's proof, and a refusal leaves it
+/// alive. `tests/data/js/dpop_flow.mjs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_dpop_client_against_the_services() {
+    let Some(node) = crate::common::tool("node") else {
+        return;
+    };
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/js");
+    if !std::path::Path::new(dir).join("node_modules/dpop").is_dir() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the dpop package is required under CI (.ci/run runs npm ci in {dir})"
+        );
+        eprintln!("SKIPPED: run `npm ci` in {dir}");
+        return;
+    }
+    let data = data_dir();
+    let auth = start("auth_service", &memory_service(&data));
+    let api = start(
+        "microservice",
+        &["--auth", &auth.url, "--listen", "127.0.0.1:0"],
+    );
+    let (node, a, m) = (node.to_owned(), auth.url.clone(), api.url.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&node)
+            .current_dir(dir)
+            .args(["dpop_flow.mjs", &a, &m, "alice", "s3cret"])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all ok"),
+        "dpop: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop((api, auth));
+    let _ = std::fs::remove_dir_all(&data);
+}
