@@ -88,16 +88,21 @@ fn the_minter_refuses_what_its_default_verifier_would_refuse() {
 #[cfg(feature = "client")]
 #[tokio::test]
 async fn a_token_endpoint_answering_a_huge_expires_in_cannot_panic_the_keeper() {
-    use tidepass::client::{Keeper, Tokens, Transport, TransportError};
+    use tidepass::client::{Keeper, Refresh, Refreshed, Tokens, Transport, TransportError};
     struct Hostile;
     impl Transport for Hostile {
-        async fn refresh(&self, _: &str) -> Result<Tokens, TransportError> {
-            Ok(Tokens {
-                access_token: "a2".into(),
-                refresh_token: "r2".into(),
-                expires_in: u64::MAX,
+        async fn refresh(&self, _: Refresh<'_>) -> Result<Refreshed, TransportError> {
+            Ok(Refreshed {
+                tokens: Tokens {
+                    access_token: "a2".into(),
+                    refresh_token: "r2".into(),
+                    expires_in: u64::MAX,
+                },
+                // A hostile Date too: the offset saturates, nothing panics.
+                server_date: Some(u64::MAX),
             })
         }
+        async fn sleep(&self, _: std::time::Duration) {}
     }
     let first = Tokens {
         access_token: "a1".into(),

@@ -1123,3 +1123,108 @@ async fn an_independent_dpop_client_against_the_services() {
     drop((api, auth));
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// Run `mobile_client --refresh-once` to its end; its stdout and exit code.
+fn client_run(args: &[&str]) -> (String, Option<i32>) {
+    let out = Command::new(example("mobile_client"))
+        .args(["--refresh-once"])
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run mobile_client");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code(),
+    )
+}
+
+/// Run `mobile_client --refresh-once --crash-at POINT` until it reaches the point, then kill
+/// it with SIGKILL (`Child::kill`).
+fn client_killed_at(args: &[&str], point: &str) {
+    let mut child = Command::new(example("mobile_client"))
+        .args(["--refresh-once", "--crash-at", point])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn mobile_client");
+    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut seen = Vec::new();
+    for line in lines {
+        let line = line.expect("read");
+        if line == format!("CRASH-POINT {point}") {
+            child.kill().expect("kill -9");
+            let status = child.wait().expect("wait");
+            assert!(!status.success(), "killed, not exited");
+            return;
+        }
+        seen.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("mobile_client never reached {point}: {seen:?}");
+}
+
+/// A device killed with SIGKILL at each instant of a refresh — before sending, after the
+/// server rotated but before the answer was read, after reading it but before saving it,
+/// after saving — and restarted later, past the grace window, keeps its session: the example
+/// `mobile_client` with DPoP and a file store against the example auth service and
+/// microservice. The restart restores the saved session (it does not log in again), refreshes,
+/// and its `/me` under the DPoP scheme answers 200; a second restart refreshes on from the
+/// saved child. A bearer device killed after the server rotated and restarted past the grace
+/// window is logged out (reuse): what the DPoP-bound rule exists for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_killed_at_any_instant_of_a_refresh_keeps_its_session() {
+    let data = data_dir();
+    let mut args = memory_service(&data);
+    args.extend(["--grace", "1"]);
+    let auth = start("auth_service", &args);
+    let api = start(
+        "microservice",
+        &["--auth", &auth.url, "--listen", "127.0.0.1:0"],
+    );
+    for point in ["before-send", "after-send", "after-answer", "after-save"] {
+        let state = data.join(format!("device-{point}.json"));
+        let state = state.to_str().expect("utf8");
+        let base = [
+            "--auth", &auth.url, "--api", &api.url, "--state", state, "--dpop",
+        ];
+        // Log in and save (the first run), then crash mid-refresh.
+        let (out, code) = client_run(&base);
+        assert!(
+            code == Some(0) && out.contains("LOGGED-IN") && out.contains("ME 200"),
+            "{point}: first run {code:?}\n{out}"
+        );
+        client_killed_at(&base, point);
+        // Past the grace window (1 s).
+        std::thread::sleep(Duration::from_millis(2_100));
+        for run in ["restart", "second restart"] {
+            let (out, code) = client_run(&base);
+            assert!(
+                code == Some(0)
+                    && out.contains("RESTORED")
+                    && out.contains("REFRESHED")
+                    && out.contains("ME 200"),
+                "{point}: {run} {code:?}\n{out}"
+            );
+        }
+    }
+    // The bearer contrast.
+    let state = data.join("device-bearer.json");
+    let state = state.to_str().expect("utf8");
+    let base = ["--auth", &auth.url, "--api", &api.url, "--state", state];
+    let (out, code) = client_run(&base);
+    assert!(
+        code == Some(0) && out.contains("ME 200"),
+        "bearer first run\n{out}"
+    );
+    client_killed_at(&base, "after-send");
+    std::thread::sleep(Duration::from_millis(2_100));
+    let (out, code) = client_run(&base);
+    assert!(
+        code == Some(3) && out.contains("LOGIN-REQUIRED"),
+        "bearer restart past the window: {code:?}\n{out}"
+    );
+    drop((api, auth));
+    let _ = std::fs::remove_dir_all(&data);
+}
