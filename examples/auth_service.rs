@@ -19,7 +19,8 @@
 //! feature), `--access-ttl SECS` (300), `--grace SECS` (10), `--user NAME:PASSWORD`
 //! (repeatable), `--client-secret S` (for `/introspect`, by HTTP Basic or the form, as client
 //! `--client-id ID`, default `resource-server`), `--host-cookie` (the refresh cookie in its
-//! `__Host-` form on `Path=/`),
+//! `__Host-` form on `Path=/`), `--dpop-nonces` (DPoP proofs on `/login` and `/token` must
+//! carry a server nonce, RFC 9449 §8; proofs are accepted and bind sessions either way),
 //! `--trusted-proxy IP` (repeatable: whose `X-Forwarded-For` names the client for the rate
 //! limits on failed logins and refreshes; anyone else's is ignored), `--allowed-origin URL`
 //! (repeatable: the pages whose cookie-mode refreshes are accepted; without one, only
@@ -46,6 +47,7 @@ use tidepass::issuer::guard::{DefaultRisk, FailureLimiter};
 use tidepass::keys::{Algorithm, SigningKey};
 use tidepass::session::refresh::RefreshSecrets;
 use tidepass::store::SessionStore;
+use tidepass::verify::dpop::{Nonces, ProofChecker};
 use tidepass::{ClientContext, Issuer, Login, Minter, Policy};
 
 const AUDIENCE: &str = "api";
@@ -61,6 +63,7 @@ struct Options {
     client_id: String,
     client_secret: Option<String>,
     host_cookie: bool,
+    dpop_nonces: bool,
     trusted_proxies: Vec<std::net::IpAddr>,
     allowed_origins: Vec<String>,
 }
@@ -70,7 +73,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: auth_service [--listen ADDR] [--issuer URL] [--data DIR] [--store URL] \
          [--access-ttl SECS] [--grace SECS] [--user NAME:PASSWORD]... [--client-id ID] \
-         [--client-secret S] [--host-cookie] [--trusted-proxy IP]... [--allowed-origin URL]..."
+         [--client-secret S] [--host-cookie] [--dpop-nonces] [--trusted-proxy IP]... [--allowed-origin URL]..."
     );
     std::process::exit(if help { 0 } else { 2 })
 }
@@ -87,6 +90,7 @@ fn options() -> Options {
         client_id: "resource-server".to_owned(),
         client_secret: None,
         host_cookie: false,
+        dpop_nonces: false,
         trusted_proxies: Vec::new(),
         allowed_origins: Vec::new(),
     };
@@ -108,6 +112,7 @@ fn options() -> Options {
             "--client-id" => o.client_id = value(),
             "--client-secret" => o.client_secret = Some(value()),
             "--host-cookie" => o.host_cookie = true,
+            "--dpop-nonces" => o.dpop_nonces = true,
             "--allowed-origin" => o.allowed_origins.push(value()),
             "--trusted-proxy" => o
                 .trusted_proxies
@@ -253,6 +258,11 @@ async fn serve<S: SessionStore + 'static>(
         .failure_limiter(FailureLimiter::new(10, std::time::Duration::from_secs(6)));
     if o.host_cookie {
         server = server.cookie(RefreshCookie::host());
+    }
+    if o.dpop_nonces {
+        // One instance: a random secret. Several instances share one (Nonces::new).
+        let nonces = Nonces::generate(std::time::Duration::from_secs(300))?;
+        server = server.dpop(ProofChecker::new().nonces(nonces));
     }
     if let Some(secret) = o.client_secret {
         server = server.introspection_client(o.client_id, secret);

@@ -23,6 +23,7 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Json, Router};
 use tidepass::http::axum::{Auth, AuthRejection, require_scope};
+use tidepass::http::bearer;
 use tidepass::verify::follow::Follower;
 use tidepass::{ErrorKind, Verifier};
 
@@ -62,12 +63,13 @@ async fn watch_unknown_kid(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let response = next.run(req).await;
+    let verifier = app.follower.verifier();
+    // Under either scheme (the key is looked up before a DPoP binding is).
     if response.status() == 401
         && let Some(h) = header
-        && app
-            .follower
-            .verifier()
-            .verify_bearer(&h)
+        && let Ok((_, token)) = bearer::parse_credentials(&h, verifier.max_token_len())
+        && verifier
+            .verify(token)
             .is_err_and(|e| e.kind() == ErrorKind::UnknownKey)
     {
         app.follower.saw_unknown_kid();
@@ -77,7 +79,7 @@ async fn watch_unknown_kid(
 
 fn usage() -> ! {
     eprintln!(
-        "usage: microservice --auth URL [--issuer URL] [--listen ADDR] [--sync-interval MS] [--revocations redis://…]"
+        "usage: microservice --auth URL [--issuer URL] [--listen ADDR] [--sync-interval MS] [--revocations redis://…] [--public-url URL]"
     );
     std::process::exit(if std::env::args().any(|a| a == "--help" || a == "-h") {
         0
@@ -90,6 +92,9 @@ fn usage() -> ! {
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut revocations: Option<String> = None;
     let mut issuer: Option<String> = None;
+    // DPoP proofs name the URL a request was sent to: by default the request's own (its
+    // `Host`, as reached here directly); behind a proxy, the public URL.
+    let mut public_url: Option<String> = None;
     let (mut auth, mut listen, mut interval): (Option<String>, SocketAddr, u64) =
         (None, "127.0.0.1:8081".parse()?, 1000);
     let mut args = std::env::args().skip(1);
@@ -101,6 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             "--listen" => listen = value().parse().unwrap_or_else(|_| usage()),
             "--sync-interval" => interval = value().parse().unwrap_or_else(|_| usage()),
             "--revocations" => revocations = Some(value()),
+            "--public-url" => public_url = Some(value()),
             _ => usage(),
         }
     }
@@ -116,6 +122,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         // milliseconds; polling stays on as the fallback.
         if let Some(url) = &revocations {
             b = b.redis_push(url, "tidepass");
+        }
+        if let Some(url) = &public_url {
+            b = b.dpop(tidepass::verify::dpop::ProofChecker::new().public_base(url));
         }
         if issuer == auth {
             b

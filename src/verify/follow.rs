@@ -49,6 +49,7 @@ pub struct FollowerBuilder {
     tls: Option<rustls::ClientConfig>,
     #[cfg(feature = "redis")]
     push: Option<(String, String)>,
+    dpop: Option<crate::verify::dpop::ProofChecker>,
 }
 
 /// A verifier following its issuer (see the [module docs](self)). Dropping it stops the
@@ -189,6 +190,14 @@ fn client(tls: rustls::ClientConfig) -> Client {
 }
 
 impl FollowerBuilder {
+    /// How the verifier checks DPoP proofs (RFC 9449), for example with the
+    /// [`public_base`](crate::verify::dpop::ProofChecker::public_base) this service is reached
+    /// at behind a proxy (see [`VerifierBuilder::dpop`](crate::VerifierBuilder::dpop)).
+    pub fn dpop(mut self, checker: crate::verify::dpop::ProofChecker) -> Self {
+        self.dpop = Some(checker);
+        self
+    }
+
     /// Take the JWKS from `url` instead of the metadata's `jwks_uri` (no metadata is fetched
     /// unless the revocation feed needs it).
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
@@ -310,6 +319,9 @@ impl FollowerBuilder {
         if let Some(max) = self.max_staleness {
             builder = builder.max_staleness(max);
         }
+        if let Some(checker) = self.dpop {
+            builder = builder.dpop(checker);
+        }
         let verifier = Arc::new(builder.build()?);
         let keys = Arc::new(KeySync::new(
             verifier.clone(),
@@ -397,6 +409,7 @@ impl Follower {
             tls: None,
             #[cfg(feature = "redis")]
             push: None,
+            dpop: None,
         }
     }
 

@@ -385,3 +385,140 @@ async fn failed_refreshes_and_logins_are_rate_limited_per_peer() {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(!checked.load(std::sync::atomic::Ordering::Relaxed));
 }
+
+/// DPoP on the auth service's own endpoints, with server nonces (RFC 9449 §5, §8): a login
+/// proof without the nonce is answered 400 `use_dpop_nonce` with a `DPoP-Nonce`; with it, the
+/// session is bound (`token_type` DPoP, `cnf.jkt`); a refresh without a proof, or with
+/// another key's, is 400 `invalid_dpop_proof` and changes nothing; the metadata lists the
+/// proof algorithms; the account endpoints take the DPoP scheme, and refuse the bound token
+/// as a bearer token with a `DPoP` challenge.
+#[tokio::test]
+async fn dpop_binds_sessions_at_the_token_endpoint() {
+    use tidepass::client::DpopKey;
+    use tidepass::verify::dpop::{Nonces, ProofChecker};
+    let nonces = Nonces::generate(Duration::from_secs(300)).expect("nonces");
+    let server = server_at("https://auth.example", |b| {
+        b.dpop(ProofChecker::new().nonces(nonces))
+    });
+    server.sync_revocations().await.expect("sync");
+    let now = server.issuer().now();
+    let key = DpopKey::generate(Algorithm::ES256).expect("key");
+    let login_with = |proof: String| {
+        let (parts, ()) = Request::post("/login")
+            .header("dpop", proof)
+            .extension(Peer(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+            .body(())
+            .expect("request")
+            .into_parts();
+        parts
+    };
+    let url = "https://auth.example/login";
+    let parts = login_with(key.proof_at("POST", url, None, None, now).expect("proof"));
+    let r = server
+        .login(&parts, Delivery::Body, async { Some(Login::new("alice")) })
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(&r)["error"], "use_dpop_nonce");
+    let nonce = r.headers()["dpop-nonce"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let parts = login_with(
+        key.proof_at("POST", url, None, Some(&nonce), now)
+            .expect("proof"),
+    );
+    let r = server
+        .login(&parts, Delivery::Body, async { Some(Login::new("alice")) })
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", json(&r));
+    let pair = json(&r);
+    assert_eq!(pair["token_type"], "DPoP");
+    let access = pair["access_token"].as_str().expect("at").to_owned();
+    let rt = pair["refresh_token"].as_str().expect("rt").to_owned();
+    let refresh = |proof: Option<String>| {
+        let mut b =
+            Request::post("/token").header("content-type", "application/x-www-form-urlencoded");
+        if let Some(p) = proof {
+            b = b.header("dpop", p);
+        }
+        b.body(format!("grant_type=refresh_token&refresh_token={rt}"))
+            .expect("request")
+    };
+    let token_url = "https://auth.example/token";
+    for proof in [
+        None,
+        Some(
+            DpopKey::generate(Algorithm::ES256)
+                .expect("thief")
+                .proof_at("POST", token_url, None, Some(&nonce), now)
+                .expect("proof"),
+        ),
+        // A proof for another endpoint.
+        Some(
+            key.proof_at("POST", url, None, Some(&nonce), now)
+                .expect("proof"),
+        ),
+    ] {
+        let r = server.handle(refresh(proof)).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(json(&r)["error"], "invalid_dpop_proof");
+    }
+    let r = server
+        .handle(refresh(Some(
+            key.proof_at("POST", token_url, None, Some(&nonce), now)
+                .expect("proof"),
+        )))
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the session lived on: {:?}",
+        json(&r)
+    );
+    assert_eq!(json(&r)["token_type"], "DPoP");
+    assert!(
+        r.headers().contains_key("dpop-nonce"),
+        "a fresh nonce with every answer"
+    );
+
+    let meta = json(&server.metadata());
+    assert!(
+        meta["dpop_signing_alg_values_supported"]
+            .as_array()
+            .expect("listed")
+            .iter()
+            .any(|a| a == "ES256")
+    );
+
+    // The account endpoints: the bound token under DPoP, never as a bearer token.
+    let sessions = |auth: String, proof: Option<String>| {
+        let mut b = Request::get("/sessions").header("authorization", auth);
+        if let Some(p) = proof {
+            b = b.header("dpop", p);
+        }
+        b.body(String::new()).expect("request")
+    };
+    let r = server
+        .handle(sessions(format!("Bearer {access}"), None))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("DPoP ")
+    );
+    let proof = key
+        .proof_at(
+            "GET",
+            "https://auth.example/sessions",
+            Some(&access),
+            None,
+            now,
+        )
+        .expect("proof");
+    let r = server
+        .handle(sessions(format!("DPoP {access}"), Some(proof)))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -1083,7 +1083,8 @@ async fn jose_verifies_a_live_token(node: &std::path::Path, dir: &'static str, u
 /// the key; the microservice accepts the token only under the DPoP scheme with a fresh proof
 /// by that key (a replayed proof, the bearer scheme and another key's proof are refused);
 /// the token endpoint rotates the session only with its key's proof, and a refusal leaves it
-/// alive. `tests/data/js/dpop_flow.mjs`.
+/// alive; then again against an auth service that demands server nonces.
+/// `tests/data/js/dpop_flow.mjs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_dpop_client_against_the_services() {
     let Some(node) = crate::common::tool("node") else {
@@ -1098,30 +1099,44 @@ async fn an_independent_dpop_client_against_the_services() {
         eprintln!("SKIPPED: run `npm ci` in {dir}");
         return;
     }
-    let data = data_dir();
-    let auth = start("auth_service", &memory_service(&data));
-    let api = start(
-        "microservice",
-        &["--auth", &auth.url, "--listen", "127.0.0.1:0"],
-    );
-    let (node, a, m) = (node.to_owned(), auth.url.clone(), api.url.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&node)
-            .current_dir(dir)
-            .args(["dpop_flow.mjs", &a, &m, "alice", "s3cret"])
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("all ok"),
-        "dpop: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    drop((api, auth));
-    let _ = std::fs::remove_dir_all(&data);
+    // Then with server nonces on the auth service: the client retries once per request
+    // with the DPoP-Nonce it was given.
+    for nonces in [false, true] {
+        let data = data_dir();
+        let mut args = memory_service(&data);
+        if nonces {
+            args.push("--dpop-nonces");
+        }
+        let auth = start("auth_service", &args);
+        let api = start(
+            "microservice",
+            &["--auth", &auth.url, "--listen", "127.0.0.1:0"],
+        );
+        let (node, a, m) = (node.to_owned(), auth.url.clone(), api.url.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(&node)
+                .current_dir(dir)
+                .args(["dpop_flow.mjs", &a, &m, "alice", "s3cret"])
+                .output()
+        })
+        .await
+        .expect("join")
+        .expect("run node");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("all ok"),
+            "dpop (nonces {nonces}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Without nonces no retry; with them, the first login had to retry.
+        assert_eq!(
+            stdout.contains("nonce retries: 0"),
+            !nonces,
+            "nonces {nonces}: {stdout}"
+        );
+        drop((api, auth));
+        let _ = std::fs::remove_dir_all(&data);
+    }
 }
 
 /// Run `mobile_client --refresh-once` to its end; its stdout and exit code.

@@ -1,6 +1,7 @@
 // DPoP (RFC 9449) end to end with panva's `dpop` package (npm) as the client, and panva/jose
 // for the thumbprint, against the example auth_service and microservice (tests/it/http_e2e.rs).
 // Usage: node dpop_flow.mjs <auth-url> <api-url> <user> <password>
+// With an auth service that demands nonces it retries once with the DPoP-Nonce it was given.
 import { generateKeyPair, generateProof } from 'dpop';
 import { calculateJwkThumbprint, decodeJwt, exportJWK } from 'jose';
 
@@ -12,21 +13,36 @@ const check = (ok, what) => {
   }
 };
 
+// The auth service's latest DPoP-Nonce (RFC 9449 §8), when it demands nonces.
+let nonce;
+let nonceRetries = 0;
+
+// A request to the auth service with a proof; once more with the nonce after use_dpop_nonce.
+async function toAuth(kp, path, init) {
+  for (let attempt = 0; ; attempt++) {
+    const headers = { ...init.headers };
+    if (kp) headers.dpop = await generateProof(kp, `${auth}${path}`, 'POST', nonce);
+    const r = await fetch(`${auth}${path}`, { ...init, method: 'POST', headers });
+    nonce = r.headers.get('dpop-nonce') ?? nonce;
+    if (attempt === 0 && r.status === 400 && kp
+        && (await r.clone().json()).error === 'use_dpop_nonce') {
+      nonceRetries++;
+      continue;
+    }
+    return r;
+  }
+}
+
 async function login(kp) {
-  const proof = await generateProof(kp, `${auth}/login`, 'POST');
-  return fetch(`${auth}/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', dpop: proof },
+  return toAuth(kp, '/login', {
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username: user, password, device: 'dpop-js' }),
   });
 }
 
 async function refresh(kp, token) {
-  const headers = { 'content-type': 'application/x-www-form-urlencoded' };
-  if (kp) headers.dpop = await generateProof(kp, `${auth}/token`, 'POST');
-  return fetch(`${auth}/token`, {
-    method: 'POST',
-    headers,
+  return toAuth(kp, '/token', {
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }),
   });
 }
@@ -76,4 +92,5 @@ for (const alg of ['ES256', 'RS256', 'PS256']) {
   m = await me(kp, last.access_token);
   check(m.status === 200, `${alg}: /me after refresh ${m.status}`);
 }
+console.log(`nonce retries: ${nonceRetries}`);
 console.log('all ok');
