@@ -385,3 +385,146 @@ mod grpc_over_tonic {
         assert_eq!(denied.message(), "permission denied");
     }
 }
+
+/// Both schemes through the tower layer and through axum's `require_auth` middleware: a
+/// DPoP-bound token passes under `DPoP` with a proof for the request's method and URL (from
+/// its `Host`, or the checker's public base URL); as a bearer token, with a replayed proof,
+/// with a proof for another URL or with no proof it is refused with a `DPoP` challenge; with
+/// nonces demanded, the refusal carries a `DPoP-Nonce` the retry uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_through_the_layer_and_the_middleware() {
+    use tidepass::client::DpopKey;
+    use tidepass::verify::dpop::{Nonces, ProofChecker};
+    let m = minter();
+    let device = DpopKey::generate(Algorithm::ES256).expect("key");
+    let token = m
+        .token("ada")
+        .dpop_jkt(device.thumbprint())
+        .mint()
+        .expect("mint")
+        .into_string();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+    };
+    let with = |checker: ProofChecker| {
+        Arc::new(
+            Verifier::builder("https://auth.example", "api", m.keys().verifying_keys())
+                .dpop(checker)
+                .build()
+                .expect("verifier"),
+        )
+    };
+    let request = |scheme: &str, proof: Option<String>| {
+        let mut b = Request::get("/orders?page=2")
+            .header("host", "127.0.0.1:9000")
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(p) = proof {
+            b = b.header("dpop", p);
+        }
+        b.body(axum::body::Body::empty()).expect("request")
+    };
+    let proof_for = |url: &str, nonce: Option<&str>| {
+        device
+            .proof_at("GET", url, Some(&token), nonce, now())
+            .expect("proof")
+    };
+    async fn orders() -> &'static str {
+        "orders"
+    }
+    let layered = |v: Arc<Verifier>| {
+        axum::Router::new()
+            .route("/orders", axum::routing::get(orders))
+            .layer(AuthLayer::new(v))
+    };
+    let middleware = |v: Arc<Verifier>| {
+        axum::Router::new()
+            .route("/orders", axum::routing::get(orders))
+            .layer(axum::middleware::from_fn_with_state(
+                v,
+                tidepass::http::axum::require_auth::<tidepass::NoExtra>,
+            ))
+    };
+    for (name, app) in [
+        ("layer", layered(with(ProofChecker::new()))),
+        ("middleware", middleware(with(ProofChecker::new()))),
+    ] {
+        let here = "http://127.0.0.1:9000/orders";
+        let p = proof_for(here, None);
+        let r = app
+            .clone()
+            .oneshot(request("DPoP", Some(p.clone())))
+            .await
+            .expect("call");
+        assert_eq!(r.status(), 200, "{name}: DPoP with its proof");
+        for (what, req) in [
+            ("replayed", request("DPoP", Some(p))),
+            ("bearer", request("Bearer", None)),
+            ("no proof", request("DPoP", None)),
+            (
+                "other URL",
+                request("DPoP", Some(proof_for("http://127.0.0.1:9000/admin", None))),
+            ),
+        ] {
+            let r = app.clone().oneshot(req).await.expect("call");
+            assert_eq!(r.status(), 401, "{name}: {what}");
+            let challenge = r.headers()["www-authenticate"].to_str().expect("ascii");
+            assert!(
+                challenge.starts_with("DPoP ") && challenge.contains("algs="),
+                "{name}: {what}: {challenge}"
+            );
+        }
+    }
+    // Behind a proxy: the public base URL, not the Host, is what proofs name.
+    let app = layered(with(
+        ProofChecker::new().public_base("https://api.example.com"),
+    ));
+    let r = app
+        .clone()
+        .oneshot(request(
+            "DPoP",
+            Some(proof_for("http://127.0.0.1:9000/orders", None)),
+        ))
+        .await
+        .expect("call");
+    assert_eq!(
+        r.status(),
+        401,
+        "the internal address is not the public one"
+    );
+    let r = app
+        .oneshot(request(
+            "DPoP",
+            Some(proof_for("https://api.example.com/orders", None)),
+        ))
+        .await
+        .expect("call");
+    assert_eq!(r.status(), 200);
+    // Nonces: refused with a DPoP-Nonce, which the retry carries.
+    let nonces = Nonces::generate(std::time::Duration::from_secs(300)).expect("nonces");
+    let app = layered(with(ProofChecker::new().nonces(nonces)));
+    let here = "http://127.0.0.1:9000/orders";
+    let r = app
+        .clone()
+        .oneshot(request("DPoP", Some(proof_for(here, None))))
+        .await
+        .expect("call");
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .contains("use_dpop_nonce")
+    );
+    let nonce = r.headers()["dpop-nonce"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let r = app
+        .oneshot(request("DPoP", Some(proof_for(here, Some(&nonce)))))
+        .await
+        .expect("call");
+    assert_eq!(r.status(), 200);
+}
