@@ -183,5 +183,122 @@ fn cache_churn(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, cache_churn);
+/// DPoP (RFC 9449) beside bearer verification of the same kind of token (EdDSA-signed, the
+/// issuer's default): a request under the `DPoP` scheme costs the token's verification plus one
+/// proof check (the proof's JWK parsed, its signature checked, `ath` hashed, its `jti`
+/// recorded). Proofs are single-use, so every iteration takes the next of a pool made before
+/// the run; a fresh verifier (empty replay cache) takes over when the pool is used up, outside
+/// the measured time.
+fn dpop(c: &mut Criterion) {
+    use std::cell::RefCell;
+    use tidepass::client::DpopKey;
+    const POOL: usize = 20_000;
+    const URL: &str = "https://api.example/orders";
+    let key = tidepass::keys::SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
+    let minter = Minter::new(key, ISS, AUD)
+        .expect("minter")
+        .with_ttl(std::time::Duration::from_secs(3600));
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut g = c.benchmark_group("dpop/EdDSA_token");
+    let plain = minter
+        .token("user-42")
+        .mint_at(now)
+        .expect("mint")
+        .into_string();
+    for capacity in [0, 1_024] {
+        let v = Verifier::builder(ISS, AUD, keys.clone())
+            .cache_capacity(capacity)
+            .build()
+            .expect("v");
+        let name = if capacity == 0 { "cold" } else { "warm" };
+        v.verify_at(&plain, now).expect("bearer");
+        g.bench_function(format!("bearer_{name}"), |b| {
+            b.iter(|| v.verify_at(black_box(&plain), now).is_ok())
+        });
+    }
+    for proof_alg in [Algorithm::ES256, Algorithm::EdDSA] {
+        let device = DpopKey::generate(proof_alg).expect("device key");
+        let bound = minter
+            .token("user-42")
+            .dpop_jkt(device.thumbprint())
+            .mint_at(now)
+            .expect("mint")
+            .into_string();
+        let proofs: Vec<String> = (0..POOL)
+            .map(|_| {
+                device
+                    .proof_at("GET", URL, Some(&bound), None, now)
+                    .expect("proof")
+            })
+            .collect();
+        // The floor: one raw ring verification of a proof's signature, in the same run.
+        {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let (head, sig) = proofs[0].rsplit_once('.').expect("jws");
+            let header: serde_json::Value = serde_json::from_slice(
+                &b64.decode(head.split('.').next().expect("h")).expect("b64"),
+            )
+            .expect("json");
+            let coord = |m: &str| {
+                b64.decode(header["jwk"][m].as_str().expect("member"))
+                    .expect("b64")
+            };
+            let (alg, public): (&'static dyn ring::signature::VerificationAlgorithm, Vec<u8>) =
+                if proof_alg == Algorithm::ES256 {
+                    let mut p = vec![4u8];
+                    p.extend(coord("x"));
+                    p.extend(coord("y"));
+                    (&ring::signature::ECDSA_P256_SHA256_FIXED, p)
+                } else {
+                    (&ring::signature::ED25519, coord("x"))
+                };
+            let sig = b64.decode(sig).expect("b64");
+            let raw = ring::signature::UnparsedPublicKey::new(alg, public);
+            assert!(raw.verify(head.as_bytes(), &sig).is_ok());
+            g.bench_function(format!("ring_raw_proof_{proof_alg}"), |b| {
+                b.iter(|| {
+                    raw.verify(black_box(head.as_bytes()), black_box(&sig))
+                        .is_ok()
+                })
+            });
+        }
+        for capacity in [0, 1_024] {
+            let make = || {
+                Verifier::builder(ISS, AUD, keys.clone())
+                    .cache_capacity(capacity)
+                    .build()
+                    .expect("v")
+            };
+            let v = RefCell::new(make());
+            let name = if capacity == 0 { "cold" } else { "warm" };
+            v.borrow()
+                .verify_dpop_at(&bound, &proofs[0], "GET", URL, now)
+                .expect("DPoP");
+            let mut i = 1;
+            g.bench_function(format!("dpop_{name}_proof_{proof_alg}"), |b| {
+                b.iter_batched(
+                    || {
+                        if i == POOL {
+                            i = 0;
+                            *v.borrow_mut() = make();
+                        }
+                        i += 1;
+                        i - 1
+                    },
+                    |n| {
+                        v.borrow()
+                            .verify_dpop_at(black_box(&bound), &proofs[n], "GET", URL, now)
+                            .is_ok()
+                    },
+                    criterion::BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, cache_churn, dpop);
 criterion_main!(benches);

@@ -125,11 +125,17 @@ pub(super) fn has_private_parts(jwk: &Value) -> bool {
 }
 
 pub(super) fn verifying_from_jwk(jwk: &Value) -> Result<VerifyingKey> {
-    verifying_from_jwk_as(jwk, None)
+    verifying_from_jwk_as(jwk, None, false)
 }
 
 /// A public key embedded in a JWS header (a DPoP proof's `jwk`) for the header's `alg`: no
 /// private members, no `oct` secret, and a JWK `alg`, if any, equal to `want`.
+///
+/// Built for one verification: without the import-time checks that cost a scalar
+/// multiplication (the EC point's ECDH test) or tens of microseconds (RSA's ROCA test). ring
+/// still validates an EC point inside the verification, and RSA's size and exponent rules
+/// still hold. (Measured: with them, checking an ES256 proof cost about twice a raw ring
+/// ES256 verification; BENCHMARKS.md.)
 pub(super) fn embedded_public(jwk: &Value, want: Algorithm) -> Result<VerifyingKey> {
     if has_private_parts(jwk) {
         return Err(refuse("embedded JWK has private key members"));
@@ -137,10 +143,14 @@ pub(super) fn embedded_public(jwk: &Value, want: Algorithm) -> Result<VerifyingK
     if member(jwk, "kty") == Some("oct") {
         return Err(refuse("embedded JWK is a shared secret"));
     }
-    verifying_from_jwk_as(jwk, Some(want))
+    verifying_from_jwk_as(jwk, Some(want), true)
 }
 
-fn verifying_from_jwk_as(jwk: &Value, want: Option<Algorithm>) -> Result<VerifyingKey> {
+fn verifying_from_jwk_as(
+    jwk: &Value,
+    want: Option<Algorithm>,
+    per_call: bool,
+) -> Result<VerifyingKey> {
     let (kty, alg, kid) = common(jwk, "verify")?;
     let alg = match (alg, want) {
         (Some(a), Some(w)) if a != w => return Err(refuse("JWK alg differs from the header's")),
@@ -150,12 +160,22 @@ fn verifying_from_jwk_as(jwk: &Value, want: Option<Algorithm>) -> Result<Verifyi
     let (verifier, public) = match kty.as_str() {
         "RSA" => {
             let (n, e) = (bytes(jwk, "n")?, bytes(jwk, "e")?);
-            let v = crypto::rsa_verifier(alg, &n, &e).map_err(weak_as_refused)?;
+            let v = if per_call {
+                crypto::rsa_verifier_per_call(alg, &n, &e)
+            } else {
+                crypto::rsa_verifier(alg, &n, &e)
+            }
+            .map_err(weak_as_refused)?;
             (v, Some(PublicParts::Rsa { n, e }))
         }
         "EC" => {
             let p = ec_point(jwk, alg)?;
-            let v = crypto::ec_verifier(alg, &p).map_err(weak_as_refused)?;
+            let v = if per_call {
+                crypto::ec_verifier_per_call(alg, &p)
+            } else {
+                crypto::ec_verifier(alg, &p)
+            }
+            .map_err(weak_as_refused)?;
             (v, Some(PublicParts::from_point(&p)))
         }
         "OKP" => {
