@@ -131,11 +131,11 @@ pub(super) fn verifying_from_jwk(jwk: &Value) -> Result<VerifyingKey> {
 /// A public key embedded in a JWS header (a DPoP proof's `jwk`) for the header's `alg`: no
 /// private members, no `oct` secret, and a JWK `alg`, if any, equal to `want`.
 ///
-/// Built for one verification: without the import-time checks that cost a scalar
-/// multiplication (the EC point's ECDH test) or tens of microseconds (RSA's ROCA test). ring
-/// still validates an EC point inside the verification, and RSA's size and exponent rules
-/// still hold. (Measured: with them, checking an ES256 proof cost about twice a raw ring
-/// ES256 verification; BENCHMARKS.md.)
+/// Built for one verification: without the import-time ECDH test of an EC point (a scalar
+/// multiplication), which ring's verification repeats anyway by validating the point. RSA keys
+/// keep every import check, the ROCA test included: a proof key that can be factored is a
+/// proof anyone can forge. (Measured: with the EC test, checking an ES256 proof cost about
+/// twice a raw ring ES256 verification; BENCHMARKS.md.)
 pub(super) fn embedded_public(jwk: &Value, want: Algorithm) -> Result<VerifyingKey> {
     if has_private_parts(jwk) {
         return Err(refuse("embedded JWK has private key members"));
@@ -160,12 +160,7 @@ fn verifying_from_jwk_as(
     let (verifier, public) = match kty.as_str() {
         "RSA" => {
             let (n, e) = (bytes(jwk, "n")?, bytes(jwk, "e")?);
-            let v = if per_call {
-                crypto::rsa_verifier_per_call(alg, &n, &e)
-            } else {
-                crypto::rsa_verifier(alg, &n, &e)
-            }
-            .map_err(weak_as_refused)?;
+            let v = crypto::rsa_verifier(alg, &n, &e).map_err(weak_as_refused)?;
             (v, Some(PublicParts::Rsa { n, e }))
         }
         "EC" => {
