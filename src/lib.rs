@@ -78,12 +78,26 @@
 //! [`Issuer::revocation_changes`] (compact binary deltas, snapshots when a verifier falls too
 //! far behind). A revoked token fails with [`ErrorKind::Revoked`] within one poll interval.
 //!
+//! DPoP (RFC 9449): a token with `cnf.jkt` is accepted only under `Authorization: DPoP` with a
+//! proof by its key ([`Verifier::verify_dpop_at`], [`Verifier::verify_request`], or
+//! `http::verify_http`, which the axum extractor, the middleware and the tower layer use);
+//! presented as a bearer token it is refused ([`ErrorKind::DpopBoundToken`]). The proof
+//! checker ([`verify::dpop::ProofChecker`]) keeps a bounded replay cache of `jti`s per
+//! verifier and can demand server nonces.
+//!
 //! ## The client
 //!
 //! Devices hold tokens they cannot read into: treat the access token as opaque. With feature
-//! `client`, `client::Keeper` holds the pair, refreshes ahead of expiry, shares one refresh
-//! among concurrent callers, retries a refresh whose answer was lost (the server's grace window
-//! returns the identical new pair), and turns a dead session into `ClientError::LoginRequired`.
+//! `client`, `client::Keeper` holds the pair, refreshes ahead of expiry (with jitter), shares
+//! one refresh among concurrent callers, retries a refresh whose answer was lost (exponential
+//! backoff with jitter; the server hands the identical new pair to a retry), and turns a dead
+//! session into `ClientError::LoginRequired`. It saves every rotated refresh token through a
+//! `client::Storage` (the platform keychain, or `client::FileStorage`) before it hands out the
+//! new access token, and `Keeper::restore` picks the session up after a restart. With a
+//! `client::DpopKey` (ES256 or EdDSA, on ring) the login binds the session to the key: the
+//! keeper signs a proof for every refresh and for resource requests
+//! (`Keeper::resource_headers`), retries once on `use_dpop_nonce`, and takes the server's
+//! `Date` when a proof is refused for a device clock that is off.
 //!
 //! ## Layout
 //!
@@ -175,6 +189,29 @@
 //!   current generation as easily). [`Policy::recover_lost_rotations`] = `false` restores the
 //!   refusal. A *login* the store lost cannot be recovered (the session's data is gone); with
 //!   `RedisStore`'s replica acknowledgement (RELIABILITY.md) nothing acknowledged is lost.
+//! - **A stolen DPoP-bound token is useless without the device's key.** A session opened by
+//!   a login that carried a DPoP proof ([`Login::dpop`]) is bound to the key's RFC 7638
+//!   thumbprint; its access tokens carry `cnf.jkt`, and every refresh needs a proof by that
+//!   key ([`Issuer::refresh_with`]). A refresh without one, whatever generation it presents,
+//!   is refused *before* any other rule and changes nothing: a thief holding a copied refresh
+//!   token can neither rotate it nor trigger the reuse alarm that would log the owner out.
+//!   Proofs are checked as RFC 9449 §4.3 says (typ, an asymmetric algorithm, a public `jwk`,
+//!   the signature, `htm`/`htu` against the request, `iat` within 60 s back and 5 s ahead,
+//!   a `jti` never seen by that checker, `ath`, the nonce when demanded); the attack list is
+//!   tested.
+//! - **A device killed mid-refresh keeps its session.** The keeper saves each rotated token
+//!   before handing out the new access token, so after a crash it holds either the token it
+//!   presented or its child. Presenting the parent gets the identical child: inside the grace
+//!   window for a bearer session, and *at any later time* for a DPoP-bound one, as long as the
+//!   child has never been used (DESIGN.md's table). The argument: only the key's holder can
+//!   present the parent (the binding is checked first), and "the parent is presented while
+//!   the session is at the child" means the child was never used (using it rotates past it;
+//!   bound sessions never settle), so no second chain exists and handing the child out again
+//!   gives nobody anything new. Bound sessions are exempt from the replay cap for the same
+//!   reason. Tested by killing a real client process with SIGKILL at four instants of a
+//!   refresh and restarting it past the grace window. What it does not cover: a bearer
+//!   session restarted after the window is reuse, as before; a thief who also copied the
+//!   device's private key is the device.
 //! - **Cancellation-safe.** The JWKS sync's in-flight flag is held by a drop guard: a
 //!   refresh future dropped mid-fetch no longer blocks later unknown-kid refreshes (tested by
 //!   dropping one).

@@ -30,6 +30,9 @@ fuzz_target!(|input: Input| {
         // One pair's value (the cookie crate trims the whitespace around it), never a
         // piece spanning pairs, and only when the refresh cookie is there at all.
         assert!(!v.contains(';'), "{v:?} spans pairs in {header:?}");
-        assert!(header.contains(NAME), "{v:?} without the cookie in {header:?}");
+        assert!(
+            header.contains(NAME),
+            "{v:?} without the cookie in {header:?}"
+        );
     }
 });

@@ -63,7 +63,8 @@ fuzz_target!(|input: Input| {
         assert_eq!(m.issuer, asked);
         for url in std::iter::once(&m.jwks_uri).chain(m.revocations_endpoint.as_ref()) {
             assert!(
-                url.starts_with("https://") || url.starts_with("http://") && asked.starts_with("http://"),
+                url.starts_with("https://")
+                    || url.starts_with("http://") && asked.starts_with("http://"),
                 "{url} accepted for {asked}"
             );
             assert!(!url.contains('#'));
