@@ -627,3 +627,38 @@ impl<T: Transport, S: Storage> Keeper<T, S> {
             .map_err(|e| ClientError::Storage(e.0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Never;
+    impl Transport for Never {
+        async fn refresh(&self, _: Refresh<'_>) -> Result<Refreshed, TransportError> {
+            Err(TransportError::Unavailable("never".into()))
+        }
+        async fn sleep(&self, _: Duration) {}
+    }
+
+    #[test]
+    fn refresh_ahead_is_jittered_within_its_bounds() {
+        let tokens = |n: u64| Tokens {
+            access_token: format!("a{n}"),
+            refresh_token: "r".into(),
+            expires_in: 100,
+        };
+        let mut leads = std::collections::BTreeSet::new();
+        for n in 0..64 {
+            let k = Keeper::new(Never, tokens(n));
+            let held = k.lock();
+            // A fifth of the 100 s lifetime (20 s, under the 30 s margin), plus up to half.
+            let lead = held.expires_at.duration_since(held.refresh_at);
+            assert!(
+                lead >= Duration::from_secs(20) && lead <= Duration::from_secs(30),
+                "{lead:?}"
+            );
+            leads.insert(lead.as_millis());
+        }
+        assert!(leads.len() > 32, "devices do not all refresh at the same instant");
+    }
+}
