@@ -659,6 +659,9 @@ mod tests {
             );
             leads.insert(lead.as_millis());
         }
-        assert!(leads.len() > 32, "devices do not all refresh at the same instant");
+        assert!(
+            leads.len() > 32,
+            "devices do not all refresh at the same instant"
+        );
     }
 }

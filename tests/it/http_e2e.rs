@@ -975,21 +975,9 @@ async fn authlib_and_pyjwt_against_the_auth_service() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/oauth/authlib_client.py"
     );
-    let url = auth.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&python)
-            .args([script, &url, "alice", "s3cret", "rs secret"])
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("all ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut authlib = Command::new(&python);
+    authlib.args([script, &auth.url, "alice", "s3cret", "rs secret"]);
+    script_ok(authlib, "authlib").await;
     let _ = std::fs::remove_dir_all(&data);
 }
 
@@ -1030,23 +1018,15 @@ async fn chromium_by_cookie_and_jose_by_jwks_against_the_auth_service() {
         }
         let auth = start("auth_service", &args);
         let url = auth.url.clone();
-        let (node_exe, chromium) = (node.clone(), chromium.clone());
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(&node_exe)
-                .current_dir(dir)
-                .env("CHROMIUM", &chromium)
-                .args(["cookie_flow.mjs", &url, "alice", "s3cret", form])
-                .output()
-        })
-        .await
-        .expect("join")
-        .expect("run node");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("all ok"),
-            "{form}: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut flow = Command::new(&node);
+        flow.current_dir(dir).env("CHROMIUM", &chromium).args([
+            "cookie_flow.mjs",
+            &url,
+            "alice",
+            "s3cret",
+            form,
+        ]);
+        script_ok(flow, form).await;
         if form == "secure" {
             jose_verifies_a_live_token(&node, dir, &auth.url).await;
         }
@@ -1059,22 +1039,10 @@ async fn jose_verifies_a_live_token(node: &std::path::Path, dir: &'static str, u
     let http = reqwest::Client::new();
     let pair: Value = login(&http, url, "").await.json().await.expect("pair");
     let access = pair["access_token"].as_str().expect("access").to_owned();
-    let (node, url) = (node.to_owned(), url.to_owned());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&node)
-            .current_dir(dir)
-            .args(["jose_verify.mjs", &url, &access])
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("all ok"),
-        "jose: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut jose = Command::new(node);
+    jose.current_dir(dir)
+        .args(["jose_verify.mjs", url, &access]);
+    script_ok(jose, "jose").await;
 }
 
 /// DPoP (RFC 9449) with a client nobody here wrote: panva's `dpop` package (npm) makes the
@@ -1112,22 +1080,10 @@ async fn an_independent_dpop_client_against_the_services() {
             "microservice",
             &["--auth", &auth.url, "--listen", "127.0.0.1:0"],
         );
-        let (node, a, m) = (node.to_owned(), auth.url.clone(), api.url.clone());
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(&node)
-                .current_dir(dir)
-                .args(["dpop_flow.mjs", &a, &m, "alice", "s3cret"])
-                .output()
-        })
-        .await
-        .expect("join")
-        .expect("run node");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("all ok"),
-            "dpop (nonces {nonces}): {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut flow = Command::new(&node);
+        flow.current_dir(dir)
+            .args(["dpop_flow.mjs", &auth.url, &api.url, "alice", "s3cret"]);
+        let stdout = script_ok(flow, &format!("dpop (nonces {nonces})")).await;
         // Without nonces no retry; with them, the first login had to retry.
         assert_eq!(
             stdout.contains("nonce retries: 0"),
@@ -1137,6 +1093,22 @@ async fn an_independent_dpop_client_against_the_services() {
         drop((api, auth));
         let _ = std::fs::remove_dir_all(&data);
     }
+}
+
+/// Run a script by an independent implementation (off the async workers) and require its
+/// success and its `all ok` line; its stdout.
+async fn script_ok(mut command: Command, what: &str) -> String {
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("run the script");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("all ok"),
+        "{what}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// Run `mobile_client --refresh-once` to its end; its stdout and exit code.
