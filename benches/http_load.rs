@@ -10,6 +10,12 @@
 //! cargo build --release --examples
 //! LOAD_SECS=10 cargo bench --bench http_load
 //! ```
+//!
+//! `LOAD_STORES=memory,redis` runs only those stores; `LOAD_REFRESH_ONLY=1` skips `/login` and
+//! `/me`; `LOAD_PERF=DIR` records the auth service (and `redis-server` on Redis) with `perf
+//! record -g` during each 32-client HTTP run, into `DIR/<store>.perf.data` (and
+//! `DIR/<store>-redis.perf.data`): `benches/perf_categories.py` sorts the samples into the HTTP
+//! stack, JSON, signature, store client, tidepass, allocator and kernel.
 
 #![allow(missing_docs)]
 
@@ -53,6 +59,26 @@ fn run_secs() -> Duration {
 struct Pair {
     access_token: String,
     refresh_token: String,
+}
+
+/// `perf record -g` of process `pid` into `dir/<name>.perf.data`, until [`perf_stop`].
+fn perf_record(dir: &std::path::Path, name: &str, pid: u32) -> std::process::Child {
+    std::fs::create_dir_all(dir).expect("perf dir");
+    std::process::Command::new("perf")
+        .args(["record", "-F", "999", "-g", "-q", "-p", &pid.to_string(), "-o"])
+        .arg(dir.join(format!("{name}.perf.data")))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("perf (Debian: linux-perf)")
+}
+
+/// Stop a recording as Ctrl-C does, so perf writes its file out.
+fn perf_stop(mut p: std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &p.id().to_string()])
+        .status();
+    let _ = p.wait();
 }
 
 async fn login(http: &reqwest::Client, url: &str) -> Pair {
@@ -182,7 +208,13 @@ async fn main() {
         "| store | clients | HTTP refreshes/s | p50 | p99 | non-200 | library refreshes/s | HTTP / library |"
     );
     println!("|---|---|---|---|---|---|---|---|");
+    let stores = std::env::var("LOAD_STORES")
+        .unwrap_or_else(|_| "memory,redb,redis,postgres".into());
+    let perf_dir = std::env::var_os("LOAD_PERF").map(std::path::PathBuf::from);
     for store in ["memory", "redb", "redis", "postgres"] {
+        if !stores.split(',').any(|s| s == store) {
+            continue;
+        }
         for clients in [1, 32] {
             let data = dir.join(format!("{store}-{clients}"));
             std::fs::create_dir_all(&data).expect("dir");
@@ -210,7 +242,18 @@ async fn main() {
                         "300",
                     ],
                 );
-                http_refreshes(&svc.url, clients).await
+                let mut perf = Vec::new();
+                if let Some(dir) = perf_dir.as_ref().filter(|_| clients == 32) {
+                    perf.push(perf_record(dir, store, svc.child.id()));
+                    if store == "redis" {
+                        perf.push(perf_record(dir, "redis-server", redis.id()));
+                    }
+                }
+                let result = http_refreshes(&svc.url, clients).await;
+                for p in perf {
+                    perf_stop(p);
+                }
+                result
             };
             let library = match store {
                 "memory" => library_refreshes(MemoryStore::new(), clients).await,
@@ -234,6 +277,12 @@ async fn main() {
         }
     }
 
+    if std::env::var_os("LOAD_REFRESH_ONLY").is_some() {
+        let _ = redis.kill();
+        let _ = redis.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     // Logins (argon2 per request) and the microservice's verified requests.
     let data = dir.join("verify");
     std::fs::create_dir_all(&data).expect("dir");
