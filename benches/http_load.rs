@@ -14,7 +14,8 @@
 //! `LOAD_STORES=memory,redis` runs only those stores; `LOAD_REFRESH_ONLY=1` skips `/login` and
 //! `/me`; `LOAD_PERF=DIR` records the auth service (and `redis-server` on Redis) with `perf
 //! record -g` during each 32-client HTTP run, into `DIR/<store>.perf.data` (and
-//! `DIR/<store>-redis.perf.data`): `benches/perf_categories.py` sorts the samples into the HTTP
+//! `DIR/<store>-redis.perf.data`), and the microservice during the `/me` runs
+//! (`DIR/me-repeated.perf.data`, `DIR/me-fresh.perf.data`): `benches/perf_categories.py` sorts the samples into the HTTP
 //! stack, JSON, signature, store client, tidepass, allocator and kernel.
 
 #![allow(missing_docs)]
@@ -65,7 +66,16 @@ struct Pair {
 fn perf_record(dir: &std::path::Path, name: &str, pid: u32) -> std::process::Child {
     std::fs::create_dir_all(dir).expect("perf dir");
     std::process::Command::new("perf")
-        .args(["record", "-F", "999", "-g", "-q", "-p", &pid.to_string(), "-o"])
+        .args([
+            "record",
+            "-F",
+            "999",
+            "-g",
+            "-q",
+            "-p",
+            &pid.to_string(),
+            "-o",
+        ])
         .arg(dir.join(format!("{name}.perf.data")))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -208,8 +218,8 @@ async fn main() {
         "| store | clients | HTTP refreshes/s | p50 | p99 | non-200 | library refreshes/s | HTTP / library |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    let stores = std::env::var("LOAD_STORES")
-        .unwrap_or_else(|_| "memory,redb,redis,postgres".into());
+    let stores =
+        std::env::var("LOAD_STORES").unwrap_or_else(|_| "memory,redb,redis,postgres".into());
     let perf_dir = std::env::var_os("LOAD_PERF").map(std::path::PathBuf::from);
     for store in ["memory", "redb", "redis", "postgres"] {
         if !stores.split(',').any(|s| s == store) {
@@ -340,7 +350,13 @@ async fn main() {
         );
     }
     let repeated = login(&http, &auth.url).await.access_token;
+    let me_perf = |name: &str| {
+        perf_dir
+            .as_ref()
+            .map(|dir| perf_record(dir, name, api.child.id()))
+    };
     {
+        let perf = me_perf("me-repeated");
         let (h, u, b) = (http.clone(), api.url.clone(), bad.clone());
         let mut s = load(32, run_secs(), move |_| {
             let (h, u, b, t) = (h.clone(), u.clone(), b.clone(), repeated.clone());
@@ -350,6 +366,9 @@ async fn main() {
             }
         })
         .await;
+        if let Some(p) = perf {
+            perf_stop(p);
+        }
         println!(
             "{} {} |",
             s.line("/me, one repeated token", 32),
@@ -395,6 +414,7 @@ async fn main() {
     }
     let fresh: Arc<Vec<String>> = Arc::new(std::mem::take(&mut *minted.lock().expect("lock")));
     let next = Arc::new(AtomicUsize::new(0));
+    let perf = me_perf("me-fresh");
     let started = std::time::Instant::now();
     let workers: Vec<_> = (0..32)
         .map(|_| {
@@ -426,6 +446,9 @@ async fn main() {
         secs: started.elapsed().as_secs_f64(),
         lat,
     };
+    if let Some(p) = perf {
+        perf_stop(p);
+    }
     println!(
         "{} {} |",
         s.line(

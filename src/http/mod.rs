@@ -73,7 +73,8 @@ pub fn verify_http<C: serde::de::DeserializeOwned + Send + Sync + 'static>(
             .to_str()
             .map_err(|_| Error::with(ErrorKind::InvalidRequest, "non-ASCII header"))?,
     };
-    let (scheme, _) = bearer::parse_credentials(authorization, verifier.max_token_len())?;
+    let (scheme, _) =
+        crate::verify::bearer::split_credentials(authorization, verifier.max_token_len())?;
     if scheme == bearer::Scheme::Bearer {
         return verifier.verify_request(authorization, None, method.as_str(), "");
     }

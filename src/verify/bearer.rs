@@ -29,6 +29,20 @@ pub fn parse(authorization: &str, max_len: usize) -> Result<&str> {
     }
 }
 
+/// RFC 6750 `b64token` characters (before the `=` padding), as a table: one load per byte.
+// A `u8` always indexes a 256-entry table; the const loop stays below 256.
+#[allow(clippy::indexing_slicing)]
+static B64TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    t
+};
+
 /// The two token schemes tidepass verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -52,6 +66,34 @@ pub enum Scheme {
 ///
 /// As [`parse`], with "another scheme" meaning neither of the two.
 pub fn parse_credentials(authorization: &str, max_len: usize) -> Result<(Scheme, &str)> {
+    let (scheme, token) = split_credentials(authorization, max_len)?;
+    if !is_b64token(token) {
+        return Err(not_b64token());
+    }
+    Ok((scheme, token))
+}
+
+fn not_b64token() -> Error {
+    Error::with(
+        ErrorKind::InvalidRequest,
+        "bearer credential is not a b64token",
+    )
+}
+
+/// `true` for an RFC 6750 `b64token`: its characters, then `=` padding only.
+pub(crate) fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| B64TOKEN.get(usize::from(b)).copied().unwrap_or(false))
+}
+
+/// [`parse_credentials`] without the per-byte `b64token` check: for the verifier, which
+/// refuses every character outside base64url and `.` anyway when it decodes the token, and
+/// checks `b64token` only to name a refusal ([`classify`]). A token that verifies is a
+/// `b64token`. (The per-byte check was 3–5% of a microservice's CPU on a cached `/me`.)
+pub(crate) fn split_credentials(authorization: &str, max_len: usize) -> Result<(Scheme, &str)> {
     let value = authorization.trim_matches(|c| c == ' ' || c == '\t');
     if value.is_empty() {
         return Err(Error::new(ErrorKind::MissingToken));
@@ -85,18 +127,17 @@ pub fn parse_credentials(authorization: &str, max_len: usize) -> Result<(Scheme,
     if token.len() > max_len {
         return Err(Error::with(ErrorKind::TooLarge, "bearer token too large"));
     }
-    let body = token.trim_end_matches('=');
-    let b64token = !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        });
-    if !b64token {
-        return Err(Error::with(
-            ErrorKind::InvalidRequest,
-            "bearer credential is not a b64token",
-        ));
-    }
     Ok((scheme, token))
+}
+
+/// The refusal of a credential from [`split_credentials`] that did not verify: the
+/// `b64token` error [`parse_credentials`] would have given, else the verifier's own.
+pub(crate) fn classify(token: &str, e: Error) -> Error {
+    if is_b64token(token) {
+        e
+    } else {
+        not_b64token()
+    }
 }
 
 /// The bearer token of a request's `Authorization` header (on the `http` crate's types,

@@ -428,18 +428,18 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         url: &str,
     ) -> Result<Verified<C>> {
         let now = self.clock.now();
-        match bearer::parse_credentials(authorization, self.max_len)? {
-            (bearer::Scheme::Bearer, token) => self.verify_at(token, now),
-            (bearer::Scheme::Dpop, token) => {
-                let proof = proof.ok_or_else(|| {
-                    self.refused(Error::with(
-                        ErrorKind::InvalidDpopProof,
-                        "DPoP scheme without a DPoP proof",
-                    ))
-                })?;
-                self.verify_dpop_at(token, proof, method, url, now)
-            }
+        let (scheme, token) = bearer::split_credentials(authorization, self.max_len)?;
+        match scheme {
+            bearer::Scheme::Bearer => self.verify_at(token, now),
+            bearer::Scheme::Dpop => match proof {
+                Some(proof) => self.verify_dpop_at(token, proof, method, url, now),
+                None => Err(self.refused(Error::with(
+                    ErrorKind::InvalidDpopProof,
+                    "DPoP scheme without a DPoP proof",
+                ))),
+            },
         }
+        .map_err(|e| bearer::classify(token, e))
     }
 
     /// Verify a DPoP-bound token (RFC 9449 §7) with its proof, for a request with `method`
