@@ -245,6 +245,8 @@ async fn redis_cluster_over_tls_verifies_the_servers_and_conforms() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    let mut con = con;
+    crate::stores::private_redis::until_every_node_serves(&mut con, deadline).await;
     static N: AtomicUsize = AtomicUsize::new(0);
     tidepass::conformance::run_all(|| {
         let prefix = format!("tlsc{}", N.fetch_add(1, Ordering::Relaxed));
