@@ -112,9 +112,11 @@
 //! - **The key decides the algorithm.** The verifier finds the key by `kid` and requires the
 //!   header's `alg` to equal the key's; `none`, unknown `crit`, embedded `jwk`/`jku`/`x5u`/`x5c`
 //!   and JWE are refused, each with its own [`ErrorKind`].
-//! - **One crypto library.** ring does all signing, verifying, hashing and randomness. The
-//!   [`keys::provider`] module puts jsonwebtoken on ring too, when the application installs it
-//!   (tidepass never installs a process-global provider as a side effect).
+//! - **One crypto library.** ring does all signing, verifying, hashing and randomness; with the
+//!   `aws-lc-rs` feature, aws-lc-rs does all of it instead ([`keys::BACKEND`] names the one in
+//!   the build). The [`keys::provider`] module puts jsonwebtoken on the same backend, when the
+//!   application installs it (tidepass never installs a process-global provider as a side
+//!   effect).
 //! - **Prepared keys, single parse.** Keys are parsed once; each token part is decoded at most
 //!   once, into a stack buffer sized to it. The header tidepass itself writes for a key is
 //!   recognised byte for byte and not parsed at all, and the claims layout the minter writes is
@@ -243,6 +245,14 @@
 //! - `metrics`: counters and histograms through the `metrics` facade
 //!   (`issuer::events::MetricsSink`).
 //! - `cli`: the `tidepass` command-line tool (keygen, jwks, mint, verify, inspect).
+//! - `aws-lc-rs`: tidepass's cryptography on aws-lc-rs instead of ring. One backend per build:
+//!   with the feature, no signature, verification, HMAC, hash or random byte of tidepass's goes
+//!   through ring (ring stays a compiled dependency, and the TLS features keep rustls on ring).
+//!   Public keys are parsed once, at import, into aws-lc's own key objects (ring has no such
+//!   type and parses the key inside each verification). Choosing it costs a C build of aws-lc
+//!   (`aws-lc-sys`: a C compiler, about a minute on two cores, no CMake for Linux x86_64) and
+//!   buys aws-lc's faster EdDSA signing and RSA verification; BENCHMARKS.md has the numbers.
+//!   Everything else (keys, tokens, errors, wire formats) is the same on both.
 //! - `test-util`: `clock::ManualClock`, [`issuer::events::MemorySink`] and the store
 //!   conformance suite (`conformance`).
 
@@ -256,6 +266,14 @@
 #![cfg_attr(test, allow(clippy::indexing_slicing, clippy::string_slice))]
 
 pub mod clock;
+
+#[cfg(feature = "aws-lc-rs")]
+pub(crate) use ::aws_lc_rs as backend;
+/// The cryptography backend: ring by default, aws-lc-rs with the `aws-lc-rs` feature. Both
+/// offer the same `digest`, `hmac`, `rand` and `signature` modules; where they differ,
+/// `keys::crypto` holds the one place that knows.
+#[cfg(not(feature = "aws-lc-rs"))]
+pub(crate) use ::ring as backend;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 pub mod dangerous;

@@ -447,8 +447,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 /// Constant-time equality of two secrets (by their SHA-256, so lengths leak nothing either).
 fn secret_eq(a: &str, b: &str) -> bool {
     let (a, b) = (
-        ring::digest::digest(&ring::digest::SHA256, a.as_bytes()),
-        ring::digest::digest(&ring::digest::SHA256, b.as_bytes()),
+        crate::backend::digest::digest(&crate::backend::digest::SHA256, a.as_bytes()),
+        crate::backend::digest::digest(&crate::backend::digest::SHA256, b.as_bytes()),
     );
     a.as_ref()
         .iter()

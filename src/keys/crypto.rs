@@ -1,12 +1,14 @@
-//! The one seam between tidepass and its cryptography backend (ring).
+//! The one seam between tidepass and its cryptography backend: ring by default, aws-lc-rs
+//! with the `aws-lc-rs` feature.
 //!
 //! Everything above this module sees [`Signer`] and [`Verifier`]: keys prepared once, with a
-//! `sign` and a `verify`. A second backend (for example aws-lc-rs) would implement these two
-//! types again behind a feature, and nothing else would change.
+//! `sign` and a `verify`. The two backends share ring's API for digests, HMAC, randomness and
+//! signing; where they differ (how a public key is kept, a few constructors' arguments) the
+//! difference is here, under `cfg(feature = "aws-lc-rs")`, and nowhere else.
 
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{self as sig, KeyPair as _};
-use ring::{hmac, rsa};
+use crate::backend::rand::{SecureRandom, SystemRandom};
+use crate::backend::signature::{self as sig, KeyPair as _};
+use crate::backend::{hmac, rsa};
 use zeroize::Zeroizing;
 
 use super::Algorithm;
@@ -23,24 +25,51 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
     rng().fill(buf).map_err(|_| Error::new(ErrorKind::Random))
 }
 
+/// An HMAC key as the backend keeps it. aws-lc's holds a whole HMAC context (over a
+/// kilobyte), so it is boxed there, keeping every other key's enum small.
+#[cfg(not(feature = "aws-lc-rs"))]
+pub(crate) type HmacKey = hmac::Key;
+#[cfg(feature = "aws-lc-rs")]
+pub(crate) type HmacKey = Box<hmac::Key>;
+
+/// An HMAC key for `alg` over `secret` (no length rule: see [`hmac_signer`]).
+pub(crate) fn hmac_key(alg: hmac::Algorithm, secret: &[u8]) -> HmacKey {
+    #[cfg(not(feature = "aws-lc-rs"))]
+    {
+        hmac::Key::new(alg, secret)
+    }
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        Box::new(hmac::Key::new(alg, secret))
+    }
+}
+
 /// A private (or secret) key prepared for signing.
 pub(crate) enum Signer {
-    Hmac(hmac::Key),
+    Hmac(HmacKey),
     Ecdsa(sig::EcdsaKeyPair),
     Ed25519(sig::Ed25519KeyPair),
     Rsa(sig::RsaKeyPair, &'static dyn sig::RsaEncoding),
 }
 
 /// A public (or secret) key prepared for verifying.
+#[derive(Clone)]
 pub(crate) enum Verifier {
-    Hmac(hmac::Key),
-    /// ECDSA point or Ed25519 key bytes, checked by ring on each call (point validation is
-    /// part of every verification, so there is nothing to cache).
+    Hmac(HmacKey),
+    /// ECDSA point or Ed25519 key bytes, checked by ring on each call (ring has no parsed
+    /// public key type; point validation is part of every verification).
+    #[cfg(not(feature = "aws-lc-rs"))]
     Public(&'static dyn sig::VerificationAlgorithm, Vec<u8>),
+    #[cfg(not(feature = "aws-lc-rs"))]
     Rsa(
         &'static sig::RsaParameters,
         rsa::PublicKeyComponents<Vec<u8>>,
     ),
+    /// Any public key, parsed (and its point or modulus validated) once, at import.
+    #[cfg(feature = "aws-lc-rs")]
+    Parsed(sig::ParsedPublicKey),
+    /// Verifies nothing: the placeholder where a verifier cannot exist.
+    Refuse,
 }
 
 impl Signer {
@@ -56,7 +85,7 @@ impl Signer {
                 }
             }
             Self::Ed25519(_) => 64,
-            Self::Rsa(k, _) => k.public().modulus_len(),
+            Self::Rsa(k, _) => k.public_key().modulus_len(),
         }
     }
 
@@ -77,10 +106,12 @@ impl Signer {
             Self::Ed25519(k) => enc(k.sign(msg).as_ref(), out),
             Self::Rsa(k, e) => {
                 let mut buf = [0u8; 1024];
-                let sig = buf.get_mut(..k.public().modulus_len()).ok_or(Error::with(
-                    ErrorKind::InvalidKey,
-                    "RSA modulus over 8192 bits",
-                ))?;
+                let sig = buf
+                    .get_mut(..k.public_key().modulus_len())
+                    .ok_or(Error::with(
+                        ErrorKind::InvalidKey,
+                        "RSA modulus over 8192 bits",
+                    ))?;
                 k.sign(*e, rng(), msg, sig)
                     .map_err(|_| Error::with(ErrorKind::InvalidKey, "rsa signing failed"))?;
                 enc(sig, out);
@@ -102,7 +133,7 @@ impl Signer {
             }
             Self::Ed25519(k) => out.extend_from_slice(k.sign(msg).as_ref()),
             Self::Rsa(k, enc) => {
-                out.resize(k.public().modulus_len(), 0);
+                out.resize(k.public_key().modulus_len(), 0);
                 k.sign(*enc, rng(), msg, out)
                     .map_err(|_| Error::with(ErrorKind::InvalidKey, "rsa signing failed"))?;
             }
@@ -115,15 +146,36 @@ impl Signer {
         Ok(match self {
             Self::Hmac(_) => {
                 let secret = secret.ok_or(Error::new(ErrorKind::KeyCannotSign))?;
-                Verifier::Hmac(hmac::Key::new(hmac_alg(alg)?, secret))
+                Verifier::Hmac(hmac_key(hmac_alg(alg)?, secret))
             }
-            Self::Ecdsa(k) => Verifier::Public(verify_alg(alg)?, k.public_key().as_ref().to_vec()),
-            Self::Ed25519(k) => Verifier::Public(&sig::ED25519, k.public_key().as_ref().to_vec()),
+            Self::Ecdsa(k) => public_verifier(verify_alg(alg)?, k.public_key().as_ref())?,
+            Self::Ed25519(k) => public_verifier(&sig::ED25519, k.public_key().as_ref())?,
             Self::Rsa(k, _) => {
-                let c = rsa::PublicKeyComponents::<Vec<u8>>::from(k.public());
-                Verifier::Rsa(rsa_params(alg)?, c)
+                let (n, e) = rsa_public_parts(k);
+                rsa_verifier_per_call(alg, &n, &e)?
             }
         })
+    }
+}
+
+/// An RSA key pair's public modulus and exponent, big-endian without leading zeros.
+pub(crate) fn rsa_public_parts(k: &sig::RsaKeyPair) -> (Vec<u8>, Vec<u8>) {
+    let c = rsa::PublicKeyComponents::<Vec<u8>>::from(k.public_key());
+    (c.n, c.e)
+}
+
+/// An ECDSA or Ed25519 public key for `alg`, as the backend keeps it: ring keeps the bytes
+/// (and validates them inside each verification), aws-lc-rs parses and validates them here.
+fn public_verifier(alg: &'static dyn sig::VerificationAlgorithm, key: &[u8]) -> Result<Verifier> {
+    #[cfg(not(feature = "aws-lc-rs"))]
+    {
+        Ok(Verifier::Public(alg, key.to_vec()))
+    }
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        sig::ParsedPublicKey::new(alg, key)
+            .map(Verifier::Parsed)
+            .map_err(|_| Error::with(ErrorKind::InvalidKey, "public key refused by aws-lc"))
     }
 }
 
@@ -132,10 +184,15 @@ impl Verifier {
     pub(crate) fn verify(&self, msg: &[u8], signature: &[u8]) -> bool {
         match self {
             Self::Hmac(k) => hmac::verify(k, msg, signature).is_ok(),
+            #[cfg(not(feature = "aws-lc-rs"))]
             Self::Public(alg, key) => sig::UnparsedPublicKey::new(*alg, key)
                 .verify(msg, signature)
                 .is_ok(),
+            #[cfg(not(feature = "aws-lc-rs"))]
             Self::Rsa(params, c) => c.verify(params, msg, signature).is_ok(),
+            #[cfg(feature = "aws-lc-rs")]
+            Self::Parsed(key) => key.verify_sig(msg, signature).is_ok(),
+            Self::Refuse => false,
         }
     }
 }
@@ -205,15 +262,16 @@ pub(crate) fn hmac_signer(alg: Algorithm, secret: &[u8]) -> Result<Signer> {
             "HMAC secret shorter than the hash output (RFC 7518 section 3.2)",
         ));
     }
-    Ok(Signer::Hmac(hmac::Key::new(a, secret)))
+    Ok(Signer::Hmac(hmac_key(a, secret)))
 }
 
 /// Prepare a signer from PKCS#8 DER (or PKCS#1 DER for RSA).
 pub(crate) fn signer_from_der(alg: Algorithm, der: &[u8]) -> Result<Signer> {
-    let bad = |what: &'static str| move |e: ring::error::KeyRejected| key_rejected(what, e);
+    let bad =
+        |what: &'static str| move |e: crate::backend::error::KeyRejected| key_rejected(what, e);
     Ok(match alg {
         Algorithm::ES256 | Algorithm::ES384 => Signer::Ecdsa(
-            sig::EcdsaKeyPair::from_pkcs8(ecdsa_signing(alg)?, der, rng())
+            ecdsa_from_pkcs8(ecdsa_signing(alg)?, der)
                 .map_err(bad("not a PKCS#8 EC key for this curve"))?,
         ),
         Algorithm::EdDSA => Signer::Ed25519(
@@ -226,14 +284,29 @@ pub(crate) fn signer_from_der(alg: Algorithm, der: &[u8]) -> Result<Signer> {
                 other => other,
             }
             .map_err(bad("not a PKCS#8 or PKCS#1 RSA key"))?;
-            check_rsa_public(&rsa::PublicKeyComponents::<Vec<u8>>::from(kp.public()))?;
+            let (n, e) = rsa_public_parts(&kp);
+            check_rsa_public(&rsa::PublicKeyComponents { n, e })?;
             Signer::Rsa(kp, rsa_encoding(alg)?)
         }
         _ => return Err(Error::with(ErrorKind::InvalidKey, "HMAC keys are not DER")),
     })
 }
 
-fn key_rejected(what: &'static str, e: ring::error::KeyRejected) -> Error {
+fn ecdsa_from_pkcs8(
+    alg: &'static sig::EcdsaSigningAlgorithm,
+    der: &[u8],
+) -> std::result::Result<sig::EcdsaKeyPair, crate::backend::error::KeyRejected> {
+    #[cfg(not(feature = "aws-lc-rs"))]
+    {
+        sig::EcdsaKeyPair::from_pkcs8(alg, der, rng())
+    }
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        sig::EcdsaKeyPair::from_pkcs8(alg, der)
+    }
+}
+
+fn key_rejected(what: &'static str, e: crate::backend::error::KeyRejected) -> Error {
     match e.to_string().as_str() {
         "TooSmall" => Error::with(ErrorKind::WeakKey, "RSA modulus under 2048 bits"),
         _ => Error::with(ErrorKind::InvalidKey, what),
@@ -258,7 +331,7 @@ pub(crate) fn generate(alg: Algorithm) -> Result<(Signer, Zeroizing<Vec<u8>>)> {
         _ => {
             return Err(Error::with(
                 ErrorKind::InvalidKey,
-                "ring cannot generate RSA keys; create one with openssl and import its PEM",
+                "tidepass does not generate RSA keys; create one with openssl and import its PEM",
             ));
         }
     };
@@ -268,14 +341,17 @@ pub(crate) fn generate(alg: Algorithm) -> Result<(Signer, Zeroizing<Vec<u8>>)> {
 
 /// Prepare a signer from JWK private parameters (already base64url-decoded).
 pub(crate) fn ec_signer_from_parts(alg: Algorithm, d: &[u8], point: &[u8]) -> Result<Signer> {
-    sig::EcdsaKeyPair::from_private_key_and_public_key(ecdsa_signing(alg)?, d, point, rng())
-        .map(Signer::Ecdsa)
-        .map_err(|_| {
-            Error::with(
-                ErrorKind::InvalidKeySet,
-                "EC private key does not match x/y",
-            )
-        })
+    #[cfg(not(feature = "aws-lc-rs"))]
+    let kp =
+        sig::EcdsaKeyPair::from_private_key_and_public_key(ecdsa_signing(alg)?, d, point, rng());
+    #[cfg(feature = "aws-lc-rs")]
+    let kp = sig::EcdsaKeyPair::from_private_key_and_public_key(ecdsa_signing(alg)?, d, point);
+    kp.map(Signer::Ecdsa).map_err(|_| {
+        Error::with(
+            ErrorKind::InvalidKeySet,
+            "EC private key does not match x/y",
+        )
+    })
 }
 
 pub(crate) fn ed_signer_from_parts(d: &[u8], x: &[u8]) -> Result<Signer> {
@@ -336,14 +412,23 @@ pub(crate) fn rsa_verifier_per_call(alg: Algorithm, n: &[u8], e: &[u8]) -> Resul
         e: strip_zeros(e).to_vec(),
     };
     check_rsa_size(&c)?;
-    Ok(Verifier::Rsa(rsa_params(alg)?, c))
+    #[cfg(not(feature = "aws-lc-rs"))]
+    {
+        Ok(Verifier::Rsa(rsa_params(alg)?, c))
+    }
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        c.to_parsed_public_key(rsa_params(alg)?)
+            .map(Verifier::Parsed)
+            .map_err(|_| Error::with(ErrorKind::InvalidKey, "RSA public key refused by aws-lc"))
+    }
 }
 
 /// Prepare an ECDSA public key from its uncompressed point, checking the point is on the curve.
 pub(crate) fn ec_verifier(alg: Algorithm, point: &[u8]) -> Result<Verifier> {
     let (ecdh, len) = match alg {
-        Algorithm::ES256 => (&ring::agreement::ECDH_P256, 65),
-        Algorithm::ES384 => (&ring::agreement::ECDH_P384, 97),
+        Algorithm::ES256 => (&crate::backend::agreement::ECDH_P256, 65),
+        Algorithm::ES384 => (&crate::backend::agreement::ECDH_P384, 97),
         _ => return Err(Error::with(ErrorKind::InvalidKey, "not an ECDSA algorithm")),
     };
     if point.len() != len || point.first() != Some(&4) {
@@ -352,24 +437,35 @@ pub(crate) fn ec_verifier(alg: Algorithm, point: &[u8]) -> Result<Verifier> {
             "EC point has the wrong size for the curve",
         ));
     }
-    // ring validates a peer's public point fully before any key agreement; it has no other
-    // public "validate this point" call. This runs once per key import, never per token.
-    let eph = ring::agreement::EphemeralPrivateKey::generate(ecdh, rng())
-        .map_err(|_| Error::new(ErrorKind::Random))?;
-    ring::agreement::agree_ephemeral(
-        eph,
-        &ring::agreement::UnparsedPublicKey::new(ecdh, point),
-        |_| (),
-    )
-    .map_err(|_| Error::with(ErrorKind::InvalidKey, "EC point is not on the curve"))?;
-    Ok(Verifier::Public(verify_alg(alg)?, point.to_vec()))
+    #[cfg(not(feature = "aws-lc-rs"))]
+    {
+        // ring validates a peer's public point fully before any key agreement; it has no other
+        // public "validate this point" call. This runs once per key import, never per token.
+        let eph = crate::backend::agreement::EphemeralPrivateKey::generate(ecdh, rng())
+            .map_err(|_| Error::new(ErrorKind::Random))?;
+        crate::backend::agreement::agree_ephemeral(
+            eph,
+            &crate::backend::agreement::UnparsedPublicKey::new(ecdh, point),
+            |_| (),
+        )
+        .map_err(|_| Error::with(ErrorKind::InvalidKey, "EC point is not on the curve"))?;
+        Ok(Verifier::Public(verify_alg(alg)?, point.to_vec()))
+    }
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        // aws-lc parses the point once, here, and refuses one that is not on the curve.
+        let _ = ecdh;
+        sig::ParsedPublicKey::new(verify_alg(alg)?, point)
+            .map(Verifier::Parsed)
+            .map_err(|_| Error::with(ErrorKind::InvalidKey, "EC point is not on the curve"))
+    }
 }
 
 /// An ECDSA public key without the import-time curve check, for callers that build a verifier
 /// per token (jsonwebtoken's provider interface): ring still validates the point inside every
 /// verification, so nothing is accepted that the checked form would refuse.
 pub(crate) fn ec_verifier_per_call(alg: Algorithm, point: &[u8]) -> Result<Verifier> {
-    Ok(Verifier::Public(verify_alg(alg)?, point.to_vec()))
+    public_verifier(verify_alg(alg)?, point)
 }
 
 pub(crate) fn ed_verifier(x: &[u8]) -> Result<Verifier> {
@@ -379,7 +475,7 @@ pub(crate) fn ed_verifier(x: &[u8]) -> Result<Verifier> {
             "Ed25519 public key must be 32 bytes",
         ));
     }
-    Ok(Verifier::Public(&sig::ED25519, x.to_vec()))
+    public_verifier(&sig::ED25519, x)
 }
 
 pub(crate) fn hmac_verifier(alg: Algorithm, secret: &[u8]) -> Result<Verifier> {
@@ -389,7 +485,7 @@ pub(crate) fn hmac_verifier(alg: Algorithm, secret: &[u8]) -> Result<Verifier> {
     }
 }
 
-fn strip_zeros(b: &[u8]) -> &[u8] {
+pub(crate) fn strip_zeros(b: &[u8]) -> &[u8] {
     let i = b.iter().position(|&x| x != 0).unwrap_or(b.len());
     b.get(i..).unwrap_or_default()
 }

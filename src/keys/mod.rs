@@ -10,6 +10,23 @@
 //! The algorithm belongs to the key. A token's header never chooses it.
 
 pub(crate) mod crypto;
+
+/// The cryptography backend this build of tidepass uses: `"ring"` (the default) or
+/// `"aws-lc-rs"` (the `aws-lc-rs` feature).
+///
+/// ```
+/// assert!(["ring", "aws-lc-rs"].contains(&tidepass::keys::BACKEND));
+/// ```
+#[cfg(not(feature = "aws-lc-rs"))]
+pub const BACKEND: &str = "ring";
+/// The cryptography backend this build of tidepass uses: `"ring"` (the default) or
+/// `"aws-lc-rs"` (the `aws-lc-rs` feature).
+///
+/// ```
+/// assert!(["ring", "aws-lc-rs"].contains(&tidepass::keys::BACKEND));
+/// ```
+#[cfg(feature = "aws-lc-rs")]
+pub const BACKEND: &str = "aws-lc-rs";
 pub(crate) mod der;
 mod jwk;
 pub mod provider;
@@ -92,7 +109,8 @@ impl Thumbprint {
     }
 
     fn of_canonical(canonical: &str) -> Self {
-        let d = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
+        let d =
+            crate::backend::digest::digest(&crate::backend::digest::SHA256, canonical.as_bytes());
         let mut out = [0u8; 32];
         out.copy_from_slice(d.as_ref());
         Self(out)
@@ -162,7 +180,7 @@ enum PublicParts {
 
 impl PublicParts {
     fn from_signer(signer: &Signer) -> Option<Self> {
-        use ring::signature::KeyPair as _;
+        use crate::backend::signature::KeyPair as _;
         match signer {
             Signer::Hmac(_) => None,
             Signer::Ecdsa(k) => Some(Self::from_point(k.public_key().as_ref())),
@@ -170,8 +188,8 @@ impl PublicParts {
                 x: k.public_key().as_ref().to_vec(),
             }),
             Signer::Rsa(k, _) => {
-                let c = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(k.public());
-                Some(Self::Rsa { n: c.n, e: c.e })
+                let (n, e) = crypto::rsa_public_parts(k);
+                Some(Self::Rsa { n, e })
             }
         }
     }

@@ -10,12 +10,12 @@
 //! beside tidepass and wants it on ring calls [`install`] once at start-up; one that wants
 //! another provider installs that one instead, at any time.
 
+use crate::backend::signature::KeyPair as _;
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error as JwtError, ErrorKind as JwtErrorKind};
 use jsonwebtoken::jwk::{EllipticCurve, ThumbprintHash};
 use jsonwebtoken::signature;
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use ring::signature::KeyPair as _;
 
 use super::Algorithm;
 use super::crypto::{self, Signer, Verifier};
@@ -127,7 +127,7 @@ fn new_signer(
         // jsonwebtoken accepts any HMAC secret length; the provider keeps its contract and
         // leaves the RFC 7518 length rule to tidepass's own key constructors.
         let a = crypto::hmac_alg(alg).map_err(|_| invalid_key(alg))?;
-        Signer::Hmac(ring::hmac::Key::new(a, key.as_bytes()))
+        Signer::Hmac(crypto::hmac_key(a, key.as_bytes()))
     } else {
         crypto::signer_from_der(alg, key.as_bytes()).map_err(|_| invalid_key(alg))?
     };
@@ -143,7 +143,7 @@ fn new_verifier(
     let verifier = match (key.kind(), alg) {
         (K::SecretOrDer(s), a) if a.is_hmac() => {
             let h = crypto::hmac_alg(a).map_err(|_| invalid_key(a))?;
-            Verifier::Hmac(ring::hmac::Key::new(h, s))
+            Verifier::Hmac(crypto::hmac_key(h, s))
         }
         (K::SecretOrDer(der), a) if a.is_rsa() => {
             let (n, e) = super::der::rsa_public_key(der).map_err(|_| invalid_key(a))?;
@@ -166,11 +166,10 @@ fn new_verifier(
 type Components = jsonwebtoken::errors::Result<(Vec<u8>, Vec<u8>)>;
 
 fn rsa_from_private(der: &[u8]) -> Components {
-    let kp = ring::signature::RsaKeyPair::from_der(der)
-        .or_else(|_| ring::signature::RsaKeyPair::from_pkcs8(der))
+    let kp = crate::backend::signature::RsaKeyPair::from_der(der)
+        .or_else(|_| crate::backend::signature::RsaKeyPair::from_pkcs8(der))
         .map_err(|e| JwtErrorKind::InvalidRsaKey(e.to_string()))?;
-    let c = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(kp.public());
-    Ok((c.n, c.e))
+    Ok(crypto::rsa_public_parts(&kp))
 }
 
 fn rsa_from_public(der: &[u8]) -> Components {
@@ -207,10 +206,10 @@ fn ed_from_private(der: &[u8], curve: &EllipticCurve) -> jsonwebtoken::errors::R
 
 fn digest(data: &[u8], hash: ThumbprintHash) -> jsonwebtoken::errors::Result<Vec<u8>> {
     let alg = match hash {
-        ThumbprintHash::SHA256 => &ring::digest::SHA256,
-        ThumbprintHash::SHA384 => &ring::digest::SHA384,
-        ThumbprintHash::SHA512 => &ring::digest::SHA512,
+        ThumbprintHash::SHA256 => &crate::backend::digest::SHA256,
+        ThumbprintHash::SHA384 => &crate::backend::digest::SHA384,
+        ThumbprintHash::SHA512 => &crate::backend::digest::SHA512,
         _ => return Err(JwtErrorKind::InvalidAlgorithm.into()),
     };
-    Ok(ring::digest::digest(alg, data).as_ref().to_vec())
+    Ok(crate::backend::digest::digest(alg, data).as_ref().to_vec())
 }

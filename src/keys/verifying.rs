@@ -81,12 +81,9 @@ impl VerifyingKey {
             KeyType::Rsa => {
                 let (n, e) = der::rsa_public_key(key)?;
                 let v = crypto::rsa_verifier(alg, n, e)?;
-                let crypto::Verifier::Rsa(_, c) = &v else {
-                    return Err(ErrorKind::InvalidKey.into());
-                };
                 let public = PublicParts::Rsa {
-                    n: c.n.clone(),
-                    e: c.e.clone(),
+                    n: crypto::strip_zeros(n).to_vec(),
+                    e: crypto::strip_zeros(e).to_vec(),
                 };
                 (v, public)
             }
@@ -125,17 +122,7 @@ impl VerifyingKey {
     /// Replace the key id.
     pub fn with_kid(self, kid: KeyId) -> Self {
         let inner = &*self.0;
-        let verifier = match &inner.verifier {
-            Verifier::Hmac(k) => Verifier::Hmac(k.clone()),
-            Verifier::Public(a, b) => Verifier::Public(*a, b.clone()),
-            Verifier::Rsa(p, c) => Verifier::Rsa(
-                p,
-                ring::rsa::PublicKeyComponents {
-                    n: c.n.clone(),
-                    e: c.e.clone(),
-                },
-            ),
-        };
+        let verifier = inner.verifier.clone();
         Self(Arc::new(VerifyingInner::new(
             inner.alg,
             kid,

@@ -110,7 +110,7 @@ impl Changes {
                 }
             }
         }
-        let digest = ring::digest::digest(&ring::digest::SHA256, &out);
+        let digest = crate::backend::digest::digest(&crate::backend::digest::SHA256, &out);
         out.extend_from_slice(
             digest
                 .as_ref()
@@ -136,7 +136,7 @@ impl Changes {
             .split_last_chunk::<TRAILER>()
             .filter(|(body, _)| body.len() >= HEADER)
             .ok_or_else(|| bad("revocation data truncated"))?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, body);
+        let digest = crate::backend::digest::digest(&crate::backend::digest::SHA256, body);
         if !digest.as_ref().starts_with(sum) {
             return Err(bad("revocation data checksum mismatch"));
         }

@@ -35,7 +35,7 @@ pub fn new_epoch() -> u64 {
 /// Stores that keep their log elsewhere may chain with another hash (the Redis store chains
 /// SHA-1 inside its script): a fingerprint is only ever compared with one the same log made.
 pub fn chain(prev: u64, version: u64, entry: &Entry) -> u64 {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut ctx = crate::backend::digest::Context::new(&crate::backend::digest::SHA256);
     ctx.update(b"tidepass log chain\0");
     ctx.update(&prev.to_be_bytes());
     ctx.update(&version.to_be_bytes());

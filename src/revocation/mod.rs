@@ -101,7 +101,7 @@ mod hex128 {
 }
 
 fn hash128(domain: &[u8], value: &[u8]) -> u128 {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut ctx = crate::backend::digest::Context::new(&crate::backend::digest::SHA256);
     ctx.update(domain);
     ctx.update(value);
     let d = ctx.finish();

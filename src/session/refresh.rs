@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use ring::hmac;
+use crate::backend::hmac;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};

@@ -360,7 +360,7 @@ impl ProofChecker {
             return Err(Error::new(ErrorKind::UseDpopNonce));
         }
         // The jti is unique per key (§11.1): hash both, so two clients' equal jtis differ.
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut ctx = crate::backend::digest::Context::new(&crate::backend::digest::SHA256);
         ctx.update(jkt.as_bytes());
         ctx.update(c.jti.as_bytes());
         let d = ctx.finish();
@@ -406,14 +406,17 @@ impl ProofChecker {
 
 /// `ath`: base64url(SHA-256(access token)) (RFC 9449 §4.2).
 pub fn access_token_hash(access_token: &str) -> String {
-    crate::keys::b64(ring::digest::digest(&ring::digest::SHA256, access_token.as_bytes()).as_ref())
+    crate::keys::b64(
+        crate::backend::digest::digest(&crate::backend::digest::SHA256, access_token.as_bytes())
+            .as_ref(),
+    )
 }
 
 /// Stateless server nonces (RFC 9449 §8): an HMAC of the time window, so every instance with
 /// the same secret accepts every other's nonces and nothing is stored. A nonce is good for
 /// the window it was issued in and the next one.
 pub struct Nonces {
-    key: ring::hmac::Key,
+    key: crate::backend::hmac::Key,
     window: u64,
 }
 
@@ -441,7 +444,7 @@ impl Nonces {
             ));
         }
         Ok(Self {
-            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
+            key: crate::backend::hmac::Key::new(crate::backend::hmac::HMAC_SHA256, secret),
             window: window.as_secs().max(1),
         })
     }
@@ -460,7 +463,7 @@ impl Nonces {
     /// The nonce for `now`: the window's number and its HMAC.
     pub fn issue_at(&self, now: u64) -> String {
         let slot = (now / self.window).to_be_bytes();
-        let t = ring::hmac::sign(&self.key, &slot);
+        let t = crate::backend::hmac::sign(&self.key, &slot);
         let mut out = Vec::with_capacity(40);
         out.extend_from_slice(&slot);
         out.extend_from_slice(t.as_ref());
@@ -483,7 +486,7 @@ impl Nonces {
         if n != current && n.saturating_add(1) != current {
             return false;
         }
-        ring::hmac::verify(&self.key, slot, tag).is_ok()
+        crate::backend::hmac::verify(&self.key, slot, tag).is_ok()
     }
 }
 

@@ -5,6 +5,7 @@ mod attacks;
 mod auth_server;
 #[cfg(feature = "axum")]
 mod axum_layer;
+mod backend;
 #[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "client")]
