@@ -9,9 +9,7 @@ mod common;
 
 use common::*;
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use jwt_simple::prelude::*;
 use tidepass::Minter;
-use tidepass::keys::Algorithm;
 
 #[derive(serde::Serialize)]
 struct JwtClaims<'a> {
@@ -23,40 +21,6 @@ struct JwtClaims<'a> {
     jti: &'a str,
     sid: &'a str,
     scope: &'a str,
-}
-
-fn jwt_simple_sign(alg: Algorithm) -> Box<dyn Fn() -> String> {
-    let claims = || {
-        Claims::create(Duration::from_secs(300))
-            .with_issuer(ISS)
-            .with_audience(AUD)
-            .with_subject("user-42")
-            .with_jwt_id("0190b6e0-c3a9-7000-8000-000000000000")
-    };
-    match alg {
-        Algorithm::HS256 => {
-            let k = HS256Key::generate();
-            Box::new(move || k.authenticate(claims()).expect("sign"))
-        }
-        Algorithm::ES256 => {
-            let k = ES256KeyPair::generate();
-            Box::new(move || k.sign(claims()).expect("sign"))
-        }
-        Algorithm::EdDSA => {
-            let k = Ed25519KeyPair::generate();
-            Box::new(move || k.sign(claims()).expect("sign"))
-        }
-        Algorithm::RS256 => {
-            let pem = String::from_utf8(rsa_pem()).expect("utf8");
-            let k = RS256KeyPair::from_pem(&pem).expect("rsa");
-            Box::new(move || k.sign(claims()).expect("sign"))
-        }
-        _ => {
-            let pem = String::from_utf8(rsa_pem()).expect("utf8");
-            let k = PS256KeyPair::from_pem(&pem).expect("rsa");
-            Box::new(move || k.sign(claims()).expect("sign"))
-        }
-    }
 }
 
 fn bench(c: &mut Criterion) {

@@ -9,62 +9,8 @@ mod common;
 
 use common::*;
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use jwt_simple::prelude::*;
 use tidepass::keys::{Algorithm, VerifyingKeys};
 use tidepass::{AccessClaims, Minter, Verifier};
-
-fn jwt_simple_verify(
-    alg: Algorithm,
-    key: &tidepass::keys::SigningKey,
-) -> Box<dyn Fn(&str) -> bool> {
-    let opts = VerificationOptions {
-        allowed_issuers: Some(HashSet::from_strings(&[ISS])),
-        allowed_audiences: Some(HashSet::from_strings(&[AUD])),
-        ..VerificationOptions::default()
-    };
-    let pem = key.verifying_key().public_pem();
-    match alg {
-        Algorithm::HS256 => {
-            use base64::Engine as _;
-            let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(key.export_private().expect("export").as_bytes())
-                .expect("b64");
-            let k = HS256Key::from_bytes(&secret);
-            Box::new(move |t| {
-                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
-                    .is_ok()
-            })
-        }
-        Algorithm::ES256 => {
-            let k = ES256PublicKey::from_pem(&pem.expect("pem")).expect("es256");
-            Box::new(move |t| {
-                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
-                    .is_ok()
-            })
-        }
-        Algorithm::EdDSA => {
-            let k = Ed25519PublicKey::from_pem(&pem.expect("pem")).expect("ed25519");
-            Box::new(move |t| {
-                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
-                    .is_ok()
-            })
-        }
-        Algorithm::RS256 => {
-            let k = RS256PublicKey::from_pem(&pem.expect("pem")).expect("rs256");
-            Box::new(move |t| {
-                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
-                    .is_ok()
-            })
-        }
-        _ => {
-            let k = PS256PublicKey::from_pem(&pem.expect("pem")).expect("ps256");
-            Box::new(move |t| {
-                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
-                    .is_ok()
-            })
-        }
-    }
-}
 
 fn bench(c: &mut Criterion) {
     let provider = jwt_provider();

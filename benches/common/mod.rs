@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use jwt_simple::prelude::*;
 use tidepass::keys::{Algorithm, SigningKey};
 
 pub(crate) const ISS: &str = "https://auth.example";
@@ -144,7 +145,11 @@ pub(crate) fn raw_verifier(key: &SigningKey) -> RawVerify {
                     let mut p = vec![4u8];
                     p.extend(b64d(jwk["x"].as_str().expect("x")));
                     p.extend(b64d(jwk["y"].as_str().expect("y")));
-                    (&sig::ECDSA_P256_SHA256_FIXED, p)
+                    if alg == Algorithm::ES384 {
+                        (&sig::ECDSA_P384_SHA384_FIXED, p)
+                    } else {
+                        (&sig::ECDSA_P256_SHA256_FIXED, p)
+                    }
                 };
             Box::new(move |m, s| sig::UnparsedPublicKey::new(va, &bytes).verify(m, s).is_ok())
         }
@@ -164,13 +169,16 @@ pub(crate) fn raw_signer(key: &SigningKey) -> RawSign {
     let der = pem::parse(private.as_bytes()).expect("pem").into_contents();
     match alg {
         Algorithm::EdDSA => {
-            let k = sig::Ed25519KeyPair::from_pkcs8(&der).expect("ed");
+            let k = sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).expect("ed");
             Box::new(move |m| k.sign(m).as_ref().to_vec())
         }
-        Algorithm::ES256 => {
-            let k =
-                sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
-                    .expect("ec");
+        Algorithm::ES256 | Algorithm::ES384 => {
+            let a = if alg == Algorithm::ES384 {
+                &sig::ECDSA_P384_SHA384_FIXED_SIGNING
+            } else {
+                &sig::ECDSA_P256_SHA256_FIXED_SIGNING
+            };
+            let k = sig::EcdsaKeyPair::from_pkcs8(a, &der, &rng).expect("ec");
             Box::new(move |m| k.sign(&rng, m).expect("sign").as_ref().to_vec())
         }
         _ => {
@@ -193,4 +201,104 @@ pub(crate) fn raw_signer(key: &SigningKey) -> RawSign {
 pub(crate) fn signing_input(token: &str) -> (Vec<u8>, Vec<u8>) {
     let (input, s) = token.rsplit_once('.').expect("token");
     (input.as_bytes().to_vec(), b64d(s))
+}
+
+/// jwt-simple verifying with the same key, issuer and audience.
+pub(crate) fn jwt_simple_verify(
+    alg: Algorithm,
+    key: &tidepass::keys::SigningKey,
+) -> Box<dyn Fn(&str) -> bool> {
+    let opts = VerificationOptions {
+        allowed_issuers: Some(HashSet::from_strings(&[ISS])),
+        allowed_audiences: Some(HashSet::from_strings(&[AUD])),
+        ..VerificationOptions::default()
+    };
+    let pem = key.verifying_key().public_pem();
+    match alg {
+        Algorithm::HS256 => {
+            use base64::Engine as _;
+            let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(key.export_private().expect("export").as_bytes())
+                .expect("b64");
+            let k = HS256Key::from_bytes(&secret);
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+        Algorithm::ES256 => {
+            let k = ES256PublicKey::from_pem(&pem.expect("pem")).expect("es256");
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+        Algorithm::ES384 => {
+            let k = ES384PublicKey::from_pem(&pem.expect("pem")).expect("es384");
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+        Algorithm::EdDSA => {
+            let k = Ed25519PublicKey::from_pem(&pem.expect("pem")).expect("ed25519");
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+        Algorithm::RS256 => {
+            let k = RS256PublicKey::from_pem(&pem.expect("pem")).expect("rs256");
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+        _ => {
+            let k = PS256PublicKey::from_pem(&pem.expect("pem")).expect("ps256");
+            Box::new(move |t| {
+                k.verify_token::<NoCustomClaims>(t, Some(opts.clone()))
+                    .is_ok()
+            })
+        }
+    }
+}
+
+/// jwt-simple signing claims like the other contenders' (its own fresh key).
+pub(crate) fn jwt_simple_sign(alg: Algorithm) -> Box<dyn Fn() -> String> {
+    let claims = || {
+        Claims::create(Duration::from_secs(300))
+            .with_issuer(ISS)
+            .with_audience(AUD)
+            .with_subject("user-42")
+            .with_jwt_id("0190b6e0-c3a9-7000-8000-000000000000")
+    };
+    match alg {
+        Algorithm::HS256 => {
+            let k = HS256Key::generate();
+            Box::new(move || k.authenticate(claims()).expect("sign"))
+        }
+        Algorithm::ES256 => {
+            let k = ES256KeyPair::generate();
+            Box::new(move || k.sign(claims()).expect("sign"))
+        }
+        Algorithm::ES384 => {
+            let k = ES384KeyPair::generate();
+            Box::new(move || k.sign(claims()).expect("sign"))
+        }
+        Algorithm::EdDSA => {
+            let k = Ed25519KeyPair::generate();
+            Box::new(move || k.sign(claims()).expect("sign"))
+        }
+        Algorithm::RS256 => {
+            let pem = String::from_utf8(rsa_pem()).expect("utf8");
+            let k = RS256KeyPair::from_pem(&pem).expect("rsa");
+            Box::new(move || k.sign(claims()).expect("sign"))
+        }
+        _ => {
+            let pem = String::from_utf8(rsa_pem()).expect("utf8");
+            let k = PS256KeyPair::from_pem(&pem).expect("rsa");
+            Box::new(move || k.sign(claims()).expect("sign"))
+        }
+    }
 }

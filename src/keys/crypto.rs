@@ -89,21 +89,29 @@ impl Signer {
         }
     }
 
-    /// Sign `msg` and append the base64url signature to `out`, without a heap buffer.
-    pub(crate) fn sign_b64(&self, msg: &[u8], out: &mut String) -> Result<()> {
+    /// Sign everything `out` holds (a JWS signing input), then append `.` and the base64url
+    /// signature to it: no heap buffer besides `out`, which a caller sizes for the whole token.
+    pub(crate) fn sign_append_b64(&self, out: &mut String) -> Result<()> {
         use base64::Engine as _;
-        let enc = |b: &[u8], out: &mut String| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(b, out)
+        let append = |b: &[u8], out: &mut String| {
+            out.push('.');
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(b, out);
         };
         match self {
-            Self::Hmac(k) => enc(hmac::sign(k, msg).as_ref(), out),
+            Self::Hmac(k) => {
+                let tag = hmac::sign(k, out.as_bytes());
+                append(tag.as_ref(), out);
+            }
             Self::Ecdsa(k) => {
                 let s = k
-                    .sign(rng(), msg)
+                    .sign(rng(), out.as_bytes())
                     .map_err(|_| Error::new(ErrorKind::Random))?;
-                enc(s.as_ref(), out);
+                append(s.as_ref(), out);
             }
-            Self::Ed25519(k) => enc(k.sign(msg).as_ref(), out),
+            Self::Ed25519(k) => {
+                let s = k.sign(out.as_bytes());
+                append(s.as_ref(), out);
+            }
             Self::Rsa(k, e) => {
                 let mut buf = [0u8; 1024];
                 let sig = buf
@@ -112,9 +120,9 @@ impl Signer {
                         ErrorKind::InvalidKey,
                         "RSA modulus over 8192 bits",
                     ))?;
-                k.sign(*e, rng(), msg, sig)
+                k.sign(*e, rng(), out.as_bytes(), sig)
                     .map_err(|_| Error::with(ErrorKind::InvalidKey, "rsa signing failed"))?;
-                enc(sig, out);
+                append(sig, out);
             }
         }
         Ok(())

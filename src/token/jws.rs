@@ -276,16 +276,12 @@ pub(crate) fn compact_len(header_b64: &str, payload_len: usize, key: &SigningKey
 
 /// Sign `payload` (JSON bytes) under a precomputed header.
 pub(crate) fn sign(header_b64: &str, payload: &[u8], key: &SigningKey) -> Result<String> {
-    let sig_len = (key.signer().signature_len() * 4).div_ceil(3);
     let mut out = String::with_capacity(compact_len(header_b64, payload.len(), key));
     out.push_str(header_b64);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(payload, &mut out);
-    // Sign the bytes in place; the signature goes after the separator.
-    let mut sig = String::with_capacity(sig_len);
-    key.signer().sign_b64(out.as_bytes(), &mut sig)?;
-    out.push('.');
-    out.push_str(&sig);
+    // Sign the bytes in place; the signature goes after the separator, in the same buffer.
+    key.signer().sign_append_b64(&mut out)?;
     Ok(out)
 }
 

@@ -388,7 +388,9 @@ struct Cnf {
 /// (serde's `flatten` would buffer; splicing two serializations does not.)
 fn payload<C: Serialize>(claims: &Registered<'_>, extra: &C) -> Result<Vec<u8>> {
     let ser = |e| Error::source_from(ErrorKind::Serialization, "claims", e);
-    let mut out = serde_json::to_vec(claims).map_err(ser)?;
+    // Sized for the usual claims (about 300 bytes) so serialization does not regrow it.
+    let mut out = Vec::with_capacity(512);
+    serde_json::to_writer(&mut out, claims).map_err(ser)?;
     let extra = serde_json::to_value(extra).map_err(ser)?;
     let serde_json::Value::Object(map) = extra else {
         return Err(Error::with(
