@@ -70,7 +70,15 @@ pub struct AuthRejection {
     realm: String,
     scope: Option<String>,
     step_up: Option<StepUp>,
+    /// For a DPoP challenge: a fresh nonce, and the verifier's proof algorithms (boxed: most
+    /// refusals have none, and the rejection stays small).
+    dpop: Option<Box<DpopChallenge>>,
+}
+
+#[derive(Debug)]
+struct DpopChallenge {
     nonce: Option<String>,
+    algs: Vec<&'static str>,
 }
 
 impl AuthRejection {
@@ -85,8 +93,13 @@ impl IntoResponse for AuthRejection {
         tracing::info!(target: "tidepass::verify", kind = %self.error.kind(), "request refused");
         let rejection = match &self.step_up {
             Some(demand) => Rejection::step_up(&self.realm, demand),
-            None => Rejection::from_error(&self.error, &self.realm, self.scope.as_deref())
-                .with_dpop_nonce(self.nonce),
+            None => {
+                let r = Rejection::from_error(&self.error, &self.realm, self.scope.as_deref());
+                match self.dpop {
+                    Some(d) => r.with_dpop_nonce(d.nonce).with_dpop_algs(&d.algs),
+                    None => r,
+                }
+            }
         };
         rejection.to_response().into_response()
     }
@@ -111,9 +124,12 @@ where
         crate::http::verify_http(&*verifier, &parts.method, &parts.uri, &parts.headers)
             .map(Auth)
             .map_err(|error: Error| AuthRejection {
-                nonce: (error.kind() == crate::ErrorKind::UseDpopNonce)
-                    .then(|| verifier.dpop().nonce_at(verifier.now()))
-                    .flatten(),
+                dpop: Some(Box::new(DpopChallenge {
+                    nonce: (error.kind() == crate::ErrorKind::UseDpopNonce)
+                        .then(|| verifier.dpop().nonce_at(verifier.now()))
+                        .flatten(),
+                    algs: verifier.dpop().algorithm_names(),
+                })),
                 error,
                 realm,
                 scope: None,
@@ -135,7 +151,7 @@ pub fn require_scope<C>(claims: &Verified<C>, scope: &str) -> Result<(), AuthRej
             realm: realm_of(claims),
             scope: Some(scope.to_owned()),
             step_up: None,
-            nonce: None,
+            dpop: None,
         })
 }
 
@@ -170,7 +186,7 @@ pub fn require_step_up<C>(claims: &Verified<C>, demand: &StepUp) -> Result<(), A
         realm: realm_of(claims),
         scope: None,
         step_up: Some(demand.clone()),
-        nonce: None,
+        dpop: None,
     })
 }
 

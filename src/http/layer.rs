@@ -154,7 +154,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> AuthLayer<C> {
             Protocol::Http => {
                 let scope = self.scopes.join(" ");
                 let scope = (!scope.is_empty()).then_some(scope.as_str());
-                let rej = Rejection::from_error(err, self.verifier.audience(), scope);
+                let rej = Rejection::from_error(err, self.verifier.audience(), scope)
+                    .with_dpop_algs(&self.verifier.dpop().algorithm_names());
                 *r.status_mut() =
                     StatusCode::from_u16(rej.status).unwrap_or(StatusCode::UNAUTHORIZED);
                 if let Some(v) = rej

@@ -96,6 +96,34 @@ impl Rejection {
 }
 
 impl Rejection {
+    /// Announce `algs` in a `DPoP` challenge (RFC 9449 §7.1): the algorithms the verifier's
+    /// [`crate::verify::dpop::ProofChecker`] accepts, from its `algorithm_names()`. Without
+    /// this call a challenge lists the checker's default set. Other refusals are unchanged,
+    /// and so is a challenge when `algs` is empty.
+    ///
+    /// ```
+    /// use tidepass::http::Rejection;
+    /// use tidepass::{Error, ErrorKind};
+    ///
+    /// let r = Rejection::from_error(&Error::from(ErrorKind::InvalidDpopProof), "api", None)
+    ///     .with_dpop_algs(&["EdDSA"]);
+    /// assert!(r.www_authenticate.unwrap().ends_with("algs=\"EdDSA\""));
+    /// ```
+    pub fn with_dpop_algs(mut self, algs: &[&str]) -> Self {
+        if algs.is_empty() {
+            return self;
+        }
+        if let Some(h) = self.www_authenticate.as_mut()
+            && h.starts_with("DPoP ")
+        {
+            *h = h.replace(
+                &format!("algs=\"{DPOP_ALGS}\""),
+                &format!("algs=\"{}\"", algs.join(" ")),
+            );
+        }
+        self
+    }
+
     /// Add a `DPoP-Nonce` (for a `use_dpop_nonce` refusal).
     pub fn with_dpop_nonce(mut self, nonce: Option<String>) -> Self {
         self.dpop_nonce = nonce;

@@ -837,7 +837,9 @@ impl<S: SessionStore> AuthServer<S> {
     /// The RFC 6750 refusal of a bearer token (the reason logged, never sent).
     fn refuse(&self, e: &Error) -> Reply {
         tracing::info!(target: "tidepass::verify", kind = %e.kind(), "request refused");
-        let r = Rejection::from_error(e, self.verifier.audience(), None).to_response();
+        let r = Rejection::from_error(e, self.verifier.audience(), None)
+            .with_dpop_algs(&self.verifier.dpop().algorithm_names())
+            .to_response();
         r.map(String::into_bytes)
     }
 

@@ -447,9 +447,26 @@ async fn dpop_through_the_layer_and_the_middleware() {
                 tidepass::http::axum::require_auth::<tidepass::NoExtra>,
             ))
     };
-    for (name, app) in [
-        ("layer", layered(with(ProofChecker::new()))),
-        ("middleware", middleware(with(ProofChecker::new()))),
+    // The challenge's `algs` are the checker's own (RFC 9449 §7.1), default or restricted.
+    let default_algs = ProofChecker::new().algorithm_names().join(" ");
+    let only_es256 = || ProofChecker::new().algorithms(&[Algorithm::ES256]);
+    for (name, app, algs) in [
+        (
+            "layer",
+            layered(with(ProofChecker::new())),
+            default_algs.as_str(),
+        ),
+        (
+            "middleware",
+            middleware(with(ProofChecker::new())),
+            default_algs.as_str(),
+        ),
+        ("layer, ES256 only", layered(with(only_es256())), "ES256"),
+        (
+            "middleware, ES256 only",
+            middleware(with(only_es256())),
+            "ES256",
+        ),
     ] {
         let here = "http://127.0.0.1:9000/orders";
         let p = proof_for(here, None);
@@ -472,7 +489,7 @@ async fn dpop_through_the_layer_and_the_middleware() {
             assert_eq!(r.status(), 401, "{name}: {what}");
             let challenge = r.headers()["www-authenticate"].to_str().expect("ascii");
             assert!(
-                challenge.starts_with("DPoP ") && challenge.contains("algs="),
+                challenge.starts_with("DPoP ") && challenge.ends_with(&format!("algs=\"{algs}\"")),
                 "{name}: {what}: {challenge}"
             );
         }
