@@ -126,6 +126,54 @@ fn cache_churn(c: &mut Criterion) {
             })
         });
     }
+    // The same cache built on quick_cache (a well-kept crate, the candidate) in front
+    // of tidepass's cold path: keyed by the whole token, holding the verified claims. What a
+    // quick_cache-backed verifier would cost at least, beside the CLOCK slab above.
+    let cold = Verifier::builder(ISS, AUD, keys.clone())
+        .cache_capacity(0)
+        .build()
+        .expect("v");
+    for capacity in [1_024, 65_536] {
+        let cache: quick_cache::sync::Cache<Box<str>, std::sync::Arc<tidepass::Verified>> =
+            quick_cache::sync::Cache::new(capacity);
+        let through = |t: &str| -> bool {
+            if let Some(v) = cache.get(t) {
+                return !v.sub.is_empty();
+            }
+            match cold.verify_at(t, now) {
+                Ok(v) => {
+                    cache.insert(t.into(), std::sync::Arc::new(v));
+                    true
+                }
+                Err(_) => false,
+            }
+        };
+        for t in &tokens {
+            assert!(through(t)); // fill the cache
+        }
+        let mut i = 0;
+        g.bench_function(
+            format!("quick_cache_distinct_tokens_capacity_{capacity}"),
+            |b| {
+                b.iter(|| {
+                    i = (i + 1) % tokens.len();
+                    through(black_box(&tokens[i]))
+                })
+            },
+        );
+        g.bench_function(format!("quick_cache_hit_capacity_{capacity}"), |b| {
+            b.iter(|| through(black_box(&tokens[tokens.len() - 1])))
+        });
+    }
+    let warm = Verifier::builder(ISS, AUD, keys)
+        .cache_capacity(65_536)
+        .build()
+        .expect("v");
+    let hot = &tokens[0];
+    warm.verify_at(hot, now).expect("verify");
+    g.bench_function("tidepass_hit_capacity_65536", |b| {
+        b.iter(|| warm.verify_at(black_box(hot), now).is_ok())
+    });
     g.finish();
 }
 
