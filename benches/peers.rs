@@ -10,7 +10,8 @@
 //!
 //! Peers: jsonwebtoken 11 on its own aws-lc-rs provider (installed for this process) and
 //! jwt-simple 0.12; raw ring (the signature operation alone, key prepared once) is the floor
-//! and is not counted as a peer. `PEERS_ROUNDS` (default 21) sets the rounds.
+//! and is not counted as a peer. `PEERS_ROUNDS` (default 21) sets the rounds, `PEERS_ALGS`
+//! (say `HS256,EdDSA`) the algorithms.
 
 #![allow(missing_docs)]
 
@@ -128,7 +129,15 @@ fn main() {
         Algorithm::RS256,
         Algorithm::PS256,
     ];
+    // `PEERS_ALGS=HS256,EdDSA` measures only those.
+    let only = std::env::var("PEERS_ALGS").ok();
     for alg in algs {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|a| a == alg.as_str()))
+        {
+            continue;
+        }
         let key = signing_key(alg);
         let (encoding, decoding) = jwt_keys(&key);
         let raw_verify = raw_verifier(&key);

@@ -94,7 +94,7 @@
 //! session into `ClientError::LoginRequired`. It saves every rotated refresh token through a
 //! `client::Storage` (the platform keychain, or `client::FileStorage`) before it hands out the
 //! new access token, and `Keeper::restore` picks the session up after a restart. With a
-//! `client::DpopKey` (ES256 or EdDSA, on ring) the login binds the session to the key: the
+//! `client::DpopKey` (ES256 or EdDSA, on the crypto backend) the login binds the session to the key: the
 //! keeper signs a proof for every refresh and for resource requests
 //! (`Keeper::resource_headers`), retries once on `use_dpop_nonce`, and takes the server's
 //! `Date` when a proof is refused for a device clock that is off.

@@ -12,7 +12,8 @@ use zeroize::Zeroizing;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{Algorithm, SigningKey, Thumbprint};
 
-/// A DPoP key pair (ES256, ES384 or EdDSA, on ring) that signs proofs.
+/// A DPoP key pair (ES256, ES384 or EdDSA, on the crypto backend: ring or aws-lc-rs) that
+/// signs proofs.
 ///
 /// Not `Clone`; `Debug` shows the algorithm and thumbprint only.
 pub struct DpopKey {

@@ -193,7 +193,7 @@ fn unix_now() -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// A uniformly random fraction in [0, 1) from ring's RNG (0 if it fails: no jitter).
+/// A uniformly random fraction in [0, 1) from the crypto backend's RNG (0 if it fails: no jitter).
 fn random_fraction() -> f64 {
     let mut b = [0u8; 4];
     match crate::keys::crypto::fill_random(&mut b) {

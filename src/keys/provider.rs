@@ -1,14 +1,15 @@
-//! A ring-backed [`jsonwebtoken::crypto::CryptoProvider`].
+//! A [`jsonwebtoken::crypto::CryptoProvider`] on tidepass's own crypto backend (ring, or
+//! aws-lc-rs with the `aws-lc-rs` feature).
 //!
 //! jsonwebtoken 11 delegates all cryptography to a process-wide provider. tidepass ships one
-//! built on the same prepared ring keys it uses itself, so jsonwebtoken's `encode`, `decode` and
-//! JWK helpers run on ring and no second crypto library enters the tree.
+//! built on the same prepared keys it uses itself, so jsonwebtoken's `encode`, `decode` and
+//! JWK helpers run on tidepass's backend and no second crypto library enters the tree.
 //!
 //! Which provider a process uses is the application's decision: tidepass never installs one
-//! as a side effect (building keys, reading a JWKS and verifying tokens go straight to ring and
-//! never through jsonwebtoken's global provider). An application that uses jsonwebtoken
-//! beside tidepass and wants it on ring calls [`install`] once at start-up; one that wants
-//! another provider installs that one instead, at any time.
+//! as a side effect (building keys, reading a JWKS and verifying tokens go straight to the
+//! backend and never through jsonwebtoken's global provider). An application that uses
+//! jsonwebtoken beside tidepass and wants it on the same backend calls [`install`] once at
+//! start-up; one that wants another provider installs that one instead, at any time.
 
 use crate::backend::signature::KeyPair as _;
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};

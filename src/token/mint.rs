@@ -421,7 +421,7 @@ thread_local! {
     static RANDOM: RefCell<([u8; 512], usize)> = const { RefCell::new(([0; 512], 512)) };
 }
 
-/// Ten random bytes from a per-thread buffer refilled from ring's CSPRNG.
+/// Ten random bytes from a per-thread buffer refilled from the crypto backend's CSPRNG.
 fn random10() -> Result<[u8; 10]> {
     RANDOM.with(|cell| {
         let mut cell = cell.borrow_mut();
