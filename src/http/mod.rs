@@ -73,10 +73,14 @@ pub fn verify_http<C: serde::de::DeserializeOwned + Send + Sync + 'static>(
             .to_str()
             .map_err(|_| Error::with(ErrorKind::InvalidRequest, "non-ASCII header"))?,
     };
-    let (scheme, _) =
+    // The header is split once, here; the token goes straight to the verifier.
+    let (scheme, token) =
         crate::verify::bearer::split_credentials(authorization, verifier.max_token_len())?;
+    let now = verifier.now();
     if scheme == bearer::Scheme::Bearer {
-        return verifier.verify_request(authorization, None, method.as_str(), "");
+        return verifier
+            .verify_at(token, now)
+            .map_err(|e| bearer::classify(token, e));
     }
     let mut proofs = headers.get_all("dpop").iter();
     let proof = match (proofs.next(), proofs.next()) {
@@ -88,5 +92,7 @@ pub fn verify_http<C: serde::de::DeserializeOwned + Send + Sync + 'static>(
         "a DPoP request carries exactly one DPoP header",
     ))?;
     let url = request_url(verifier.dpop(), uri, headers)?;
-    verifier.verify_request(authorization, Some(proof), method.as_str(), &url)
+    verifier
+        .verify_dpop_at(token, proof, method.as_str(), &url, now)
+        .map_err(|e| bearer::classify(token, e))
 }
