@@ -445,5 +445,7 @@ fn random10() -> Result<[u8; 10]> {
 pub(crate) fn uuid_v7(now: u64) -> Result<String> {
     let r = random10()?;
     let id = uuid::Builder::from_unix_timestamp_millis(now.saturating_mul(1000), &r).into_uuid();
-    Ok(id.hyphenated().to_string())
+    // encode_lower writes the 36 characters directly; `to_string` went through `fmt`.
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    Ok(id.hyphenated().encode_lower(&mut buf).to_owned())
 }
