@@ -6,7 +6,8 @@
 #   fuzz/campaign.sh 3600                 # an hour per target
 #   fuzz/campaign.sh 600 revocations b64  # ten minutes for two of them
 #
-# Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable through RUSTC_BOOTSTRAP.
+# Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable through RUSTC_BOOTSTRAP. At the
+# end, fuzz/plateau.py says for each target whether its coverage stopped growing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:?seconds per target}
@@ -25,3 +26,5 @@ for t in "${targets[@]}"; do
   grep -E '^#[0-9]+' "fuzz/logs/$t.log" | tail -n 1 || true
   RUSTC_BOOTSTRAP=1 cargo fuzz cmin "$t" --fuzz-dir fuzz >"fuzz/logs/$t.cmin.log" 2>&1 || true
 done
+# Where each target's coverage stands: a plateau, or still growing (fuzz/plateau.py).
+python3 fuzz/plateau.py fuzz/logs "${targets[@]}"
