@@ -11,18 +11,6 @@ use common::*;
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use tidepass::Minter;
 
-#[derive(serde::Serialize)]
-struct JwtClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    exp: u64,
-    iat: u64,
-    jti: &'a str,
-    sid: &'a str,
-    scope: &'a str,
-}
-
 fn bench(c: &mut Criterion) {
     let provider = jwt_provider();
     for alg in ALGS {
@@ -41,16 +29,7 @@ fn bench(c: &mut Criterion) {
             .mint_at(NOW)
             .expect("mint");
         let (input, _) = signing_input(sample.as_str());
-        let claims = JwtClaims {
-            iss: ISS,
-            sub: "user-42",
-            aud: AUD,
-            exp: NOW + 300,
-            iat: NOW,
-            jti: "0190b6e0-c3a9-7000-8000-000000000000",
-            sid: "0190b6e0c3a97000",
-            scope: "read write",
-        };
+        let claims = jwt_claims(NOW);
         jsonwebtoken::encode(&header, &claims, &encoding).expect("jsonwebtoken encode");
 
         let mut g = c.benchmark_group(format!("mint/{alg}"));

@@ -22,19 +22,7 @@ use std::time::Instant;
 
 use common::*;
 use tidepass::keys::{Algorithm, VerifyingKeys};
-use tidepass::{AccessClaims, Minter, Verifier};
-
-#[derive(serde::Serialize)]
-struct JwtClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    exp: u64,
-    iat: u64,
-    jti: &'a str,
-    sid: &'a str,
-    scope: &'a str,
-}
+use tidepass::{AccessClaims, Verifier};
 
 type Op<'a> = Box<dyn Fn() + 'a>;
 
@@ -152,31 +140,11 @@ fn main() {
         let mut header = jsonwebtoken::Header::new(jwt_alg(alg));
         header.kid = Some(key.kid().to_string());
         header.typ = Some("at+jwt".into());
-        let minter = Minter::new(key, ISS, AUD)
-            .expect("minter")
-            .with_ttl(std::time::Duration::from_secs(3600));
-        let now = jsonwebtoken::get_current_timestamp();
-        let token = minter
-            .token("user-42")
-            .sid("0190b6e0c3a97000")
-            .scope("read write")
-            .mint_at(now)
-            .expect("mint");
+        let (minter, token, now) = minted(key);
         let token = token.as_str();
         let (input, signature) = signing_input(token);
-        let mut validation = jsonwebtoken::Validation::new(jwt_alg(alg));
-        validation.set_issuer(&[ISS]);
-        validation.set_audience(&[AUD]);
-        let claims = JwtClaims {
-            iss: ISS,
-            sub: "user-42",
-            aud: AUD,
-            exp: now + 300,
-            iat: now,
-            jti: "0190b6e0-c3a9-7000-8000-000000000000",
-            sid: "0190b6e0c3a97000",
-            scope: "read write",
-        };
+        let validation = jwt_validation(alg);
+        let claims = jwt_claims(now);
         // Every contender must do its job, or the numbers mean nothing.
         assert!(raw_verify(&input, &signature));
         assert!(simple_verify(token));

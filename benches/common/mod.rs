@@ -34,6 +34,58 @@ pub(crate) fn signing_key(alg: Algorithm) -> SigningKey {
     }
 }
 
+/// The claims jsonwebtoken encodes: the same registered claims tidepass's minter writes.
+#[derive(serde::Serialize)]
+pub(crate) struct JwtClaims {
+    pub(crate) iss: &'static str,
+    pub(crate) sub: &'static str,
+    pub(crate) aud: &'static str,
+    pub(crate) exp: u64,
+    pub(crate) iat: u64,
+    pub(crate) jti: &'static str,
+    pub(crate) sid: &'static str,
+    pub(crate) scope: &'static str,
+}
+
+/// The bench's claims as of `now`, for jsonwebtoken's `encode`.
+pub(crate) fn jwt_claims(now: u64) -> JwtClaims {
+    JwtClaims {
+        iss: ISS,
+        sub: "user-42",
+        aud: AUD,
+        exp: now + 300,
+        iat: now,
+        jti: "0190b6e0-c3a9-7000-8000-000000000000",
+        sid: "0190b6e0c3a97000",
+        scope: "read write",
+    }
+}
+
+/// A minter with a one-hour lifetime, and a token it mints now (real time: jsonwebtoken and
+/// jwt-simple read the system clock), with the time.
+pub(crate) fn minted(key: SigningKey) -> (tidepass::Minter, String, u64) {
+    let minter = tidepass::Minter::new(key, ISS, AUD)
+        .expect("minter")
+        .with_ttl(std::time::Duration::from_secs(3600));
+    let now = jsonwebtoken::get_current_timestamp();
+    let token = minter
+        .token("user-42")
+        .sid("0190b6e0c3a97000")
+        .scope("read write")
+        .mint_at(now)
+        .expect("mint")
+        .into_string();
+    (minter, token, now)
+}
+
+/// jsonwebtoken's validation for the bench's tokens: the algorithm, issuer and audience.
+pub(crate) fn jwt_validation(alg: Algorithm) -> jsonwebtoken::Validation {
+    let mut validation = jsonwebtoken::Validation::new(jwt_alg(alg));
+    validation.set_issuer(&[ISS]);
+    validation.set_audience(&[AUD]);
+    validation
+}
+
 /// jsonwebtoken's keys for the same key material.
 pub(crate) fn jwt_keys(key: &SigningKey) -> (jsonwebtoken::EncodingKey, jsonwebtoken::DecodingKey) {
     use base64::Engine as _;
