@@ -78,9 +78,7 @@ pub fn verify_http<C: serde::de::DeserializeOwned + Send + Sync + 'static>(
         crate::verify::bearer::split_credentials(authorization, verifier.max_token_len())?;
     let now = verifier.now();
     if scheme == bearer::Scheme::Bearer {
-        return verifier
-            .verify_at(token, now)
-            .map_err(|e| bearer::classify(token, e));
+        return verifier.verify_credentials(scheme, token, None, method.as_str(), "", now);
     }
     let mut proofs = headers.get_all("dpop").iter();
     let proof = match (proofs.next(), proofs.next()) {
@@ -92,7 +90,5 @@ pub fn verify_http<C: serde::de::DeserializeOwned + Send + Sync + 'static>(
         "a DPoP request carries exactly one DPoP header",
     ))?;
     let url = request_url(verifier.dpop(), uri, headers)?;
-    verifier
-        .verify_dpop_at(token, proof, method.as_str(), &url, now)
-        .map_err(|e| bearer::classify(token, e))
+    verifier.verify_credentials(scheme, token, Some(proof), method.as_str(), &url, now)
 }

@@ -427,8 +427,21 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         method: &str,
         url: &str,
     ) -> Result<Verified<C>> {
-        let now = self.clock.now();
         let (scheme, token) = bearer::split_credentials(authorization, self.max_len)?;
+        self.verify_credentials(scheme, token, proof, method, url, self.clock.now())
+    }
+
+    /// The credentials of a request, already split from its `Authorization` header, as of
+    /// `now`: [`Verifier::verify_request`] and the HTTP layers' `verify_http` share it.
+    pub(crate) fn verify_credentials(
+        &self,
+        scheme: bearer::Scheme,
+        token: &str,
+        proof: Option<&str>,
+        method: &str,
+        url: &str,
+        now: u64,
+    ) -> Result<Verified<C>> {
         match scheme {
             bearer::Scheme::Bearer => self.verify_at(token, now),
             bearer::Scheme::Dpop => match proof {
