@@ -91,25 +91,24 @@ impl Signer {
 
     /// Sign everything `out` holds (a JWS signing input), then append `.` and the base64url
     /// signature to it: no heap buffer besides `out`, which a caller sizes for the whole token.
-    pub(crate) fn sign_append_b64(&self, out: &mut String) -> Result<()> {
-        use base64::Engine as _;
-        let append = |b: &[u8], out: &mut String| {
-            out.push('.');
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(b, out);
+    pub(crate) fn sign_append_b64(&self, out: &mut Vec<u8>) -> Result<()> {
+        let append = |b: &[u8], out: &mut Vec<u8>| {
+            out.push(b'.');
+            crate::token::b64::encode_append(b, out);
         };
         match self {
             Self::Hmac(k) => {
-                let tag = hmac::sign(k, out.as_bytes());
+                let tag = hmac::sign(k, out);
                 append(tag.as_ref(), out);
             }
             Self::Ecdsa(k) => {
                 let s = k
-                    .sign(rng(), out.as_bytes())
+                    .sign(rng(), out)
                     .map_err(|_| Error::new(ErrorKind::Random))?;
                 append(s.as_ref(), out);
             }
             Self::Ed25519(k) => {
-                let s = k.sign(out.as_bytes());
+                let s = k.sign(out);
                 append(s.as_ref(), out);
             }
             Self::Rsa(k, e) => {
@@ -120,7 +119,7 @@ impl Signer {
                         ErrorKind::InvalidKey,
                         "RSA modulus over 8192 bits",
                     ))?;
-                k.sign(*e, rng(), out.as_bytes(), sig)
+                k.sign(*e, rng(), out, sig)
                     .map_err(|_| Error::with(ErrorKind::InvalidKey, "rsa signing failed"))?;
                 append(sig, out);
             }

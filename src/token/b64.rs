@@ -1,4 +1,5 @@
-//! Strict base64url (RFC 4648 §5, no padding) decoding for the verify hot path.
+//! Strict base64url (RFC 4648 §5, no padding): decoding for the verify hot path, and
+//! encoding straight into a token's buffer for the mint path.
 //!
 //! Rejects anything outside the alphabet, padding, a length that leaves one dangling
 //! character, and non-zero trailing bits (a non-canonical encoding), exactly like the `base64`
@@ -100,6 +101,46 @@ pub(crate) fn decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
     (bad & 0xC0 == 0).then_some(n)
 }
 
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Every 12-bit value as its two base64url characters: two lookups encode three bytes.
+const PAIRS: [[u8; 2]; 4096] = {
+    let mut t = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        t[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
+    }
+    t
+};
+
+/// Append the base64url (no padding) form of `input` to `out`, in place. Agrees with the
+/// `base64` crate (property-tested); it exists because it is faster on the mint path, where
+/// `Engine::encode_string` also goes through a stack buffer and a UTF-8 check (BENCHMARKS.md).
+pub(crate) fn encode_append(input: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + (input.len() * 4).div_ceil(3), 0);
+    let Some(dst) = out.get_mut(start..) else {
+        return;
+    };
+    let (blocks, rest) = input.split_at(input.len() / 3 * 3);
+    let (dst_blocks, dst_rest) = dst.split_at_mut(blocks.len() / 3 * 4);
+    for (b, d) in blocks.chunks_exact(3).zip(dst_blocks.chunks_exact_mut(4)) {
+        let v = usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]);
+        let (hi, lo) = (PAIRS[v >> 12], PAIRS[v & 0xFFF]);
+        d.copy_from_slice(&[hi[0], hi[1], lo[0], lo[1]]);
+    }
+    match (rest, dst_rest) {
+        ([a], [x, y]) => [*x, *y] = PAIRS[usize::from(*a) << 4],
+        ([a, b], [x, y, z]) => {
+            let v = usize::from(*a) << 10 | usize::from(*b) << 2;
+            [*x, *y] = PAIRS[v >> 6];
+            *z = ALPHABET[v & 63];
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use base64::Engine as _;
@@ -122,6 +163,13 @@ mod tests {
         #[test]
         fn agrees_on_any_bytes(s in proptest::collection::vec(any::<u8>(), 0..24)) {
             prop_assert_eq!(ours(&s), URL_SAFE_NO_PAD.decode(&s).ok());
+        }
+
+        #[test]
+        fn encodes_like_the_base64_crate(data in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let mut out = b"x.".to_vec();
+            super::encode_append(&data, &mut out);
+            prop_assert_eq!(out, [&b"x."[..], URL_SAFE_NO_PAD.encode(&data).as_bytes()].concat());
         }
 
         #[test]

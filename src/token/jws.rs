@@ -276,13 +276,14 @@ pub(crate) fn compact_len(header_b64: &str, payload_len: usize, key: &SigningKey
 
 /// Sign `payload` (JSON bytes) under a precomputed header.
 pub(crate) fn sign(header_b64: &str, payload: &[u8], key: &SigningKey) -> Result<String> {
-    let mut out = String::with_capacity(compact_len(header_b64, payload.len(), key));
-    out.push_str(header_b64);
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(payload, &mut out);
+    let mut out = Vec::with_capacity(compact_len(header_b64, payload.len(), key));
+    out.extend_from_slice(header_b64.as_bytes());
+    out.push(b'.');
+    crate::token::b64::encode_append(payload, &mut out);
     // Sign the bytes in place; the signature goes after the separator, in the same buffer.
     key.signer().sign_append_b64(&mut out)?;
-    Ok(out)
+    // ASCII by construction (a base64url header, dots, base64url): the check cannot fail.
+    String::from_utf8(out).map_err(|_| Error::with(ErrorKind::Serialization, "token is not ASCII"))
 }
 
 #[cfg(test)]

@@ -356,7 +356,8 @@ impl<'a, C: Serialize> Mint<'a, C> {
     }
 }
 
-/// The registered claims, borrowed, in the order they are written.
+/// The registered claims, borrowed, in the order they are written. [`write_registered`]
+/// writes them; the derived `Serialize` is the reference it is tested against.
 #[derive(Serialize)]
 struct Registered<'a> {
     iss: &'a str,
@@ -390,7 +391,7 @@ fn payload<C: Serialize>(claims: &Registered<'_>, extra: &C) -> Result<Vec<u8>> 
     let ser = |e| Error::source_from(ErrorKind::Serialization, "claims", e);
     // Sized for the usual claims (about 300 bytes) so serialization does not regrow it.
     let mut out = Vec::with_capacity(512);
-    serde_json::to_writer(&mut out, claims).map_err(ser)?;
+    write_registered(claims, &mut out).map_err(ser)?;
     let extra = serde_json::to_value(extra).map_err(ser)?;
     let serde_json::Value::Object(map) = extra else {
         return Err(Error::with(
@@ -417,8 +418,73 @@ fn payload<C: Serialize>(claims: &Registered<'_>, extra: &C) -> Result<Vec<u8>> 
     Ok(out)
 }
 
+/// The registered claims as JSON, byte for byte what `serde_json::to_writer` writes for
+/// [`Registered`] (a property test holds the two together), without serde's per-field
+/// machinery: strings that need no escaping are copied whole, numbers go through `itoa`.
+fn write_registered(c: &Registered<'_>, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"iss\":");
+    json_str(c.iss, out)?;
+    out.extend_from_slice(b",\"sub\":");
+    json_str(c.sub, out)?;
+    out.extend_from_slice(b",\"aud\":");
+    match c.aud {
+        Audience::One(a) => json_str(a, out)?,
+        many @ Audience::Many(_) => serde_json::to_writer(&mut *out, many)?,
+    }
+    out.extend_from_slice(b",\"exp\":");
+    out.extend_from_slice(n.format(c.exp).as_bytes());
+    out.extend_from_slice(b",\"iat\":");
+    out.extend_from_slice(n.format(c.iat).as_bytes());
+    out.extend_from_slice(b",\"jti\":");
+    json_str(c.jti, out)?;
+    let optional = [
+        (&b",\"sid\":"[..], c.sid),
+        (b",\"scope\":", c.scope),
+        (b",\"client_id\":", c.client_id),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            out.extend_from_slice(name);
+            json_str(v, out)?;
+        }
+    }
+    if let Some(t) = c.auth_time {
+        out.extend_from_slice(b",\"auth_time\":");
+        out.extend_from_slice(n.format(t).as_bytes());
+    }
+    if let Some(acr) = c.acr {
+        out.extend_from_slice(b",\"acr\":");
+        json_str(acr, out)?;
+    }
+    if let Some(cnf) = &c.cnf {
+        out.extend_from_slice(b",\"cnf\":{\"jkt\":\"");
+        crate::token::b64::encode_append(cnf.jkt.as_bytes(), out);
+        out.extend_from_slice(b"\"}");
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// A JSON string: copied whole when nothing in it needs an escape (serde_json escapes only `"`,
+/// `\` and control characters), otherwise written by serde_json.
+fn json_str(s: &str, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    // A fold without an early exit, which the compiler vectorizes; claim strings are short.
+    let plain = !s.bytes().fold(false, |esc, b| {
+        esc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(&mut *out, s)
+    }
+}
+
 thread_local! {
-    static RANDOM: RefCell<([u8; 512], usize)> = const { RefCell::new(([0; 512], 512)) };
+    static RANDOM: RefCell<([u8; 2048], usize)> = const { RefCell::new(([0; 2048], 2048)) };
 }
 
 /// Ten random bytes from a per-thread buffer refilled from the crypto backend's CSPRNG.
@@ -448,4 +514,54 @@ pub(crate) fn uuid_v7(now: u64) -> Result<String> {
     // encode_lower writes the 36 characters directly; `to_string` went through `fmt`.
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     Ok(id.hyphenated().encode_lower(&mut buf).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    // Strings with what JSON must escape (quotes, backslashes, control characters), DEL,
+    // and characters outside ASCII, beside plain ones.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9:/._ -]{0,24}",
+            "[\\x00-\\x7f]{0,12}",
+            ".{0,12}",
+            Just("\"\\\u{1}\u{7f}\u{e9}\u{2028}\u{1f600}".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// The hand-written claims writer is serde_json's output, byte for byte.
+        #[test]
+        fn claims_writer_matches_serde_json(
+            iss in text(), sub in text(), jti in text(),
+            aud in proptest::collection::vec(text(), 1..4), one_aud in any::<bool>(),
+            exp in any::<u64>(), iat in any::<u64>(), auth_time in any::<Option<u64>>(),
+            sid in proptest::option::of(text()), scope in proptest::option::of(text()),
+            client_id in proptest::option::of(text()), acr in proptest::option::of(text()),
+            jkt in proptest::option::of(any::<[u8; 32]>()),
+        ) {
+            let aud = if one_aud {
+                Audience::One(aud[0].as_str().into())
+            } else {
+                Audience::Many(aud.iter().map(|a| a.as_str().into()).collect())
+            };
+            let claims = Registered {
+                iss: &iss, sub: &sub, aud: &aud, exp, iat, jti: &jti,
+                sid: sid.as_deref(), scope: scope.as_deref(), client_id: client_id.as_deref(),
+                auth_time, acr: acr.as_deref(),
+                cnf: jkt.map(|b| Cnf { jkt: Thumbprint::from_bytes(b) }),
+            };
+            let mut ours = Vec::new();
+            write_registered(&claims, &mut ours).expect("write");
+            prop_assert_eq!(
+                String::from_utf8(ours).expect("utf-8"),
+                serde_json::to_string(&claims).expect("serde_json")
+            );
+        }
+    }
 }
