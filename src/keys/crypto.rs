@@ -456,16 +456,12 @@ pub(crate) fn ec_verifier(alg: Algorithm, point: &[u8]) -> Result<Verifier> {
             |_| (),
         )
         .map_err(|_| Error::with(ErrorKind::InvalidKey, "EC point is not on the curve"))?;
-        Ok(Verifier::Public(verify_alg(alg)?, point.to_vec()))
     }
+    // On aws-lc-rs this parses the point once and refuses one that is not on the curve.
     #[cfg(feature = "aws-lc-rs")]
-    {
-        // aws-lc parses the point once, here, and refuses one that is not on the curve.
-        let _ = ecdh;
-        sig::ParsedPublicKey::new(verify_alg(alg)?, point)
-            .map(Verifier::Parsed)
-            .map_err(|_| Error::with(ErrorKind::InvalidKey, "EC point is not on the curve"))
-    }
+    let _ = ecdh;
+    public_verifier(verify_alg(alg)?, point)
+        .map_err(|_| Error::with(ErrorKind::InvalidKey, "EC point is not on the curve"))
 }
 
 /// An ECDSA public key without the import-time curve check, for callers that build a verifier

@@ -63,11 +63,24 @@ pub(crate) fn decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
     let (blocks, rest) = input.split_at(full * 4);
     let (out_blocks, out_rest) = out.split_at_mut(full * 3);
     let mut invalid = 0u32;
-    for (src, dst) in blocks.chunks_exact(4).zip(out_blocks.chunks_exact_mut(3)) {
-        let v = S18[usize::from(src[0])]
+    let quad = |src: &[u8]| {
+        S18[usize::from(src[0])]
             | S12[usize::from(src[1])]
             | S6[usize::from(src[2])]
-            | S0[usize::from(src[3])];
+            | S0[usize::from(src[3])]
+    };
+    // Eight characters into six bytes per step (one store), then the odd block of four.
+    let pairs = blocks.len() / 8;
+    let (b8, b4) = blocks.split_at(pairs * 8);
+    let (o8, o4) = out_blocks.split_at_mut(pairs * 6);
+    for (src, dst) in b8.chunks_exact(8).zip(o8.chunks_exact_mut(6)) {
+        let (hi, lo) = (quad(&src[..4]), quad(&src[4..]));
+        invalid |= hi | lo;
+        let v = u64::from(hi) << 24 | u64::from(lo & 0x00FF_FFFF);
+        dst.copy_from_slice(&v.to_be_bytes()[2..]);
+    }
+    for (src, dst) in b4.chunks_exact(4).zip(o4.chunks_exact_mut(3)) {
+        let v = quad(src);
         invalid |= v;
         dst.copy_from_slice(&v.to_be_bytes()[1..]);
     }
