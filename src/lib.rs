@@ -304,6 +304,11 @@ pub mod fuzzing {
         crate::token::b64::decode(input, out)
     }
 
+    /// The base64url (no padding) encoder the minter uses, appending to `out`.
+    pub fn b64_encode(input: &[u8], out: &mut Vec<u8>) {
+        crate::token::b64::encode_append(input, out)
+    }
+
     /// The claims fast path; `None` when it leaves the input to serde_json.
     pub fn claims_fast_path(text: &str) -> Option<crate::AccessClaims<serde_json::Value>> {
         crate::token::claims::parse_simple(text)

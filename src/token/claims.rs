@@ -362,7 +362,7 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
 /// byte looked for) or below the subtrahend, exactly for the lowest such byte: a borrow only
 /// false-flags bytes above a true one. The lowest flag of the three masks is therefore the
 /// first special byte. Property-tested against the byte-by-byte scan.
-fn special(b: &[u8]) -> Option<usize> {
+pub(crate) fn special(b: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     let flag = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;

@@ -469,10 +469,7 @@ fn write_registered(c: &Registered<'_>, out: &mut Vec<u8>) -> serde_json::Result
 /// A JSON string: copied whole when nothing in it needs an escape (serde_json escapes only `"`,
 /// `\` and control characters), otherwise written by serde_json.
 fn json_str(s: &str, out: &mut Vec<u8>) -> serde_json::Result<()> {
-    // A fold without an early exit, which the compiler vectorizes; claim strings are short.
-    let plain = !s.bytes().fold(false, |esc, b| {
-        esc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
+    let plain = crate::token::claims::special(s.as_bytes()).is_none();
     if plain {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
