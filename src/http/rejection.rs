@@ -22,6 +22,9 @@ pub struct Rejection {
 /// The `algs` a `DPoP` challenge announces (RFC 9449 §7.1).
 const DPOP_ALGS: &str = "ES256 ES384 EdDSA RS256 RS384 PS256 PS384";
 
+/// How the `algs` parameter of a `DPoP` challenge starts; it is always the challenge's last.
+const ALGS_PARAM: &str = ", algs=\"";
+
 impl Rejection {
     /// The response for `err` on a resource in `realm`. `required_scope` is announced with
     /// `insufficient_scope`.
@@ -67,7 +70,7 @@ impl Rejection {
                 Self {
                     status: 401,
                     www_authenticate: Some(format!(
-                        "DPoP realm=\"{realm}\", error=\"{code}\", algs=\"{DPOP_ALGS}\""
+                        "DPoP realm=\"{realm}\", error=\"{code}\"{ALGS_PARAM}{DPOP_ALGS}\""
                     )),
                     body,
                     dpop_nonce: None,
@@ -98,8 +101,9 @@ impl Rejection {
 impl Rejection {
     /// Announce `algs` in a `DPoP` challenge (RFC 9449 §7.1): the algorithms the verifier's
     /// [`crate::verify::dpop::ProofChecker`] accepts, from its `algorithm_names()`. Without
-    /// this call a challenge lists the checker's default set. Other refusals are unchanged,
-    /// and so is a challenge when `algs` is empty.
+    /// this call a challenge lists the checker's default set; a later call replaces an earlier
+    /// one's list. A `"` or `\` in a name is dropped, so no name can end the parameter early.
+    /// Other refusals are unchanged, and so is a challenge when `algs` is empty.
     ///
     /// ```
     /// use tidepass::http::Rejection;
@@ -113,13 +117,16 @@ impl Rejection {
         if algs.is_empty() {
             return self;
         }
+        // A `DPoP` challenge ends with its `algs` parameter, and nothing before it holds a
+        // `"` unescaped (the realm is `quote`d), so the last `, algs="` is that parameter.
         if let Some(h) = self.www_authenticate.as_mut()
             && h.starts_with("DPoP ")
+            && let Some(at) = h.rfind(ALGS_PARAM)
         {
-            *h = h.replace(
-                &format!("algs=\"{DPOP_ALGS}\""),
-                &format!("algs=\"{}\"", algs.join(" ")),
-            );
+            h.truncate(at);
+            h.push_str(ALGS_PARAM);
+            h.push_str(&quote(&algs.join(" ")));
+            h.push('"');
         }
         self
     }
@@ -193,6 +200,29 @@ impl Rejection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dpop_algs_replace_the_last_announcement() {
+        let dpop = Rejection::from_error(&Error::new(ErrorKind::InvalidDpopProof), "api", None);
+        // A second call announces its own list, not the first one's.
+        let r = dpop
+            .clone()
+            .with_dpop_algs(&["EdDSA"])
+            .with_dpop_algs(&["ES256", "PS256"]);
+        assert_eq!(
+            r.www_authenticate.as_deref(),
+            Some(r#"DPoP realm="api", error="invalid_dpop_proof", algs="ES256 PS256""#)
+        );
+        // A name with a quote cannot end the parameter early.
+        let r = dpop.with_dpop_algs(&["ES256\", x=\"y"]);
+        assert_eq!(
+            r.www_authenticate.as_deref(),
+            Some(r#"DPoP realm="api", error="invalid_dpop_proof", algs="ES256, x=y""#)
+        );
+        // Bearer challenges are left alone.
+        let bearer = Rejection::from_error(&Error::new(ErrorKind::Expired), "api", None);
+        assert_eq!(bearer.clone().with_dpop_algs(&["EdDSA"]), bearer);
+    }
 
     #[test]
     fn codes_follow_rfc6750() {

@@ -42,6 +42,25 @@ pub(crate) fn tampered(token: &str) -> Vec<String> {
     out
 }
 
+/// `tests/data/js`, when `package` is installed there (`npm ci`, which .ci/run runs). Under CI it
+/// must be (the test fails, naming it); locally a missing one is reported loudly and skipped.
+pub(crate) fn js_dir(package: &str) -> Option<&'static str> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/js");
+    if std::path::Path::new(dir)
+        .join("node_modules")
+        .join(package)
+        .is_dir()
+    {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "the npm package {package} is required under CI (.ci/run runs npm ci in {dir})"
+    );
+    eprintln!("SKIPPED: run `npm ci` in {dir}");
+    None
+}
+
 /// An external program the test needs (an independent implementation). Under CI it must be
 /// there (the test fails, naming it); locally a missing one is reported loudly and skipped.
 pub(crate) fn tool(name: &str) -> Option<std::path::PathBuf> {

@@ -132,3 +132,150 @@ async fn metadata_for_another_issuer_is_refused() {
         .expect_err("unreachable");
     assert_eq!(err.kind(), ErrorKind::Fetch);
 }
+
+/// panva/jose (npm) started as a Node.js process; killed when dropped.
+struct JoseIssuer {
+    child: std::process::Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl JoseIssuer {
+    async fn start(node: std::path::PathBuf, dir: &'static str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(node)
+            .current_dir(dir)
+            .arg("jose_issuer.mjs")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start node jose_issuer.mjs");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::task::spawn_blocking(move || {
+                let mut line = String::new();
+                std::io::BufReader::new(stdout)
+                    .read_line(&mut line)
+                    .map(|_| line)
+            }),
+        )
+        .await
+        .expect("jose_issuer.mjs printed its address within 30 s")
+        .expect("join")
+        .expect("read its stdout");
+        let url = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("jose_issuer.mjs said {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> String {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("jose issuer");
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        res.text().await.expect("body")
+    }
+
+    async fn jwks_hits(&self) -> usize {
+        self.get("/hits").await.parse().expect("a count")
+    }
+}
+
+impl Drop for JoseIssuer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The follower against an issuer nobody here wrote: panva/jose (npm) makes the keys, the
+/// JWKS (RFC 7638 thumbprints as kids), the RFC 8414 metadata and the RFC 9068 tokens
+/// (`tests/data/js/jose_issuer.mjs`). Discovery, then a token per algorithm as the issuer
+/// rotates through ES256, RS256, PS256, EdDSA and ES384 (one JWKS fetch per new kid, and an
+/// old key's token still good; a token by a key the JWKS does not hold, refused without a
+/// fetch inside the unknown-kid gap), and jose's tokens that must be refused: tampered, for
+/// another audience, expired, of another `typ`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_a_jose_issuer() {
+    let Some(node) = crate::common::tool("node") else {
+        return;
+    };
+    let Some(dir) = crate::common::js_dir("jose") else {
+        return;
+    };
+    const GAP: Duration = Duration::from_secs(1);
+    let jose = JoseIssuer::start(node, dir).await;
+    let follower = Follower::builder(&jose.url, "api")
+        .without_revocations()
+        .min_unknown_kid_gap(GAP)
+        .start()
+        .await
+        .expect("start on jose's metadata");
+    assert_eq!(jose.jwks_hits().await, 1);
+
+    let first = jose.get("/token?sub=ada").await;
+    let v = follower.verify(&first).await.expect("jose's ES256 token");
+    assert_eq!((v.sub.as_str(), v.iss.as_str()), ("ada", jose.url.as_str()));
+    assert_eq!(v.client_id.as_deref(), Some("jose-client"));
+
+    for (i, alg) in ["RS256", "PS256", "EdDSA", "ES384"].into_iter().enumerate() {
+        jose.get(&format!("/rotate?alg={alg}")).await;
+        let token = jose.get(&format!("/token?sub=u-{alg}")).await;
+        let v = follower
+            .verify(&token)
+            .await
+            .unwrap_or_else(|e| panic!("jose's {alg} token: {e}"));
+        assert_eq!(v.sub, format!("u-{alg}"));
+        assert_eq!(
+            jose.jwks_hits().await,
+            2 + i,
+            "one fetch for {alg}'s new kid"
+        );
+        // A kid the JWKS does not hold, right after that fetch: refused, nothing fetched.
+        let rogue = jose.get("/rogue?sub=mallory").await;
+        let err = follower.verify(&rogue).await.expect_err("rogue kid");
+        assert_eq!(err.kind(), ErrorKind::UnknownKey);
+        assert_eq!(jose.jwks_hits().await, 2 + i, "no fetch inside the gap");
+        tokio::time::sleep(GAP + Duration::from_millis(100)).await;
+    }
+    // The first key is still in jose's JWKS: its token is still good.
+    assert_eq!(follower.verify(&first).await.expect("first").sub, "ada");
+
+    let fresh = jose.get("/token?sub=ada").await;
+    let (h, rest) = fresh.split_once('.').expect("a JWS");
+    let (p, s) = rest.split_once('.').expect("a JWS");
+    let mut claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, p)
+            .expect("base64url"),
+    )
+    .expect("claims");
+    claims["sub"] = "mallory".into();
+    let forged_p = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        serde_json::to_vec(&claims).expect("json"),
+    );
+    let refusals = [
+        (format!("{h}.{forged_p}.{s}"), ErrorKind::InvalidSignature),
+        (
+            jose.get("/token?aud=other").await,
+            ErrorKind::InvalidAudience,
+        ),
+        (jose.get("/token?exp_in=-120").await, ErrorKind::Expired),
+        (jose.get("/token?typ=JWT").await, ErrorKind::InvalidType),
+    ];
+    for (token, kind) in refusals {
+        let err = follower.verify(&token).await.expect_err("refused");
+        assert_eq!(err.kind(), kind, "{err}");
+    }
+}

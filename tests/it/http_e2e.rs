@@ -1013,18 +1013,9 @@ async fn chromium_by_cookie_and_jose_by_jwks_against_the_auth_service() {
     else {
         return;
     };
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/js");
-    if !std::path::Path::new(dir)
-        .join("node_modules/playwright-core")
-        .is_dir()
-    {
-        assert!(
-            std::env::var("CI").is_err(),
-            "playwright-core is required under CI (.ci/run runs npm ci in {dir})"
-        );
-        eprintln!("SKIPPED: run `npm ci` in {dir}");
+    let Some(dir) = crate::common::js_dir("playwright-core") else {
         return;
-    }
+    };
     for form in ["secure", "host"] {
         let data = data_dir();
         let mut args = memory_service(&data);
@@ -1073,15 +1064,9 @@ async fn an_independent_dpop_client_against_the_services() {
     let Some(node) = crate::common::tool("node") else {
         return;
     };
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/js");
-    if !std::path::Path::new(dir).join("node_modules/dpop").is_dir() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "the dpop package is required under CI (.ci/run runs npm ci in {dir})"
-        );
-        eprintln!("SKIPPED: run `npm ci` in {dir}");
+    let Some(dir) = crate::common::js_dir("dpop") else {
         return;
-    }
+    };
     // Then with server nonces on the auth service: the client retries once per request
     // with the DPoP-Nonce it was given.
     for nonces in [false, true] {
