@@ -4,7 +4,7 @@
 //
 //     node jose_issuer.mjs
 //
-// Listens on a free loopback port and prints `listening URL` on the first line of stdout.
+// Listens on a free loopback port and prints `listening on URL` on the first line of stdout.
 //   GET /.well-known/oauth-authorization-server   {issuer, jwks_uri}
 //   GET /jwks                                     every key so far (counted)
 //   GET /hits                                     how many times /jwks was fetched
@@ -77,7 +77,7 @@ const server = createServer(async (req, res) => {
 
 server.listen(0, "127.0.0.1", () => {
   issuer = `http://127.0.0.1:${server.address().port}`;
-  console.log(`listening ${issuer}`);
+  console.log(`listening on ${issuer}`);
 });
 process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();
