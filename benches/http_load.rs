@@ -25,13 +25,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tidepass::keys::{Algorithm, SigningKey};
+use tidepass::keys::Algorithm;
 use tidepass::store::{PgStore, RedbStore, RedisStore, SessionStore};
-use tidepass::{Issuer, Login, MemoryStore, Minter, Policy};
+use tidepass::{MemoryStore, Policy};
 
 #[path = "common/load.rs"]
 mod common;
-use common::{Stats, load};
+use common::{Stats, load, refresh_chains};
 
 #[path = "common/service.rs"]
 mod service;
@@ -147,37 +147,7 @@ async fn http_refreshes(url: &str, clients: usize) -> (Stats, u64) {
 
 /// The same loop through the library in this process (Ed25519 tokens, the example's policy).
 async fn library_refreshes<S: SessionStore>(store: S, clients: usize) -> Stats {
-    let minter = Minter::new(
-        SigningKey::generate(Algorithm::EdDSA).expect("key"),
-        "https://auth.example",
-        "api",
-    )
-    .expect("minter");
-    let issuer = Arc::new(
-        Issuer::builder(store, minter)
-            .policy(Policy::web())
-            .build()
-            .expect("issuer"),
-    );
-    let mut chains = Vec::new();
-    for i in 0..clients {
-        let pair = issuer
-            .login(Login::new(format!("user{i}")))
-            .await
-            .expect("login");
-        chains.push(tokio::sync::Mutex::new(pair.refresh.expose().to_owned()));
-    }
-    let chains = Arc::new(chains);
-    load(clients, run_secs(), move |i| {
-        let (issuer, chains) = (issuer.clone(), chains.clone());
-        async move {
-            let Some(chain) = chains.get(i) else { return };
-            let mut token = chain.lock().await;
-            let pair = issuer.refresh(&token).await.expect("refresh");
-            *token = pair.refresh.expose().to_owned();
-        }
-    })
-    .await
+    refresh_chains(store, Algorithm::EdDSA, Policy::web(), clients, run_secs()).await
 }
 
 fn row(store: &str, clients: usize, http: &mut Stats, bad: u64, library: &Stats) -> String {
@@ -196,20 +166,24 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("tidepass-http-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let redis_port = free_port();
-    let mut redis = Command::new("redis-server")
-        .args([
-            "--port",
-            &redis_port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "no", "--dir"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server");
+    // Stopped when dropped, also when the bench panics.
+    let redis = Proc {
+        url: String::new(),
+        child: Command::new("redis-server")
+            .args([
+                "--port",
+                &redis_port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    };
     std::thread::sleep(Duration::from_millis(300));
     let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
     let pg_url = "postgres://postgres@127.0.0.1:5432/test".to_owned();
@@ -256,7 +230,7 @@ async fn main() {
                 if let Some(dir) = perf_dir.as_ref().filter(|_| clients == 32) {
                     perf.push(perf_record(dir, store, svc.child.id()));
                     if store == "redis" {
-                        perf.push(perf_record(dir, "redis-server", redis.id()));
+                        perf.push(perf_record(dir, "redis-server", redis.child.id()));
                     }
                 }
                 let result = http_refreshes(&svc.url, clients).await;
@@ -288,8 +262,7 @@ async fn main() {
     }
 
     if std::env::var_os("LOAD_REFRESH_ONLY").is_some() {
-        let _ = redis.kill();
-        let _ = redis.wait();
+        drop(redis);
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
@@ -459,7 +432,6 @@ async fn main() {
     );
     drop(api);
     drop(auth);
-    let _ = redis.kill();
-    let _ = redis.wait();
+    drop(redis);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -21,7 +21,7 @@ const RUN: Duration = Duration::from_secs(4);
 
 #[path = "common/load.rs"]
 mod common;
-use common::{Stats, load as load_for};
+use common::{Stats, load as load_for, refresh_chains};
 
 /// Run `tasks` workers; each gets its index and repeats `op` for RUN.
 async fn load<F, Fut>(tasks: usize, op: F) -> Stats
@@ -33,37 +33,9 @@ where
 }
 
 async fn through_library<S: SessionStore>(store: S, tasks: usize, name: &str) -> String {
-    let minter = Minter::new(
-        SigningKey::generate(Algorithm::ES256).expect("key"),
-        "https://auth.example",
-        "api",
-    )
-    .expect("minter");
-    let issuer = Arc::new(
-        Issuer::builder(store, minter)
-            .policy(Policy::mobile())
-            .build()
-            .expect("issuer"),
-    );
-    let mut chains = Vec::new();
-    for i in 0..tasks {
-        let pair = issuer
-            .login(Login::new(format!("user{i}")))
-            .await
-            .expect("login");
-        chains.push(tokio::sync::Mutex::new(pair.refresh.expose().to_owned()));
-    }
-    let chains = Arc::new(chains);
-    let mut s = load(tasks, move |i| {
-        let (issuer, chains) = (issuer.clone(), chains.clone());
-        async move {
-            let mut token = chains[i].lock().await;
-            let pair = issuer.refresh(&token).await.expect("refresh");
-            *token = pair.refresh.expose().to_owned();
-        }
-    })
-    .await;
-    s.line(name, tasks)
+    refresh_chains(store, Algorithm::ES256, Policy::mobile(), tasks, RUN)
+        .await
+        .line(name, tasks)
 }
 
 async fn store_alone<S: SessionStore + Clone>(store: S, tasks: usize, name: &str) -> String {

@@ -68,3 +68,46 @@ where
         lat,
     }
 }
+
+/// `tasks` users logged in on one issuer over `store` (keys of `alg`, sessions under
+/// `policy`), then each worker rotates its own user's refresh chain for `run`: the library's
+/// refresh loop, with no HTTP in between.
+pub(crate) async fn refresh_chains<S: tidepass::store::SessionStore>(
+    store: S,
+    alg: tidepass::keys::Algorithm,
+    policy: tidepass::Policy,
+    tasks: usize,
+    run: Duration,
+) -> Stats {
+    let minter = tidepass::Minter::new(
+        tidepass::keys::SigningKey::generate(alg).expect("key"),
+        "https://auth.example",
+        "api",
+    )
+    .expect("minter");
+    let issuer = Arc::new(
+        tidepass::Issuer::builder(store, minter)
+            .policy(policy)
+            .build()
+            .expect("issuer"),
+    );
+    let mut chains = Vec::new();
+    for i in 0..tasks {
+        let pair = issuer
+            .login(tidepass::Login::new(format!("user{i}")))
+            .await
+            .expect("login");
+        chains.push(tokio::sync::Mutex::new(pair.refresh.expose().to_owned()));
+    }
+    let chains = Arc::new(chains);
+    load(tasks, run, move |i| {
+        let (issuer, chains) = (issuer.clone(), chains.clone());
+        async move {
+            let Some(chain) = chains.get(i) else { return };
+            let mut token = chain.lock().await;
+            let pair = issuer.refresh(&token).await.expect("refresh");
+            *token = pair.refresh.expose().to_owned();
+        }
+    })
+    .await
+}
