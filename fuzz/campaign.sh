@@ -7,7 +7,8 @@
 #   fuzz/campaign.sh 600 revocations b64  # ten minutes for two of them
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable through RUSTC_BOOTSTRAP. At the
-# end, fuzz/plateau.py says for each target whether its coverage stopped growing.
+# end, fuzz/plateau.py says for each target whether its coverage stopped growing, and (from
+# libFuzzer's -print_pcs lines) in whose code the second half's new edges are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:?seconds per target}
@@ -21,7 +22,7 @@ for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
   echo "== $t: ${secs}s"
   RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" --fuzz-dir fuzz -- \
-    -max_total_time="$secs" -print_final_stats=1 >"fuzz/logs/$t.log" 2>&1 ||
+    -max_total_time="$secs" -print_final_stats=1 -print_pcs=1 >"fuzz/logs/$t.log" 2>&1 ||
     echo "   $t: FAILED, see fuzz/logs/$t.log and fuzz/artifacts/$t/"
   grep -E '^#[0-9]+' "fuzz/logs/$t.log" | tail -n 1 || true
   RUSTC_BOOTSTRAP=1 cargo fuzz cmin "$t" --fuzz-dir fuzz >"fuzz/logs/$t.cmin.log" 2>&1 || true
