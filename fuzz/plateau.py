@@ -17,7 +17,8 @@ import re
 import sys
 
 LINE = re.compile(r"#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+)")
-NEW_PC = re.compile(r"\s*NEW_PC: 0x[0-9a-f]+ in (\S+) (\S+)")
+# The function name may hold spaces (`<A as B>::f`); the source path is the last word.
+NEW_PC = re.compile(r"\s*NEW_PC: 0x[0-9a-f]+ in (.*) (\S+)$")
 CRATE = re.compile(r"/registry/src/[^/]+/([A-Za-z0-9_\-]+?)-\d+\.\d+[^/]*/")
 
 
