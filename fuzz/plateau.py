@@ -24,7 +24,8 @@ CRATE = re.compile(r"/registry/src/[^/]+/([A-Za-z0-9_\-]+?)-\d+\.\d+[^/]*/")
 
 def origin(path):
     """Where a source path is: tidepass's src/, the harness, std, or a dependency crate."""
-    if "/rustc/" in path:
+    # std, and the crates std vendors (hashbrown under /rust/deps/)
+    if "/rustc/" in path or "/rust/deps/" in path:
         return "std"
     if "/fuzz/fuzz_targets/" in path:
         return "harness"
