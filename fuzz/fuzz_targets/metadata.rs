@@ -1,7 +1,8 @@
 //! RFC 8414 metadata as a resource server reads it (`verify::metadata::Metadata::parse`):
 //! any bytes, never a panic. Structure-aware: most inputs are JSON objects built from the
 //! fields the parser looks at (so its checks, not serde's, are what gets fuzzed), some are the
-//! raw bytes. Whatever it accepts names the issuer asked for and usable URLs.
+//! raw bytes. Whatever it accepts names the issuer asked for and usable URLs, which the HTTP
+//! client's parser (`http::Uri`) reads with the same scheme and host.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
@@ -68,6 +69,15 @@ fuzz_target!(|input: Input| {
                 "{url} accepted for {asked}"
             );
             assert!(!url.contains('#'));
+            // The follower's HTTP client parses the URL again (http::Uri): where it reads one,
+            // it must read the scheme and host this check saw, with no userinfo.
+            if let Ok(uri) = url.parse::<http::Uri>() {
+                let (scheme, rest) = url.split_once("://").unwrap_or_default();
+                let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+                assert_eq!(uri.scheme_str(), Some(scheme), "{url}");
+                assert_eq!(uri.authority().map(|a| a.as_str()), Some(host), "{url}");
+                assert!(!host.contains('@'), "{url}");
+            }
         }
     }
     let _ = Metadata::url_for(&input.asked);
