@@ -458,13 +458,7 @@ pub(crate) mod private_redis {
     /// load). Every test that makes a cluster holds this while it runs.
     pub(crate) static CLUSTERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-    pub(crate) fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port()
-    }
+    pub(crate) use crate::proc::free_port;
 
     impl Server {
         /// Start a server; `None` (with the skip/CI rule) when redis-server is not installed.
