@@ -262,7 +262,8 @@ impl FollowerBuilder {
     ///
     /// [`ErrorKind::Fetch`] when the issuer cannot be reached; a store error when the Redis
     /// log to follow by push cannot be reached; [`ErrorKind::InvalidMetadata`]
-    /// for its metadata refused (another `issuer`, no usable `jwks_uri`); the JWKS refusal;
+    /// for its metadata refused (another `issuer`, no usable `jwks_uri`, a URL the HTTP client
+    /// cannot parse); the JWKS refusal;
     /// [`ErrorKind::InvalidConfig`] for an issuer that is not an `http(s)` URL, or a feed
     /// wanted but named nowhere. A first revocation sync that fails is not an error: the
     /// verifier fails closed until one succeeds.
@@ -281,7 +282,17 @@ impl FollowerBuilder {
                 feed: None,
             };
             let (body, _) = probe.get(&url, "application/json").await?;
-            Some(Metadata::parse(body.as_bytes(), &self.issuer)?)
+            let m = Metadata::parse(body.as_bytes(), &self.issuer)?;
+            // `Metadata::parse` checks the scheme and host (it needs no HTTP crate); a URL
+            // the HTTP client then cannot parse is the metadata's fault, not the caller's.
+            let mut urls = std::iter::once(&m.jwks_uri).chain(m.revocations_endpoint.as_ref());
+            if urls.any(|u| u.parse::<http::Uri>().is_err()) {
+                return Err(Error::with(
+                    ErrorKind::InvalidMetadata,
+                    "the metadata names a URL the HTTP client cannot parse",
+                ));
+            }
+            Some(m)
         } else {
             None
         };

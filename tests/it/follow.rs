@@ -16,14 +16,17 @@ use tidepass::{ErrorKind, Minter};
 struct Issuer {
     minter: Minter,
     issuer_in_metadata: std::sync::Mutex<String>,
+    /// The metadata's `jwks_uri`, when not the issuer's own `/jwks`.
+    jwks_uri_in_metadata: std::sync::Mutex<Option<String>>,
     jwks_hits: AtomicUsize,
 }
 
 async fn metadata(State(s): State<Arc<Issuer>>) -> axum::Json<serde_json::Value> {
     let iss = s.issuer_in_metadata.lock().expect("lock").clone();
+    let jwks_uri = s.jwks_uri_in_metadata.lock().expect("lock").clone();
     axum::Json(serde_json::json!({
         "issuer": iss,
-        "jwks_uri": format!("{}/jwks", s.minter.issuer()),
+        "jwks_uri": jwks_uri.unwrap_or_else(|| format!("{}/jwks", s.minter.issuer())),
     }))
 }
 
@@ -46,6 +49,7 @@ async fn issuer() -> Arc<Issuer> {
         )
         .expect("minter"),
         issuer_in_metadata: std::sync::Mutex::new(url),
+        jwks_uri_in_metadata: std::sync::Mutex::new(None),
         jwks_hits: AtomicUsize::new(0),
     });
     let app = Router::new()
@@ -124,6 +128,16 @@ async fn metadata_for_another_issuer_is_refused() {
         .await
         .expect_err("no feed");
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    // A jwks_uri the HTTP client cannot parse (a non-ASCII host) is the metadata's fault, not
+    // the caller's configuration.
+    *s.jwks_uri_in_metadata.lock().expect("lock") = Some("http://b\u{fc}cher.example/jwks".into());
+    let err = Follower::builder(&url, "api")
+        .without_revocations()
+        .start()
+        .await
+        .expect_err("an unfetchable jwks_uri");
+    assert_eq!(err.kind(), ErrorKind::InvalidMetadata);
+    assert_eq!(s.jwks_hits.load(Ordering::Relaxed), 0);
     // Nobody listening: a fetch error, not a hang.
     let err = Follower::builder("http://127.0.0.1:9", "api")
         .without_revocations()
