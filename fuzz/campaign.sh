@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A fuzz campaign: every target (or those named) for SECONDS each, on the grown corpus in
-# fuzz/corpus/<target>, then the corpus minimized in place; one log per target in
-# fuzz/logs/. Crashes land in fuzz/artifacts/<target>/ and become regression tests.
+# fuzz/corpus/<target>, then the corpus minimized in place (fuzz/minimize.sh); one log per
+# target in fuzz/logs/. Crashes land in fuzz/artifacts/<target>/ and become regression tests.
 #
 #   fuzz/campaign.sh 3600                 # an hour per target
 #   fuzz/campaign.sh 600 revocations b64  # ten minutes for two of them
@@ -36,7 +36,7 @@ for t in "${targets[@]}"; do
     -max_total_time="$secs" -print_final_stats=1 -print_pcs=1 >"fuzz/logs/$t.log" 2>&1 ||
     echo "   $t: FAILED, see fuzz/logs/$t.log and fuzz/artifacts/$t/"
   grep -E '^#[0-9]+' "fuzz/logs/$t.log" | tail -n 1 || true
-  RUSTC_BOOTSTRAP=1 cargo fuzz cmin "$t" "${san[@]}" --fuzz-dir fuzz >"fuzz/logs/$t.cmin.log" 2>&1 || true
+  fuzz/minimize.sh "$t" || echo "   $t: minimizing FAILED, see fuzz/logs/$t.cmin.log"
 done
 # Where each target's coverage stands: a plateau, or still growing (fuzz/plateau.py).
 python3 fuzz/plateau.py fuzz/logs "${targets[@]}"
