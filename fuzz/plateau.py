@@ -3,7 +3,8 @@
 as fuzz/campaign.sh writes them) and prints, per target: executions, `cov` and `ft` at the
 start and the end, and where in the run the last new `cov` came. "flat" is the share of the
 run's executions after it: a run whose second half found no new edge (flat >= 50%) is what
-RELIABILITY.md counts as a plateau.
+RELIABILITY.md counts as a plateau. A run stopped early (Ctrl-C, SIGINT: "run interrupted")
+counts up to where it stopped.
 
 When the log has libFuzzer's `-print_pcs=1` lines (campaign.sh passes it), it also says where
 the edges found in the second half of the run are: in tidepass's own code (file and line), in
@@ -19,6 +20,7 @@ import sys
 LINE = re.compile(r"#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+)")
 # The function name may hold spaces (`<A as B>::f`); the source path is the last word.
 NEW_PC = re.compile(r"\s*NEW_PC: 0x[0-9a-f]+ in (.*) (\S+)$")
+UNITS = re.compile(r"stat::number_of_executed_units: (\d+)")
 CRATE = re.compile(r"/registry/src/[^/]+/([A-Za-z0-9_\-]+?)-\d+\.\d+[^/]*/")
 
 
@@ -40,6 +42,8 @@ def origin(path):
 def stats(path):
     init = done = None
     last_new = last_cov = None
+    seen = None  # the last status line's (cov, ft)
+    stopped = False
     pending = []  # NEW_PC lines come before the status line they belong to
     pcs = []  # (executions, origin)
     with open(path, errors="replace") as f:
@@ -48,12 +52,23 @@ def stats(path):
             if pc:
                 pending.append(origin(pc[2]))
                 continue
+            if line.lstrip().startswith("NEW_PC: "):
+                # No symbolizer in a build without a sanitizer (SANITIZER=none): newcov.py,
+                # on the ASan build, says where these are.
+                pending.append("not symbolized")
+                continue
+            if "run interrupted" in line:
+                stopped = True
+            units = UNITS.match(line)
+            if units and stopped and done is None and seen is not None:
+                done = (int(units[1]), *seen)
             m = LINE.match(line)
             if not m:
                 continue
             n, kind, cov, ft = int(m[1]), m[2], int(m[3]), int(m[4])
             pcs.extend((n, o) for o in pending)
             pending = []
+            seen = (cov, ft)
             if kind == "INITED":
                 init, last_new, last_cov = (n, cov, ft), n, cov
                 pcs = []
@@ -67,7 +82,7 @@ def stats(path):
     for n, o in pcs:
         if n > done[0] / 2:
             late[o] = late.get(o, 0) + 1
-    return init, done, last_new, late
+    return init, done, last_new, late, stopped
 
 
 def main():
@@ -85,9 +100,11 @@ def main():
         if s is None:
             print(f"{t}: no finished run in {log_dir}")
             continue
-        (_, c0, f0), (n, c1, f1), last, late = s
+        (_, c0, f0), (n, c1, f1), last, late, stopped = s
         flat = 1 - last / n
         verdict = "plateau" if flat >= 0.5 else "still growing"
+        if stopped:
+            verdict += ", stopped early"
         print(
             f"{t}: {n / 1e6:.2f} M executions, cov {c0} -> {c1}, ft {f0} -> {f1}, "
             f"last new cov at {last / 1e6:.2f} M ({flat:.0%} of the run flat: {verdict})"
