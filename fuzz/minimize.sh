@@ -24,7 +24,8 @@ if [ -d fuzz/target/nosan-none ]; then
   bins+=("fuzz/target/nosan-none/$triple/release/$t")
 fi
 corpus=fuzz/corpus/$t
-work=$(mktemp -d)
+# Beside the corpus, so that both moves below are renames on one file system.
+work=$(mktemp -d fuzz/.minimize-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/kept"
 for bin in "${bins[@]}"; do
