@@ -7,10 +7,10 @@
 #   fuzz/campaign.sh 600 revocations b64  # ten minutes for two of them
 #   SANITIZER=none fuzz/campaign.sh 600   # without AddressSanitizer
 #
-# SANITIZER=none runs 1.4 to 8 times as many executions per second here (ASan's allocator and
-# quarantine dominate these small inputs). tidepass itself has no unsafe code, so what ASan adds
-# is checking the dependencies' unsafe code; debug assertions and overflow checks stay on either
-# way. The uninstrumented build goes to its own target directory, fuzz/target/nosan-none, so the
+# SANITIZER=none runs 1.4 to 8 times as many executions per second here (most likely ASan's
+# allocator and quarantine, on these small inputs). tidepass itself has no unsafe code, so what
+# ASan adds is checking the dependencies' unsafe code; debug assertions and overflow checks stay
+# on either way. The uninstrumented build goes to its own target directory, fuzz/target/nosan-none, so the
 # ASan build that fuzz/newcov.py uses is kept.
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable through RUSTC_BOOTSTRAP. At the
