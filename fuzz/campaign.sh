@@ -10,8 +10,8 @@
 # SANITIZER=none runs 1.4 to 8 times as many executions per second here (most likely ASan's
 # allocator and quarantine, on these small inputs). tidepass itself has no unsafe code, so what
 # ASan adds is checking the dependencies' unsafe code; debug assertions and overflow checks stay
-# on either way. The uninstrumented build goes to its own target directory, fuzz/target/nosan-none, so the
-# ASan build that fuzz/newcov.py uses is kept.
+# on either way. The uninstrumented build goes to its own target directory,
+# fuzz/target/nosan-none, so the ASan build that fuzz/newcov.py uses is kept.
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable through RUSTC_BOOTSTRAP. At the
 # end, fuzz/plateau.py says for each target whether its coverage stopped growing, and (from
