@@ -161,7 +161,12 @@
 //!   session (`exp` is capped at the session's end); revoking a session lists it for as long
 //!   as any of its tokens can be alive ([`Minter::max_ttl`], per-token lifetimes included),
 //!   also when it has just ended, and also on a retry after a failed log append (reuse,
-//!   revoke-all, elevation); "tokens issued before T" covers the whole second of T; token ids,
+//!   revoke-all, elevation): logout, revoke-one and elevation list a session *before* they
+//!   revoke it, and the issuer's periodic cleanup keeps an ended session in the store until
+//!   every token it can have minted is dead, so a retry always finds what to list. A reuse or
+//!   a risk denial detected at [`http::server::AuthServer`]'s token endpoint is applied to
+//!   that server's own verifier at once (its account endpoints and introspection refuse the
+//!   revoked session's tokens from the next request); "tokens issued before T" covers the whole second of T; token ids,
 //!   session ids and subjects are separate id spaces; on Redis, a subject's index lives as long
 //!   as its longest session.
 //! - **Strict at the edges.** A token is exactly its compact serialization (no surrounding
@@ -175,6 +180,9 @@
 //!   fail-open is an explicit choice ([`verify::WhenStale`]). With the signed feed
 //!   ([`revocation::Changes::sign`], [`revocation::Syncer::sync_signed_once`]) a forged,
 //!   tampered or replayed feed is refused, and a replay cannot make a cut-off list look fresh.
+//!   A feed names the issuer whose log it is and is applied only by verifiers of that issuer:
+//!   with two logs under one signing key (two tenants, staging and production), the other
+//!   log's genuine feed is refused ([`ErrorKind::InvalidIssuer`]) and is not a sync.
 //! - **A store that went back does not log anyone out.** A failover to a replica that had not
 //!   received the last rotations, or a restored backup, leaves a session at generation `n`
 //!   while its client holds `g > n`. The token's tag proves the issuer minted `g` (only the
@@ -195,12 +203,32 @@
 //!   a login that carried a DPoP proof ([`Login::dpop`]) is bound to the key's RFC 7638
 //!   thumbprint; its access tokens carry `cnf.jkt`, and every refresh needs a proof by that
 //!   key ([`Issuer::refresh_with`]). A refresh without one, whatever generation it presents,
-//!   is refused *before* any other rule and changes nothing: a thief holding a copied refresh
-//!   token can neither rotate it nor trigger the reuse alarm that would log the owner out.
+//!   is refused *before* any other rule (the risk policy included) and changes nothing: a
+//!   thief holding a copied refresh token can neither rotate it nor trigger the reuse alarm
+//!   or a denying risk policy that would log the owner out. The same holds at every door of
+//!   [`http::server::AuthServer`]: the token endpoint by body or by cookie; `POST /revoke`,
+//!   where a bound session's refresh token ends the session only with its key's proof, and
+//!   any refresh token older than its session's current generation and the one before is an
+//!   invalid token that changes nothing (RFC 7009 §2.2); elevation
+//!   ([`Issuer::elevate_with`]), whose new session keeps the old one's binding; and the
+//!   account endpoints, which check the `DPoP` scheme with the checker the builder was given
+//!   (its algorithms and nonces). `/revoke` and `/introspect` understand bound access tokens
+//!   (introspection answers `cnf.jkt`, RFC 9449 §6.2); a bound access token may be revoked by
+//!   whoever holds it, which ends that one short-lived token and never its session.
 //!   Proofs are checked as RFC 9449 §4.3 says (typ, an asymmetric algorithm, a public `jwk`,
 //!   the signature, `htm`/`htu` against the request, `iat` within 60 s back and 5 s ahead,
 //!   a `jti` never seen by that checker, `ath`, the nonce when demanded); the attack list is
-//!   tested.
+//!   tested. The replay cache's shards are picked by a hash keyed with a per-checker secret,
+//!   so no client can aim its proofs at one shard and fill it for everyone; RSA proof keys
+//!   over 4096 bits are refused before they are imported, so no anonymous client makes the
+//!   server verify 8192-bit signatures.
+//! - **The guards count what they claim to.** Failed logins and refreshes are limited per
+//!   client address: behind a trusted proxy every `X-Forwarded-For` field line counts, in
+//!   order, and the right-most hop that is not a trusted proxy is the client; a proxy given
+//!   as IPv4 is recognised in its IPv4-mapped IPv6 form. A full failure limiter sweeps its
+//!   table once per quarter table of failures (O(1) amortized per failure). Introspection's
+//!   client authentication compares every client's id and secret in constant time, with no
+//!   short circuit.
 //! - **A device killed mid-refresh keeps its session.** The keeper saves each rotated token
 //!   before handing out the new access token, so after a crash it holds either the token it
 //!   presented or its child. Presenting the parent gets the identical child: inside the grace

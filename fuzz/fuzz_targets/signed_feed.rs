@@ -17,6 +17,9 @@ static KEY: LazyLock<(SigningKey, VerifyingKeys)> = LazyLock::new(|| {
     (key, keys)
 });
 
+/// The issuer whose log the harness signs; a feed verifies only for it.
+const ISS: &str = "https://auth.example";
+
 #[derive(Arbitrary, Debug)]
 struct Input {
     delta: bool,
@@ -69,11 +72,15 @@ fuzz_target!(|input: Input| {
             entries,
         })
     };
-    let Ok(feed) = changes.sign(key, u64::from(input.signed_at)) else {
+    let Ok(feed) = changes.sign(key, ISS, u64::from(input.signed_at)) else {
         return; // entry times spanning over 2^32 s cannot be encoded
     };
-    let (back, at) = Changes::verify_signed(&feed, keys).expect("own feed");
+    let (back, at) = Changes::verify_signed(&feed, keys, ISS).expect("own feed");
     assert_eq!(at, u64::from(input.signed_at));
+    assert!(
+        Changes::verify_signed(&feed, keys, "https://auth.example/other").is_err(),
+        "another issuer's log verified"
+    );
     let sorted = |c: &Changes| {
         let mut c = c.clone();
         match &mut c {
@@ -84,7 +91,7 @@ fuzz_target!(|input: Input| {
     };
     assert_eq!(sorted(&back), sorted(&changes));
     let list = RevocationList::new();
-    let _ = list.apply_signed_at(&feed, keys, u64::from(input.now));
+    let _ = list.apply_signed_at(&feed, keys, ISS, u64::from(input.now));
     if let Some((at, byte)) = input.tamper {
         let mut t = feed.clone().into_bytes();
         let at = usize::from(at) % t.len();
@@ -92,13 +99,13 @@ fuzz_target!(|input: Input| {
         if let Ok(text) = String::from_utf8(t) {
             if text != feed {
                 assert!(
-                    Changes::verify_signed(&text, keys).is_err(),
+                    Changes::verify_signed(&text, keys, ISS).is_err(),
                     "a changed feed verified"
                 );
                 let fresh = RevocationList::new();
                 assert!(
                     fresh
-                        .apply_signed_at(&text, keys, u64::from(input.now))
+                        .apply_signed_at(&text, keys, ISS, u64::from(input.now))
                         .is_err()
                 );
                 assert_eq!((fresh.version(), fresh.len(), fresh.synced_at()), (0, 0, 0));

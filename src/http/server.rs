@@ -202,8 +202,9 @@ impl<S: SessionStore> AuthServerBuilder<S> {
         self
     }
 
-    /// How DPoP proofs (RFC 9449) on the login and token endpoints are checked: algorithms,
-    /// window, replay cache, server nonces. The `htu` they must name is the issuer's origin
+    /// How DPoP proofs (RFC 9449) are checked at every endpoint (login, token, revocation,
+    /// and the account endpoints' `DPoP` scheme): algorithms, window, replay cache, server
+    /// nonces. The `htu` they must name is the issuer's origin
     /// plus the endpoint's path, unless the checker has its own
     /// [`public_base`](crate::verify::dpop::ProofChecker::public_base). A login that carries a
     /// valid proof opens a session bound to its key; every refresh of it then needs a proof by
@@ -256,6 +257,13 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             .map(str::to_owned)
             .or(own_origin)
             .unwrap_or_default();
+        // One checker for every endpoint, as configured (algorithms, window, nonces, replay
+        // cache): the account endpoints' DPoP scheme and the login and token endpoints alike.
+        let checker = if self.dpop.public_base_url().is_some() {
+            self.dpop
+        } else {
+            self.dpop.public_base(origin.clone())
+        };
         let audience = match self.issuer.minter().audience() {
             crate::Audience::One(a) => a.to_string(),
             crate::Audience::Many(v) => v.first().map(|a| a.to_string()).unwrap_or_default(),
@@ -264,7 +272,7 @@ impl<S: SessionStore> AuthServerBuilder<S> {
         let list = Arc::new(RevocationList::new());
         let mut verifier = Verifier::builder(iss, &audience, keys.verifying_keys())
             .revocations(list.clone())
-            .dpop(crate::verify::dpop::ProofChecker::new().public_base(origin.clone()));
+            .dpop(checker);
         if let Some(max) = self.max_staleness {
             verifier = verifier.max_staleness(max);
         }
@@ -283,7 +291,6 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             #[cfg(feature = "guard")]
             failures: self.failures,
             max_body: self.max_body,
-            dpop: self.dpop,
             origin,
         })
     }
@@ -308,8 +315,6 @@ pub struct AuthServer<S> {
     #[cfg(feature = "guard")]
     failures: Option<crate::issuer::guard::FailureLimiter>,
     max_body: usize,
-    /// Checks the proofs of the login and token endpoints.
-    dpop: crate::verify::dpop::ProofChecker,
     /// The scheme and authority a proof's `htu` names (with the request's path).
     origin: String,
 }
@@ -446,6 +451,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 
 /// Constant-time equality of two secrets (by their SHA-256, so lengths leak nothing either).
 fn secret_eq(a: &str, b: &str) -> bool {
+    #[cfg(test)]
+    COMPARED.with(|c| c.set(c.get() + 1));
     let (a, b) = (
         crate::backend::digest::digest(&crate::backend::digest::SHA256, a.as_bytes()),
         crate::backend::digest::digest(&crate::backend::digest::SHA256, b.as_bytes()),
@@ -455,6 +462,21 @@ fn secret_eq(a: &str, b: &str) -> bool {
         .zip(b.as_ref())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y))
         == 0
+}
+
+/// Is (`id`, `secret`) one of `clients`? Every client is compared, id and secret both in
+/// constant time and without a short circuit, so the time tells neither which ids exist nor
+/// how much matched.
+fn client_matches(clients: &[(String, String)], id: &str, secret: &str) -> bool {
+    clients.iter().fold(false, |ok, (want_id, want)| {
+        let matched = secret_eq(want_id, id) & secret_eq(want, secret);
+        ok | matched
+    })
+}
+
+#[cfg(test)]
+thread_local! {
+    static COMPARED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn session_of(claims: &Verified) -> Option<SessionId> {
@@ -575,25 +597,30 @@ impl<S: SessionStore> AuthServer<S> {
             }
         };
         let m = &parts.method;
-        let (allowed, reply) = match local {
-            paths::TOKEN => (*m == Method::POST, Endpoint::Token),
-            paths::LOGOUT => (*m == Method::POST, Endpoint::Logout),
-            paths::SESSIONS => (*m == Method::GET, Endpoint::Sessions),
-            paths::REVOKE_OTHERS => (*m == Method::POST, Endpoint::RevokeOthers),
-            paths::REVOKE => (*m == Method::POST, Endpoint::Revoke),
-            paths::INTROSPECT => (*m == Method::POST, Endpoint::Introspect),
-            paths::JWKS => (*m == Method::GET, Endpoint::Jwks),
-            paths::REVOCATIONS => (*m == Method::GET, Endpoint::Revocations),
-            paths::METADATA => (*m == Method::GET, Endpoint::Metadata),
+        let (method, reply) = match local {
+            paths::TOKEN => (Method::POST, Endpoint::Token),
+            paths::LOGOUT => (Method::POST, Endpoint::Logout),
+            paths::SESSIONS => (Method::GET, Endpoint::Sessions),
+            paths::REVOKE_OTHERS => (Method::POST, Endpoint::RevokeOthers),
+            paths::REVOKE => (Method::POST, Endpoint::Revoke),
+            paths::INTROSPECT => (Method::POST, Endpoint::Introspect),
+            paths::JWKS => (Method::GET, Endpoint::Jwks),
+            paths::REVOCATIONS => (Method::GET, Endpoint::Revocations),
+            paths::METADATA => (Method::GET, Endpoint::Metadata),
             p => match p.strip_prefix("/sessions/") {
                 Some(id) if !id.contains('/') => {
-                    (*m == Method::DELETE, Endpoint::RevokeSession(id.to_owned()))
+                    (Method::DELETE, Endpoint::RevokeSession(id.to_owned()))
                 }
                 _ => return oauth_error(StatusCode::NOT_FOUND, "not_found"),
             },
         };
-        if !allowed {
-            return oauth_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        if *m != method {
+            // RFC 9110 §15.5.6: a 405 names the methods the resource supports.
+            let mut r = oauth_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+            if let Ok(v) = HeaderValue::from_str(method.as_str()) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            return r;
         }
         match reply {
             Endpoint::Token => self.token(&parts, body).await,
@@ -621,13 +648,24 @@ impl<S: SessionStore> AuthServer<S> {
                 .map(|c| c.0.ip())
         });
         let peer = peer?;
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+        // Every field line, in order: a proxy that appends a line of its own instead of
+        // extending the client's leaves the hop it saw on the last one (RFC 9110 §5.3: the
+        // lines combine into one list). A line that is not text ends the chain there.
+        let mut lines = Vec::new();
+        for v in parts.headers.get_all("x-forwarded-for") {
+            match v.to_str() {
+                Ok(v) => lines.push(v),
+                Err(_) => lines.push("?"),
+            }
+        }
+        let forwarded = (!lines.is_empty()).then(|| lines.join(","));
         Some(
-            crate::issuer::guard::client_address(peer, forwarded, &self.trusted_proxies)
-                .to_string(),
+            crate::issuer::guard::client_address(
+                peer,
+                forwarded.as_deref(),
+                &self.trusted_proxies,
+            )
+            .to_string(),
         )
     }
 
@@ -688,7 +726,8 @@ impl<S: SessionStore> AuthServer<S> {
     /// so clients always hold a current one).
     fn with_nonce(&self, mut r: Reply) -> Reply {
         if let Some(n) = self
-            .dpop
+            .verifier
+            .dpop()
             .nonce_at(self.issuer.now())
             .and_then(|n| HeaderValue::from_str(&n).ok())
         {
@@ -713,8 +752,13 @@ impl<S: SessionStore> AuthServer<S> {
                 "one DPoP header at most",
             ))
             .and_then(|p| {
-                self.dpop
-                    .check_at(p, parts.method.as_str(), &htu, None, self.issuer.now())
+                self.verifier.dpop().check_at(
+                    p,
+                    parts.method.as_str(),
+                    &htu,
+                    None,
+                    self.issuer.now(),
+                )
             });
         checked.map(Some)
     }
@@ -812,13 +856,21 @@ impl<S: SessionStore> AuthServer<S> {
         };
         let presented = self.context(parts, key.clone());
         // A cookie is a jar the browser's concurrent requests share: settle inside the window.
-        let refreshed = match delivery {
-            Delivery::Cookie => self.issuer.refresh_shared_from(token, &presented).await,
-            Delivery::Body => self.issuer.refresh_with(token, &presented, jkt).await,
-        };
+        // A DPoP-bound session needs its key's proof on either path.
+        let shared = delivery == Delivery::Cookie;
+        let refreshed = self
+            .issuer
+            .refresh_checked(token, &presented, shared, jkt)
+            .await;
         match refreshed {
             Ok(pair) => self.pair_reply(&pair, delivery),
             Err(e) => {
+                if matches!(e.kind(), ErrorKind::RefreshReuse | ErrorKind::RiskDenied) {
+                    // A theft response takes effect here at once, not at the next sync: the
+                    // revoked session's access tokens stop working at this server's account
+                    // endpoints and introspection now.
+                    self.revoked().await;
+                }
                 if e.is_invalid_grant()
                     && let Some(r) = self.failed(key.as_deref())
                 {
@@ -840,7 +892,8 @@ impl<S: SessionStore> AuthServer<S> {
         let r = Rejection::from_error(e, self.verifier.audience(), None)
             .with_dpop_algs(&self.verifier.dpop().algorithm_names())
             .to_response();
-        r.map(String::into_bytes)
+        // With the nonce to use next, when the configured checker demands nonces.
+        self.with_nonce(r.map(String::into_bytes))
     }
 
     /// Apply our own revocation at once (a failure is left to the next periodic round).
@@ -939,9 +992,13 @@ impl<S: SessionStore> AuthServer<S> {
         }
     }
 
-    /// `POST /revoke` (RFC 7009): a refresh token ends its whole session; an access token's
-    /// `jti` goes on the revocation list until its `exp`. Always 200, as the RFC asks (a
-    /// token that is neither, or already dead, needs nothing), unless the store is down.
+    /// `POST /revoke` (RFC 7009): a refresh token ends its whole session when it is the
+    /// session's current generation or the one before ([`Issuer::revoke_refresh_token`]);
+    /// a DPoP-bound session's only with a proof by its key (`DPoP` header, `htu` this
+    /// endpoint). An access token's `jti`, bound or not, goes on the revocation list until its
+    /// `exp`. Always 200, as the RFC asks (a token that is neither, too old, without its key's
+    /// proof, or already dead, changes nothing), unless the store is down or a proof that was
+    /// sent is refused (400 `invalid_dpop_proof` or `use_dpop_nonce`).
     pub async fn revoke(&self, parts: &Parts, body: &[u8]) -> Reply {
         let Some(token) = form(parts, body)
             .as_deref()
@@ -950,9 +1007,18 @@ impl<S: SessionStore> AuthServer<S> {
         else {
             return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
         };
-        let done = if let Some(sid) = self.issuer.inspect_refresh_token(&token) {
-            self.issuer.logout(sid).await.map(|_| ())
-        } else if let Ok(c) = self.verifier.verify(&token) {
+        let done = if self.issuer.inspect_refresh_token(&token).is_some() {
+            // A bound session's refresh token revokes only with its key's proof.
+            let jkt = match self.proof(parts) {
+                Ok(jkt) => jkt,
+                Err(e) => return self.refuse_proof(&e),
+            };
+            self.issuer
+                .revoke_refresh_token(&token, jkt)
+                .await
+                .map(|_| ())
+        } else if let Ok(c) = self.verifier.verify_unconstrained(&token) {
+            // A bound access token too (its holder may end it; it cannot move the session).
             self.issuer
                 .revoke_access_token(&c.jti, c.exp)
                 .await
@@ -979,11 +1045,7 @@ impl<S: SessionStore> AuthServer<S> {
         let Some((id, secret)) = presented else {
             return false;
         };
-        // Compare against every client, so the time does not tell which ids exist.
-        self.clients.iter().fold(false, |ok, (want_id, want)| {
-            let matched = *want_id == id && secret_eq(want, &secret);
-            ok | matched
-        })
+        client_matches(&self.clients, &id, &secret)
     }
 
     /// `POST /introspect` (RFC 7662) for a registered client: any token — an access token is
@@ -1004,27 +1066,33 @@ impl<S: SessionStore> AuthServer<S> {
         let Some(token) = param(&form, "token") else {
             return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
         };
-        if let Ok(c) = self.verifier.verify(token) {
-            return json_reply(
-                StatusCode::OK,
-                &json!({
-                    "active": true, "token_type": "access_token", "sub": c.sub,
-                    "scope": c.scope, "client_id": c.client_id, "exp": c.exp, "iat": c.iat,
-                    "nbf": c.nbf, "aud": c.aud, "iss": c.iss, "jti": c.jti, "sid": c.sid,
-                    "auth_time": c.auth_time, "acr": c.acr,
-                }),
-            );
+        // A DPoP-bound token is active too, with its `cnf.jkt` (RFC 9449 §6.2): the resource
+        // server asking checks the proof itself.
+        if let Ok(c) = self.verifier.verify_unconstrained(token) {
+            let mut body = json!({
+                "active": true, "token_type": "access_token", "sub": c.sub,
+                "scope": c.scope, "client_id": c.client_id, "exp": c.exp, "iat": c.iat,
+                "nbf": c.nbf, "aud": c.aud, "iss": c.iss, "jti": c.jti, "sid": c.sid,
+                "auth_time": c.auth_time, "acr": c.acr,
+            });
+            if let Some(jkt) = c.cnf.as_ref().and_then(|c| c.jkt) {
+                body["cnf"] = json!({ "jkt": jkt.to_string() });
+            }
+            return json_reply(StatusCode::OK, &body);
         }
         match self.issuer.introspect_refresh_token(token).await {
-            Ok(Some(s)) => json_reply(
-                StatusCode::OK,
-                &json!({
+            Ok(Some(s)) => {
+                let mut body = json!({
                     "active": true, "token_type": "refresh_token", "sub": s.subject,
                     "scope": s.scope, "client_id": s.client_id, "exp": s.ends_at(),
                     "iat": s.rotated_at, "iss": self.issuer.minter().issuer(),
                     "sid": s.sid.to_string(),
-                }),
-            ),
+                });
+                if let Some(jkt) = s.dpop_jkt {
+                    body["cnf"] = json!({ "jkt": jkt.to_string() });
+                }
+                json_reply(StatusCode::OK, &body)
+            }
             Ok(None) => json_reply(StatusCode::OK, &json!({ "active": false })),
             Err(e) => error_reply(&e),
         }
@@ -1041,7 +1109,7 @@ impl<S: SessionStore> AuthServer<S> {
             "jwks_uri": at(paths::JWKS),
             "tidepass_revocations_endpoint": at(paths::REVOCATIONS),
             "grant_types_supported": ["refresh_token"],
-            "dpop_signing_alg_values_supported": self.dpop.algorithm_names(),
+            "dpop_signing_alg_values_supported": self.verifier.dpop().algorithm_names(),
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
@@ -1131,4 +1199,31 @@ enum Endpoint {
     Jwks,
     Revocations,
     Metadata,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Introspection client authentication does the same comparisons whatever the id: an
+    /// unknown id costs what a known one with a wrong secret does (before, `==` on the id
+    /// short-circuited the secret's comparison, and the time told which ids exist).
+    #[test]
+    fn client_authentication_does_not_short_circuit_on_the_id() {
+        let clients = vec![
+            ("rs".to_owned(), "a long secret of the resource server".to_owned()),
+            ("other".to_owned(), "another secret".to_owned()),
+        ];
+        let compares = |id: &str, secret: &str| {
+            COMPARED.with(|c| c.set(0));
+            let ok = client_matches(&clients, id, secret);
+            (ok, COMPARED.with(std::cell::Cell::get))
+        };
+        let known = compares("rs", "wrong");
+        let unknown = compares("nobody", "wrong");
+        let right = compares("rs", "a long secret of the resource server");
+        assert_eq!((known.0, unknown.0, right.0), (false, false, true));
+        assert_eq!(known.1, unknown.1);
+        assert_eq!(known.1, right.1);
+    }
 }

@@ -34,6 +34,10 @@ pub struct FailureLimiter {
     blocked: DashMap<String, Instant>,
     max_keys: usize,
     per: Duration,
+    /// Failures seen on a full table since the last sweep: a sweep (O(keys)) runs once per
+    /// quarter table of them, so each failure costs O(1) amortized however full it stays.
+    since_sweep: std::sync::atomic::AtomicUsize,
+    sweeps: std::sync::atomic::AtomicUsize,
 }
 
 #[cfg(feature = "guard")]
@@ -49,6 +53,8 @@ impl FailureLimiter {
             blocked: DashMap::new(),
             max_keys: 65_536,
             per: per.max(Duration::from_millis(1)),
+            since_sweep: std::sync::atomic::AtomicUsize::new(0),
+            sweeps: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -83,9 +89,16 @@ impl FailureLimiter {
 
     /// Count a failed attempt for `key`; returns the block, if the key has now used its quota.
     pub fn failed(&self, key: &str) -> Option<Duration> {
+        use std::sync::atomic::Ordering::Relaxed;
         let key = key.to_owned();
         if self.keys() >= self.max_keys {
-            self.shrink();
+            // Sweep once per quarter table of failures on a full table, not on each: a
+            // table full of recent failures would otherwise be rescanned by every attempt.
+            let due = self.since_sweep.fetch_add(1, Relaxed) >= (self.max_keys / 4).max(1);
+            if due {
+                self.since_sweep.store(0, Relaxed);
+                self.shrink();
+            }
             if self.keys() >= self.max_keys && !self.blocked.contains_key(&key) {
                 // Still full of recent failures: fail closed for this failing client.
                 // Room for its block, made by dropping some other block if need be.
@@ -109,8 +122,15 @@ impl FailureLimiter {
         }
     }
 
+    /// How many full sweeps ([`FailureLimiter::shrink`]) it has made, for tests and metrics.
+    pub fn sweeps(&self) -> usize {
+        self.sweeps.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Drop state for keys that have fully recovered (call now and then).
     pub fn shrink(&self) {
+        self.sweeps
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.limiter.retain_recent();
         let now = Instant::now();
         self.blocked.retain(|_, until| *until > now);
@@ -138,7 +158,11 @@ pub fn client_address(
     forwarded_for: Option<&str>,
     trusted_proxies: &[std::net::IpAddr],
 ) -> std::net::IpAddr {
-    if !trusted_proxies.contains(&peer) {
+    // A dual-stack listener sees IPv4 peers as IPv4-mapped IPv6 (`::ffff:10.0.0.1`): one
+    // address, one spelling, on both sides of every comparison.
+    let trusted = |ip: std::net::IpAddr| trusted_proxies.iter().any(|t| canonical(*t) == ip);
+    let peer = canonical(peer);
+    if !trusted(peer) {
         return peer;
     }
     let Some(chain) = forwarded_for else {
@@ -146,14 +170,24 @@ pub fn client_address(
     };
     let mut nearest = peer;
     for hop in chain.rsplit(',') {
-        match hop.trim().parse::<std::net::IpAddr>() {
-            Ok(ip) if trusted_proxies.contains(&ip) => nearest = ip,
+        match hop.trim().parse::<std::net::IpAddr>().map(canonical) {
+            Ok(ip) if trusted(ip) => nearest = ip,
             Ok(ip) => return ip,
             // Garbage in the chain: stop at the last hop we could trust.
             Err(_) => return nearest,
         }
     }
     nearest
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it maps; any other address as it is.
+fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(ip, std::net::IpAddr::V4),
+        std::net::IpAddr::V4(_) => ip,
+    }
 }
 
 /// What the risk policy says about a refresh.
@@ -233,6 +267,44 @@ mod tests {
         assert!(l.failed("192.0.2.1").is_some());
         assert!(l.check("192.0.2.1").is_err());
         assert_eq!(l.check("192.0.2.2"), Ok(()));
+    }
+
+    /// Once the table is full of recent failures, a failure costs O(1) amortized: the sweep
+    /// over every key runs once per quarter table of failures, not on each (before, each
+    /// failure swept all 100 keys: 1000 sweeps here).
+    #[cfg(feature = "guard")]
+    #[test]
+    fn a_full_limiter_does_not_rescan_on_every_failure() {
+        let l = FailureLimiter::new(5, Duration::from_secs(600)).with_max_keys(100);
+        for i in 0..100 {
+            let _ = l.failed(&format!("10.0.0.{i}"));
+        }
+        let before = l.sweeps();
+        for i in 0..1000 {
+            assert!(l.failed(&format!("10.1.{}.{}", i / 256, i % 256)).is_some());
+            assert!(l.keys() <= 100);
+        }
+        let sweeps = l.sweeps() - before;
+        assert!(sweeps <= 1000 / 25 + 1, "{sweeps} sweeps for 1000 failures");
+        // Still fail-closed for new failing keys and free for others.
+        assert!(l.check("10.1.0.5").is_err());
+        assert_eq!(l.check("192.0.2.7"), Ok(()));
+    }
+
+    #[test]
+    fn client_address_reads_mapped_ipv4_proxies() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        // The proxy is configured as IPv4; a dual-stack listener sees it IPv4-mapped.
+        let proxies = [ip("10.0.0.1")];
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.1"), Some("198.51.100.7"), &proxies),
+            ip("198.51.100.7")
+        );
+        // A client reached over IPv4-mapped IPv6 counts as its IPv4 address.
+        assert_eq!(
+            client_address(ip("::ffff:203.0.113.9"), None, &proxies),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]

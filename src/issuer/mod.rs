@@ -390,7 +390,11 @@ impl<S: SessionStore> Issuer<S> {
         if self.logins.fetch_add(1, Ordering::Relaxed) % CLEANUP_EVERY == CLEANUP_EVERY - 1 {
             // Cleanup without a cron job: a bounded batch every so often. A failure here must
             // not fail the login; the next round retries.
-            let _ = self.store.cleanup(now, CLEANUP_BATCH).await;
+            // Ended sessions are kept until every access token they can have minted is dead
+            // (cleanup as of `now - revocation_ttl`): a revocation whose log append failed
+            // is listed by its retry only while the store still holds the session.
+            let horizon = now.saturating_sub(self.revocation_ttl());
+            let _ = self.store.cleanup(horizon, CLEANUP_BATCH).await;
         }
         Ok(pair)
     }
@@ -471,7 +475,9 @@ impl<S: SessionStore> Issuer<S> {
             .await
     }
 
-    async fn refresh_checked(
+    /// Every `refresh_*` with a client context ends here; `shared` settles a cookie jar's
+    /// concurrent requests, `dpop` is the thumbprint of a checked proof.
+    pub(crate) async fn refresh_checked(
         &self,
         refresh_token: &str,
         context: &ClientContext,
@@ -484,6 +490,15 @@ impl<S: SessionStore> Issuer<S> {
         if let Some(policy) = &self.risk
             && let Some(stored) = self.store.load(presented.sid).await?
         {
+            // The binding first: a bound session answers only its key's holder, so a
+            // proofless refresh of it (a thief's copy) must not reach a policy that can
+            // revoke the session or demand a step-up from its owner.
+            if stored.dpop_jkt.is_some() && stored.dpop_jkt != dpop {
+                self.emit(Event::RefreshRejected {
+                    kind: ErrorKind::InvalidDpopProof,
+                });
+                return Err(Error::new(ErrorKind::InvalidDpopProof));
+            }
             match policy.assess(&stored.context, context) {
                 RiskDecision::Allow => {}
                 RiskDecision::StepUp => {

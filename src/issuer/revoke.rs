@@ -54,24 +54,15 @@ impl<S: SessionStore> Issuer<S> {
         now: u64,
     ) -> Result<bool> {
         self.known.forget(&sid);
-        let done = self.store.revoke(sid, reason, now).await?;
-        match &done {
-            Some(_) => self.emit(Event::Revoked { sid, reason }),
-            None => {
-                // Already revoked or ended: list it anyway while any of its access tokens can
-                // be alive (a retry after a failed log append; a session that has just timed
-                // out, whose last token may still be valid).
-                let alive = self
-                    .store
-                    .load(sid)
-                    .await?
-                    .is_some_and(|s| self.tokens_may_live(&s, now));
-                if !alive {
-                    return Ok(false);
-                }
-            }
-        }
+        // List first, then revoke (as `revoke_many` does): should the append fail, nothing is
+        // revoked yet and a retry starts over. Revoked first, a retry after a failed append
+        // would find an ended session, which the store may already have dropped, and list
+        // nothing: the session's access tokens would live out their lifetime.
         self.list_sessions_revoked(&[sid], now).await?;
+        let done = self.store.revoke(sid, reason, now).await?;
+        if done.is_some() {
+            self.emit(Event::Revoked { sid, reason });
+        }
         Ok(done.is_some())
     }
 
@@ -134,7 +125,7 @@ impl<S: SessionStore> Issuer<S> {
     pub async fn signed_revocation_changes(&self, since: Option<u64>) -> Result<String> {
         let now = self.clock.now();
         let changes = self.store.revocation_changes(since, now).await?;
-        changes.sign(self.minter.keys().active(), now)
+        changes.sign(self.minter.keys().active(), self.minter.issuer(), now)
     }
 
     /// Log out: revoke the session. Returns `false` when it was unknown or already ended.
@@ -255,13 +246,48 @@ impl<S: SessionStore> Issuer<S> {
         assurance: u8,
         scope: Option<String>,
     ) -> Result<TokenPair> {
+        self.elevate_with(sid, assurance, scope, None).await
+    }
+
+    /// [`Issuer::elevate`] for a request that carried a checked DPoP proof by the key with
+    /// thumbprint `dpop` (RFC 9449). The new session keeps the old one's binding: a bound
+    /// session stays bound to its key, and an unbound one becomes bound to `dpop` when a
+    /// proof came with the request. A step-up never turns a sender-constrained session into
+    /// a bearer one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Issuer::elevate`]; [`ErrorKind::InvalidDpopProof`] when the old session is bound
+    /// and `dpop` names another key (nothing changes then; a request without a proof is the
+    /// caller's to refuse, since only the caller knows how the request was authenticated).
+    pub async fn elevate_with(
+        &self,
+        sid: SessionId,
+        assurance: u8,
+        scope: Option<String>,
+        dpop: Option<crate::keys::Thumbprint>,
+    ) -> Result<TokenPair> {
         let now = self.clock.now();
+        let stored = self.store.load(sid).await?;
+        let binding = match stored.as_ref() {
+            None => return Err(Error::new(ErrorKind::UnknownSession)),
+            Some(s) => match (s.dpop_jkt, dpop) {
+                (Some(bound), Some(presented)) if bound != presented => {
+                    return Err(Error::with(
+                        ErrorKind::InvalidDpopProof,
+                        "the proof is not by the session's key",
+                    ));
+                }
+                (bound, presented) => bound.or(presented),
+            },
+        };
+        // List first, then revoke: a failed append leaves the old session as it was, and a
+        // retry lists it again (revoked first, a retry could find it cleaned up).
+        if stored.as_ref().is_some_and(|s| s.is_active_at(now) || self.tokens_may_live(s, now)) {
+            self.list_sessions_revoked(&[sid], now).await?;
+        }
+        self.known.forget(&sid);
         let Some(old) = self.store.revoke(sid, RevokeReason::Elevated, now).await? else {
-            let stored = self.store.load(sid).await?;
-            // A retry after a failed append still lists the old session's tokens.
-            if let Some(s) = stored.as_ref().filter(|s| self.tokens_may_live(s, now)) {
-                self.list_sessions_revoked(&[s.sid], now).await?;
-            }
             return match stored {
                 None => Err(Error::new(ErrorKind::UnknownSession)),
                 Some(s) if s.revoked.is_some() => Err(Error::new(ErrorKind::SessionRevoked)),
@@ -272,7 +298,6 @@ impl<S: SessionStore> Issuer<S> {
             sid,
             reason: RevokeReason::Elevated,
         });
-        self.list_sessions_revoked(&[sid], now).await?;
         let mut login = Login::new(old.subject.clone())
             .context(old.context.clone())
             .claims(old.claims.clone())
@@ -284,6 +309,9 @@ impl<S: SessionStore> Issuer<S> {
         if let Some(client) = old.client_id {
             login = login.client_id(client);
         }
+        if let Some(jkt) = binding {
+            login = login.dpop(jkt);
+        }
         let pair = self.login_at(login, now).await?;
         self.emit(Event::Elevated {
             from: sid,
@@ -291,5 +319,38 @@ impl<S: SessionStore> Issuer<S> {
             assurance,
         });
         Ok(pair)
+    }
+
+    /// RFC 7009 revocation by refresh token: end the token's session when the token is
+    /// authentic and is its session's current generation or the one just before it (a
+    /// client that revokes right after a refresh it never saw answered). Anything older is
+    /// an invalid token under RFC 7009 §2.2 and changes nothing, and so does a token of a
+    /// DPoP-bound session unless `dpop`, the thumbprint of a checked proof, is the session's
+    /// key: a thief holding a copy of a bound session's refresh token cannot log its owner
+    /// out. Returns whether a session ended.
+    ///
+    /// # Errors
+    ///
+    /// A store error. A token that is not ours, tampered, too old or presented without the
+    /// bound key is not an error (`Ok(false)`), as RFC 7009 asks.
+    pub async fn revoke_refresh_token(
+        &self,
+        refresh_token: &str,
+        dpop: Option<crate::keys::Thumbprint>,
+    ) -> Result<bool> {
+        let Ok(presented) = self.secrets.load().parse(refresh_token) else {
+            return Ok(false);
+        };
+        let Some(s) = self.store.load(presented.sid).await? else {
+            return Ok(false);
+        };
+        let recent = presented.generation == s.generation
+            || presented.generation.saturating_add(1) == s.generation;
+        let holder = s.dpop_jkt.is_none() || s.dpop_jkt == dpop;
+        if !recent || !holder || !s.is_active_at(self.clock.now()) {
+            return Ok(false);
+        }
+        self.revoke_one(s.sid, RevokeReason::Logout, self.clock.now())
+            .await
     }
 }

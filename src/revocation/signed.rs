@@ -2,8 +2,12 @@
 //! verifiers against the key set they already hold.
 //!
 //! A feed is a compact JWS (`typ: tidepass-revocations`, `kid` always set) whose payload is the
-//! issue time (8 bytes, big-endian Unix seconds) followed by the binary encoding
-//! ([`Changes::encode`]). A forged snapshot (say, epoch 0 at a version near `u64::MAX`, which
+//! issue time (8 bytes, big-endian Unix seconds), the issuer identifier it belongs to (its
+//! length in 2 bytes, big-endian, then its UTF-8), then the binary encoding
+//! ([`Changes::encode`]). The issuer binds the feed to its log: one issuer has one log, so
+//! two logs under one signing key (two tenants, staging and production) are told apart, and
+//! the other log's genuine current feed is refused ([`ErrorKind::InvalidIssuer`]) instead of
+//! counting as a sync. A forged snapshot (say, epoch 0 at a version near `u64::MAX`, which
 //! would freeze an unsigned verifier's list) does not verify; a tampered one neither; a
 //! replayed older feed is refused ([`ErrorKind::FeedReplayed`]); and a list kept by signed
 //! feeds counts its age from the issuer's signature time, so a replay cannot make a cut-off
@@ -20,14 +24,21 @@ pub const FEED_TYPE: &str = "tidepass-revocations";
 impl Changes {
     /// Sign these changes with `key` as of `now` (Unix seconds): what a
     /// `GET /revocations?since=V` handler serves to verifiers that check signatures.
+    /// `issuer` is the issuer identifier (the `iss` of its access tokens) whose log these
+    /// changes are.
     ///
     /// # Errors
     ///
-    /// As [`Changes::encode`]; a signing failure.
-    pub fn sign(&self, key: &SigningKey, now: u64) -> Result<String> {
+    /// As [`Changes::encode`]; [`ErrorKind::InvalidConfig`] for an issuer identifier over
+    /// 65,535 bytes; a signing failure.
+    pub fn sign(&self, key: &SigningKey, issuer: &str, now: u64) -> Result<String> {
         let body = self.encode()?;
-        let mut payload = Vec::with_capacity(8 + body.len());
+        let iss_len = u16::try_from(issuer.len())
+            .map_err(|_| Error::with(ErrorKind::InvalidConfig, "issuer identifier too long"))?;
+        let mut payload = Vec::with_capacity(10 + issuer.len() + body.len());
         payload.extend_from_slice(&now.to_be_bytes());
+        payload.extend_from_slice(&iss_len.to_be_bytes());
+        payload.extend_from_slice(issuer.as_bytes());
         payload.extend_from_slice(&body);
         let header = serde_json::json!({
             "alg": key.algorithm().as_str(),
@@ -37,15 +48,16 @@ impl Changes {
         key.sign_jws(header.to_string().as_bytes(), &payload)
     }
 
-    /// Check a signed feed against `keys` and decode it: the changes and the time the issuer
-    /// signed them.
+    /// Check a signed feed against `keys` and `issuer` (the identifier whose log this verifier
+    /// follows) and decode it: the changes and the time the issuer signed them.
     ///
     /// # Errors
     ///
     /// The JWS refusals of [`crate::Verifier::verify_at`] (a bad or missing signature, an
-    /// unknown key, a `typ` other than [`FEED_TYPE`], …), or [`ErrorKind::Malformed`] for a
-    /// payload that is not a feed.
-    pub fn verify_signed(feed: &str, keys: &VerifyingKeys) -> Result<(Changes, u64)> {
+    /// unknown key, a `typ` other than [`FEED_TYPE`], …); [`ErrorKind::InvalidIssuer`] for
+    /// a feed of another issuer's log; [`ErrorKind::Malformed`] for a payload that is not a
+    /// feed.
+    pub fn verify_signed(feed: &str, keys: &VerifyingKeys, issuer: &str) -> Result<(Changes, u64)> {
         if feed.len() > super::MAX_ENCODED.saturating_mul(2) {
             return Err(Error::new(ErrorKind::TooLarge));
         }
@@ -54,10 +66,18 @@ impl Changes {
             typ: Some(FEED_TYPE),
         };
         jws::verify(feed, keys, policy, |payload, _| {
-            let (issued_at, body) = payload.split_first_chunk::<8>().ok_or(Error::with(
-                ErrorKind::Malformed,
-                "revocation feed truncated",
-            ))?;
+            let truncated = || Error::with(ErrorKind::Malformed, "revocation feed truncated");
+            let (issued_at, rest) = payload.split_first_chunk::<8>().ok_or_else(truncated)?;
+            let (len, rest) = rest.split_first_chunk::<2>().ok_or_else(truncated)?;
+            let (iss, body) = rest
+                .split_at_checked(usize::from(u16::from_be_bytes(*len)))
+                .ok_or_else(truncated)?;
+            if iss != issuer.as_bytes() {
+                return Err(Error::with(
+                    ErrorKind::InvalidIssuer,
+                    "revocation feed of another issuer's log",
+                ));
+            }
             Ok((Changes::decode(body)?, u64::from_be_bytes(*issued_at)))
         })
     }
@@ -70,10 +90,16 @@ impl RevocationList {
     ///
     /// # Errors
     ///
-    /// As [`Changes::verify_signed`]; [`ErrorKind::FeedReplayed`] for an older feed. The list
-    /// is left as it was.
-    pub fn apply_signed_at(&self, feed: &str, keys: &VerifyingKeys, now: u64) -> Result<Applied> {
-        self.apply_signed_versioned(feed, keys, now)
+    /// As [`Changes::verify_signed`] (a feed of another issuer than `issuer` is refused);
+    /// [`ErrorKind::FeedReplayed`] for an older feed. The list is left as it was.
+    pub fn apply_signed_at(
+        &self,
+        feed: &str,
+        keys: &VerifyingKeys,
+        issuer: &str,
+        now: u64,
+    ) -> Result<Applied> {
+        self.apply_signed_versioned(feed, keys, issuer, now)
             .map(|(applied, _)| applied)
     }
 
@@ -82,9 +108,10 @@ impl RevocationList {
         &self,
         feed: &str,
         keys: &VerifyingKeys,
+        issuer: &str,
         now: u64,
     ) -> Result<(Applied, u64)> {
-        let (changes, issued_at) = Changes::verify_signed(feed, keys)?;
+        let (changes, issued_at) = Changes::verify_signed(feed, keys, issuer)?;
         if issued_at > now.saturating_add(crate::verify::MAX_LEEWAY) {
             return Err(Error::with(
                 ErrorKind::FeedReplayed,

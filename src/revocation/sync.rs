@@ -127,8 +127,8 @@ impl Syncer {
     }
 
     /// One round on a signed feed ([`Changes::sign`]): as [`Syncer::sync_once`], with every
-    /// feed checked against `keys` (the verifier's key set) before anything is applied, and a
-    /// replayed older feed refused.
+    /// feed checked against `keys` (the verifier's key set) and `issuer` (whose log it must
+    /// be) before anything is applied, and a replayed older feed refused.
     ///
     /// # Errors
     ///
@@ -138,6 +138,7 @@ impl Syncer {
         &self,
         now: u64,
         keys: &crate::keys::VerifyingKeys,
+        issuer: &str,
         fetch: F,
     ) -> Result<Applied>
     where
@@ -146,18 +147,24 @@ impl Syncer {
     {
         self.round(now, |since| {
             let fetched = fetch(since);
-            async move { self.list.apply_signed_versioned(&fetched.await?, keys, now) }
+            async move {
+                self.list
+                    .apply_signed_versioned(&fetched.await?, keys, issuer, now)
+            }
         })
         .await
     }
 
     /// [`Syncer::run`] on a signed feed: every round checks the feed against `keys()` (the
-    /// verifier's current key set, so a JWKS refresh is picked up) before applying it.
+    /// verifier's current key set, so a JWKS refresh is picked up) and `issuer` before
+    /// applying it.
+    #[allow(clippy::too_many_arguments)] // each one a separate concern the caller supplies
     pub async fn run_signed<K, F, Fut, S, SFut>(
         &self,
         interval: Duration,
         clock: &dyn crate::clock::Clock,
         keys: K,
+        issuer: &str,
         fetch: F,
         sleep: S,
         on_error: impl Fn(&Error),
@@ -171,7 +178,7 @@ impl Syncer {
         let round = |now| {
             let keys = keys();
             let fetch = &fetch;
-            async move { self.sync_signed_once(now, &keys, fetch).await }
+            async move { self.sync_signed_once(now, &keys, issuer, fetch).await }
         };
         self.rounds(interval, clock, round, sleep, on_error).await;
     }

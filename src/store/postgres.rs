@@ -8,6 +8,11 @@
 //! start-up; it takes an advisory lock, so several instances may call it at once). A refresh
 //! is one `UPDATE … WHERE sid = $1 AND generation = $2 … RETURNING` in the common case; the
 //! rarer cases (grace replay, reuse, ended, future) lock the row and apply [`decide`].
+//!
+//! Rolling upgrades may deploy before they migrate: on a schema from before migration 4 (no
+//! `dpop_jkt` column) every refresh takes the locked path, which reads the binding from the
+//! body, and unbound logins work; a DPoP-bound login needs migration 4 (it fails with a store
+//! error until then). Run [`PgStore::migrate`] to get the one-statement path back.
 
 use std::time::Duration;
 
@@ -292,7 +297,7 @@ impl PgStore {
         presented: u64,
         rules: &RotationRules,
     ) -> Result<Option<Session>> {
-        let fast = client
+        let fast = match client
             .prepare_cached(concat!(
                 "UPDATE tidepass_sessions SET generation = generation + 1, secret_id = $3,
                          rotated_at = $4, last_used_at = $4, grace_replays = 0,
@@ -304,7 +309,22 @@ impl PgStore {
                 columns!()
             ))
             .await
-            .map_err(store_err)?;
+        {
+            Ok(statement) => statement,
+            // A schema from before migration 4 (a rolling upgrade that deploys before it
+            // migrates) has no `dpop_jkt` column: the locked path, which reads the binding
+            // from the body, decides instead. Slower, never wrong; gone once `migrate` runs
+            // (a statement that failed to prepare is not cached).
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) => {
+                tracing::warn!(
+                    target: "tidepass::store",
+                    "postgres schema predates migration 4: refreshes take the locked path \
+                     until PgStore::migrate runs"
+                );
+                return Ok(None);
+            }
+            Err(e) => return Err(store_err(e)),
+        };
         let row = client
             .query_opt(
                 &fast,

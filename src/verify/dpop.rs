@@ -53,6 +53,23 @@ pub const MAX_PROOF_LEN: usize = 4096;
 
 const SHARDS: usize = 8;
 
+/// The longest RSA modulus a proof's `jwk` may carry, in base64url characters (4096 bits).
+const MAX_RSA_MODULUS_B64: usize = 683;
+
+/// 32 random bytes for the replay cache's keyed ids. Should the system RNG fail, std's
+/// per-process random hasher keys fill in: weaker, but never a panic and never shared.
+fn random_key() -> [u8; 32] {
+    use std::hash::BuildHasher as _;
+    let mut key = [0u8; 32];
+    if crate::keys::crypto::fill_random(&mut key).is_err() {
+        for (i, chunk) in key.chunks_mut(8).enumerate() {
+            let word = std::collections::hash_map::RandomState::new().hash_one(i);
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+    }
+    key
+}
+
 fn refuse(detail: &'static str) -> Error {
     Error::with(ErrorKind::InvalidDpopProof, detail)
 }
@@ -67,6 +84,10 @@ pub struct ProofChecker {
     public_base: Option<String>,
     replay: Vec<Mutex<Shard>>,
     per_shard: usize,
+    /// A per-checker random key for the replay cache's ids: the shard a proof lands in is
+    /// not computable from its `jti`, so no client can aim its proofs at one shard and fill
+    /// it for everyone else.
+    shard_key: [u8; 32],
 }
 
 impl fmt::Debug for ProofChecker {
@@ -138,6 +159,7 @@ impl ProofChecker {
             public_base: None,
             replay: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: 262_144 / SHARDS,
+            shard_key: random_key(),
         }
     }
 
@@ -312,6 +334,14 @@ impl ProofChecker {
             .filter(|a| !a.is_hmac() && self.algorithms.contains(a))
             .ok_or_else(|| refuse("DPoP alg is not an accepted asymmetric algorithm"))?;
         let jwk = h.jwk.ok_or_else(|| refuse("DPoP header has no jwk"))?;
+        // Anyone may send a proof, before any authentication: no RSA modulus over 4096 bits
+        // (512 bytes, 683 base64url characters), so no client makes the server import and
+        // verify an 8192-bit key per request.
+        if let Some(n) = jwk.get("n").and_then(Value::as_str)
+            && n.len() > MAX_RSA_MODULUS_B64
+        {
+            return Err(refuse("DPoP RSA key over 4096 bits"));
+        }
         let key = VerifyingKey::from_embedded_jwk(&jwk, alg)
             .map_err(|_| refuse("DPoP jwk refused (private members, a secret, or not for alg)"))?;
         Ok((key, alg))
@@ -359,8 +389,10 @@ impl ProofChecker {
         {
             return Err(Error::new(ErrorKind::UseDpopNonce));
         }
-        // The jti is unique per key (§11.1): hash both, so two clients' equal jtis differ.
+        // The jti is unique per key (§11.1): hash both, so two clients' equal jtis differ;
+        // keyed with the checker's own secret, so the id (and its shard) cannot be aimed.
         let mut ctx = crate::backend::digest::Context::new(&crate::backend::digest::SHA256);
+        ctx.update(&self.shard_key);
         ctx.update(jkt.as_bytes());
         ctx.update(c.jti.as_bytes());
         let d = ctx.finish();

@@ -359,9 +359,12 @@ impl FollowerBuilder {
         if fetch.feed.is_some() {
             let syncer = Syncer::new(list);
             let first = syncer
-                .sync_signed_once(SystemClock.now(), &verifier.keys(), |since| {
-                    fetch.feed(since)
-                })
+                .sync_signed_once(
+                    SystemClock.now(),
+                    &verifier.keys(),
+                    verifier.issuer(),
+                    |since| fetch.feed(since),
+                )
                 .await;
             if let Err(e) = first {
                 tracing::warn!(error = %e, "first revocation sync failed; failing closed until one succeeds");
@@ -373,6 +376,7 @@ impl FollowerBuilder {
                         poll,
                         &SystemClock,
                         || verifier.keys(),
+                        verifier.issuer(),
                         |since| fetch.feed(since),
                         tokio::time::sleep,
                         |e| tracing::warn!(error = %e, "revocation sync failed; keeping the list"),

@@ -521,6 +521,15 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         }
     }
 
+    /// A token verified as [`Verifier::verify`] does, except that a DPoP-bound token (`cnf`)
+    /// is not refused: for the auth server's revocation and introspection endpoints, which
+    /// are asked *about* a token rather than presented one as a credential (RFC 7009, RFC
+    /// 7662 and RFC 9449 §6.2). Never use it to let a request in.
+    pub(crate) fn verify_unconstrained(&self, token: &str) -> Result<Verified<C>> {
+        self.verify_inner(token, self.clock.now(), true)
+            .map_err(|e| self.refused(e))
+    }
+
     /// A refusal is routine under attack: `debug`, structured, never the token.
     #[cold]
     fn refused(&self, e: Error) -> Error {

@@ -508,12 +508,13 @@ async fn dpop_binds_sessions_at_the_token_endpoint() {
             .expect("ascii")
             .starts_with("DPoP ")
     );
+    // The configured checker demands nonces here too.
     let proof = key
         .proof_at(
             "GET",
             "https://auth.example/sessions",
             Some(&access),
-            None,
+            Some(&nonce),
             now,
         )
         .expect("proof");

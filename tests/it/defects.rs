@@ -303,16 +303,16 @@ fn time_claims_are_numeric_dates_and_lifetimes_are_bounded() {
 
 // ----- 3. revocation reaches every token -----
 
-struct Rig {
-    issuer: Issuer<Flaky<MemoryStore>>,
-    clock: Arc<ManualClock>,
+pub(crate) struct Rig {
+    pub(crate) issuer: Issuer<Flaky<MemoryStore>>,
+    pub(crate) clock: Arc<ManualClock>,
     verifier: Verifier,
     list: Arc<RevocationList>,
 }
 
 /// A store whose revocation-log appends can be made to fail, and which (like Redis) does not
 /// list a reuse in the rotation's own step.
-struct Flaky<S> {
+pub(crate) struct Flaky<S> {
     inner: S,
     fail_appends: AtomicBool,
 }
@@ -377,7 +377,7 @@ impl<S: SessionStore> SessionStore for Flaky<S> {
 }
 
 impl Rig {
-    fn new(policy: Policy) -> Self {
+    pub(crate) fn new(policy: Policy) -> Self {
         let clock = Arc::new(ManualClock::new(NOW));
         let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
         let minter = Minter::new(key, "iss", "aud")
@@ -409,19 +409,19 @@ impl Rig {
     }
 
     /// Bring the verifier's list up to date with the issuer's log.
-    async fn sync(&self) {
+    pub(crate) async fn sync(&self) {
         let changes = self.issuer.revocation_changes(None).await.expect("changes");
         self.list.apply_at(changes, self.clock.now());
     }
 
-    fn fail_appends(&self, fail: bool) {
+    pub(crate) fn fail_appends(&self, fail: bool) {
         self.issuer
             .store()
             .fail_appends
             .store(fail, Ordering::SeqCst);
     }
 
-    fn check(&self, token: &str) -> Result<(), ErrorKind> {
+    pub(crate) fn check(&self, token: &str) -> Result<(), ErrorKind> {
         self.verifier
             .verify_at(token, self.clock.now())
             .map(|_| ())

@@ -430,3 +430,74 @@ fn verifier_now() -> u64 {
         .expect("clock")
         .as_secs()
 }
+
+/// The replay cache's id of a proof as the code before the fix computed it, from public
+/// values only: SHA-256(jkt ‖ jti), its first 16 bytes little-endian; shard = id mod 8.
+fn public_shard(jkt: &Thumbprint, jti: &str) -> u128 {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(jkt.as_bytes());
+    ctx.update(jti.as_bytes());
+    let d = ctx.finish();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&d.as_ref()[..16]);
+    u128::from_le_bytes(id) % 8
+}
+
+/// One holder of a DPoP key cannot aim its proofs at one shard of the replay cache and fill
+/// it, making the proofs of everyone else that land there fail closed: shards are chosen by
+/// a keyed hash (before: from SHA-256 of the client's own key and `jti`, which it controls;
+/// eight aimed proofs here filled shard 0 and refused the honest proof below).
+#[test]
+fn a_client_cannot_aim_its_proofs_at_one_replay_shard() {
+    let checker = ProofChecker::new().replay_capacity(64); // 8 per shard
+    let attacker = SigningKey::generate(Algorithm::ES256).expect("key");
+    let a_jkt = attacker.verifying_key().thumbprint().expect("jkt");
+    let a_hdr = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(&attacker)});
+    let mut aimed = 0;
+    for i in 0.. {
+        let jti = format!("aim-{i}");
+        if public_shard(&a_jkt, &jti) != 0 {
+            continue;
+        }
+        let c = json!({"jti": jti, "htm": "GET", "htu": URL, "iat": NOW});
+        checker
+            .check_at(&forge(&attacker, &a_hdr, &c), "GET", URL, None, NOW)
+            .expect("the attacker's proof is valid");
+        aimed += 1;
+        if aimed == 8 {
+            break;
+        }
+    }
+    let honest = SigningKey::generate(Algorithm::ES256).expect("key");
+    let h_jkt = honest.verifying_key().thumbprint().expect("jkt");
+    let h_hdr = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(&honest)});
+    let jti = (0..)
+        .map(|i| format!("honest-{i}"))
+        .find(|j| public_shard(&h_jkt, j) == 0)
+        .expect("a jti in shard 0");
+    let c = json!({"jti": jti, "htm": "GET", "htu": URL, "iat": NOW});
+    checker
+        .check_at(&forge(&honest, &h_hdr, &c), "GET", URL, None, NOW)
+        .expect("an honest proof is not refused for someone else's proofs");
+}
+
+/// RSA proof keys are capped at 4096 bits: anyone may send a proof before authenticating,
+/// so an 8192-bit key (a real one, signed by pyca/cryptography; the proof is dated
+/// 2027-01-15) is refused before it is imported (before: imported and verified).
+#[test]
+fn rsa_proof_keys_over_4096_bits_are_refused() {
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")))
+            .expect("test data")
+            .trim()
+            .to_owned()
+    };
+    let url = "https://auth.example/token";
+    let e = ProofChecker::new()
+        .check_at(&read("dpop_rsa8192.jwt"), "POST", url, None, NOW)
+        .expect_err("8192 bits");
+    assert_eq!(e.kind(), ErrorKind::InvalidDpopProof);
+    ProofChecker::new()
+        .check_at(&read("dpop_rsa4096.jwt"), "POST", url, None, NOW)
+        .expect("4096 bits is accepted");
+}

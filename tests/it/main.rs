@@ -30,6 +30,8 @@ mod proc;
 mod redis_ops;
 mod revocation;
 mod rotation;
+#[cfg(all(feature = "server", feature = "guard", feature = "client"))]
+mod side_doors;
 mod stores;
 mod tls;
 #[cfg(all(feature = "tower", feature = "axum"))]

@@ -524,7 +524,7 @@ async fn a_signed_feed_is_applied_only_when_the_issuers_key_signed_it() {
     let p = issuer.login(Login::new("alice")).await.expect("login");
     issuer.logout(p.session_id).await.expect("logout");
     syncer
-        .sync_signed_once(clock.now(), &keys, &fetch)
+        .sync_signed_once(clock.now(), &keys, "iss", &fetch)
         .await
         .expect("signed sync");
     let sid = tidepass::revocation::session_id(&p.session_id.to_string());
@@ -540,7 +540,7 @@ async fn a_signed_feed_is_applied_only_when_the_issuers_key_signed_it() {
         version: u64::MAX - 1,
         entries: vec![],
     });
-    let forged = freeze.sign(&forger, clock.now()).expect("sign");
+    let forged = freeze.sign(&forger, "iss", clock.now()).expect("sign");
     let unchanged = |what: &str| {
         assert_eq!(
             (list.version(), list.synced_at()),
@@ -549,20 +549,20 @@ async fn a_signed_feed_is_applied_only_when_the_issuers_key_signed_it() {
         );
         assert!(list.is_revoked(0, Some(sid), 0, 0, clock.now()), "{what}");
     };
-    assert!(list.apply_signed_at(&forged, &keys, clock.now()).is_err());
+    assert!(list.apply_signed_at(&forged, &keys, "iss", clock.now()).is_err());
     unchanged("forged");
     // Tampered: one character of the payload changed.
     let mut tampered: Vec<char> = old_feed.chars().collect();
     let mid = old_feed.find('.').expect("dot") + 5;
     tampered[mid] = if tampered[mid] == 'A' { 'B' } else { 'A' };
     let tampered: String = tampered.into_iter().collect();
-    assert!(list.apply_signed_at(&tampered, &keys, clock.now()).is_err());
+    assert!(list.apply_signed_at(&tampered, &keys, "iss", clock.now()).is_err());
     unchanged("tampered");
     // Unsigned (the plain binary encoding as text) and an access token passed off as a feed.
     let plain = String::from_utf8_lossy(&freeze.encode().expect("encode")).into_owned();
-    assert!(list.apply_signed_at(&plain, &keys, clock.now()).is_err());
+    assert!(list.apply_signed_at(&plain, &keys, "iss", clock.now()).is_err());
     assert_eq!(
-        list.apply_signed_at(p.access.as_str(), &keys, clock.now())
+        list.apply_signed_at(p.access.as_str(), &keys, "iss", clock.now())
             .expect_err("an access token is not a feed")
             .kind(),
         ErrorKind::InvalidType
@@ -572,12 +572,12 @@ async fn a_signed_feed_is_applied_only_when_the_issuers_key_signed_it() {
     // Later, a fresh feed; then the old one replayed: refused, and it cannot refresh the age.
     clock.advance(120);
     syncer
-        .sync_signed_once(clock.now(), &keys, &fetch)
+        .sync_signed_once(clock.now(), &keys, "iss", &fetch)
         .await
         .expect("fresh");
     assert_eq!(list.synced_at(), clock.now());
     let e = list
-        .apply_signed_at(&old_feed, &keys, clock.now())
+        .apply_signed_at(&old_feed, &keys, "iss", clock.now())
         .expect_err("replayed");
     assert_eq!(e.kind(), ErrorKind::FeedReplayed);
     assert_eq!(
@@ -589,7 +589,51 @@ async fn a_signed_feed_is_applied_only_when_the_issuers_key_signed_it() {
     clock.advance(600);
     let late = issuer.signed_revocation_changes(None).await.expect("feed");
     clock.advance(400);
-    list.apply_signed_at(&late, &keys, clock.now())
+    list.apply_signed_at(&late, &keys, "iss", clock.now())
         .expect("applies");
     assert_eq!(list.age_at(clock.now()), Some(400));
+}
+
+/// A feed names the issuer whose log it is, and a verifier takes only its own issuer's: with
+/// two logs under one signing key (two tenants, staging and production), the other log's
+/// genuine, current feed is refused and does not count as a sync, so a verifier cut off from
+/// its own log still goes stale and fails closed (before, it was applied as a fresh sync).
+#[tokio::test]
+async fn another_logs_feed_under_the_same_key_is_not_a_sync() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("k");
+    let pem = key.export_private().expect("pem");
+    let issuer_for = |iss: &str| {
+        let key = SigningKey::from_pem(pem.as_bytes(), Some(Algorithm::EdDSA)).expect("same key");
+        let minter = Minter::new(key, iss, "aud")
+            .expect("m")
+            .with_clock(clock.clone());
+        Issuer::builder(MemoryStore::new(), minter)
+            .clock(clock.clone())
+            .build()
+            .expect("issuer")
+    };
+    let (ours, theirs) = (
+        issuer_for("https://a.example"),
+        issuer_for("https://b.example"),
+    );
+    let keys = ours.minter().keys().verifying_keys();
+    let list = Arc::new(RevocationList::new());
+    let p = ours.login(Login::new("alice")).await.expect("login");
+    ours.logout(p.session_id).await.expect("logout");
+    let feed = ours.signed_revocation_changes(None).await.expect("feed");
+    list.apply_signed_at(&feed, &keys, "https://a.example", clock.now())
+        .expect("our own feed");
+    let (version, synced) = (list.version(), list.synced_at());
+    let sid = tidepass::revocation::session_id(&p.session_id.to_string());
+    assert!(list.is_revoked(0, Some(sid), 0, 0, clock.now()));
+
+    clock.advance(600);
+    let other = theirs.signed_revocation_changes(None).await.expect("feed");
+    let e = list
+        .apply_signed_at(&other, &keys, "https://a.example", clock.now())
+        .expect_err("another log's feed");
+    assert_eq!(e.kind(), ErrorKind::InvalidIssuer);
+    assert_eq!((list.version(), list.synced_at()), (version, synced));
+    assert_eq!(list.age_at(clock.now()), Some(600), "still as stale as it was");
 }

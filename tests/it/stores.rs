@@ -164,7 +164,7 @@ async fn redb_loses_no_acknowledged_write_on_sigkill() {
 /// Tests that need a shared server: under CI a missing server fails the test with a clear
 /// message; locally the test says loudly that it was skipped.
 #[cfg(any(feature = "redis", feature = "postgres"))]
-fn require_server(what: &str, err: &dyn std::fmt::Display) -> bool {
+pub(crate) fn require_server(what: &str, err: &dyn std::fmt::Display) -> bool {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{what} is required under CI and could not be reached: {err}");
     }

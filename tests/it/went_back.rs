@@ -327,17 +327,38 @@ async fn relist_puts_back_what_a_restore_lost() {
         &store_arg,
         "--jwks",
         other.to_str().expect("utf8"),
+        "--issuer",
+        "https://auth.example",
         feed,
     ]);
     assert_eq!(code, Some(1), "{err}");
+    // Nor taken without naming whose log it must be, nor as another issuer's log.
+    let (code, _, err) = cli(&["log", "relist", "--store", &store_arg, "--jwks", jwks, feed]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--issuer"), "{err}");
+    let (code, _, err) = cli(&[
+        "log",
+        "relist",
+        "--store",
+        &store_arg,
+        "--jwks",
+        jwks,
+        "--issuer",
+        "https://staging.example",
+        feed,
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    let iss = ["--issuer", "https://auth.example"];
 
-    let (code, out, err) = cli(&["feed", "inspect", "--jwks", jwks, feed]);
+    let (code, out, err) = cli(&["feed", "inspect", "--jwks", jwks, iss[0], iss[1], feed]);
     assert_eq!(code, Some(0), "{err}");
     let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(summary["kind"], "snapshot");
     assert_eq!(summary["entries"]["session"], 1);
 
-    let (code, out, err) = cli(&["log", "relist", "--store", &store_arg, "--jwks", jwks, feed]);
+    let (code, out, err) = cli(&[
+        "log", "relist", "--store", &store_arg, "--jwks", jwks, iss[0], iss[1], feed,
+    ]);
     assert_eq!(code, Some(0), "{err}");
     let done: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(
@@ -345,7 +366,9 @@ async fn relist_puts_back_what_a_restore_lost() {
         (Some(1), Some(1))
     );
     // Idempotent.
-    let (_, out, _) = cli(&["log", "relist", "--store", &store_arg, "--jwks", jwks, feed]);
+    let (_, out, _) = cli(&[
+        "log", "relist", "--store", &store_arg, "--jwks", jwks, iss[0], iss[1], feed,
+    ]);
     let again: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(
         (

@@ -57,11 +57,14 @@ const MAX_FEED: u64 = 64 << 20;
 pub(crate) enum FeedCommand {
     /// Decode a revocation feed (signed, binary or JSON) and print its summary as JSON:
     /// kind, epoch, versions, history fingerprints, entry counts, and for a signed feed the
-    /// key id and signature time. A signed feed is checked against --jwks first.
+    /// key id and signature time. A signed feed is checked against --jwks and --issuer first.
     Inspect {
         /// The issuer's JWKS document (required for a signed feed).
         #[arg(long)]
         jwks: Option<PathBuf>,
+        /// The issuer identifier whose log the feed must be (required for a signed feed).
+        #[arg(long)]
+        issuer: Option<String>,
         /// The feed file; `-` or nothing for standard input.
         file: Option<PathBuf>,
     },
@@ -92,6 +95,9 @@ pub(crate) enum LogCommand {
         /// The issuer's JWKS document (required for signed feeds).
         #[arg(long)]
         jwks: Option<PathBuf>,
+        /// The issuer identifier whose log the feeds must be (required for signed feeds).
+        #[arg(long)]
+        issuer: Option<String>,
         /// Feeds saved before the store went back (signed, binary or JSON).
         #[arg(required = true)]
         feeds: Vec<PathBuf>,
@@ -99,7 +105,11 @@ pub(crate) enum LogCommand {
 }
 
 /// A feed read from `path` (`-`: standard input): checked when signed.
-fn read_feed(path: Option<&Path>, jwks: Option<&Path>) -> Result<(Changes, Option<u64>), Failure> {
+fn read_feed(
+    path: Option<&Path>,
+    jwks: Option<&Path>,
+    issuer: Option<&str>,
+) -> Result<(Changes, Option<u64>), Failure> {
     use std::io::Read as _;
     let mut bytes = Vec::new();
     let file = path.filter(|p| p.as_os_str() != "-");
@@ -134,8 +144,14 @@ fn read_feed(path: Option<&Path>, jwks: Option<&Path>) -> Result<(Changes, Optio
             "{name}: a signed feed is checked before use: give --jwks"
         )));
     };
+    let Some(issuer) = issuer else {
+        return Err(Failure(format!(
+            "{name}: a signed feed is checked before use: give --issuer"
+        )));
+    };
     let keys = VerifyingKeys::from_jwks(&read_text(jwks)?)?;
-    let (changes, signed_at) = Changes::verify_signed(text, &keys).map_err(|e| bad(&e))?;
+    let (changes, signed_at) =
+        Changes::verify_signed(text, &keys, issuer).map_err(|e| bad(&e))?;
     Ok((changes, Some(signed_at)))
 }
 
@@ -174,8 +190,9 @@ fn summary(changes: &Changes) -> serde_json::Value {
 
 pub(crate) fn feed(command: FeedCommand) -> Result<(), Failure> {
     match command {
-        FeedCommand::Inspect { jwks, file } => {
-            let (changes, signed_at) = read_feed(file.as_deref(), jwks.as_deref())?;
+        FeedCommand::Inspect { jwks, issuer, file } => {
+            let (changes, signed_at) =
+                read_feed(file.as_deref(), jwks.as_deref(), issuer.as_deref())?;
             let mut out = summary(&changes);
             if let (Some(at), Some(obj)) = (signed_at, out.as_object_mut()) {
                 obj.insert("signed_at".into(), json!(at));
@@ -204,11 +221,14 @@ pub(crate) fn log(command: LogCommand) -> Result<(), Failure> {
             store,
             prefix,
             jwks,
+            issuer,
             feeds,
         } => {
             let saved = feeds
                 .iter()
-                .map(|f| read_feed(Some(f), jwks.as_deref()).map(|(c, _)| c))
+                .map(|f| {
+                    read_feed(Some(f), jwks.as_deref(), issuer.as_deref()).map(|(c, _)| c)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             rt.block_on(async {
                 let saved = &saved;
