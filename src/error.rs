@@ -461,6 +461,15 @@ impl Error {
         self.0.kind.class() == Class::Fetch
     }
 
+    /// A DPoP proof was refused, or lacked the server's nonce: answer `invalid_dpop_proof` or
+    /// `use_dpop_nonce` (RFC 9449 §7.1, §8).
+    pub(crate) fn is_dpop_refusal(&self) -> bool {
+        matches!(
+            self.0.kind,
+            ErrorKind::InvalidDpopProof | ErrorKind::UseDpopNonce
+        )
+    }
+
     /// Seconds after which the same request may succeed, for an HTTP `Retry-After` header:
     /// `Some(1)` for [`ErrorKind::GraceReplayLimit`] (answer 429), `None` otherwise.
     pub fn retry_after(&self) -> Option<u64> {

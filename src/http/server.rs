@@ -257,13 +257,16 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             .map(str::to_owned)
             .or(own_origin)
             .unwrap_or_default();
-        // One checker for every endpoint, as configured (algorithms, window, nonces, replay
-        // cache): the account endpoints' DPoP scheme and the login and token endpoints alike.
+        // Every endpoint checks proofs as configured (algorithms, window, nonces): the login,
+        // token and revocation endpoints with this checker, the account endpoints' `DPoP`
+        // scheme (and any route sharing the verifier) with a sibling that has its own replay
+        // cache, so proofs flooding one door cannot fill the cache of the other.
         let checker = if self.dpop.public_base_url().is_some() {
             self.dpop
         } else {
             self.dpop.public_base(origin.clone())
         };
+        let resource_checker = checker.sibling();
         let audience = match self.issuer.minter().audience() {
             crate::Audience::One(a) => a.to_string(),
             crate::Audience::Many(v) => v.first().map(|a| a.to_string()).unwrap_or_default(),
@@ -272,7 +275,7 @@ impl<S: SessionStore> AuthServerBuilder<S> {
         let list = Arc::new(RevocationList::new());
         let mut verifier = Verifier::builder(iss, &audience, keys.verifying_keys())
             .revocations(list.clone())
-            .dpop(checker);
+            .dpop(resource_checker);
         if let Some(max) = self.max_staleness {
             verifier = verifier.max_staleness(max);
         }
@@ -291,6 +294,7 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             #[cfg(feature = "guard")]
             failures: self.failures,
             max_body: self.max_body,
+            dpop: checker,
             origin,
         })
     }
@@ -315,6 +319,8 @@ pub struct AuthServer<S> {
     #[cfg(feature = "guard")]
     failures: Option<crate::issuer::guard::FailureLimiter>,
     max_body: usize,
+    /// Checks the proofs of the login, token and revocation endpoints.
+    dpop: crate::verify::dpop::ProofChecker,
     /// The scheme and authority a proof's `htu` names (with the request's path).
     origin: String,
 }
@@ -360,11 +366,12 @@ fn with_status(status: StatusCode) -> Reply {
     r
 }
 
-/// The answer for an issuer error: 503 for the store, 429 with `Retry-After` for too many
-/// concurrent refreshes of one token (the session lives on), 400 `invalid_grant` for a refused
-/// refresh token, 400 `invalid_request` for other refusals, 500 otherwise.
+/// The answer for an issuer error: 503 for the store (or a revocation list too stale to rely
+/// on), 429 with `Retry-After` for too many concurrent refreshes of one token (the session
+/// lives on), 400 `invalid_grant` for a refused refresh token, 400 `invalid_request` for other
+/// refusals, 500 otherwise.
 pub fn error_reply(e: &Error) -> Reply {
-    if e.is_store() {
+    if e.is_store() || e.is_fetch() {
         oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
     } else if let Some(secs) = e.retry_after() {
         let mut r = oauth_error(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
@@ -477,6 +484,13 @@ fn client_matches(clients: &[(String, String)], id: &str, secret: &str) -> bool 
 #[cfg(test)]
 thread_local! {
     static COMPARED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// An introspection answer's `cnf` (RFC 9449 §6.2): the key a DPoP-bound token is bound to.
+fn with_cnf(body: &mut Value, jkt: crate::keys::Thumbprint) {
+    if let Some(o) = body.as_object_mut() {
+        o.insert("cnf".into(), json!({ "jkt": jkt.to_string() }));
+    }
 }
 
 fn session_of(claims: &Verified) -> Option<SessionId> {
@@ -660,12 +674,8 @@ impl<S: SessionStore> AuthServer<S> {
         }
         let forwarded = (!lines.is_empty()).then(|| lines.join(","));
         Some(
-            crate::issuer::guard::client_address(
-                peer,
-                forwarded.as_deref(),
-                &self.trusted_proxies,
-            )
-            .to_string(),
+            crate::issuer::guard::client_address(peer, forwarded.as_deref(), &self.trusted_proxies)
+                .to_string(),
         )
     }
 
@@ -726,8 +736,7 @@ impl<S: SessionStore> AuthServer<S> {
     /// so clients always hold a current one).
     fn with_nonce(&self, mut r: Reply) -> Reply {
         if let Some(n) = self
-            .verifier
-            .dpop()
+            .dpop
             .nonce_at(self.issuer.now())
             .and_then(|n| HeaderValue::from_str(&n).ok())
         {
@@ -752,13 +761,8 @@ impl<S: SessionStore> AuthServer<S> {
                 "one DPoP header at most",
             ))
             .and_then(|p| {
-                self.verifier.dpop().check_at(
-                    p,
-                    parts.method.as_str(),
-                    &htu,
-                    None,
-                    self.issuer.now(),
-                )
+                self.dpop
+                    .check_at(p, parts.method.as_str(), &htu, None, self.issuer.now())
             });
         checked.map(Some)
     }
@@ -847,6 +851,14 @@ impl<S: SessionStore> AuthServer<S> {
         if delivery == Delivery::Cookie && !origin_allowed(&parts.headers, &origins) {
             return oauth_error(StatusCode::FORBIDDEN, "invalid_request");
         }
+        // The token's tag first (no store access): only a holder of an authentic refresh token
+        // gets a proof checked, and so recorded in the replay cache.
+        if let Err(e) = self.issuer.authenticate_refresh_token(token) {
+            if let Some(r) = self.failed(key.as_deref()) {
+                return r;
+            }
+            return error_reply(&e);
+        }
         let jkt = match self.proof(parts) {
             Ok(jkt) => jkt,
             Err(e) => {
@@ -865,7 +877,7 @@ impl<S: SessionStore> AuthServer<S> {
         match refreshed {
             Ok(pair) => self.pair_reply(&pair, delivery),
             Err(e) => {
-                if matches!(e.kind(), ErrorKind::RefreshReuse | ErrorKind::RiskDenied) {
+                if e.kind() == ErrorKind::RefreshReuse || e.kind() == ErrorKind::RiskDenied {
                     // A theft response takes effect here at once, not at the next sync: the
                     // revoked session's access tokens stop working at this server's account
                     // endpoints and introspection now.
@@ -1007,29 +1019,42 @@ impl<S: SessionStore> AuthServer<S> {
         else {
             return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
         };
-        let done = if self.issuer.inspect_refresh_token(&token).is_some() {
-            // A bound session's refresh token revokes only with its key's proof.
-            let jkt = match self.proof(parts) {
-                Ok(jkt) => jkt,
-                Err(e) => return self.refuse_proof(&e),
-            };
-            self.issuer
-                .revoke_refresh_token(&token, jkt)
-                .await
-                .map(|_| ())
-        } else if let Ok(c) = self.verifier.verify_unconstrained(&token) {
-            // A bound access token too (its holder may end it; it cannot move the session).
-            self.issuer
-                .revoke_access_token(&c.jti, c.exp)
-                .await
-                .map(|_| ())
-        } else {
-            return with_status(StatusCode::OK);
-        };
-        if let Err(e) = done {
-            return error_reply(&e);
+        let key = self.client_key(parts);
+        if let Some(r) = self.throttled(key.as_deref()) {
+            return r;
         }
-        self.revoked().await;
+        let done = if self.issuer.inspect_refresh_token(&token).is_some() {
+            // A bound session's refresh token revokes only with its key's proof, which is
+            // checked (and its `jti` recorded) only for such a session's recent token.
+            let revoked = self
+                .issuer
+                .revoke_refresh_token_checked(&token, || self.proof(parts))
+                .await;
+            match revoked {
+                Ok(ended) => ended,
+                Err(e) if e.is_dpop_refusal() => {
+                    let _ = self.failed(key.as_deref());
+                    return self.refuse_proof(&e);
+                }
+                Err(e) => return error_reply(&e),
+            }
+        } else {
+            match self.verifier.verify_unconstrained(&token) {
+                // A bound access token too (its holder may end it; it cannot move the session).
+                Ok(c) => match self.issuer.revoke_access_token(&c.jti, c.exp).await {
+                    Ok(_) => true,
+                    Err(e) => return error_reply(&e),
+                },
+                // A stale list cannot tell a live token from a revoked one: answer 503.
+                Err(e) if e.is_store() || e.is_fetch() => {
+                    return error_reply(&e);
+                }
+                Err(_) => false,
+            }
+        };
+        if done {
+            self.revoked().await;
+        }
         with_status(StatusCode::OK)
     }
 
@@ -1076,7 +1101,7 @@ impl<S: SessionStore> AuthServer<S> {
                 "auth_time": c.auth_time, "acr": c.acr,
             });
             if let Some(jkt) = c.cnf.as_ref().and_then(|c| c.jkt) {
-                body["cnf"] = json!({ "jkt": jkt.to_string() });
+                with_cnf(&mut body, jkt);
             }
             return json_reply(StatusCode::OK, &body);
         }
@@ -1089,7 +1114,7 @@ impl<S: SessionStore> AuthServer<S> {
                     "sid": s.sid.to_string(),
                 });
                 if let Some(jkt) = s.dpop_jkt {
-                    body["cnf"] = json!({ "jkt": jkt.to_string() });
+                    with_cnf(&mut body, jkt);
                 }
                 json_reply(StatusCode::OK, &body)
             }
@@ -1109,7 +1134,7 @@ impl<S: SessionStore> AuthServer<S> {
             "jwks_uri": at(paths::JWKS),
             "tidepass_revocations_endpoint": at(paths::REVOCATIONS),
             "grant_types_supported": ["refresh_token"],
-            "dpop_signing_alg_values_supported": self.verifier.dpop().algorithm_names(),
+            "dpop_signing_alg_values_supported": self.dpop.algorithm_names(),
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
@@ -1211,7 +1236,10 @@ mod tests {
     #[test]
     fn client_authentication_does_not_short_circuit_on_the_id() {
         let clients = vec![
-            ("rs".to_owned(), "a long secret of the resource server".to_owned()),
+            (
+                "rs".to_owned(),
+                "a long secret of the resource server".to_owned(),
+            ),
             ("other".to_owned(), "another secret".to_owned()),
         ];
         let compares = |id: &str, secret: &str| {

@@ -35,8 +35,11 @@ pub struct FailureLimiter {
     max_keys: usize,
     per: Duration,
     /// Failures seen on a full table since the last sweep: a sweep (O(keys)) runs once per
-    /// quarter table of them, so each failure costs O(1) amortized however full it stays.
+    /// quarter table of them, or once `per` has passed since the last one (so a table filled
+    /// by one burst is cleaned when its keys recover, however few failures follow), so each
+    /// failure costs O(1) amortized however full it stays.
     since_sweep: std::sync::atomic::AtomicUsize,
+    last_sweep: std::sync::Mutex<Instant>,
     sweeps: std::sync::atomic::AtomicUsize,
 }
 
@@ -54,6 +57,7 @@ impl FailureLimiter {
             max_keys: 65_536,
             per: per.max(Duration::from_millis(1)),
             since_sweep: std::sync::atomic::AtomicUsize::new(0),
+            last_sweep: std::sync::Mutex::new(Instant::now()),
             sweeps: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -94,8 +98,12 @@ impl FailureLimiter {
         if self.keys() >= self.max_keys {
             // Sweep once per quarter table of failures on a full table, not on each: a
             // table full of recent failures would otherwise be rescanned by every attempt.
-            let due = self.since_sweep.fetch_add(1, Relaxed) >= (self.max_keys / 4).max(1);
-            if due {
+            let many = self.since_sweep.fetch_add(1, Relaxed) >= (self.max_keys / 4).max(1);
+            let stale = self
+                .last_sweep
+                .lock()
+                .map_or(true, |at| at.elapsed() >= self.per);
+            if many || stale {
                 self.since_sweep.store(0, Relaxed);
                 self.shrink();
             }
@@ -131,6 +139,9 @@ impl FailureLimiter {
     pub fn shrink(&self) {
         self.sweeps
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut at) = self.last_sweep.lock() {
+            *at = Instant::now();
+        }
         self.limiter.retain_recent();
         let now = Instant::now();
         self.blocked.retain(|_, until| *until > now);
@@ -183,9 +194,7 @@ pub fn client_address(
 /// An IPv4-mapped IPv6 address as the IPv4 address it maps; any other address as it is.
 fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
     match ip {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(ip, std::net::IpAddr::V4),
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
         std::net::IpAddr::V4(_) => ip,
     }
 }
@@ -286,9 +295,27 @@ mod tests {
         }
         let sweeps = l.sweeps() - before;
         assert!(sweeps <= 1000 / 25 + 1, "{sweeps} sweeps for 1000 failures");
-        // Still fail-closed for new failing keys and free for others.
-        assert!(l.check("10.1.0.5").is_err());
+        // Still fail-closed for new failing keys (the last one: earlier blocks may have made
+        // room for later ones) and free for others.
+        assert!(l.check("10.1.3.231").is_err());
         assert_eq!(l.check("192.0.2.7"), Ok(()));
+    }
+
+    /// A table filled by one burst is swept once its keys have recovered (one `per`), even
+    /// if few failures follow: an honest client's first failure is then not blocked.
+    #[cfg(feature = "guard")]
+    #[test]
+    fn a_burst_filled_table_is_swept_once_its_keys_recover() {
+        let l = FailureLimiter::new(5, Duration::from_millis(20)).with_max_keys(100);
+        for i in 0..100 {
+            let _ = l.failed(&format!("10.0.0.{i}"));
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(
+            l.failed("192.0.2.1"),
+            None,
+            "a first failure after recovery is free"
+        );
     }
 
     #[test]

@@ -247,8 +247,9 @@ impl<S: SessionStore> Issuer<S> {
         Ok(())
     }
 
-    /// The session of an authentic refresh token, without touching the store (for RFC 7009
-    /// revocation endpoints). `None` for anything else.
+    /// The session of an authentic refresh token, without touching the store. `None` for
+    /// anything else. (To revoke by refresh token, use [`Issuer::revoke_refresh_token`], which
+    /// also keeps a DPoP-bound session's binding and refuses old generations.)
     pub fn inspect_refresh_token(&self, refresh_token: &str) -> Option<SessionId> {
         self.secrets.load().parse(refresh_token).ok().map(|p| p.sid)
     }
@@ -489,6 +490,9 @@ impl<S: SessionStore> Issuer<S> {
         let presented = self.authenticate(&secrets, refresh_token)?;
         if let Some(policy) = &self.risk
             && let Some(stored) = self.store.load(presented.sid).await?
+            // Only a live session meets the policy; an ended one is answered by the rotation
+            // rule (ended), so a dead session's token cannot make it revoke, list or sync.
+            && stored.is_active_at(now)
         {
             // The binding first: a bound session answers only its key's holder, so a
             // proofless refresh of it (a thief's copy) must not reach a policy that can
@@ -526,6 +530,13 @@ impl<S: SessionStore> Issuer<S> {
         let presented = self.authenticate(&secrets, refresh_token)?;
         self.rotate_presented(&secrets, presented, now, false, None)
             .await
+    }
+
+    /// Check a refresh token's tag only (no store access, nothing changes): the token
+    /// endpoint does it before it checks (and records) a DPoP proof.
+    pub(crate) fn authenticate_refresh_token(&self, refresh_token: &str) -> Result<()> {
+        let secrets = self.secrets.load();
+        self.authenticate(&secrets, refresh_token).map(|_| ())
     }
 
     /// Check a refresh token's tag (no store access); a refusal is counted as an event.
@@ -586,7 +597,13 @@ impl<S: SessionStore> Issuer<S> {
             (None, Poll::Pending) => rotating.await,
             (Some(k), Poll::Pending) => {
                 // The request is queued: let its connection send it, then sign meanwhile.
-                if let_io_start().await {
+                // Not for a bound session presented without its key's proof: that refresh is
+                // refused, and a signature for it would be work an attacker chose.
+                let key_ok = k
+                    .minted_from()
+                    .dpop_jkt
+                    .is_none_or(|bound| Some(bound) == dpop);
+                if key_ok && let_io_start().await {
                     // Uncapped: the session's new end is known only from the answer, and an
                     // early token that would outlive it is dropped below.
                     early = self
@@ -608,6 +625,9 @@ impl<S: SessionStore> Issuer<S> {
             ) => {
                 self.known.saw(s, known.as_ref());
             }
+            // A proofless try at a bound session changes nothing: keep what the owner's next
+            // refresh signs ahead with.
+            Some(Rotation::KeyMismatch(_)) => {}
             _ => self.known.forget(&presented.sid),
         }
         let reject = |kind: ErrorKind| {

@@ -8,6 +8,9 @@ use crate::revocation::{Changes, Entry, Target};
 use crate::session::{RevokeReason, Session, SessionId};
 use crate::store::{SessionStore, session_entry};
 
+/// Seconds a session's revocation entry outlives the longest token it can have minted.
+const LIST_MARGIN: u64 = 60;
+
 impl<S: SessionStore> Issuer<S> {
     /// How long a revocation entry must live: the longest access-token lifetime minted plus
     /// the largest leeway a verifier may apply.
@@ -29,7 +32,11 @@ impl<S: SessionStore> Issuer<S> {
         if sids.is_empty() {
             return Ok(());
         }
-        let expires = now.saturating_add(self.revocation_ttl());
+        // A margin over the longest token lifetime: listed before it is revoked, a session can
+        // still rotate in between and mint a token a moment after `now`.
+        let expires = now
+            .saturating_add(self.revocation_ttl())
+            .saturating_add(LIST_MARGIN);
         let entries: Vec<Entry> = sids.iter().map(|sid| session_entry(sid, expires)).collect();
         self.store.append_revocations(&entries).await.map(|_| ())
     }
@@ -42,22 +49,28 @@ impl<S: SessionStore> Issuer<S> {
     ) -> Result<bool> {
         use tracing::Instrument as _;
         let span = tracing::debug_span!("tidepass.revoke", sid = %sid, reason = reason.as_str());
-        self.revoke_one_inner(sid, reason, now)
-            .instrument(span)
-            .await
+        async {
+            match self.store.load(sid).await? {
+                Some(s) => self.revoke_loaded(&s, reason, now).await,
+                None => Ok(false),
+            }
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn revoke_one_inner(
-        &self,
-        sid: SessionId,
-        reason: RevokeReason,
-        now: u64,
-    ) -> Result<bool> {
+    /// Revoke `s` (as just loaded). List first, then revoke (as `revoke_many` does): should
+    /// the append fail, nothing is revoked yet and a retry starts over. Revoked first, a
+    /// retry after a failed append would find an ended session, which the store may already
+    /// have dropped, and list nothing: its access tokens would live out their lifetime. A
+    /// session that ended so long ago that none of its tokens can be alive is not listed (and
+    /// an unknown one never is), so no request can grow the log with entries for nothing.
+    async fn revoke_loaded(&self, s: &Session, reason: RevokeReason, now: u64) -> Result<bool> {
+        let sid = s.sid;
         self.known.forget(&sid);
-        // List first, then revoke (as `revoke_many` does): should the append fail, nothing is
-        // revoked yet and a retry starts over. Revoked first, a retry after a failed append
-        // would find an ended session, which the store may already have dropped, and list
-        // nothing: the session's access tokens would live out their lifetime.
+        if !s.is_active_at(now) && !self.tokens_may_live(s, now) {
+            return Ok(false);
+        }
         self.list_sessions_revoked(&[sid], now).await?;
         let done = self.store.revoke(sid, reason, now).await?;
         if done.is_some() {
@@ -168,7 +181,7 @@ impl<S: SessionStore> Issuer<S> {
     pub async fn revoke(&self, subject: &str, sid: SessionId) -> Result<bool> {
         match self.store.load(sid).await? {
             Some(s) if s.subject == subject => {
-                self.revoke_one(sid, RevokeReason::Revoked, self.clock.now())
+                self.revoke_loaded(&s, RevokeReason::Revoked, self.clock.now())
                     .await
             }
             _ => Ok(false),
@@ -234,12 +247,14 @@ impl<S: SessionStore> Issuer<S> {
     /// Privilege change: replace session `sid` by a new session with a new id, the given
     /// assurance level (and scope, if given), and revoke the old one. This is the
     /// session-fixation defence: whoever knew the old session id or held its tokens gains
-    /// nothing from the elevation.
+    /// nothing from the elevation. A DPoP-bound session elevates only through
+    /// [`Issuer::elevate_with`] and its key's proof.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::UnknownSession`], [`ErrorKind::SessionRevoked`] or
-    /// [`ErrorKind::SessionExpired`] when `sid` is not active; a store error.
+    /// [`ErrorKind::SessionExpired`] when `sid` is not active; [`ErrorKind::InvalidDpopProof`]
+    /// for a DPoP-bound session (nothing changes); a store error.
     pub async fn elevate(
         &self,
         sid: SessionId,
@@ -253,13 +268,12 @@ impl<S: SessionStore> Issuer<S> {
     /// thumbprint `dpop` (RFC 9449). The new session keeps the old one's binding: a bound
     /// session stays bound to its key, and an unbound one becomes bound to `dpop` when a
     /// proof came with the request. A step-up never turns a sender-constrained session into
-    /// a bearer one.
+    /// a bearer one, and a bound session moves only with its key's proof.
     ///
     /// # Errors
     ///
     /// As [`Issuer::elevate`]; [`ErrorKind::InvalidDpopProof`] when the old session is bound
-    /// and `dpop` names another key (nothing changes then; a request without a proof is the
-    /// caller's to refuse, since only the caller knows how the request was authenticated).
+    /// and `dpop` is missing or names another key (nothing changes then).
     pub async fn elevate_with(
         &self,
         sid: SessionId,
@@ -272,7 +286,7 @@ impl<S: SessionStore> Issuer<S> {
         let binding = match stored.as_ref() {
             None => return Err(Error::new(ErrorKind::UnknownSession)),
             Some(s) => match (s.dpop_jkt, dpop) {
-                (Some(bound), Some(presented)) if bound != presented => {
+                (Some(bound), presented) if Some(bound) != presented => {
                     return Err(Error::with(
                         ErrorKind::InvalidDpopProof,
                         "the proof is not by the session's key",
@@ -283,7 +297,10 @@ impl<S: SessionStore> Issuer<S> {
         };
         // List first, then revoke: a failed append leaves the old session as it was, and a
         // retry lists it again (revoked first, a retry could find it cleaned up).
-        if stored.as_ref().is_some_and(|s| s.is_active_at(now) || self.tokens_may_live(s, now)) {
+        if stored
+            .as_ref()
+            .is_some_and(|s| s.is_active_at(now) || self.tokens_may_live(s, now))
+        {
             self.list_sessions_revoked(&[sid], now).await?;
         }
         self.known.forget(&sid);
@@ -323,20 +340,35 @@ impl<S: SessionStore> Issuer<S> {
 
     /// RFC 7009 revocation by refresh token: end the token's session when the token is
     /// authentic and is its session's current generation or the one just before it (a
-    /// client that revokes right after a refresh it never saw answered). Anything older is
-    /// an invalid token under RFC 7009 §2.2 and changes nothing, and so does a token of a
-    /// DPoP-bound session unless `dpop`, the thumbprint of a checked proof, is the session's
-    /// key: a thief holding a copy of a bound session's refresh token cannot log its owner
-    /// out. Returns whether a session ended.
+    /// client that revokes right after a refresh whose answer it never saw), or a newer one
+    /// the store lost ([`crate::Policy::recover_lost_rotations`]). Anything older is an
+    /// invalid token under RFC 7009 §2.2 and changes nothing. A DPoP-bound session's token
+    /// revokes only when `dpop`, the thumbprint of a checked proof, is the session's key: a
+    /// thief holding a copy of a bound session's refresh token cannot log its owner out.
+    /// Returns whether a session ended.
     ///
     /// # Errors
     ///
-    /// A store error. A token that is not ours, tampered, too old or presented without the
-    /// bound key is not an error (`Ok(false)`), as RFC 7009 asks.
+    /// [`ErrorKind::InvalidDpopProof`] for a bound session's recent token without its key's
+    /// proof (nothing changes; answer `invalid_dpop_proof`); a store error. A token that is
+    /// not ours, tampered, too old, or of an ended session is not an error (`Ok(false)`), as
+    /// RFC 7009 asks.
     pub async fn revoke_refresh_token(
         &self,
         refresh_token: &str,
         dpop: Option<crate::keys::Thumbprint>,
+    ) -> Result<bool> {
+        self.revoke_refresh_token_checked(refresh_token, || Ok(dpop))
+            .await
+    }
+
+    /// [`Issuer::revoke_refresh_token`] with the proof checked by `proof` only when it is
+    /// needed (a bound session's recent token): the auth server records a proof's `jti` only
+    /// then, so no token of a dead or unbound session lets anyone fill its replay cache.
+    pub(crate) async fn revoke_refresh_token_checked(
+        &self,
+        refresh_token: &str,
+        proof: impl FnOnce() -> Result<Option<crate::keys::Thumbprint>>,
     ) -> Result<bool> {
         let Ok(presented) = self.secrets.load().parse(refresh_token) else {
             return Ok(false);
@@ -344,13 +376,21 @@ impl<S: SessionStore> Issuer<S> {
         let Some(s) = self.store.load(presented.sid).await? else {
             return Ok(false);
         };
+        let now = self.clock.now();
         let recent = presented.generation == s.generation
-            || presented.generation.saturating_add(1) == s.generation;
-        let holder = s.dpop_jkt.is_none() || s.dpop_jkt == dpop;
-        if !recent || !holder || !s.is_active_at(self.clock.now()) {
+            || presented.generation.saturating_add(1) == s.generation
+            || (presented.generation > s.generation && self.policy.recover_lost_rotations);
+        if !recent || !s.is_active_at(now) {
             return Ok(false);
         }
-        self.revoke_one(s.sid, RevokeReason::Logout, self.clock.now())
-            .await
+        if let Some(bound) = s.dpop_jkt
+            && proof()? != Some(bound)
+        {
+            return Err(Error::with(
+                ErrorKind::InvalidDpopProof,
+                "a DPoP-bound session's refresh token revokes only with its key's proof",
+            ));
+        }
+        self.revoke_loaded(&s, RevokeReason::Logout, now).await
     }
 }

@@ -149,6 +149,9 @@ fn from_row(row: &Row) -> Result<Session> {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Until when refreshes skip the one-statement path, after it found a schema from before
+    /// migration 4 (retried every minute, so a `migrate` by another instance is picked up).
+    legacy_until: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -235,7 +238,7 @@ impl PgStore {
     /// A store over a pool you built (your TLS, your limits, your hooks). Its connections
     /// must reach a database [`PgStore::migrate`] has brought up to date.
     pub fn from_pool(pool: Pool) -> Self {
-        Self { pool }
+        Self::with_pool(pool)
     }
 
     fn pooled(manager: Manager, max_connections: usize, timeout: Duration) -> Result<Self> {
@@ -249,7 +252,22 @@ impl PgStore {
             })
             .build()
             .map_err(store_err)?;
-        Ok(Self { pool })
+        Ok(Self::with_pool(pool))
+    }
+
+    fn with_pool(pool: Pool) -> Self {
+        Self {
+            pool,
+            legacy_until: std::sync::Arc::default(),
+        }
+    }
+
+    /// Whether the one-statement rotation may be tried (not within a minute of finding the
+    /// schema without its column).
+    fn fast_path_ok(&self) -> bool {
+        self.legacy_until.lock().map_or(true, |u| {
+            u.is_none_or(|until| std::time::Instant::now() >= until)
+        })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -285,13 +303,19 @@ impl PgStore {
                 .await
                 .map_err(store_err)?;
         }
-        tx.commit().await.map_err(store_err)
+        tx.commit().await.map_err(store_err)?;
+        // The one-statement rotation again at once, if it was set aside.
+        if let Ok(mut until) = self.legacy_until.lock() {
+            *until = None;
+        }
+        Ok(())
     }
 
     /// Write the decided state of a locked session.
     /// The one-statement rotation: the session moved on from `presented`, when that is its
     /// current generation and it is alive (`None` otherwise: the locked path decides).
     async fn rotate_current(
+        &self,
         client: &deadpool_postgres::Client,
         sid: SessionId,
         presented: u64,
@@ -319,8 +343,11 @@ impl PgStore {
                 tracing::warn!(
                     target: "tidepass::store",
                     "postgres schema predates migration 4: refreshes take the locked path \
-                     until PgStore::migrate runs"
+                     until PgStore::migrate runs (checked again in a minute)"
                 );
+                if let Ok(mut until) = self.legacy_until.lock() {
+                    *until = Some(std::time::Instant::now() + Duration::from_secs(60));
+                }
                 return Ok(None);
             }
             Err(e) => return Err(store_err(e)),
@@ -494,7 +521,8 @@ impl SessionStore for PgStore {
         // alive. (Not for a shared jar's refresh, which may settle instead of rotating: the
         // locked path below applies the whole rule.)
         if !rules.settle
-            && let Some(rotated) = Self::rotate_current(&client, sid, presented, &rules).await?
+            && self.fast_path_ok()
+            && let Some(rotated) = self.rotate_current(&client, sid, presented, &rules).await?
         {
             return Ok(Some(Rotation::Rotated(rotated)));
         }

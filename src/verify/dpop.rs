@@ -53,8 +53,9 @@ pub const MAX_PROOF_LEN: usize = 4096;
 
 const SHARDS: usize = 8;
 
-/// The longest RSA modulus a proof's `jwk` may carry, in base64url characters (4096 bits).
-const MAX_RSA_MODULUS_B64: usize = 683;
+/// The longest RSA modulus a proof's `jwk` may carry, in base64url characters: 4096 bits
+/// (683 characters), with room for one leading zero byte some encoders write (684).
+const MAX_RSA_MODULUS_B64: usize = 684;
 
 /// 32 random bytes for the replay cache's keyed ids. Should the system RNG fail, std's
 /// per-process random hasher keys fill in: weaker, but never a panic and never shared.
@@ -80,7 +81,7 @@ pub struct ProofChecker {
     algorithms: Vec<Algorithm>,
     max_age: u64,
     max_ahead: u64,
-    nonces: Option<Nonces>,
+    nonces: Option<std::sync::Arc<Nonces>>,
     public_base: Option<String>,
     replay: Vec<Mutex<Shard>>,
     per_shard: usize,
@@ -163,6 +164,23 @@ impl ProofChecker {
         }
     }
 
+    /// A checker with the same settings (algorithms, window, nonces, public base, capacity)
+    /// and a replay cache of its own: the auth server checks resource requests' proofs with
+    /// one and its token and revocation endpoints' with the other, so filling one cache can
+    /// never refuse the other's proofs.
+    pub(crate) fn sibling(&self) -> Self {
+        Self {
+            algorithms: self.algorithms.clone(),
+            max_age: self.max_age,
+            max_ahead: self.max_ahead,
+            nonces: self.nonces.clone(),
+            public_base: self.public_base.clone(),
+            replay: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            per_shard: self.per_shard,
+            shard_key: random_key(),
+        }
+    }
+
     /// Accept only these algorithms (asymmetric ones; HMAC algorithms are dropped, since a
     /// proof's key is public).
     pub fn algorithms(mut self, algorithms: &[Algorithm]) -> Self {
@@ -204,7 +222,7 @@ impl ProofChecker {
     /// Demand server nonces (RFC 9449 §8, §9): a proof without a current nonce is refused
     /// with [`ErrorKind::UseDpopNonce`], and the answer carries [`ProofChecker::nonce_at`].
     pub fn nonces(mut self, nonces: Nonces) -> Self {
-        self.nonces = Some(nonces);
+        self.nonces = Some(std::sync::Arc::new(nonces));
         self
     }
 

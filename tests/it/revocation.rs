@@ -549,18 +549,27 @@ async fn a_signed_feed_is_applied_only_when_the_issuers_key_signed_it() {
         );
         assert!(list.is_revoked(0, Some(sid), 0, 0, clock.now()), "{what}");
     };
-    assert!(list.apply_signed_at(&forged, &keys, "iss", clock.now()).is_err());
+    assert!(
+        list.apply_signed_at(&forged, &keys, "iss", clock.now())
+            .is_err()
+    );
     unchanged("forged");
     // Tampered: one character of the payload changed.
     let mut tampered: Vec<char> = old_feed.chars().collect();
     let mid = old_feed.find('.').expect("dot") + 5;
     tampered[mid] = if tampered[mid] == 'A' { 'B' } else { 'A' };
     let tampered: String = tampered.into_iter().collect();
-    assert!(list.apply_signed_at(&tampered, &keys, "iss", clock.now()).is_err());
+    assert!(
+        list.apply_signed_at(&tampered, &keys, "iss", clock.now())
+            .is_err()
+    );
     unchanged("tampered");
     // Unsigned (the plain binary encoding as text) and an access token passed off as a feed.
     let plain = String::from_utf8_lossy(&freeze.encode().expect("encode")).into_owned();
-    assert!(list.apply_signed_at(&plain, &keys, "iss", clock.now()).is_err());
+    assert!(
+        list.apply_signed_at(&plain, &keys, "iss", clock.now())
+            .is_err()
+    );
     assert_eq!(
         list.apply_signed_at(p.access.as_str(), &keys, "iss", clock.now())
             .expect_err("an access token is not a feed")
@@ -635,5 +644,9 @@ async fn another_logs_feed_under_the_same_key_is_not_a_sync() {
         .expect_err("another log's feed");
     assert_eq!(e.kind(), ErrorKind::InvalidIssuer);
     assert_eq!((list.version(), list.synced_at()), (version, synced));
-    assert_eq!(list.age_at(clock.now()), Some(600), "still as stale as it was");
+    assert_eq!(
+        list.age_at(clock.now()),
+        Some(600),
+        "still as stale as it was"
+    );
 }

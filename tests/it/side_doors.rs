@@ -14,7 +14,7 @@ use tidepass::keys::{Algorithm, SigningKey};
 use tidepass::session::ClientContext;
 use tidepass::store::SessionStore;
 use tidepass::verify::dpop::{Nonces, ProofChecker};
-use tidepass::{ErrorKind, Issuer, Login, MemoryStore, Minter};
+use tidepass::{ErrorKind, Issuer, Login, MemoryStore, Minter, SessionId};
 
 const ISS: &str = "https://auth.example";
 
@@ -26,7 +26,9 @@ fn issuer() -> Issuer<MemoryStore> {
         .expect("issuer")
 }
 
-fn server(f: impl FnOnce(AuthServerBuilder<MemoryStore>) -> AuthServerBuilder<MemoryStore>) -> AuthServer<MemoryStore> {
+fn server(
+    f: impl FnOnce(AuthServerBuilder<MemoryStore>) -> AuthServerBuilder<MemoryStore>,
+) -> AuthServer<MemoryStore> {
     f(AuthServer::builder(issuer()).introspection_client("rs", "rs secret"))
         .build()
         .expect("server")
@@ -45,11 +47,21 @@ fn post(path: &str, body: &str, proof: Option<String>) -> Request<String> {
 }
 
 /// A login through the server, with a DPoP proof by `key` when given.
-async fn login(server: &AuthServer<MemoryStore>, key: Option<&DpopKey>, delivery: Delivery) -> Reply {
+async fn login(
+    server: &AuthServer<MemoryStore>,
+    key: Option<&DpopKey>,
+    delivery: Delivery,
+) -> Reply {
     let mut b = Request::post("/login").extension(Peer(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     if let Some(k) = key {
         let proof = k
-            .proof_at("POST", &format!("{ISS}/login"), None, None, server.issuer().now())
+            .proof_at(
+                "POST",
+                &format!("{ISS}/login"),
+                None,
+                None,
+                server.issuer().now(),
+            )
             .expect("proof");
         b = b.header("dpop", proof);
     }
@@ -59,14 +71,30 @@ async fn login(server: &AuthServer<MemoryStore>, key: Option<&DpopKey>, delivery
         .await
 }
 
-fn proof(key: &DpopKey, server: &AuthServer<MemoryStore>, htm: &str, path: &str, at: Option<&str>) -> String {
-    key.proof_at(htm, &format!("{ISS}{path}"), at, None, server.issuer().now())
-        .expect("proof")
+fn proof(
+    key: &DpopKey,
+    server: &AuthServer<MemoryStore>,
+    htm: &str,
+    path: &str,
+    at: Option<&str>,
+) -> String {
+    key.proof_at(
+        htm,
+        &format!("{ISS}{path}"),
+        at,
+        None,
+        server.issuer().now(),
+    )
+    .expect("proof")
 }
 
 async fn refresh(server: &AuthServer<MemoryStore>, rt: &str, proof: Option<String>) -> Reply {
     server
-        .handle(post("/token", &format!("grant_type=refresh_token&refresh_token={rt}"), proof))
+        .handle(post(
+            "/token",
+            &format!("grant_type=refresh_token&refresh_token={rt}"),
+            proof,
+        ))
         .await
 }
 
@@ -83,8 +111,8 @@ async fn introspect(server: &AuthServer<MemoryStore>, token: &str) -> Value {
 }
 
 /// `/revoke` with a bound session's refresh token: without a proof, or with another key's,
-/// it answers 200 and changes nothing (before: one request by a thief logged the owner out);
-/// with the owner's proof it ends the session.
+/// it is refused (400 `invalid_dpop_proof`) and changes nothing (before: one request by a
+/// thief logged the owner out); with the owner's proof it ends the session.
 #[tokio::test]
 async fn revoking_a_bound_session_by_refresh_token_needs_its_key() {
     let server = server(|b| b);
@@ -94,9 +122,16 @@ async fn revoking_a_bound_session_by_refresh_token_needs_its_key() {
     let rt = pair["refresh_token"].as_str().expect("rt").to_owned();
     let thief = DpopKey::generate(Algorithm::ES256).expect("thief");
     for p in [None, Some(proof(&thief, &server, "POST", "/revoke", None))] {
-        let r = server.handle(post("/revoke", &format!("token={rt}"), p)).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(introspect(&server, &rt).await["active"], true, "the session lives on");
+        let r = server
+            .handle(post("/revoke", &format!("token={rt}"), p))
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(json(&r)["error"], "invalid_dpop_proof");
+        assert_eq!(
+            introspect(&server, &rt).await["active"],
+            true,
+            "the session lives on"
+        );
     }
     let r = server
         .handle(post(
@@ -126,12 +161,16 @@ async fn revoking_an_old_generation_changes_nothing() {
         .as_str()
         .expect("rt2")
         .to_owned();
-    let r = server.handle(post("/revoke", &format!("token={rt0}"), None)).await;
+    let r = server
+        .handle(post("/revoke", &format!("token={rt0}"), None))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(introspect(&server, &rt2).await["active"], true);
     // The parent of the current one still revokes (a client that never saw its refresh's
     // answer revokes what it holds).
-    let r = server.handle(post("/revoke", &format!("token={rt1}"), None)).await;
+    let r = server
+        .handle(post("/revoke", &format!("token={rt1}"), None))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(introspect(&server, &rt2).await["active"], false);
 }
@@ -146,8 +185,22 @@ async fn elevation_keeps_the_binding() {
         .login(Login::new("alice").dpop(key.thumbprint()))
         .await
         .expect("login");
-    let up = issuer
+    // Without the key (or with another), a bound session does not move.
+    let e = issuer
         .elevate(pair.session_id, 2, None)
+        .await
+        .expect_err("no proof");
+    assert_eq!(e.kind(), ErrorKind::InvalidDpopProof);
+    let thief = DpopKey::generate(Algorithm::ES256)
+        .expect("thief")
+        .thumbprint();
+    let e = issuer
+        .elevate_with(pair.session_id, 2, None, Some(thief))
+        .await
+        .expect_err("another key");
+    assert_eq!(e.kind(), ErrorKind::InvalidDpopProof);
+    let up = issuer
+        .elevate_with(pair.session_id, 2, None, Some(key.thumbprint()))
         .await
         .expect("elevate");
     assert!(up.dpop_bound, "the elevated session is bound");
@@ -189,7 +242,10 @@ async fn a_denying_risk_policy_never_sees_a_proofless_refresh_of_a_bound_session
         .login(Login::new("alice").dpop(dpop.thumbprint()))
         .await
         .expect("login");
-    for presented in [None, Some(DpopKey::generate(Algorithm::ES256).expect("k").thumbprint())] {
+    for presented in [
+        None,
+        Some(DpopKey::generate(Algorithm::ES256).expect("k").thumbprint()),
+    ] {
         let e = issuer
             .refresh_with(pair.refresh.expose(), &ClientContext::default(), presented)
             .await
@@ -238,12 +294,15 @@ async fn a_bound_cookie_session_refreshes_with_its_proof() {
         if let Some(p) = proof {
             b = b.header("dpop", p);
         }
-        b.body("grant_type=refresh_token".to_owned()).expect("request")
+        b.body("grant_type=refresh_token".to_owned())
+            .expect("request")
     };
     let r = server.handle(by_cookie(None)).await;
     assert_eq!(json(&r)["error"], "invalid_dpop_proof");
     let r = server
-        .handle(by_cookie(Some(proof(&key, &server, "POST", "/token", None))))
+        .handle(by_cookie(Some(proof(
+            &key, &server, "POST", "/token", None,
+        ))))
         .await;
     assert_eq!(r.status(), StatusCode::OK, "{:?}", json(&r));
     assert_eq!(json(&r)["token_type"], "DPoP");
@@ -267,7 +326,9 @@ async fn revoke_and_introspect_understand_bound_access_tokens() {
         introspect(&server, &rt).await["cnf"]["jkt"],
         key.thumbprint().to_string()
     );
-    let r = server.handle(post("/revoke", &format!("token={at}"), None)).await;
+    let r = server
+        .handle(post("/revoke", &format!("token={at}"), None))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(introspect(&server, &at).await["active"], false);
     let r = server
@@ -279,7 +340,11 @@ async fn revoke_and_introspect_understand_bound_access_tokens() {
                 .expect("request"),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the revoked token is dead");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "the revoked token is dead"
+    );
 }
 
 /// The account endpoints check DPoP proofs with the checker the builder was given (here: it
@@ -311,7 +376,10 @@ async fn account_endpoints_use_the_configured_proof_checker() {
             .login(&parts, Delivery::Body, async { Some(Login::new("alice")) })
             .await,
     );
-    let at = pair["access_token"].as_str().expect("bound login").to_owned();
+    let at = pair["access_token"]
+        .as_str()
+        .expect("bound login")
+        .to_owned();
     let sessions = |proof: String| {
         Request::get("/sessions")
             .header("authorization", format!("DPoP {at}"))
@@ -322,7 +390,8 @@ async fn account_endpoints_use_the_configured_proof_checker() {
     let url = format!("{ISS}/sessions");
     let r = server
         .handle(sessions(
-            key.proof_at("GET", &url, Some(&at), None, now).expect("proof"),
+            key.proof_at("GET", &url, Some(&at), None, now)
+                .expect("proof"),
         ))
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
@@ -332,7 +401,10 @@ async fn account_endpoints_use_the_configured_proof_checker() {
             .expect("ascii")
             .contains("use_dpop_nonce")
     );
-    let fresh = r.headers()["dpop-nonce"].to_str().expect("a nonce").to_owned();
+    let fresh = r.headers()["dpop-nonce"]
+        .to_str()
+        .expect("a nonce")
+        .to_owned();
     let r = server
         .handle(sessions(
             key.proof_at("GET", &url, Some(&at), Some(&fresh), now)
@@ -403,10 +475,14 @@ async fn every_forwarded_for_line_counts() {
     assert!(limited, "the client behind the proxy was throttled");
     // The same client through the proxy's IPv4-mapped address: the same (blocked) key.
     let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
-    let r = server.handle(attempt(mapped, &["203.0.113.5".to_owned()])).await;
+    let r = server
+        .handle(attempt(mapped, &["203.0.113.5".to_owned()]))
+        .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     // An innocent address behind the same proxy is not limited.
-    let r = server.handle(attempt(mapped, &["203.0.113.77".to_owned()])).await;
+    let r = server
+        .handle(attempt(mapped, &["203.0.113.77".to_owned()]))
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -414,7 +490,11 @@ async fn every_forwarded_for_line_counts() {
 #[tokio::test]
 async fn method_not_allowed_says_what_is() {
     let server = server(|b| b);
-    for (path, allow) in [("/token", "POST"), ("/sessions", "GET"), ("/sessions/x", "DELETE")] {
+    for (path, allow) in [
+        ("/token", "POST"),
+        ("/sessions", "GET"),
+        ("/sessions/x", "DELETE"),
+    ] {
         let r = server
             .handle(Request::put(path).body(String::new()).expect("request"))
             .await;
@@ -464,7 +544,13 @@ async fn a_logout_whose_append_failed_is_listed_by_its_retry_after_cleanup() {
     let r = crate::defects::Rig::new(tidepass::Policy::web());
     let p = r.issuer.login(Login::new("dan")).await.expect("login");
     r.fail_appends(true);
-    assert!(r.issuer.logout(p.session_id).await.expect_err("append").is_store());
+    assert!(
+        r.issuer
+            .logout(p.session_id)
+            .await
+            .expect_err("append")
+            .is_store()
+    );
     r.fail_appends(false);
     // The issuer's cleanup (every 64 logins), a second later.
     r.clock.advance(1);
@@ -487,13 +573,23 @@ async fn a_reuse_whose_append_failed_survives_cleanup_until_listed() {
     let p2 = r.issuer.refresh(p1.refresh.expose()).await.expect("rotate");
     r.clock.advance(tidepass::Policy::web().grace.as_secs() + 1);
     r.fail_appends(true);
-    assert!(r.issuer.refresh(p1.refresh.expose()).await.expect_err("append").is_store());
+    assert!(
+        r.issuer
+            .refresh(p1.refresh.expose())
+            .await
+            .expect_err("append")
+            .is_store()
+    );
     r.fail_appends(false);
     r.clock.advance(1);
     for _ in 0..64 {
         r.issuer.login(Login::new("someone")).await.expect("login");
     }
-    let e = r.issuer.refresh(p1.refresh.expose()).await.expect_err("retry");
+    let e = r
+        .issuer
+        .refresh(p1.refresh.expose())
+        .await
+        .expect_err("retry");
     assert_eq!(e.kind(), ErrorKind::SessionRevoked);
     r.sync().await;
     assert_eq!(r.check(p2.access.as_str()), Err(ErrorKind::Revoked));
@@ -538,7 +634,10 @@ async fn postgres_refreshes_on_a_schema_before_migration_4() {
     let issuer = Issuer::builder(store.clone(), Minter::new(key, ISS, "api").expect("minter"))
         .build()
         .expect("issuer");
-    let pair = issuer.login(Login::new("old")).await.expect("login on version 3");
+    let pair = issuer
+        .login(Login::new("old"))
+        .await
+        .expect("login on version 3");
     let next = issuer
         .refresh(pair.refresh.expose())
         .await
@@ -555,4 +654,90 @@ async fn postgres_refreshes_on_a_schema_before_migration_4() {
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .expect("drop");
+}
+
+/// Revoking an unknown session, or one that ended long ago, appends nothing to the log (the
+/// review of the list-first change: listing before revoking must not let any request grow
+/// the log with entries for nothing).
+#[tokio::test]
+async fn nothing_is_listed_for_unknown_or_long_dead_sessions() {
+    let r = crate::defects::Rig::new(tidepass::Policy::web());
+    let version = |c: &tidepass::revocation::Changes| c.version();
+    let before = version(&r.issuer.revocation_changes(None).await.expect("log"));
+    let unknown = SessionId::random().expect("sid");
+    assert!(!r.issuer.logout(unknown).await.expect("logout"));
+    let p = r.issuer.login(Login::new("dan")).await.expect("login");
+    assert!(r.issuer.logout(p.session_id).await.expect("logout"));
+    let listed = version(&r.issuer.revocation_changes(None).await.expect("log"));
+    assert_eq!(listed, before + 1, "one entry: the real logout");
+    // A day later, none of its tokens can be alive: ending it again lists nothing.
+    r.clock.advance(86_400);
+    assert!(!r.issuer.logout(p.session_id).await.expect("again"));
+    assert!(!r.issuer.revoke("dan", p.session_id).await.expect("again"));
+    let after = version(&r.issuer.revocation_changes(None).await.expect("log"));
+    assert_eq!(after, listed);
+}
+
+/// A denying risk policy meets only live sessions: an ended session's token is answered by
+/// the rotation rule and appends nothing (before the review: denied, revoked again, listed).
+#[tokio::test]
+async fn a_denying_risk_policy_never_meets_an_ended_session() {
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let minter = Minter::new(key, ISS, "api").expect("minter");
+    let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .risk(Deny)
+        .build()
+        .expect("issuer");
+    let pair = issuer.login(Login::new("alice")).await.expect("login");
+    assert!(issuer.logout(pair.session_id).await.expect("logout"));
+    let v = issuer
+        .revocation_changes(None)
+        .await
+        .expect("log")
+        .version();
+    let e = issuer
+        .refresh_from(pair.refresh.expose(), &ClientContext::default())
+        .await
+        .expect_err("ended");
+    assert_eq!(e.kind(), ErrorKind::SessionRevoked);
+    assert_eq!(
+        issuer
+            .revocation_changes(None)
+            .await
+            .expect("log")
+            .version(),
+        v
+    );
+}
+
+/// `/revoke` checks a DPoP proof only where one is needed (a bound session's recent refresh
+/// token): an unbound session's token with a junk proof still revokes, so no token of an
+/// unbound or dead session makes the server check, and record, a proof.
+#[tokio::test]
+async fn revoke_checks_a_proof_only_where_one_is_needed() {
+    let server = server(|b| b);
+    server.sync_revocations().await.expect("sync");
+    let pair = json(&login(&server, None, Delivery::Body).await);
+    let rt = pair["refresh_token"].as_str().expect("rt").to_owned();
+    let junk = Some("e30.e30.AAAA".to_owned());
+    let r = server
+        .handle(post("/revoke", &format!("token={rt}"), junk))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(introspect(&server, &rt).await["active"], false);
+}
+
+/// A server whose revocation list is stale (here: never synced) answers `/revoke` for an
+/// access token 503, not a 200 that revoked nothing.
+#[tokio::test]
+async fn revoke_on_a_stale_list_is_503() {
+    let server = server(|b| b);
+    let pair = server
+        .issuer()
+        .login(Login::new("alice"))
+        .await
+        .expect("login");
+    let body = format!("token={}", pair.access.as_str());
+    let r = server.handle(post("/revoke", &body, None)).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -150,8 +150,7 @@ fn read_feed(
         )));
     };
     let keys = VerifyingKeys::from_jwks(&read_text(jwks)?)?;
-    let (changes, signed_at) =
-        Changes::verify_signed(text, &keys, issuer).map_err(|e| bad(&e))?;
+    let (changes, signed_at) = Changes::verify_signed(text, &keys, issuer).map_err(|e| bad(&e))?;
     Ok((changes, Some(signed_at)))
 }
 
@@ -226,9 +225,7 @@ pub(crate) fn log(command: LogCommand) -> Result<(), Failure> {
         } => {
             let saved = feeds
                 .iter()
-                .map(|f| {
-                    read_feed(Some(f), jwks.as_deref(), issuer.as_deref()).map(|(c, _)| c)
-                })
+                .map(|f| read_feed(Some(f), jwks.as_deref(), issuer.as_deref()).map(|(c, _)| c))
                 .collect::<Result<Vec<_>, _>>()?;
             rt.block_on(async {
                 let saved = &saved;
