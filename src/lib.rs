@@ -163,7 +163,9 @@
 //!   also when it has just ended, and also on a retry after a failed log append (reuse,
 //!   revoke-all, elevation): logout, revoke-one and elevation list a session *before* they
 //!   revoke it, and the issuer's periodic cleanup keeps an ended session in the store until
-//!   every token it can have minted is dead, so a retry always finds what to list. A reuse or
+//!   every token it can have minted is dead, so a retry always finds what to list (on Redis,
+//!   ended sessions expire 24 hours after their end, which covers access tokens of up to
+//!   about 23 hours). A reuse or
 //!   a risk denial detected at [`http::server::AuthServer`]'s token endpoint is applied to
 //!   that server's own verifier at once (its account endpoints and introspection refuse the
 //!   revoked session's tokens from the next request); "tokens issued before T" covers the whole second of T; token ids,
@@ -207,14 +209,20 @@
 //!   thief holding a copied refresh token can neither rotate it nor trigger the reuse alarm
 //!   or a denying risk policy that would log the owner out. The same holds at every door of
 //!   [`http::server::AuthServer`]: the token endpoint by body or by cookie; `POST /revoke`,
-//!   where a bound session's refresh token ends the session only with its key's proof, and
-//!   any refresh token older than its session's current generation and the one before is an
-//!   invalid token that changes nothing (RFC 7009 §2.2); elevation
-//!   ([`Issuer::elevate_with`]), whose new session keeps the old one's binding; and the
-//!   account endpoints, which check the `DPoP` scheme with the checker the builder was given
-//!   (its algorithms and nonces). `/revoke` and `/introspect` understand bound access tokens
-//!   (introspection answers `cnf.jkt`, RFC 9449 §6.2); a bound access token may be revoked by
-//!   whoever holds it, which ends that one short-lived token and never its session.
+//!   where a bound session's refresh token ends the session only with its key's proof (400
+//!   `invalid_dpop_proof` otherwise), and any refresh token older than its session's current
+//!   generation and the one before is an invalid token that changes nothing (RFC 7009 §2.2);
+//!   elevation, which needs the bound key ([`Issuer::elevate_with`]) and whose new session
+//!   keeps the old one's binding; and the account endpoints, which check the `DPoP` scheme as
+//!   the builder configured (algorithms, window, nonces). `/revoke` and `/introspect`
+//!   understand bound access tokens (introspection answers `cnf.jkt`, RFC 9449 §6.2); a bound
+//!   access token may be revoked by whoever holds it, which ends that one short-lived token
+//!   and never its session. By design, the user's other sessions may end a bound session
+//!   without its key (`DELETE /sessions/{id}`, revoke-others: "sign out that device"). A
+//!   proof is checked, and its `jti` recorded, only after the refresh token it comes with is
+//!   authentic (and at `/revoke`, only for a bound session's recent token); resource
+//!   requests' proofs have a replay cache of their own, so flooding one door cannot fill the
+//!   other's.
 //!   Proofs are checked as RFC 9449 §4.3 says (typ, an asymmetric algorithm, a public `jwk`,
 //!   the signature, `htm`/`htu` against the request, `iat` within 60 s back and 5 s ahead,
 //!   a `jti` never seen by that checker, `ath`, the nonce when demanded); the attack list is

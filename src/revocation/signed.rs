@@ -7,11 +7,18 @@
 //! ([`Changes::encode`]). The issuer binds the feed to its log: one issuer has one log, so
 //! two logs under one signing key (two tenants, staging and production) are told apart, and
 //! the other log's genuine current feed is refused ([`ErrorKind::InvalidIssuer`]) instead of
-//! counting as a sync. A forged snapshot (say, epoch 0 at a version near `u64::MAX`, which
-//! would freeze an unsigned verifier's list) does not verify; a tampered one neither; a
-//! replayed older feed is refused ([`ErrorKind::FeedReplayed`]); and a list kept by signed
-//! feeds counts its age from the issuer's signature time, so a replay cannot make a cut-off
-//! verifier look fresh. Nothing is applied from a refused feed.
+//! counting as a sync.
+//!
+//! The issuer field came in with this layout: a verifier of the earlier layout refuses these
+//! feeds as malformed and fails closed once it goes stale, and a current verifier refuses the
+//! earlier layout. Upgrade the auth service and the verifiers that follow it within one
+//! `max_staleness` (or raise it for the switch).
+//!
+//! A forged snapshot (say, epoch 0 at a version near `u64::MAX`, which would freeze an
+//! unsigned verifier's list) does not verify; a tampered one neither; a replayed older feed is
+//! refused ([`ErrorKind::FeedReplayed`]); and a list kept by signed feeds counts its age from
+//! the issuer's signature time, so a replay cannot make a cut-off verifier look fresh. Nothing
+//! is applied from a refused feed.
 
 use super::{Applied, Changes, RevocationList};
 use crate::error::{Error, ErrorKind, Result};
