@@ -1,6 +1,7 @@
 //! A microservice that verifies bearer tokens on its own: the library's `Follower` reads the
 //! auth service's RFC 8414 metadata, fetches its JWKS (again on an unknown kid, at most once
-//! per 10 s) and keeps a revocation list in step by polling the signed revocation feed,
+//! per 10 s: the `Auth` extractor does it before it answers, so a key rotation never answers
+//! 401 to a valid token) and keeps a revocation list in step by polling the signed revocation feed,
 //! checked against that JWKS (a forged or replayed feed is refused); with no sync for five
 //! minutes it fails closed (503). What is this service's own: its routes and flags.
 //!
@@ -22,10 +23,9 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Json, Router};
+use tidepass::Verifier;
 use tidepass::http::axum::{Auth, AuthRejection, require_scope};
-use tidepass::http::bearer;
 use tidepass::verify::follow::Follower;
-use tidepass::{ErrorKind, Verifier};
 
 const AUDIENCE: &str = "api";
 
@@ -47,34 +47,6 @@ async fn me(Auth(claims): Auth) -> Json<serde_json::Value> {
 async fn admin(Auth(claims): Auth) -> Result<&'static str, AuthRejection> {
     require_scope(&claims, "admin")?;
     Ok("welcome, admin\n")
-}
-
-/// Runs before the extractor's refusal reaches the client: on an unknown kid, have the
-/// follower refresh the JWKS (rate-limited) so the next request with a newly rotated key
-/// succeeds.
-async fn watch_unknown_kid(
-    axum::extract::State(app): axum::extract::State<App>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let header = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let response = next.run(req).await;
-    let verifier = app.follower.verifier();
-    // Under either scheme (the key is looked up before a DPoP binding is).
-    if response.status() == 401
-        && let Some(h) = header
-        && let Ok((_, token)) = bearer::parse_credentials(&h, verifier.max_token_len())
-        && verifier
-            .verify(token)
-            .is_err_and(|e| e.kind() == ErrorKind::UnknownKey)
-    {
-        app.follower.saw_unknown_kid();
-    }
-    response
 }
 
 fn usage() -> ! {
@@ -147,10 +119,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let router = Router::new()
         .route("/me", get(me))
         .route("/admin", get(admin))
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            watch_unknown_kid,
-        ))
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!(

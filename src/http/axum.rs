@@ -121,7 +121,10 @@ where
         let verifier = Arc::<Verifier<C>>::from_ref(state);
         let realm = verifier.audience().to_owned();
         // Both schemes: `Bearer`, and `DPoP` with its proof for this method and URL.
-        crate::http::verify_http(&*verifier, &parts.method, &parts.uri, &parts.headers)
+        // A new `kid` (the issuer rotated) is fetched and tried again before answering, when a
+        // Follower follows the issuer for this verifier.
+        crate::http::verify_http_following(&*verifier, &parts.method, &parts.uri, &parts.headers)
+            .await
             .map(Auth)
             .map_err(|error: Error| AuthRejection {
                 dpop: Some(Box::new(DpopChallenge {

@@ -193,15 +193,25 @@ impl<C: DeserializeOwned + Send + Sync + 'static> AuthLayer<C> {
     }
 }
 
+/// What [`AuthService`] answers with: at once (a refusal), the inner service's future, or
+/// (a token with an unknown `kid`, when a `Follower` follows the issuer) one key refresh and
+/// one more try before either.
+type Answer<S, RB, E> = Either<
+    Either<Ready<Result<Response<RB>, E>>, S>,
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<RB>, E>> + Send>>,
+>;
+
 impl<S, C, B, RB> Service<Request<B>> for AuthService<S, C>
 where
-    S: Service<Request<B>, Response = Response<RB>>,
-    RB: Default,
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+    RB: Default + Send + 'static,
     C: DeserializeOwned + Clone + Send + Sync + 'static,
 {
     type Response = Response<RB>;
     type Error = S::Error;
-    type Future = Either<Ready<Result<Response<RB>, S::Error>>, S::Future>;
+    type Future = Answer<S::Future, RB, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -211,9 +221,31 @@ where
         match self.layer.check(&request) {
             Ok(claims) => {
                 request.extensions_mut().insert(claims);
-                Either::Right(self.inner.call(request))
+                Either::Left(Either::Right(self.inner.call(request)))
             }
-            Err(e) => Either::Left(ready(Ok(self.layer.refuse(&e)))),
+            // The issuer rotated: fetch its keys (single-flight, rate-limited) and try once
+            // more before answering, so a rotation never answers 401 to a valid token.
+            Err(e) if e.kind() == ErrorKind::UnknownKey && self.layer.verifier.follows_keys() => {
+                // The service that was polled ready goes into the future; a clone stays.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let layer = self.layer.clone();
+                Either::Right(Box::pin(async move {
+                    let retried = if layer.verifier.refresh_for_unknown_kid().await {
+                        layer.check(&request)
+                    } else {
+                        Err(e)
+                    };
+                    match retried {
+                        Ok(claims) => {
+                            request.extensions_mut().insert(claims);
+                            inner.call(request).await
+                        }
+                        Err(e) => Ok(layer.refuse(&e)),
+                    }
+                }))
+            }
+            Err(e) => Either::Left(Either::Left(ready(Ok(self.layer.refuse(&e))))),
         }
     }
 }

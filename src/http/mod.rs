@@ -50,6 +50,34 @@ pub fn request_url(
     }
 }
 
+#[cfg(feature = "server")]
+/// [`verify_http`], and when the token names a `kid` the verifier does not know and a
+/// [`Follower`](crate::verify::follow::Follower) follows the issuer for it: one JWKS refresh
+/// (single-flight, rate-limited) and one more try, before answering. So a key rotation never
+/// answers 401 to a valid token, with no code of the application's. The axum extractor, the
+/// `require_auth` middleware and the tower layer use it.
+///
+/// # Errors
+///
+/// As [`verify_http`].
+pub async fn verify_http_following<C: serde::de::DeserializeOwned + Send + Sync + 'static>(
+    verifier: &crate::Verifier<C>,
+    method: &::http::Method,
+    uri: &::http::Uri,
+    headers: &::http::HeaderMap,
+) -> crate::Result<crate::Verified<C>> {
+    match verify_http(verifier, method, uri, headers) {
+        Err(e) if e.kind() == crate::ErrorKind::UnknownKey => {
+            if verifier.refresh_for_unknown_kid().await {
+                verify_http(verifier, method, uri, headers)
+            } else {
+                Err(e)
+            }
+        }
+        other => other,
+    }
+}
+
 /// Verify a request's `Authorization` under either scheme, `Bearer` or `DPoP` (with its one
 /// `DPoP` header, checked against the request's method and [`request_url`]): what the axum
 /// extractor, the middleware and the tower layer do.

@@ -60,7 +60,31 @@ pub struct Follower {
     list: Option<Arc<RevocationList>>,
     keys: Arc<KeySync>,
     fetch: Arc<Fetch>,
+    /// Registered (weakly) with the verifier, so the axum extractor, `require_auth` and the
+    /// tower layer refresh the keys on an unknown `kid` themselves.
+    refresher: Arc<Refresher>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The unknown-`kid` refresh, as the verifier's [`KeyRefresh`](crate::verify::KeyRefresh).
+#[derive(Debug)]
+struct Refresher {
+    keys: Arc<KeySync>,
+    fetch: Arc<Fetch>,
+}
+
+impl crate::verify::KeyRefresh for Refresher {
+    fn refresh(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move {
+            self.keys
+                .on_unknown_kid(SystemClock.now(), || self.fetch.jwks())
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "JWKS refresh on an unknown kid failed");
+                    false
+                })
+        })
+    }
 }
 
 impl Drop for Follower {
@@ -370,6 +394,7 @@ impl FollowerBuilder {
                 tracing::warn!(error = %e, "first revocation sync failed; failing closed until one succeeds");
             }
             let (fetch, verifier, poll) = (fetch.clone(), verifier.clone(), self.poll);
+            let (kid_keys, kid_fetch) = (keys.clone(), fetch.clone());
             tasks.push(tokio::spawn(async move {
                 syncer
                     .run_signed(
@@ -379,7 +404,19 @@ impl FollowerBuilder {
                         verifier.issuer(),
                         |since| fetch.feed(since),
                         tokio::time::sleep,
-                        |e| tracing::warn!(error = %e, "revocation sync failed; keeping the list"),
+                        |e| {
+                            tracing::warn!(error = %e, "revocation sync failed; keeping the list");
+                            // A feed signed by a key not fetched yet (the issuer rotated): the
+                            // keys now, so the next round (one poll later) applies it.
+                            if e.kind() == ErrorKind::UnknownKey {
+                                let (keys, fetch) = (kid_keys.clone(), kid_fetch.clone());
+                                tokio::spawn(async move {
+                                    let _ = keys
+                                        .on_unknown_kid(SystemClock.now(), || fetch.jwks())
+                                        .await;
+                                });
+                            }
+                        },
                     )
                     .await;
             }));
@@ -398,11 +435,19 @@ impl FollowerBuilder {
                 |e| tracing::warn!(error = %e, "revocation push failed; polling goes on"),
             )));
         }
+        let refresher = Arc::new(Refresher {
+            keys: keys.clone(),
+            fetch: fetch.clone(),
+        });
+        let weak: std::sync::Weak<dyn crate::verify::KeyRefresh> =
+            Arc::downgrade(&(refresher.clone() as Arc<dyn crate::verify::KeyRefresh>));
+        verifier.set_key_refresh(weak);
         Ok(Follower {
             verifier,
             list: followed,
             keys,
             fetch,
+            refresher,
             tasks,
         })
     }
@@ -449,7 +494,7 @@ impl Follower {
     pub async fn verify(&self, token: &str) -> Result<Verified> {
         match self.verifier.verify(token) {
             Err(e) if e.kind() == ErrorKind::UnknownKey => {
-                if let Ok(true) = self.refresh_keys().await {
+                if crate::verify::KeyRefresh::refresh(&*self.refresher).await {
                     return self.verifier.verify(token);
                 }
                 Err(e)
@@ -458,8 +503,10 @@ impl Follower {
         }
     }
 
-    /// A token was refused for an unknown `kid` elsewhere (the extractor, the layer): refresh
-    /// the keys in the background, within the same limits as [`Follower::verify`].
+    /// A token was refused for an unknown `kid` on a path of your own: refresh the keys in
+    /// the background, within the same limits as [`Follower::verify`]. (The axum extractor,
+    /// `require_auth` and the tower layer need no such call: for this follower's verifier
+    /// they refresh and try once more themselves.)
     pub fn saw_unknown_kid(&self) {
         let (keys, fetch) = (self.keys.clone(), self.fetch.clone());
         tokio::spawn(async move {
@@ -467,11 +514,5 @@ impl Follower {
                 .on_unknown_kid(SystemClock.now(), || fetch.jwks())
                 .await;
         });
-    }
-
-    async fn refresh_keys(&self) -> Result<bool> {
-        self.keys
-            .on_unknown_kid(SystemClock.now(), || self.fetch.jwks())
-            .await
     }
 }

@@ -277,6 +277,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             cache: (self.cache > 0).then(|| Cache::new(self.cache)),
             revocations: self.revocations,
             dpop: self.dpop.unwrap_or_default(),
+            key_refresh: std::sync::OnceLock::new(),
         })
     }
 }
@@ -312,6 +313,16 @@ pub struct Verifier<C = NoExtra> {
     /// Checks the DPoP proofs of `DPoP`-scheme requests (its replay cache is this verifier's).
     dpop: dpop::ProofChecker,
     revocations: Option<Arc<RevocationList>>,
+    /// Who fetches the keys again when a token names an unknown `kid` (a [`follow::Follower`]
+    /// registers itself); weak, so a dropped follower stops refreshing and nothing leaks.
+    key_refresh: std::sync::OnceLock<std::sync::Weak<dyn KeyRefresh>>,
+}
+
+/// Fetches a verifier's keys again when a token names a `kid` it does not know (the issuer
+/// rotated); single-flight and rate-limited by the implementor. Answers whether the keys were
+/// fetched (so one more try may succeed).
+pub(crate) trait KeyRefresh: Send + Sync {
+    fn refresh(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>>;
 }
 
 impl<C> fmt::Debug for Verifier<C> {
@@ -484,6 +495,27 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             Ok(v)
         });
         checked.map_err(|e| self.refused(e))
+    }
+
+    /// Register who refreshes the keys on an unknown `kid` (once; later calls are ignored).
+    pub(crate) fn set_key_refresh(&self, refresh: std::sync::Weak<dyn KeyRefresh>) {
+        let _ = self.key_refresh.set(refresh);
+    }
+
+    /// Whether someone follows the issuer's keys for this verifier (a live
+    /// [`follow::Follower`]).
+    pub(crate) fn follows_keys(&self) -> bool {
+        self.key_refresh.get().is_some_and(|w| w.strong_count() > 0)
+    }
+
+    /// A token named an unknown `kid`: have the keys fetched again, when someone follows the
+    /// issuer for this verifier. Whether they were (and one more try may succeed).
+    /// Cancellation-safe: the refresh's in-flight mark is cleared when it is dropped.
+    pub(crate) async fn refresh_for_unknown_kid(&self) -> bool {
+        let Some(refresh) = self.key_refresh.get().and_then(std::sync::Weak::upgrade) else {
+            return false;
+        };
+        refresh.refresh().await
     }
 
     /// The verifier's clock reading (Unix seconds).

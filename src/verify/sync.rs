@@ -45,9 +45,12 @@ pub fn max_age(cache_control: &str) -> Option<u64> {
     })
 }
 
+/// The shortest JWKS refresh period, seconds, whatever `max-age` the issuer announces.
+pub const MIN_EVERY: u64 = 5;
+
 impl<C: DeserializeOwned + Send + Sync + 'static> KeySync<C> {
     /// Follow the JWKS for `verifier`: periodic refresh every `default_every` seconds unless
-    /// the issuer's `max-age` says otherwise (clamped to 60 s .. 1 day), and at most one
+    /// the issuer's `max-age` says otherwise (clamped to [`MIN_EVERY`] .. 1 day), and at most one
     /// unknown-kid refresh per `min_gap` seconds.
     pub fn new(
         verifier: Arc<Verifier<C>>,
@@ -82,7 +85,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> KeySync<C> {
             .as_deref()
             .and_then(max_age)
             .unwrap_or(self.default_every);
-        Ok(every.clamp(60, 86_400))
+        // The issuer's own `max-age` is honoured down to 5 s: an issuer pre-publishes its next
+        // key by the lifetime it announces, so a verifier that cached longer than that (the
+        // earlier floor was 60 s) would miss the key's publication.
+        Ok(every.clamp(MIN_EVERY, 86_400))
     }
 
     /// A token named a kid the verifier does not know: refresh now, unless another refresh is

@@ -265,3 +265,93 @@ async fn follows_a_jose_issuer() {
         assert_eq!(err.kind(), kind, "{err}");
     }
 }
+
+/// The issuer rotates and signs with the new key at once (the worst case: nothing
+/// pre-published): the axum extractor, `require_auth` and the tower layer, verifying through
+/// the follower's verifier, fetch the new JWKS and answer 200 to the first request with the
+/// new `kid`, with no application code (before: 401 until the cached JWKS expired; the example
+/// microservice carried its own middleware for this). A forged kid still costs one fetch per
+/// gap at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_integrations_follow_a_rotation_themselves() {
+    use axum::extract::FromRef;
+    use tidepass::Verifier;
+    use tidepass::http::axum::{Auth, require_auth};
+    use tidepass::http::layer::AuthLayer;
+    use tower::{Service, ServiceExt};
+
+    #[derive(Clone)]
+    struct App {
+        verifier: Arc<Verifier>,
+    }
+    impl FromRef<App> for Arc<Verifier> {
+        fn from_ref(app: &App) -> Self {
+            app.verifier.clone()
+        }
+    }
+    async fn me(Auth(claims): Auth) -> String {
+        claims.sub.to_string()
+    }
+
+    let s = issuer().await;
+    let url = s.minter.issuer().to_owned();
+    let follower = Follower::builder(&url, "api")
+        .without_revocations()
+        .min_unknown_kid_gap(Duration::from_millis(1))
+        .start()
+        .await
+        .expect("start");
+    let verifier = follower.verifier().clone();
+    let extractor = Router::new().route("/me", get(me)).with_state(App {
+        verifier: verifier.clone(),
+    });
+    let middleware = Router::new().route("/me", get(|| async { "ok" })).layer(
+        axum::middleware::from_fn_with_state(
+            verifier.clone(),
+            require_auth::<tidepass::token::claims::NoExtra>,
+        ),
+    );
+    let mut layered = tower::ServiceBuilder::new()
+        .layer(AuthLayer::new(verifier.clone()))
+        .service(tower::service_fn(|_req: http::Request<String>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+        }));
+    let request = |token: &str| {
+        http::Request::get("/me")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    for round in 0..3 {
+        s.minter.rotate_at(
+            SigningKey::generate(Algorithm::EdDSA).expect("key"),
+            0,
+            Duration::from_secs(60),
+        );
+        let before = s.jwks_hits.load(Ordering::Relaxed);
+        let token = s.minter.token("ada").mint().expect("mint");
+        let r = match round {
+            0 => extractor.clone().oneshot(request(token.as_str())).await,
+            1 => middleware.clone().oneshot(request(token.as_str())).await,
+            _ => {
+                let req = http::Request::get("/me")
+                    .header("authorization", format!("Bearer {}", token.as_str()))
+                    .body(String::new())
+                    .expect("request");
+                let r = layered
+                    .ready()
+                    .await
+                    .expect("ready")
+                    .call(req)
+                    .await
+                    .expect("answer");
+                assert_eq!(r.status(), 200, "tower layer, round {round}");
+                assert_eq!(s.jwks_hits.load(Ordering::Relaxed), before + 1);
+                continue;
+            }
+        }
+        .expect("answer");
+        assert_eq!(r.status(), 200, "round {round}");
+        assert_eq!(s.jwks_hits.load(Ordering::Relaxed), before + 1, "one fetch");
+    }
+}
