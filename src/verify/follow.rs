@@ -31,9 +31,11 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::revocation::{RevocationList, Syncer};
+use crate::token::claims::NoExtra;
 use crate::verify::metadata::Metadata;
 use crate::verify::sync::{Fetched, KeySync};
 use crate::verify::{Verified, Verifier};
+use serde::de::DeserializeOwned;
 
 /// Builds a [`Follower`]; from [`Follower::builder`].
 #[derive(Debug)]
@@ -53,27 +55,35 @@ pub struct FollowerBuilder {
 }
 
 /// A verifier following its issuer (see the [module docs](self)). Dropping it stops the
-/// background refreshes.
-#[derive(Debug)]
-pub struct Follower {
-    verifier: Arc<Verifier>,
+/// background refreshes. `C` is the type of the tokens' custom claims
+/// ([`FollowerBuilder::start_with_claims`]); none by default.
+pub struct Follower<C = NoExtra> {
+    verifier: Arc<Verifier<C>>,
     list: Option<Arc<RevocationList>>,
-    keys: Arc<KeySync>,
+    keys: Arc<KeySync<C>>,
     fetch: Arc<Fetch>,
     /// Registered (weakly) with the verifier, so the axum extractor, `require_auth` and the
     /// tower layer refresh the keys on an unknown `kid` themselves.
-    refresher: Arc<Refresher>,
+    refresher: Arc<Refresher<C>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+impl<C> std::fmt::Debug for Follower<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower")
+            .field("verifier", &self.verifier)
+            .field("fetch", &self.fetch)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The unknown-`kid` refresh, as the verifier's [`KeyRefresh`](crate::verify::KeyRefresh).
-#[derive(Debug)]
-struct Refresher {
-    keys: Arc<KeySync>,
+struct Refresher<C> {
+    keys: Arc<KeySync<C>>,
     fetch: Arc<Fetch>,
 }
 
-impl crate::verify::KeyRefresh for Refresher {
+impl<C: DeserializeOwned + Send + Sync + 'static> crate::verify::KeyRefresh for Refresher<C> {
     fn refresh(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>> {
         Box::pin(async move {
             self.keys
@@ -87,7 +97,7 @@ impl crate::verify::KeyRefresh for Refresher {
     }
 }
 
-impl Drop for Follower {
+impl<C> Drop for Follower<C> {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
@@ -292,6 +302,19 @@ impl FollowerBuilder {
     /// wanted but named nowhere. A first revocation sync that fails is not an error: the
     /// verifier fails closed until one succeeds.
     pub async fn start(self) -> Result<Follower> {
+        self.start_with_claims().await
+    }
+
+    /// [`FollowerBuilder::start`] for tokens whose custom claims (the ones an issuer mints
+    /// with [`Login::claims`](crate::Login::claims)) deserialize into `C`: the follower's
+    /// verifier is a `Verifier<C>`, for `Auth<C>`, `require_auth::<C>` and `AuthLayer<C>`.
+    ///
+    /// # Errors
+    ///
+    /// As [`FollowerBuilder::start`].
+    pub async fn start_with_claims<C: DeserializeOwned + Send + Sync + 'static>(
+        self,
+    ) -> Result<Follower<C>> {
         let http = client(match self.tls {
             Some(c) => c,
             None => default_tls()?,
@@ -347,7 +370,8 @@ impl FollowerBuilder {
             &self.issuer,
             &self.audience,
             crate::keys::VerifyingKeys::default(),
-        );
+        )
+        .claims::<C>();
         if fetch.feed.is_some() {
             builder = builder.revocations(list.clone());
         }
@@ -472,9 +496,11 @@ impl Follower {
             dpop: None,
         }
     }
+}
 
+impl<C: DeserializeOwned + Send + Sync + 'static> Follower<C> {
     /// The verifier, for the axum extractor, the tower layer or your own calls.
-    pub fn verifier(&self) -> &Arc<Verifier> {
+    pub fn verifier(&self) -> &Arc<Verifier<C>> {
         &self.verifier
     }
 
@@ -491,7 +517,7 @@ impl Follower {
     /// # Errors
     ///
     /// As [`Verifier::verify`].
-    pub async fn verify(&self, token: &str) -> Result<Verified> {
+    pub async fn verify(&self, token: &str) -> Result<Verified<C>> {
         match self.verifier.verify(token) {
             Err(e) if e.kind() == ErrorKind::UnknownKey => {
                 if crate::verify::KeyRefresh::refresh(&*self.refresher).await {

@@ -355,3 +355,34 @@ async fn the_http_integrations_follow_a_rotation_themselves() {
         assert_eq!(s.jwks_hits.load(Ordering::Relaxed), before + 1, "one fetch");
     }
 }
+
+/// A follower for tokens with typed custom claims (what `Login::claims` mints): its verifier
+/// is a `Verifier<C>`, and a claim the type requires but a token lacks is refused (before:
+/// `Follower` was for `Verifier<NoExtra>` only, so typed claims could not reach a service
+/// that follows its issuer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_verifies_typed_custom_claims() {
+    #[derive(serde::Deserialize, serde::Serialize, Clone, Debug)]
+    struct Tenant {
+        tenant: String,
+    }
+    let s = issuer().await;
+    let url = s.minter.issuer().to_owned();
+    let follower = Follower::builder(&url, "api")
+        .without_revocations()
+        .start_with_claims::<Tenant>()
+        .await
+        .expect("start");
+    let token = s
+        .minter
+        .token("ada")
+        .claims(Tenant {
+            tenant: "acme".into(),
+        })
+        .mint()
+        .expect("mint");
+    let claims = follower.verify(token.as_str()).await.expect("verify");
+    assert_eq!(claims.extra.tenant, "acme");
+    let plain = s.minter.token("bob").mint().expect("mint");
+    assert!(follower.verify(plain.as_str()).await.is_err(), "no tenant");
+}
