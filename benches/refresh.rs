@@ -21,6 +21,7 @@ fn issuer<S: SessionStore>(store: S) -> Issuer<S> {
     )
     .expect("minter");
     Issuer::builder(store, minter)
+        .ephemeral_refresh_secrets()
         .policy(Policy::mobile())
         .build()
         .expect("issuer")

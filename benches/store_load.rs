@@ -47,6 +47,7 @@ async fn store_alone<S: SessionStore + Clone>(store: S, tasks: usize, name: &str
     )
     .expect("m");
     let issuer = Issuer::builder(store.clone(), minter)
+        .ephemeral_refresh_secrets()
         .policy(Policy::mobile())
         .build()
         .expect("issuer");

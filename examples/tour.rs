@@ -110,6 +110,7 @@ async fn part_two() -> Result<(), tidepass::Error> {
     )?;
     let issuer = std::sync::Arc::new(
         Issuer::builder(MemoryStore::new(), minter)
+            .ephemeral_refresh_secrets()
             .policy(Policy::mobile())
             .build()?,
     );

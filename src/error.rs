@@ -463,6 +463,7 @@ impl Error {
 
     /// A DPoP proof was refused, or lacked the server's nonce: answer `invalid_dpop_proof` or
     /// `use_dpop_nonce` (RFC 9449 §7.1, §8).
+    #[cfg(feature = "server")]
     pub(crate) fn is_dpop_refusal(&self) -> bool {
         matches!(
             self.0.kind,

@@ -39,7 +39,7 @@
 //! use tidepass::{Issuer, Login, MemoryStore, Minter, keys::{Algorithm, SigningKey}};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tidepass::Error> {
 //! let minter = Minter::new(SigningKey::generate(Algorithm::EdDSA)?, "https://auth.example", "api")?;
-//! let issuer = Issuer::builder(MemoryStore::new(), minter).build()?;
+//! let issuer = Issuer::builder(MemoryStore::new(), minter).ephemeral_refresh_secrets().build()?;
 //! let pair = issuer.login(Login::new("user-42").scope("read")).await?;
 //! let next = issuer.refresh(pair.refresh.expose()).await?;      // rotates
 //! assert_eq!(next.session_id, pair.session_id);

@@ -87,6 +87,7 @@ pub(crate) async fn refresh_chains<S: tidepass::store::SessionStore>(
     .expect("minter");
     let issuer = Arc::new(
         tidepass::Issuer::builder(store, minter)
+            .ephemeral_refresh_secrets()
             .policy(policy)
             .build()
             .expect("issuer"),

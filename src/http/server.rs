@@ -32,7 +32,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let minter = Minter::new(SigningKey::generate(Algorithm::EdDSA)?, "https://auth.example", "api")?;
-//! let issuer = Issuer::builder(MemoryStore::new(), minter).client_id("web").build()?;
+//! let issuer = Issuer::builder(MemoryStore::new(), minter).ephemeral_refresh_secrets().client_id("web").build()?;
 //! let server = AuthServer::builder(issuer)
 //!     .introspection_client("resource-server", "s3cret")
 //!     .build()?;

@@ -36,7 +36,7 @@ use crate::token::mint::{AccessToken, Minter};
 pub struct IssuerBuilder<S> {
     store: S,
     minter: Minter,
-    secrets: Option<RefreshSecrets>,
+    secrets: Option<Secrets>,
     policy: Policy,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
@@ -54,9 +54,19 @@ impl<S> fmt::Debug for IssuerBuilder<S> {
 }
 
 impl<S: SessionStore> IssuerBuilder<S> {
-    /// Refresh-token secrets (default: one random secret, so tokens die with the process).
+    /// Refresh-token secrets: the same on every instance of the auth service, and kept across
+    /// restarts (from the application's own secret store, or a file only this service
+    /// reads). One of this or [`IssuerBuilder::ephemeral_refresh_secrets`] is required.
     pub fn refresh_secrets(mut self, secrets: RefreshSecrets) -> Self {
-        self.secrets = Some(secrets);
+        self.secrets = Some(Secrets::Given(secrets));
+        self
+    }
+
+    /// One random refresh-token secret, made at [`IssuerBuilder::build`] and never kept:
+    /// every refresh token dies with the process, and a second instance refuses the first
+    /// one's tokens. For tests, demos and the tour; named, so it is never the silent default.
+    pub fn ephemeral_refresh_secrets(mut self) -> Self {
+        self.secrets = Some(Secrets::Ephemeral);
         self
     }
 
@@ -110,7 +120,7 @@ impl<S: SessionStore> IssuerBuilder<S> {
     ///
     /// let minter = Minter::new(SigningKey::generate(Algorithm::EdDSA)?, "https://auth", "api")?;
     /// let verifier = Verifier::new("https://auth", "api", minter.keys().verifying_keys())?;
-    /// let issuer = Issuer::builder(MemoryStore::new(), minter).client_id("web").build()?;
+    /// let issuer = Issuer::builder(MemoryStore::new(), minter).ephemeral_refresh_secrets().client_id("web").build()?;
     /// let web = issuer.login(Login::new("alice")).await?;
     /// assert_eq!(verifier.verify(web.access.as_str())?.client_id.as_deref(), Some("web"));
     /// let app = issuer.login(Login::new("alice").client_id("ios")).await?;
@@ -126,13 +136,24 @@ impl<S: SessionStore> IssuerBuilder<S> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] for an inconsistent policy; [`ErrorKind::Random`] if no
-    /// secrets were given and the RNG fails.
+    /// [`ErrorKind::InvalidConfig`] for an inconsistent policy, or when neither
+    /// [`IssuerBuilder::refresh_secrets`] nor [`IssuerBuilder::ephemeral_refresh_secrets`]
+    /// was called (a secret made up per process would log users out at every restart and
+    /// behind every load balancer); [`ErrorKind::Random`] if the RNG fails for ephemeral
+    /// secrets.
     pub fn build(self) -> Result<Issuer<S>> {
         self.policy.validate()?;
         let secrets = match self.secrets {
-            Some(s) => s,
-            None => RefreshSecrets::generate()?,
+            Some(Secrets::Given(s)) => s,
+            Some(Secrets::Ephemeral) => RefreshSecrets::generate()?,
+            None => {
+                return Err(Error::with(
+                    ErrorKind::InvalidConfig,
+                    "no refresh-token secrets: give IssuerBuilder::refresh_secrets (the same \
+                     on every instance, kept across restarts), or ephemeral_refresh_secrets() \
+                     for tests",
+                ));
+            }
         };
         Ok(Issuer {
             store: self.store,
@@ -148,6 +169,12 @@ impl<S: SessionStore> IssuerBuilder<S> {
             client_id: self.client_id,
         })
     }
+}
+
+/// Where an issuer's refresh-token secrets come from.
+enum Secrets {
+    Given(RefreshSecrets),
+    Ephemeral,
 }
 
 /// Sessions whose claims an issuer remembers by default, to sign while the store rotates.
@@ -534,6 +561,7 @@ impl<S: SessionStore> Issuer<S> {
 
     /// Check a refresh token's tag only (no store access, nothing changes): the token
     /// endpoint does it before it checks (and records) a DPoP proof.
+    #[cfg(feature = "server")]
     pub(crate) fn authenticate_refresh_token(&self, refresh_token: &str) -> Result<()> {
         let secrets = self.secrets.load();
         self.authenticate(&secrets, refresh_token).map(|_| ())

@@ -259,6 +259,7 @@ mod tests {
             .build()
             .expect("verifier");
         let issuer = Issuer::builder(Later::default(), minter)
+            .ephemeral_refresh_secrets()
             .overlap_sessions(overlap)
             .build()
             .expect("issuer");

@@ -168,6 +168,7 @@ impl ProofChecker {
     /// and a replay cache of its own: the auth server checks resource requests' proofs with
     /// one and its token and revocation endpoints' with the other, so filling one cache can
     /// never refuse the other's proofs.
+    #[cfg(feature = "server")]
     pub(crate) fn sibling(&self) -> Self {
         Self {
             algorithms: self.algorithms.clone(),

@@ -277,6 +277,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             cache: (self.cache > 0).then(|| Cache::new(self.cache)),
             revocations: self.revocations,
             dpop: self.dpop.unwrap_or_default(),
+            #[cfg(feature = "server")]
             key_refresh: std::sync::OnceLock::new(),
         })
     }
@@ -315,12 +316,14 @@ pub struct Verifier<C = NoExtra> {
     revocations: Option<Arc<RevocationList>>,
     /// Who fetches the keys again when a token names an unknown `kid` (a [`follow::Follower`]
     /// registers itself); weak, so a dropped follower stops refreshing and nothing leaks.
+    #[cfg(feature = "server")]
     key_refresh: std::sync::OnceLock<std::sync::Weak<dyn KeyRefresh>>,
 }
 
 /// Fetches a verifier's keys again when a token names a `kid` it does not know (the issuer
 /// rotated); single-flight and rate-limited by the implementor. Answers whether the keys were
 /// fetched (so one more try may succeed).
+#[cfg(feature = "server")]
 pub(crate) trait KeyRefresh: Send + Sync {
     fn refresh(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>>;
 }
@@ -498,12 +501,14 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     }
 
     /// Register who refreshes the keys on an unknown `kid` (once; later calls are ignored).
+    #[cfg(feature = "follow")]
     pub(crate) fn set_key_refresh(&self, refresh: std::sync::Weak<dyn KeyRefresh>) {
         let _ = self.key_refresh.set(refresh);
     }
 
     /// Whether someone follows the issuer's keys for this verifier (a live
     /// [`follow::Follower`]).
+    #[cfg(feature = "tower")]
     pub(crate) fn follows_keys(&self) -> bool {
         self.key_refresh.get().is_some_and(|w| w.strong_count() > 0)
     }
@@ -511,6 +516,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     /// A token named an unknown `kid`: have the keys fetched again, when someone follows the
     /// issuer for this verifier. Whether they were (and one more try may succeed).
     /// Cancellation-safe: the refresh's in-flight mark is cleared when it is dropped.
+    #[cfg(feature = "server")]
     pub(crate) async fn refresh_for_unknown_kid(&self) -> bool {
         let Some(refresh) = self.key_refresh.get().and_then(std::sync::Weak::upgrade) else {
             return false;
@@ -557,6 +563,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     /// is not refused: for the auth server's revocation and introspection endpoints, which
     /// are asked *about* a token rather than presented one as a credential (RFC 7009, RFC
     /// 7662 and RFC 9449 §6.2). Never use it to let a request in.
+    #[cfg(feature = "server")]
     pub(crate) fn verify_unconstrained(&self, token: &str) -> Result<Verified<C>> {
         self.verify_inner(token, self.clock.now(), true)
             .map_err(|e| self.refused(e))

@@ -22,6 +22,7 @@ fn server_at(
     let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
     let minter = Minter::new(key, issuer_url, "api").expect("minter");
     let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .ephemeral_refresh_secrets()
         .client_id("web")
         .build()
         .expect("issuer");
@@ -336,6 +337,7 @@ async fn metadata_of_an_issuer_with_a_path() {
         MemoryStore::new(),
         Minter::new(key, "auth.example?x=1", "api").expect("minter"),
     )
+    .ephemeral_refresh_secrets()
     .build()
     .expect("issuer");
     let err = AuthServer::builder(issuer).build().expect_err("not a URL");

@@ -117,6 +117,7 @@ async fn step_up_demands_a_recent_strong_login() {
     .expect("minter");
     let keys = minter.keys().verifying_keys();
     let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .ephemeral_refresh_secrets()
         .build()
         .expect("issuer");
     let verifier = Arc::new(

@@ -58,6 +58,7 @@ async fn setup(
     .expect("m");
     let issuer = Arc::new(
         Issuer::builder(MemoryStore::new(), minter)
+            .ephemeral_refresh_secrets()
             .build()
             .expect("issuer"),
     );
@@ -263,6 +264,7 @@ async fn bound_setup(
     .with_clock(clock.clone());
     let issuer = Arc::new(
         Issuer::builder(MemoryStore::new(), minter)
+            .ephemeral_refresh_secrets()
             .policy(tidepass::Policy::mobile())
             .clock(clock.clone())
             .build()

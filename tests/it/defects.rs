@@ -158,6 +158,7 @@ async fn thirty_two_tabs_refreshing_at_once_all_get_the_same_child_by_default() 
     let minter = Minter::new(hs256(), "iss", "aud").expect("minter");
     let issuer = Arc::new(
         Issuer::builder(MemoryStore::new(), minter)
+            .ephemeral_refresh_secrets()
             .build()
             .expect("issuer"),
     );
@@ -390,6 +391,7 @@ impl Rig {
             fail_appends: AtomicBool::new(false),
         };
         let issuer = Issuer::builder(store, minter)
+            .ephemeral_refresh_secrets()
             .policy(policy)
             .clock(clock.clone())
             .build()

@@ -25,6 +25,7 @@ mod follow;
 ))]
 mod http_e2e;
 mod interop;
+mod key_source;
 mod proc;
 #[cfg(all(feature = "redis", unix))]
 mod redis_ops;

@@ -19,7 +19,10 @@ fn issuer<S: SessionStore>(store: S) -> (Issuer<S>, Verifier, Arc<RevocationList
     )
     .expect("minter");
     let keys = minter.keys().verifying_keys();
-    let issuer = Issuer::builder(store, minter).build().expect("issuer");
+    let issuer = Issuer::builder(store, minter)
+        .ephemeral_refresh_secrets()
+        .build()
+        .expect("issuer");
     let list = Arc::new(RevocationList::new());
     let verifier = Verifier::builder("iss", "aud", keys)
         .cache_capacity(0)
@@ -678,6 +681,7 @@ mod failover {
         policy.recover_lost_rotations = recover;
         let issuer = Arc::new(
             Issuer::builder(store, minter)
+                .ephemeral_refresh_secrets()
                 .policy(policy)
                 .events(events.clone())
                 .build()

@@ -267,6 +267,7 @@ async fn two_verifiers_refuse_a_logout_within_one_sync_interval() {
     let keys = minter.keys().verifying_keys();
     let issuer = Arc::new(
         Issuer::builder(MemoryStore::new(), minter)
+            .ephemeral_refresh_secrets()
             .build()
             .expect("issuer"),
     );
@@ -446,6 +447,7 @@ fn manual_issuer() -> (
     .with_clock(clock.clone());
     let keys = minter.keys().verifying_keys();
     let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .ephemeral_refresh_secrets()
         .clock(clock.clone())
         .build()
         .expect("issuer");
@@ -618,6 +620,7 @@ async fn another_logs_feed_under_the_same_key_is_not_a_sync() {
             .expect("m")
             .with_clock(clock.clone());
         Issuer::builder(MemoryStore::new(), minter)
+            .ephemeral_refresh_secrets()
             .clock(clock.clone())
             .build()
             .expect("issuer")

@@ -22,6 +22,7 @@ fn issuer() -> Issuer<MemoryStore> {
     let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
     let minter = Minter::new(key, ISS, "api").expect("minter");
     Issuer::builder(MemoryStore::new(), minter)
+        .ephemeral_refresh_secrets()
         .build()
         .expect("issuer")
 }
@@ -234,6 +235,7 @@ async fn a_denying_risk_policy_never_sees_a_proofless_refresh_of_a_bound_session
     let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
     let minter = Minter::new(key, ISS, "api").expect("minter");
     let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .ephemeral_refresh_secrets()
         .risk(Deny)
         .build()
         .expect("issuer");
@@ -632,6 +634,7 @@ async fn postgres_refreshes_on_a_schema_before_migration_4() {
     .expect("pool");
     let key = SigningKey::generate(Algorithm::ES256).expect("key");
     let issuer = Issuer::builder(store.clone(), Minter::new(key, ISS, "api").expect("minter"))
+        .ephemeral_refresh_secrets()
         .build()
         .expect("issuer");
     let pair = issuer
@@ -685,6 +688,7 @@ async fn a_denying_risk_policy_never_meets_an_ended_session() {
     let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
     let minter = Minter::new(key, ISS, "api").expect("minter");
     let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .ephemeral_refresh_secrets()
         .risk(Deny)
         .build()
         .expect("issuer");

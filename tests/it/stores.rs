@@ -357,6 +357,7 @@ async fn postgres_migration_upgrades_a_schema_with_sessions_in_it() {
     )
     .expect("minter");
     let issuer = Issuer::builder(store.clone(), minter)
+        .ephemeral_refresh_secrets()
         .build()
         .expect("issuer");
     let pair = issuer
@@ -609,7 +610,10 @@ async fn redis_down_fails_fast_and_recovers() {
     )
     .expect("m");
     let keys = minter.keys().verifying_keys();
-    let issuer = Issuer::builder(store, minter).build().expect("issuer");
+    let issuer = Issuer::builder(store, minter)
+        .ephemeral_refresh_secrets()
+        .build()
+        .expect("issuer");
     let list = Arc::new(RevocationList::new());
     let verifier = Verifier::builder("iss", "aud", keys)
         .cache_capacity(0)
@@ -741,6 +745,7 @@ pub(crate) mod redis_index {
             let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
             let minter = Minter::new(key, "iss", "aud").expect("minter");
             Issuer::builder(store.clone(), minter)
+                .ephemeral_refresh_secrets()
                 .policy(policy)
                 .build()
                 .expect("issuer")
@@ -831,6 +836,7 @@ async fn redis_pushes_revocations_to_verifiers_and_survives_a_restart() {
     .expect("m");
     let keys = minter.keys().verifying_keys();
     let issuer = Issuer::builder(store.clone(), minter)
+        .ephemeral_refresh_secrets()
         .build()
         .expect("issuer");
     let list = Arc::new(RevocationList::new());
@@ -1078,6 +1084,7 @@ async fn postgres_kill_9_loses_no_acknowledged_write_and_down_fails_fast() {
         Minter::new(SigningKey::generate(Algorithm::EdDSA).expect("k"), "i", "a").expect("m");
     let issuer = Arc::new(
         Issuer::builder(store.clone(), minter)
+            .ephemeral_refresh_secrets()
             .build()
             .expect("issuer"),
     );
@@ -1122,7 +1129,10 @@ async fn one_redis_round_trip_per_refresh() {
         .expect("connect");
     let minter =
         Minter::new(SigningKey::generate(Algorithm::ES256).expect("k"), "i", "a").expect("m");
-    let issuer = Issuer::builder(store, minter).build().expect("issuer");
+    let issuer = Issuer::builder(store, minter)
+        .ephemeral_refresh_secrets()
+        .build()
+        .expect("issuer");
     let mut pair = issuer.login(Login::new("alice")).await.expect("login");
     pair = issuer
         .refresh(pair.refresh.expose())
