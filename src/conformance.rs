@@ -21,6 +21,8 @@
 // Test code: a panic is how a check reports a failure.
 #![allow(clippy::indexing_slicing, clippy::string_slice)]
 
+pub mod key_ring;
+
 use std::future::Future;
 use std::sync::Arc;
 

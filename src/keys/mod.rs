@@ -32,11 +32,15 @@ mod jwk;
 pub mod provider;
 
 mod algorithm;
+pub(crate) mod ring;
+pub mod sealed;
 mod set;
 mod signing;
 mod verifying;
 
 pub use algorithm::Algorithm;
+pub use ring::RingKeys;
+pub use sealed::Kek;
 pub use set::KeySet;
 pub use signing::SigningKey;
 use verifying::VerifyingInner;

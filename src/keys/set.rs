@@ -37,6 +37,14 @@ impl KeySet {
         }
     }
 
+    /// A key set with `active` and verify-only keys kept until their times (a key ring's).
+    pub(crate) fn with_retired(active: SigningKey, retired: Vec<(VerifyingKey, u64)>) -> Self {
+        Self {
+            active: Arc::new(active),
+            retired,
+        }
+    }
+
     /// The key new tokens are signed with.
     pub fn active(&self) -> &SigningKey {
         &self.active

@@ -21,6 +21,25 @@ pub struct MemoryStore {
     /// move ends later, and are re-checked lazily), so cleanup never scans live sessions.
     ends: Mutex<BinaryHeap<Reverse<(u64, SessionId)>>>,
     log: Mutex<Log>,
+    ring: Mutex<Option<super::key_ring::StoredRing>>,
+}
+
+impl super::key_ring::KeyStore for MemoryStore {
+    async fn load_key_ring(&self) -> Result<Option<super::key_ring::StoredRing>> {
+        Ok(self.ring.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    async fn swap_key_ring(&self, expected: u64, doc: &[u8]) -> Result<bool> {
+        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        if ring.as_ref().map_or(0, |r| r.version) != expected {
+            return Ok(false);
+        }
+        *ring = Some(super::key_ring::StoredRing {
+            version: expected.saturating_add(1),
+            doc: doc.to_vec(),
+        });
+        Ok(true)
+    }
 }
 
 impl MemoryStore {

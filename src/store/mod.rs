@@ -38,6 +38,7 @@ pub use self::redis::SentinelConnection;
 #[cfg(feature = "redis")]
 pub use self::redis::{Eviction, RedisOptions, RedisStore, follow_revocations};
 
+pub mod key_ring;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]

@@ -80,6 +80,14 @@ ALTER TABLE tidepass_revocation_meta
     r#"
 ALTER TABLE tidepass_sessions ADD COLUMN dpop_jkt bytea;
 "#,
+    // 5: the shared key ring (one row: its version and the document, private parts sealed).
+    r#"
+CREATE TABLE tidepass_key_ring (
+    id       smallint PRIMARY KEY CHECK (id = 1),
+    version  bigint NOT NULL,
+    doc      bytea NOT NULL
+);
+"#,
 ];
 
 fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
@@ -431,6 +439,50 @@ async fn append_in(tx: &tokio_postgres::Transaction<'_>, entries: &[Entry]) -> R
     .await
     .map_err(store_err)?;
     Ok(u(v))
+}
+
+impl super::key_ring::KeyStore for PgStore {
+    async fn load_key_ring(&self) -> Result<Option<super::key_ring::StoredRing>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT version, doc FROM tidepass_key_ring WHERE id = 1",
+                &[],
+            )
+            .await
+            .map_err(store_err)?;
+        row.map(|r| {
+            Ok(super::key_ring::StoredRing {
+                version: u(r.try_get(0).map_err(store_err)?),
+                doc: r.try_get(1).map_err(store_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn swap_key_ring(&self, expected: u64, doc: &[u8]) -> Result<bool> {
+        let client = self.client().await?;
+        let n = if expected == 0 {
+            client
+                .execute(
+                    "INSERT INTO tidepass_key_ring (id, version, doc) VALUES (1, 1, $1)
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&doc],
+                )
+                .await
+        } else {
+            client
+                .execute(
+                    "UPDATE tidepass_key_ring SET version = version + 1, doc = $2
+                     WHERE id = 1 AND version = $1",
+                    &[&i(expected), &doc],
+                )
+                .await
+        }
+        .map_err(store_err)?;
+        Ok(n == 1)
+    }
 }
 
 impl SessionStore for PgStore {

@@ -23,6 +23,8 @@ const ENDS: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("ends");
 const REVLOG: TableDefinition<u64, &[u8]> = TableDefinition::new("revocations");
 /// "floor": every version up to it was pruned.
 const REVMETA: TableDefinition<&str, u64> = TableDefinition::new("revocation_meta");
+/// The shared key ring: one row, `"ring"` → (version, document).
+const KEYRING: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("key_ring");
 
 /// A log entry and the history fingerprint at its version: 41 bytes (33 in files written
 /// before fingerprints, read as fingerprint 0, unknown).
@@ -178,6 +180,44 @@ fn append_in(txn: &WriteTransaction, entries: &[Entry]) -> Result<u64> {
     }
     meta.insert("head", head).map_err(store_err)?;
     Ok(v)
+}
+
+impl super::key_ring::KeyStore for RedbStore {
+    async fn load_key_ring(&self) -> Result<Option<super::key_ring::StoredRing>> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(store_err)?;
+            let t = match txn.open_table(KEYRING) {
+                Ok(t) => t,
+                // A file from before the key ring: nothing stored yet.
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(store_err(e)),
+            };
+            let row = t.get("ring").map_err(store_err)?;
+            Ok(row.map(|g| {
+                let (version, doc) = g.value();
+                super::key_ring::StoredRing {
+                    version,
+                    doc: doc.to_vec(),
+                }
+            }))
+        })
+        .await
+    }
+
+    async fn swap_key_ring(&self, expected: u64, doc: &[u8]) -> Result<bool> {
+        let doc = doc.to_vec();
+        self.write(move |txn| {
+            let mut t = txn.open_table(KEYRING).map_err(store_err)?;
+            let stored = t.get("ring").map_err(store_err)?.map_or(0, |g| g.value().0);
+            if stored != expected {
+                return Ok(false);
+            }
+            t.insert("ring", (expected.saturating_add(1), &doc[..]))
+                .map_err(store_err)?;
+            Ok(true)
+        })
+        .await
+    }
 }
 
 impl SessionStore for RedbStore {

@@ -54,3 +54,39 @@ async fn instances_sharing_a_secret_and_a_store_refresh_each_others_tokens() {
         .expect_err("D cannot");
     assert_eq!(e.kind(), ErrorKind::InvalidRefreshToken);
 }
+
+/// Two instances (and a third restarted later on "an empty disk") on one store load the same
+/// key ring: the same JWKS, and a refresh token minted by one refreshes on the others. The
+/// store never holds the keys in plaintext (checked by the conformance suite on every
+/// backend).
+#[tokio::test]
+async fn instances_on_a_shared_store_share_one_key_ring() {
+    use tidepass::keys::Kek;
+    use tidepass::store::key_ring::load_key_ring;
+    use tidepass::{Audience, Issuer};
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let instance = || async {
+        let kek = Kek::from_secret(&[11u8; 32]).expect("kek");
+        let ring = load_key_ring(&*store, &kek, "https://auth.example", Algorithm::EdDSA)
+            .await
+            .expect("ring");
+        let minter =
+            Minter::with_keys(ring.keys, "https://auth.example", Audience::from("api")).expect("m");
+        Issuer::builder(store.clone(), minter)
+            .refresh_secrets(ring.secrets)
+            .build()
+            .expect("issuer")
+    };
+    let (a, b) = (instance().await, instance().await);
+    assert_eq!(a.minter().keys().jwks(), b.minter().keys().jwks());
+    let pair = a.login(Login::new("alice")).await.expect("login on A");
+    let next = b
+        .refresh(pair.refresh.expose())
+        .await
+        .expect("refresh on B");
+    drop((a, b));
+    let c = instance().await;
+    c.refresh(next.refresh.expose())
+        .await
+        .expect("refresh on a restarted C");
+}

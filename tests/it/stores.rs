@@ -6,6 +6,7 @@ use tidepass::store::MemoryStore;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_conforms() {
     conformance::run_all(|| async { MemoryStore::new() }).await;
+    conformance::key_ring::run_all(|| async { MemoryStore::new() }).await;
 }
 
 #[cfg(feature = "redb")]
@@ -30,6 +31,10 @@ pub(crate) mod redb {
     async fn redb_store_conforms() {
         conformance::run_all(|| async { RedbStore::open(temp_path("conformance")).expect("open") })
             .await;
+        conformance::key_ring::run_all(|| async {
+            RedbStore::open(temp_path("key-ring")).expect("open")
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -207,6 +212,8 @@ pub(crate) mod redis_store {
             return;
         }
         conformance::run_all(|| async { store().await.expect("redis came and went") }).await;
+        conformance::key_ring::run_all(|| async { store().await.expect("redis came and went") })
+            .await;
         // Leave the shared server as we found it (the keys would expire anyway).
         let client = redis::Client::open(url()).expect("client");
         let mut con = client
@@ -290,6 +297,8 @@ pub(crate) mod postgres_store {
             return;
         }
         conformance::run_all(|| async { store().await.expect("postgres came and went") }).await;
+        conformance::key_ring::run_all(|| async { store().await.expect("postgres came and went") })
+            .await;
         // Leave the shared server as we found it.
         let (client, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
             .await
@@ -717,6 +726,12 @@ async fn redis_cluster_conforms() {
     let n = std::sync::atomic::AtomicUsize::new(0);
     conformance::run_all(|| {
         let prefix = format!("c{}", n.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let con = con.clone();
+        async move { RedisStore::with_connection(con, &prefix) }
+    })
+    .await;
+    conformance::key_ring::run_all(|| {
+        let prefix = format!("k{}", n.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let con = con.clone();
         async move { RedisStore::with_connection(con, &prefix) }
     })

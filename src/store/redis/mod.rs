@@ -19,6 +19,7 @@
 //! script cannot touch two slots in a cluster.
 
 mod follow;
+mod key_ring;
 mod options;
 #[cfg(feature = "redis-sentinel")]
 mod sentinel;

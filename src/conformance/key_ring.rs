@@ -1,0 +1,150 @@
+//! The conformance suite every [`KeyStore`] must pass: the compare-and-set rule, a race of
+//! creators that must make one ring, and the sealing seen from the store's side (what it
+//! holds opens only with the KEK, and holds no plaintext key).
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use tidepass::{conformance, store::MemoryStore};
+//! conformance::key_ring::run_all(|| async { MemoryStore::new() }).await;
+//! # }
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::error::ErrorKind;
+use crate::keys::{Algorithm, Kek};
+use crate::store::key_ring::{KeyStore, load_key_ring, reseal_key_ring};
+
+const ISS: &str = "https://auth.example";
+
+/// Every check, each on a fresh, empty store from `make`.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: KeyStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    compare_and_set(make().await).await;
+    racing_creators_make_one_ring(make().await).await;
+    the_ring_opens_only_with_its_kek(make().await).await;
+}
+
+/// `swap_key_ring` writes only over the version it names, and counts versions up from 1.
+pub async fn compare_and_set<S: KeyStore>(store: S) {
+    assert_eq!(store.load_key_ring().await.expect("load"), None, "empty");
+    assert!(
+        !store.swap_key_ring(1, b"a").await.expect("swap"),
+        "no version 1 yet"
+    );
+    assert!(store.swap_key_ring(0, b"a").await.expect("swap"), "create");
+    let first = store.load_key_ring().await.expect("load").expect("written");
+    assert_eq!((first.version, &first.doc[..]), (1, &b"a"[..]));
+    assert!(
+        !store.swap_key_ring(0, b"b").await.expect("swap"),
+        "create twice"
+    );
+    assert!(
+        !store.swap_key_ring(2, b"b").await.expect("swap"),
+        "a future version"
+    );
+    assert!(store.swap_key_ring(1, b"b").await.expect("swap"), "update");
+    let second = store.load_key_ring().await.expect("load").expect("written");
+    assert_eq!((second.version, &second.doc[..]), (2, &b"b"[..]));
+}
+
+/// Sixteen instances starting at once on an empty store: one ring, the same keys for all.
+pub async fn racing_creators_make_one_ring<S: KeyStore>(store: S) {
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let kek = Kek::from_secret(&[9u8; 32]).expect("kek");
+            load_key_ring(&*store, &kek, ISS, Algorithm::EdDSA)
+                .await
+                .expect("ring")
+                .keys
+                .active()
+                .kid()
+                .as_str()
+                .to_owned()
+        }));
+    }
+    let mut kids = Vec::new();
+    for t in tasks {
+        kids.push(t.await.expect("task"));
+    }
+    kids.dedup();
+    assert_eq!(kids.len(), 1, "one ring for every instance: {kids:?}");
+    let stored = store.load_key_ring().await.expect("load").expect("ring");
+    assert_eq!(stored.version, 1, "created once, never overwritten");
+}
+
+/// The stored ring holds no plaintext key; it opens with its KEK only (another KEK is named
+/// in the error, the right id with the wrong key is refused); after a re-seal it opens with
+/// the new KEK only, to the same keys; a re-seal done twice changes nothing.
+pub async fn the_ring_opens_only_with_its_kek<S: KeyStore>(store: S) {
+    let k1 = Kek::from_secret(&[1u8; 32]).expect("kek");
+    let ring = load_key_ring(&store, &k1, ISS, Algorithm::ES256)
+        .await
+        .expect("ring");
+    let kid = ring.keys.active().kid().as_str().to_owned();
+    let pem = ring.keys.active().export_private().expect("pem");
+    let stored = store.load_key_ring().await.expect("load").expect("ring");
+    let doc = String::from_utf8_lossy(&stored.doc);
+    for line in pem
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 16)
+    {
+        assert!(!doc.contains(line), "plaintext key material in the store");
+    }
+    let again = load_key_ring(&store, &k1, ISS, Algorithm::ES256)
+        .await
+        .expect("second instance");
+    assert_eq!(again.keys.active().kid().as_str(), kid);
+
+    let k2 = Kek::from_secret(&[2u8; 32]).expect("kek");
+    let e = load_key_ring(&store, &k2, ISS, Algorithm::ES256)
+        .await
+        .expect_err("another KEK");
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    let said = format!("{e}: {:?}", std::error::Error::source(&e));
+    assert!(said.contains(k1.id()) && said.contains(k2.id()), "{said}");
+    let same_id = Kek::new(k1.id(), &[3u8; 32]).expect("kek");
+    let e = load_key_ring(&store, &same_id, ISS, Algorithm::ES256)
+        .await
+        .expect_err("wrong key for the id");
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    let e = load_key_ring(&store, &k1, "https://other.example", Algorithm::ES256)
+        .await
+        .expect_err("another issuer's ring");
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    assert_eq!(
+        store
+            .load_key_ring()
+            .await
+            .expect("load")
+            .expect("ring")
+            .version,
+        1,
+        "no refusal wrote anything"
+    );
+
+    reseal_key_ring(&store, ISS, &k1, &k2)
+        .await
+        .expect("reseal");
+    reseal_key_ring(&store, ISS, &k1, &k2)
+        .await
+        .expect("again: nothing to do");
+    let resealed = load_key_ring(&store, &k2, ISS, Algorithm::ES256)
+        .await
+        .expect("opens with the new KEK");
+    assert_eq!(resealed.keys.active().kid().as_str(), kid);
+    assert!(
+        load_key_ring(&store, &k1, ISS, Algorithm::ES256)
+            .await
+            .is_err(),
+        "the old KEK no longer opens it"
+    );
+}

@@ -1,0 +1,147 @@
+//! The shared key ring in the store: every instance of an auth service reads the same signing
+//! key and refresh-token secrets, sealed under the operator's KEK ([`crate::keys::sealed`]),
+//! so a second instance, or one restarted on an empty disk, signs and refreshes exactly as
+//! the first. The store keeps one document and its version; every change is a
+//! compare-and-set on that version (a Lua script, a row version, a redb transaction), so
+//! instances racing to create the ring make one.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> tidepass::Result<()> {
+//! use tidepass::keys::{Algorithm, Kek};
+//! use tidepass::store::key_ring::load_key_ring;
+//! use tidepass::{Audience, Issuer, MemoryStore, Minter};
+//!
+//! let store = std::sync::Arc::new(MemoryStore::new());
+//! // The operator's KEK, the same on every instance (here from bytes; `Kek::from_env` reads
+//! // TIDEPASS_KEK).
+//! let kek = Kek::from_secret(&[42u8; 32])?;
+//! let ring = load_key_ring(&*store, &kek, "https://auth.example", Algorithm::EdDSA).await?;
+//! let minter = Minter::with_keys(ring.keys, "https://auth.example", Audience::from("api"))?;
+//! let issuer = Issuer::builder(store, minter).refresh_secrets(ring.secrets).build()?;
+//! # let _ = issuer; Ok(()) }
+//! ```
+
+use std::future::Future;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys::ring::RingDoc;
+use crate::keys::{Algorithm, Kek, RingKeys};
+
+/// A stored key-ring document and its version (1 for the first one written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRing {
+    /// Bumped by every write.
+    pub version: u64,
+    /// The document (its private parts sealed).
+    pub doc: Vec<u8>,
+}
+
+/// Where the key ring lives: the same store as the sessions, on every backend.
+///
+/// # Errors
+///
+/// Every method fails with an error for which [`crate::Error::is_store`] is `true` when the
+/// backend fails; nothing is half-written.
+pub trait KeyStore: Send + Sync + 'static {
+    /// The key ring, if one was written.
+    fn load_key_ring(&self) -> impl Future<Output = Result<Option<StoredRing>>> + Send;
+
+    /// Write `doc` as version `expected + 1` if the stored version is still `expected` (0:
+    /// nothing stored yet); `false`, and nothing written, otherwise.
+    fn swap_key_ring(&self, expected: u64, doc: &[u8])
+    -> impl Future<Output = Result<bool>> + Send;
+}
+
+impl<S: KeyStore> KeyStore for std::sync::Arc<S> {
+    fn load_key_ring(&self) -> impl Future<Output = Result<Option<StoredRing>>> + Send {
+        (**self).load_key_ring()
+    }
+
+    fn swap_key_ring(
+        &self,
+        expected: u64,
+        doc: &[u8],
+    ) -> impl Future<Output = Result<bool>> + Send {
+        (**self).swap_key_ring(expected, doc)
+    }
+}
+
+/// Compare-and-set rounds before giving up (each lost round means another instance wrote).
+const ROUNDS: usize = 8;
+
+fn contended() -> Error {
+    Error::with(
+        ErrorKind::Store,
+        "the key ring kept changing under this instance",
+    )
+}
+
+/// The issuer's keys from the store's key ring, opened with `kek`; on a store without one, a
+/// new ring (a fresh signing key of `alg` and a fresh refresh secret) is created and written
+/// with a compare-and-set, so instances starting at once agree on one ring.
+///
+/// An instance with the wrong KEK, or a KEK of another id, never makes keys of its own: it
+/// gets an error that says so.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidConfig`] when the ring is sealed under another KEK id (both ids are
+/// named), when `kek` is the wrong key for its id, when the ring belongs to another issuer, or
+/// for a symmetric `alg`; [`ErrorKind::StoreCorrupt`] for a document that is not a ring; a
+/// store error.
+pub async fn load_key_ring<S: KeyStore>(
+    store: &S,
+    kek: &Kek,
+    issuer: &str,
+    alg: Algorithm,
+) -> Result<RingKeys> {
+    for _ in 0..ROUNDS {
+        if let Some(stored) = store.load_key_ring().await? {
+            return RingDoc::from_bytes(&stored.doc, issuer)?.open(kek);
+        }
+        let doc = RingDoc::create(kek, issuer, alg)?;
+        if store.swap_key_ring(0, &doc.to_bytes()?).await? {
+            tracing::info!(target: "tidepass::keys", issuer, "created the shared key ring");
+            return doc.open(kek);
+        }
+        // Another instance created it first: take theirs.
+    }
+    Err(contended())
+}
+
+/// Re-seal the ring under `new` (KEK rotation, no downtime): instances with `old` keep
+/// working until they restart with `new`; run it once, from any instance or a tool. Done
+/// again, it changes nothing.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidConfig`] when there is no ring, or `old` does not open it (as
+/// [`load_key_ring`]); a store error.
+pub async fn reseal_key_ring<S: KeyStore>(
+    store: &S,
+    issuer: &str,
+    old: &Kek,
+    new: &Kek,
+) -> Result<()> {
+    for _ in 0..ROUNDS {
+        let Some(stored) = store.load_key_ring().await? else {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "no key ring in the store to re-seal",
+            ));
+        };
+        let doc = RingDoc::from_bytes(&stored.doc, issuer)?;
+        if doc.kek_ids() == [new.id()] {
+            // Already sealed under `new`: check that it opens, and stop.
+            return doc.open(new).map(|_| ());
+        }
+        let next = doc.reseal(old, new)?;
+        if store
+            .swap_key_ring(stored.version, &next.to_bytes()?)
+            .await?
+        {
+            return Ok(());
+        }
+    }
+    Err(contended())
+}
