@@ -13,8 +13,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::error::ErrorKind;
+use crate::keys::RingPolicy;
 use crate::keys::{Algorithm, Kek};
-use crate::store::key_ring::{KeyStore, load_key_ring, reseal_key_ring};
+use crate::store::key_ring::{
+    KeyStore, load_key_ring, load_key_ring_at, maintain_key_ring_at, reseal_key_ring,
+};
 
 const ISS: &str = "https://auth.example";
 
@@ -28,6 +31,7 @@ where
     compare_and_set(make().await).await;
     racing_creators_make_one_ring(make().await).await;
     the_ring_opens_only_with_its_kek(make().await).await;
+    racing_rotations_make_one_key(make().await).await;
 }
 
 /// `swap_key_ring` writes only over the version it names, and counts versions up from 1.
@@ -147,4 +151,52 @@ pub async fn the_ring_opens_only_with_its_kek<S: KeyStore>(store: S) {
             .is_err(),
         "the old KEK no longer opens it"
     );
+}
+
+/// Sixteen instances apply the rotation rules at the same instant, twice (when the next key
+/// is due, then when it takes over): one next key is made, and all of them sign with it.
+pub async fn racing_rotations_make_one_key<S: KeyStore>(store: S) {
+    const T: u64 = 1_800_000_000;
+    let store = Arc::new(store);
+    let kek = Arc::new(Kek::from_secret(&[4u8; 32]).expect("kek"));
+    let first = load_key_ring_at(&*store, &kek, ISS, Algorithm::EdDSA, T)
+        .await
+        .expect("ring");
+    let first_kid = first.keys.active().kid().as_str().to_owned();
+    let policy = RingPolicy::signing(
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(600),
+        std::time::Duration::from_secs(900),
+    );
+    for (at, what) in [(T + 3000, "published"), (T + 3600, "active")] {
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (store, kek) = (store.clone(), kek.clone());
+            tasks.push(tokio::spawn(async move {
+                let keys = maintain_key_ring_at(&*store, &kek, ISS, Algorithm::EdDSA, &policy, at)
+                    .await
+                    .expect("maintain")
+                    .keys;
+                let mut kids: Vec<String> = keys
+                    .verifying_keys()
+                    .iter()
+                    .map(|k| k.kid().as_str().to_owned())
+                    .collect();
+                kids.sort();
+                (keys.active().kid().as_str().to_owned(), kids)
+            }));
+        }
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.expect("task"));
+        }
+        seen.dedup();
+        assert_eq!(seen.len(), 1, "{what}: every instance agrees: {seen:?}");
+        let (active, kids) = &seen[0];
+        assert_eq!(kids.len(), 2, "{what}: the old key and the new one");
+        match what {
+            "published" => assert_eq!(active, &first_kid, "not signing before its time"),
+            _ => assert_ne!(active, &first_kid, "the next key took over"),
+        }
+    }
 }

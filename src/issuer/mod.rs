@@ -274,6 +274,16 @@ impl<S: SessionStore> Issuer<S> {
         Ok(())
     }
 
+    /// Use the keys a shared key ring gives
+    /// ([`crate::store::key_ring::maintain_key_ring_at`]): the minter's signing keys and the
+    /// refresh-token secrets, replaced whole. Refreshes and mints in flight finish with what
+    /// they started with.
+    pub fn use_ring_keys(&self, ring: crate::keys::RingKeys) {
+        self.minter.set_keys(ring.keys);
+        let _guard = self.secrets_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.secrets.store(Arc::new(ring.secrets));
+    }
+
     /// The session of an authentic refresh token, without touching the store. `None` for
     /// anything else. (To revoke by refresh token, use [`Issuer::revoke_refresh_token`], which
     /// also keeps a DPoP-bound session's binding and refuses old generations.)

@@ -39,7 +39,7 @@ mod signing;
 mod verifying;
 
 pub use algorithm::Algorithm;
-pub use ring::RingKeys;
+pub use ring::{RingKeys, RingPolicy};
 pub use sealed::Kek;
 pub use set::KeySet;
 pub use signing::SigningKey;

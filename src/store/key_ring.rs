@@ -23,8 +23,9 @@
 
 use std::future::Future;
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::ring::RingDoc;
+use crate::keys::ring::{RingDoc, RingPolicy};
 use crate::keys::{Algorithm, Kek, RingKeys};
 
 /// A stored key-ring document and its version (1 for the first one written).
@@ -95,11 +96,26 @@ pub async fn load_key_ring<S: KeyStore>(
     issuer: &str,
     alg: Algorithm,
 ) -> Result<RingKeys> {
+    load_key_ring_at(store, kek, issuer, alg, SystemClock.now()).await
+}
+
+/// [`load_key_ring`] as of `now` (a ring it creates starts its first period then).
+///
+/// # Errors
+///
+/// As [`load_key_ring`].
+pub async fn load_key_ring_at<S: KeyStore>(
+    store: &S,
+    kek: &Kek,
+    issuer: &str,
+    alg: Algorithm,
+    now: u64,
+) -> Result<RingKeys> {
     for _ in 0..ROUNDS {
         if let Some(stored) = store.load_key_ring().await? {
             return RingDoc::from_bytes(&stored.doc, issuer)?.open(kek);
         }
-        let doc = RingDoc::create(kek, issuer, alg)?;
+        let doc = RingDoc::create(kek, issuer, alg, now)?;
         if store.swap_key_ring(0, &doc.to_bytes()?).await? {
             tracing::info!(target: "tidepass::keys", issuer, "created the shared key ring");
             return doc.open(kek);
@@ -141,6 +157,85 @@ pub async fn reseal_key_ring<S: KeyStore>(
             .await?
         {
             return Ok(());
+        }
+    }
+    Err(contended())
+}
+
+/// Apply the ring's rules as of `now` ([`RingPolicy`]: the next key published ahead, then
+/// made active, the old one retired and later dropped; refresh secrets rotated) and answer
+/// the keys to use. Every instance calls it periodically (every `poll`, well under
+/// `publish_ahead`); a change is one compare-and-set, so instances racing a rotation make one
+/// key and all adopt it. A ring that does not exist yet is created as [`load_key_ring`] does.
+///
+/// What holds, with `poll` the longest time between two calls of an instance: a key is in
+/// every instance's JWKS from at most `poll` after it was published, and signs from
+/// `publish_ahead` after that at the earliest, so give `publish_ahead` at least the JWKS
+/// `max-age` plus `poll` plus a leeway; an instance may sign with a key for up to `poll`
+/// after it retired, so give `keep_retired` at least the longest token lifetime plus `poll`
+/// plus a leeway.
+///
+/// # Errors
+///
+/// As [`load_key_ring`]; [`ErrorKind::InvalidConfig`] for a policy whose period is not
+/// longer than its pre-publication lead.
+pub async fn maintain_key_ring_at<S: KeyStore>(
+    store: &S,
+    kek: &Kek,
+    issuer: &str,
+    alg: Algorithm,
+    policy: &RingPolicy,
+    now: u64,
+) -> Result<RingKeys> {
+    for _ in 0..ROUNDS {
+        let Some(stored) = store.load_key_ring().await? else {
+            load_key_ring_at(store, kek, issuer, alg, now).await?;
+            continue;
+        };
+        let doc = RingDoc::from_bytes(&stored.doc, issuer)?;
+        let Some(next) = doc.advance(kek, policy, now)? else {
+            return doc.open(kek);
+        };
+        if store
+            .swap_key_ring(stored.version, &next.to_bytes()?)
+            .await?
+        {
+            tracing::info!(target: "tidepass::keys", issuer, "key ring advanced");
+            return next.open(kek);
+        }
+        // Another instance advanced it first: start over from theirs.
+    }
+    Err(contended())
+}
+
+/// Stop trusting signing key `kid` at once (it leaked): the active key is replaced at once
+/// (by the published next key, or a new one) and dropped, not retired; a retired or next key
+/// is dropped. Tokens it signed stop verifying wherever the JWKS is fetched again; instances
+/// pick the change up at their next [`maintain_key_ring_at`].
+///
+/// # Errors
+///
+/// As [`reseal_key_ring`].
+pub async fn retire_signing_key_at<S: KeyStore>(
+    store: &S,
+    kek: &Kek,
+    issuer: &str,
+    kid: &str,
+    now: u64,
+) -> Result<RingKeys> {
+    for _ in 0..ROUNDS {
+        let Some(stored) = store.load_key_ring().await? else {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "no key ring in the store",
+            ));
+        };
+        let next = RingDoc::from_bytes(&stored.doc, issuer)?.retire_now(kek, kid, now)?;
+        if store
+            .swap_key_ring(stored.version, &next.to_bytes()?)
+            .await?
+        {
+            return next.open(kek);
         }
     }
     Err(contended())

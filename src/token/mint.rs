@@ -199,6 +199,13 @@ impl Minter {
         self.state.store(Arc::new(Prepared::new(keys)));
     }
 
+    /// Replace the whole key set (the keys a shared key ring gives,
+    /// [`crate::store::key_ring::maintain_key_ring_at`]). Concurrent minting is never blocked.
+    pub fn set_keys(&self, keys: KeySet) {
+        let _guard = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
+        self.state.store(Arc::new(Prepared::new(keys)));
+    }
+
     /// Drop retired keys whose tokens have all expired at `now`.
     pub fn prune_at(&self, now: u64) {
         let _guard = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
