@@ -24,7 +24,19 @@
 //! `--trusted-proxy IP` (repeatable: whose `X-Forwarded-For` names the client for the rate
 //! limits on failed logins and refreshes; anyone else's is ignored), `--allowed-origin URL`
 //! (repeatable: the pages whose cookie-mode refreshes are accepted; without one, only
-//! same-origin requests).
+//! same-origin requests), `--rotate-every SECS` (86400: the signing key's period, with a
+//! shared key ring), `--jwks-max-age SECS` (300: the JWKS `Cache-Control: max-age`, which also
+//! sets how early the next key is published).
+//!
+//! Keys and secrets. On a shared store (`redis://…`, `postgres://…`) the service keeps nothing
+//! on local disk: the signing keys and the refresh secret live in the store's key ring,
+//! sealed under the KEK in the environment variable `TIDEPASS_KEK` (base64url, no padding, of
+//! at least 32 random bytes; the same on every instance). Without it, the service refuses to
+//! start: it never makes keys of its own there. Every instance rotates the ring on schedule
+//! (the first to see a rotation due makes it; the others adopt it within 5 s). With the
+//! embedded default (redb under `--data`) and no `TIDEPASS_KEK`, the key and the secret are
+//! files in `--data`, as one instance needs; set `TIDEPASS_KEK` and they live sealed in the
+//! redb file's key ring too.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,9 +56,10 @@ use tidepass::http::cookie::RefreshCookie;
 use tidepass::http::server::{AuthServer, Delivery};
 use tidepass::issuer::events::{Both, MetricsSink, TracingSink};
 use tidepass::issuer::guard::{DefaultRisk, FailureLimiter};
-use tidepass::keys::{Algorithm, SigningKey};
+use tidepass::keys::{Algorithm, Kek, KeySet, RingPolicy, SigningKey};
 use tidepass::session::refresh::RefreshSecrets;
 use tidepass::store::SessionStore;
+use tidepass::store::key_ring::{KeyStore, maintain_key_ring_at};
 use tidepass::verify::dpop::{Nonces, ProofChecker};
 use tidepass::{ClientContext, Issuer, Login, Minter, Policy};
 
@@ -66,6 +79,8 @@ struct Options {
     dpop_nonces: bool,
     trusted_proxies: Vec<std::net::IpAddr>,
     allowed_origins: Vec<String>,
+    rotate_every: u64,
+    jwks_max_age: u64,
 }
 
 fn usage() -> ! {
@@ -73,7 +88,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: auth_service [--listen ADDR] [--issuer URL] [--data DIR] [--store URL] \
          [--access-ttl SECS] [--grace SECS] [--user NAME:PASSWORD]... [--client-id ID] \
-         [--client-secret S] [--host-cookie] [--dpop-nonces] [--trusted-proxy IP]... [--allowed-origin URL]..."
+         [--client-secret S] [--host-cookie] [--dpop-nonces] [--trusted-proxy IP]... [--allowed-origin URL]... \
+         [--rotate-every SECS] [--jwks-max-age SECS]"
     );
     std::process::exit(if help { 0 } else { 2 })
 }
@@ -93,6 +109,8 @@ fn options() -> Options {
         dpop_nonces: false,
         trusted_proxies: Vec::new(),
         allowed_origins: Vec::new(),
+        rotate_every: 86_400,
+        jwks_max_age: 300,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -114,6 +132,8 @@ fn options() -> Options {
             "--host-cookie" => o.host_cookie = true,
             "--dpop-nonces" => o.dpop_nonces = true,
             "--allowed-origin" => o.allowed_origins.push(value()),
+            "--rotate-every" => o.rotate_every = value().parse().unwrap_or_else(|_| usage()),
+            "--jwks-max-age" => o.jwks_max_age = value().parse().unwrap_or_else(|_| usage()),
             "--trusted-proxy" => o
                 .trusted_proxies
                 .push(value().parse().unwrap_or_else(|_| usage())),
@@ -218,16 +238,15 @@ fn router<S: SessionStore + 'static>(app: Arc<Service<S>>) -> Router {
         .layer(axum::middleware::from_fn(json_errors))
 }
 
-async fn serve<S: SessionStore + 'static>(
-    store: S,
-    o: Options,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let pem = kept(&o.data.join("signing.pem"), || {
+/// The signing key and refresh secret as files in `--data` (one instance on the embedded
+/// store, without a KEK).
+fn keys_from_files(data: &Path) -> Result<(KeySet, RefreshSecrets), Box<dyn std::error::Error>> {
+    let pem = kept(&data.join("signing.pem"), || {
         let key = SigningKey::generate(Algorithm::EdDSA).expect("generate a key");
         key.export_private().expect("export").to_string()
     })?;
     let key = SigningKey::from_pem(pem.as_bytes(), None)?;
-    let secret = kept(&o.data.join("refresh.secret"), || {
+    let secret = kept(&data.join("refresh.secret"), || {
         let mut b = [0u8; 32];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("rng");
         b.iter().map(|x| format!("{x:02x}")).collect()
@@ -235,26 +254,73 @@ async fn serve<S: SessionStore + 'static>(
     let secret: Vec<u8> = (0..secret.trim().len() / 2)
         .map(|i| u8::from_str_radix(&secret.trim()[2 * i..2 * i + 2], 16))
         .collect::<Result<_, _>>()?;
+    Ok((KeySet::new(key), RefreshSecrets::from_secret(1, &secret)?))
+}
+
+/// How often every instance applies the key ring's rules (and adopts what another did).
+const RING_POLL: u64 = 5;
+
+async fn serve<S: SessionStore + KeyStore + Clone + 'static>(
+    store: S,
+    o: Options,
+    shared: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     // Bind first: the issuer URL defaults to the address we really listen on.
     let listener = tokio::net::TcpListener::bind(o.listen).await?;
     let issuer_url = o
         .issuer
         .clone()
         .unwrap_or_else(|| format!("http://{}", listener.local_addr().expect("bound")));
-    let minter = Minter::new(key, &issuer_url, AUDIENCE)?
+    // Keys: the store's sealed key ring whenever a KEK is given (required on a shared store),
+    // else files in --data.
+    let ring_policy = RingPolicy::signing(
+        std::time::Duration::from_secs(o.rotate_every),
+        std::time::Duration::from_secs(o.jwks_max_age + RING_POLL + 60),
+        std::time::Duration::from_secs(o.access_ttl + RING_POLL + 60),
+    );
+    let kek = match Kek::from_env("TIDEPASS_KEK") {
+        Ok(kek) => Some(Arc::new(kek)),
+        Err(e) if shared => {
+            return Err(format!(
+                "a shared store needs its KEK in TIDEPASS_KEK (base64url of at least 32 random \
+                 bytes, the same on every instance): {e}"
+            )
+            .into());
+        }
+        Err(_) => None,
+    };
+    let (keys, secrets) = match &kek {
+        Some(kek) => {
+            let now = tidepass::clock::Clock::now(&tidepass::clock::SystemClock);
+            let ring = maintain_key_ring_at(
+                &store,
+                kek,
+                &issuer_url,
+                Algorithm::EdDSA,
+                &ring_policy,
+                now,
+            )
+            .await?;
+            (ring.keys, ring.secrets)
+        }
+        None => keys_from_files(&o.data)?,
+    };
+    let ring_store = kek.as_ref().map(|_| store.clone());
+    let minter = Minter::with_keys(keys, &issuer_url, AUDIENCE.into())?
         .with_ttl(std::time::Duration::from_secs(o.access_ttl));
     let mut policy = Policy::web();
     policy.grace = std::time::Duration::from_secs(o.grace);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let issuer = Issuer::builder(store, minter)
         .client_id("tidepass-example")
-        .refresh_secrets(RefreshSecrets::from_secret(1, &secret)?)
+        .refresh_secrets(secrets)
         .policy(policy)
         .risk(DefaultRisk)
         .events(Both(TracingSink, MetricsSink))
         .build()?;
     // Failed logins and refreshes per client address (bounded): 10 at once, then one per 6 s.
     let mut server = AuthServer::builder(issuer)
+        .jwks_max_age(std::time::Duration::from_secs(o.jwks_max_age))
         .failure_limiter(FailureLimiter::new(10, std::time::Duration::from_secs(6)));
     if o.host_cookie {
         server = server.cookie(RefreshCookie::host());
@@ -300,6 +366,30 @@ async fn serve<S: SessionStore + 'static>(
             .follow_revocations(std::time::Duration::from_secs(1), tokio::time::sleep)
             .await;
     });
+    // The key ring's rules, every few seconds: rotations on schedule, made once (the store's
+    // compare-and-set) and adopted by every instance.
+    if let (Some(kek), Some(store)) = (kek, ring_store) {
+        let (server, issuer_url) = (server.clone(), issuer_url.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(RING_POLL)).await;
+                let now = tidepass::clock::Clock::now(&tidepass::clock::SystemClock);
+                match maintain_key_ring_at(
+                    &store,
+                    &kek,
+                    &issuer_url,
+                    Algorithm::EdDSA,
+                    &ring_policy,
+                    now,
+                )
+                .await
+                {
+                    Ok(ring) => server.issuer().use_ring_keys(ring),
+                    Err(e) => eprintln!("auth_service: key ring: {e}; keeping the keys"),
+                }
+            }
+        });
+    }
     let app = Arc::new(Service {
         server,
         users,
@@ -329,8 +419,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .clone()
         .unwrap_or_else(|| format!("redb:{}", o.data.join("sessions.redb").display()));
     match store.split_once(':') {
-        Some(("memory", _)) => serve(tidepass::MemoryStore::new(), o).await,
-        Some(("redb", path)) => serve(tidepass::store::RedbStore::open(path)?, o).await,
+        Some(("memory", _)) => serve(Arc::new(tidepass::MemoryStore::new()), o, false).await,
+        Some(("redb", path)) => serve(tidepass::store::RedbStore::open(path)?, o, false).await,
         Some(("redis", _)) => {
             let s = tidepass::store::RedisStore::connect(
                 &store,
@@ -338,13 +428,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::time::Duration::from_secs(2),
             )
             .await?;
-            serve(s, o).await
+            serve(s, o, true).await
         }
         Some(("postgres" | "postgresql", _)) => {
             let s =
                 tidepass::store::PgStore::connect(&store, 16, std::time::Duration::from_secs(2))?;
             s.migrate().await?;
-            serve(s, o).await
+            serve(s, o, true).await
         }
         _ => {
             eprintln!("--store must be memory:, redb:PATH, redis://… or postgres://…");

@@ -21,5 +21,10 @@ where
     );
     let mut command = Command::new(bin);
     command.args(args).stderr(Stdio::null());
+    // A shared store needs the deployment's KEK (the example refuses to start without one):
+    // a fixed one for benches, unless the environment gives its own.
+    if std::env::var_os("TIDEPASS_KEK").is_none() {
+        command.env("TIDEPASS_KEK", "YmVuY2hlcy1vbmx5LWtlay0zMi1ieXRlcy1sb25nLi4");
+    }
     Proc::listening(command)
 }

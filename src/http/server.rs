@@ -135,6 +135,7 @@ pub struct AuthServerBuilder<S> {
     max_body: usize,
     max_staleness: Option<Duration>,
     dpop: crate::verify::dpop::ProofChecker,
+    jwks_max_age: Duration,
 }
 
 impl<S> std::fmt::Debug for AuthServerBuilder<S> {
@@ -186,6 +187,15 @@ impl<S: SessionStore> AuthServerBuilder<S> {
     #[cfg(feature = "guard")]
     pub fn failure_limiter(mut self, limiter: crate::issuer::guard::FailureLimiter) -> Self {
         self.failures = Some(limiter);
+        self
+    }
+
+    /// The JWKS's `Cache-Control: max-age` (default 5 minutes): how long verifiers may
+    /// cache it. With a shared key ring, its `publish_ahead` must be at least this (plus
+    /// how often instances look at the ring and a leeway), so every cached JWKS holds a key
+    /// before it signs ([`crate::keys::RingPolicy`]).
+    pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
+        self.jwks_max_age = max_age;
         self
     }
 
@@ -296,6 +306,11 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             max_body: self.max_body,
             dpop: checker,
             origin,
+            jwks_cache: HeaderValue::from_str(&format!(
+                "public, max-age={}",
+                self.jwks_max_age.as_secs()
+            ))
+            .unwrap_or(HeaderValue::from_static("public, max-age=300")),
         })
     }
 }
@@ -321,6 +336,8 @@ pub struct AuthServer<S> {
     max_body: usize,
     /// Checks the proofs of the login, token and revocation endpoints.
     dpop: crate::verify::dpop::ProofChecker,
+    /// The JWKS's `Cache-Control`.
+    jwks_cache: HeaderValue,
     /// The scheme and authority a proof's `htu` names (with the request's path).
     origin: String,
 }
@@ -511,6 +528,7 @@ impl<S: SessionStore> AuthServer<S> {
             max_body: 16 * 1024,
             max_staleness: None,
             dpop: crate::verify::dpop::ProofChecker::new(),
+            jwks_max_age: Duration::from_secs(300),
         }
     }
 
@@ -1153,14 +1171,12 @@ impl<S: SessionStore> AuthServer<S> {
         r
     }
 
-    /// `GET /.well-known/jwks.json`, cacheable for 5 minutes (verifiers also refetch on an
-    /// unknown `kid`, so a rotation is seen at once).
+    /// `GET /.well-known/jwks.json`, cacheable for [`AuthServerBuilder::jwks_max_age`]
+    /// (verifiers also refetch on an unknown `kid`, so a rotation is seen at once).
     pub fn jwks(&self) -> Reply {
         let mut r = json_reply(StatusCode::OK, &self.issuer.minter().keys().jwks());
-        r.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=300"),
-        );
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, self.jwks_cache.clone());
         r
     }
 

@@ -25,9 +25,130 @@ use crate::common::Proc;
 
 /// Start an example and wait for its "listening on URL" line.
 fn start(name: &str, args: &[&str]) -> Proc {
+    start_with(name, args, &[])
+}
+
+/// [`start`] with environment variables (a KEK).
+fn start_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut example = Command::new(example(name));
     example.args(args).stderr(Stdio::null());
+    for (k, v) in env {
+        example.env(k, v);
+    }
     Proc::listening(example)
+}
+
+/// The KEK the instances of one deployment share (base64url of 32 bytes), and another one.
+const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const OTHER_KEK: &str = "HxAREhMUFRYXGBkaGxwdHh8AAQIDBAUGBwgJCgsMDQ4";
+
+/// Several instances of one auth service on a shared store, each with its own empty data
+/// directory as containers have: what they must agree on (one JWKS), what a restart on an
+/// empty disk keeps (keys, sessions), and the refusals without the right KEK.
+async fn instances_share_one_key_ring(store: &str) -> (Proc, Proc) {
+    let args = |data: &str| -> Vec<String> {
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data,
+            "--store",
+            store,
+            "--user",
+            "alice:s3cret",
+            "--issuer",
+            "http://tidepass.local",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+    };
+    let instance = |kek: Option<&str>| {
+        let data = data_dir();
+        let a = args(data.to_str().expect("utf8"));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        match kek {
+            Some(k) => Ok(start_with("auth_service", &a, &[("TIDEPASS_KEK", k)])),
+            None => Err(Command::new(example("auth_service"))
+                .args(&a)
+                .env_remove("TIDEPASS_KEK")
+                .output()
+                .expect("run")),
+        }
+    };
+    let Ok(a) = instance(Some(KEK)) else {
+        unreachable!()
+    };
+    let Ok(b) = instance(Some(KEK)) else {
+        unreachable!()
+    };
+    let http = reqwest::Client::new();
+    let jwks = |url: String| {
+        let http = http.clone();
+        async move {
+            let v: Value = http
+                .get(format!("{url}/.well-known/jwks.json"))
+                .send()
+                .await
+                .expect("jwks")
+                .json()
+                .await
+                .expect("json");
+            v
+        }
+    };
+    let published = jwks(a.url.clone()).await;
+    assert_eq!(
+        published,
+        jwks(b.url.clone()).await,
+        "one JWKS for every instance"
+    );
+    // A session from A refreshes on B, then on C: a third instance restarted on an empty disk.
+    let pair: Value = login(&http, &a.url, "").await.json().await.expect("json");
+    let next: Value = refresh(&http, &b.url, pair["refresh_token"].as_str().expect("rt"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let Ok(c) = instance(Some(KEK)) else {
+        unreachable!()
+    };
+    assert_eq!(
+        jwks(c.url.clone()).await,
+        published,
+        "the JWKS unchanged after a restart"
+    );
+    let r = refresh(&http, &c.url, next["refresh_token"].as_str().expect("rt")).await;
+    assert_eq!(
+        r.status(),
+        200,
+        "nobody logged out by a restart on an empty disk"
+    );
+    drop(c);
+    // Without the KEK, or with another one, an instance refuses to start (and makes nothing).
+    for (kek, says) in [(None, "TIDEPASS_KEK"), (Some(OTHER_KEK), "KEK")] {
+        let out = match kek {
+            None => instance(None).err().expect("refused"),
+            Some(k) => {
+                let data = data_dir();
+                let a = args(data.to_str().expect("utf8"));
+                Command::new(example("auth_service"))
+                    .args(&a)
+                    .env("TIDEPASS_KEK", k)
+                    .output()
+                    .expect("run")
+            }
+        };
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    assert_eq!(
+        jwks(a.url.clone()).await,
+        published,
+        "no refusal changed the ring"
+    );
+    (a, b)
 }
 
 /// The auth service's arguments for a private instance on the memory store, with user
@@ -555,33 +676,21 @@ async fn guards_and_metrics_over_http() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
-/// Two auth-service processes on one Redis behave as one service: a refresh race across them
-/// leaves one chain, a logout on one is seen by the other, and a microservice following the
-/// Redis log refuses the token.
+/// Two auth-service processes on one Redis, each on its own empty data directory and sharing
+/// only the store and the KEK, behave as one service: one JWKS (also after a restart on an
+/// empty disk), a session from one refreshes on the others, an instance without the KEK or
+/// with another refuses to start, a refresh race across them leaves one chain, a logout on one
+/// is seen by the other, and a microservice following the Redis log refuses the token.
+/// (Before, each instance made its own key and secret unless they shared a disk.)
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_auth_services_on_one_redis_behave_as_one() {
     let Some(redis) = crate::stores::private_redis::Server::start(&[]) else {
         return;
     };
-    let data = data_dir();
-    let data_s = data.to_str().expect("utf8").to_owned();
     let store = redis.url();
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--data",
-        &data_s,
-        "--store",
-        &store,
-        "--user",
-        "alice:s3cret",
-        // One service behind two processes: one public issuer URL.
-        "--issuer",
-        "http://tidepass.local",
-    ];
-    let a = start("auth_service", &args);
-    let b = start("auth_service", &args);
+    // One service behind two processes (one public issuer URL), each on its own empty disk.
+    let (a, b) = instances_share_one_key_ring(&store).await;
     let api = start(
         "microservice",
         &[
@@ -618,35 +727,18 @@ async fn two_auth_services_on_one_redis_behave_as_one() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = std::fs::remove_dir_all(&data);
 }
 
-/// The same on PostgreSQL (a private cluster): two auth-service processes, one chain, a
-/// logout on one seen by the other.
+/// The same on PostgreSQL (a private cluster): two auth-service processes on their own disks,
+/// one key ring, one chain, a logout on one seen by the other.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_auth_services_on_one_postgres_behave_as_one() {
     let Some(pg) = crate::stores::private_pg::Cluster::start() else {
         return;
     };
-    let data = data_dir();
-    let data_s = data.to_str().expect("utf8").to_owned();
     let store = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--data",
-        &data_s,
-        "--store",
-        &store,
-        "--user",
-        "alice:s3cret",
-        // One service behind two processes: one public issuer URL.
-        "--issuer",
-        "http://tidepass.local",
-    ];
-    let a = start("auth_service", &args);
-    let b = start("auth_service", &args);
+    let (a, b) = instances_share_one_key_ring(&store).await;
     let http = reqwest::Client::new();
     two_instances_share_sessions(&http, &a.url, &b.url).await;
     let rev = revocations_json(&http, &a.url).await;
@@ -655,7 +747,6 @@ async fn two_auth_services_on_one_postgres_behave_as_one() {
         Some(1),
         "B's logout is in the shared log A serves"
     );
-    let _ = std::fs::remove_dir_all(&data);
 }
 
 /// Log in on `a`, race one refresh token on `a` and `b` (one chain must come out), then log out
