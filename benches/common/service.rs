@@ -24,7 +24,10 @@ where
     // A shared store needs the deployment's KEK (the example refuses to start without one):
     // a fixed one for benches, unless the environment gives its own.
     if std::env::var_os("TIDEPASS_KEK").is_none() {
-        command.env("TIDEPASS_KEK", "YmVuY2hlcy1vbmx5LWtlay0zMi1ieXRlcy1sb25nLi4");
+        command.env(
+            "TIDEPASS_KEK",
+            "YmVuY2hlcy1vbmx5LWtlay0zMi1ieXRlcy1sb25nLi4",
+        );
     }
     Proc::listening(command)
 }
