@@ -25,8 +25,9 @@
 //! limits on failed logins and refreshes; anyone else's is ignored), `--allowed-origin URL`
 //! (repeatable: the pages whose cookie-mode refreshes are accepted; without one, only
 //! same-origin requests), `--rotate-every SECS` (86400: the signing key's period, with a
-//! shared key ring), `--jwks-max-age SECS` (300: the JWKS `Cache-Control: max-age`, which also
-//! sets how early the next key is published).
+//! shared key ring), `--jwks-max-age SECS` (300: the JWKS `Cache-Control: max-age`; the next
+//! key is published `max-age` + 15 s before it signs, and a retired key kept the access-token
+//! lifetime + 65 s after it stopped).
 //!
 //! Keys and secrets. On a shared store (`redis://…`, `postgres://…`) the service keeps nothing
 //! on local disk: the signing keys and the refresh secret live in the store's key ring,
@@ -275,7 +276,7 @@ async fn serve<S: SessionStore + KeyStore + Clone + 'static>(
     // else files in --data.
     let ring_policy = RingPolicy::signing(
         std::time::Duration::from_secs(o.rotate_every),
-        std::time::Duration::from_secs(o.jwks_max_age + RING_POLL + 60),
+        std::time::Duration::from_secs(o.jwks_max_age + RING_POLL + 10),
         std::time::Duration::from_secs(o.access_ttl + RING_POLL + 60),
     );
     let kek = match Kek::from_env("TIDEPASS_KEK") {

@@ -1280,3 +1280,145 @@ async fn a_device_killed_at_any_instant_of_a_refresh_keeps_its_session() {
     drop((api, auth));
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// Rotations under load, as deployed: two instances on one Redis (their own empty disks, one
+/// KEK) rotate their shared signing key every 30 s with a JWKS `max-age` of 2 s, while a
+/// client refreshes one session alternately on both and a microservice that follows the
+/// issuer verifies every new token. Zero non-200 answers; at least one rotation; and every key
+/// that signed a token was in both instances' JWKS at least `max-age` before its first token.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotations_under_load_answer_every_request() {
+    use base64::Engine as _;
+    use std::collections::HashMap;
+    let Some(redis) = crate::stores::private_redis::Server::start(&[]) else {
+        return;
+    };
+    let store = redis.url();
+    let instance = || {
+        let data = data_dir();
+        let d = data.to_str().expect("utf8").to_owned();
+        start_with(
+            "auth_service",
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+                &d,
+                "--store",
+                &store,
+                "--user",
+                "alice:s3cret",
+                "--issuer",
+                "http://tidepass.local",
+                "--rotate-every",
+                "30",
+                "--jwks-max-age",
+                "2",
+                "--access-ttl",
+                "60",
+            ],
+            &[("TIDEPASS_KEK", KEK)],
+        )
+    };
+    let (a, b) = (instance(), instance());
+    let api = start(
+        "microservice",
+        &[
+            "--auth",
+            &a.url,
+            "--issuer",
+            "http://tidepass.local",
+            "--listen",
+            "127.0.0.1:0",
+            "--sync-interval",
+            "500",
+        ],
+    );
+    let http = reqwest::Client::new();
+    let kids_in = |url: String| {
+        let http = http.clone();
+        async move {
+            let v: Value = http
+                .get(format!("{url}/.well-known/jwks.json"))
+                .send()
+                .await
+                .expect("jwks")
+                .json()
+                .await
+                .expect("json");
+            v["keys"]
+                .as_array()
+                .map(|ks| {
+                    ks.iter()
+                        .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_else(Vec::<String>::new)
+        }
+    };
+    let kid_of = |token: &str| -> String {
+        let header = token.split('.').next().expect("header");
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("b64");
+        let v: Value = serde_json::from_slice(&raw).expect("json");
+        v["kid"].as_str().expect("kid").to_owned()
+    };
+    let start_at = Instant::now();
+    // First seen in *both* JWKS documents, and first used to sign.
+    let mut seen: HashMap<String, (Option<f64>, Option<f64>)> = HashMap::new();
+    let mut used: HashMap<String, f64> = HashMap::new();
+    let mut pair: Value = login(&http, &a.url, "").await.json().await.expect("json");
+    let (mut refreshes, mut verified, mut bad) = (0, 0, Vec::new());
+    while start_at.elapsed() < Duration::from_secs(45) {
+        let t = start_at.elapsed().as_secs_f64();
+        for (i, url) in [a.url.clone(), b.url.clone()].into_iter().enumerate() {
+            for kid in kids_in(url).await {
+                let e = seen.entry(kid).or_default();
+                let slot = if i == 0 { &mut e.0 } else { &mut e.1 };
+                slot.get_or_insert(t);
+            }
+        }
+        let on = if refreshes % 2 == 0 { &a.url } else { &b.url };
+        let r = refresh(&http, on, pair["refresh_token"].as_str().expect("rt")).await;
+        refreshes += 1;
+        if r.status() != 200 {
+            bad.push(format!("refresh {}", r.status()));
+            continue;
+        }
+        pair = r.json().await.expect("json");
+        let access = pair["access_token"].as_str().expect("at").to_owned();
+        used.entry(kid_of(&access))
+            .or_insert(start_at.elapsed().as_secs_f64());
+        let r = me(&http, &api.url, &access).await;
+        verified += 1;
+        if r.status() != 200 {
+            bad.push(format!("verify {}", r.status()));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {refreshes} refreshes and {verified} verifications failed: {bad:?}",
+        bad.len()
+    );
+    assert!(used.len() >= 2, "at least one rotation in 45 s: {used:?}");
+    for (kid, at) in &used {
+        let (in_a, in_b) = seen.get(kid).copied().unwrap_or_default();
+        let published = in_a.zip(in_b).map(|(x, y)| x.max(y));
+        if *at < 1.0 {
+            continue; // the key of the first login: published before the test looked
+        }
+        let published = published.unwrap_or_else(|| panic!("{kid} signed but never published"));
+        assert!(
+            at - published >= 2.0,
+            "{kid} signed {:.1} s after both JWKS had it (max-age 2 s)",
+            at - published
+        );
+    }
+    eprintln!(
+        "rotations under load: {refreshes} refreshes, {verified} verifications, {} signing keys, 0 failures",
+        used.len()
+    );
+}
