@@ -1352,9 +1352,9 @@ async fn rotations_under_load_answer_every_request() {
                 .map(|ks| {
                     ks.iter()
                         .filter_map(|k| k["kid"].as_str().map(str::to_owned))
-                        .collect()
+                        .collect::<Vec<String>>()
                 })
-                .unwrap_or_else(Vec::<String>::new)
+                .unwrap_or_default()
         }
     };
     let kid_of = |token: &str| -> String {
