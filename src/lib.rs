@@ -250,6 +250,15 @@
 //!   refresh and restarting it past the grace window. What it does not cover: a bearer
 //!   session restarted after the window is reuse, as before; a thief who also copied the
 //!   device's private key is the device.
+//! - **Several instances, one key ring.** An issuer's signing keys and refresh secrets can live
+//!   in its store ([`store::key_ring`]), sealed with AES-256-GCM under an operator KEK with an
+//!   id; each sealed blob is bound to its issuer, purpose and id, so a blob moved elsewhere
+//!   does not open; the store never holds them in plaintext. Instances racing to create or
+//!   rotate the ring make one key (compare-and-set, on every backend); a wrong KEK, or one
+//!   of another id, is an error that names both ids, never a fresh key. A rotation publishes
+//!   the next key `publish_ahead` before it signs and keeps the old one `keep_retired` after
+//!   ([`keys::RingPolicy`]). An issuer is never built on a secret made up per process unless
+//!   the code says so ([`IssuerBuilder::ephemeral_refresh_secrets`]).
 //! - **Cancellation-safe.** The JWKS sync's in-flight flag is held by a drop guard: a
 //!   refresh future dropped mid-fetch no longer blocks later unknown-kid refreshes (tested by
 //!   dropping one).
