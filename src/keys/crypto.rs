@@ -50,6 +50,8 @@ pub(crate) enum Signer {
     Ecdsa(sig::EcdsaKeyPair),
     Ed25519(sig::Ed25519KeyPair),
     Rsa(sig::RsaKeyPair, &'static dyn sig::RsaEncoding),
+    /// A KMS or HSM signs; its public half is the verifier.
+    External(Box<super::external::External>, Verifier),
 }
 
 /// A public (or secret) key prepared for verifying.
@@ -86,6 +88,7 @@ impl Signer {
             }
             Self::Ed25519(_) => 64,
             Self::Rsa(k, _) => k.public_key().modulus_len(),
+            Self::External(x, _) => x.sig_len,
         }
     }
 
@@ -123,6 +126,10 @@ impl Signer {
                     .map_err(|_| Error::with(ErrorKind::InvalidKey, "rsa signing failed"))?;
                 append(sig, out);
             }
+            Self::External(x, _) => {
+                let sig = x.sign(out)?;
+                append(&sig, out);
+            }
         }
         Ok(())
     }
@@ -144,6 +151,7 @@ impl Signer {
                 k.sign(*enc, rng(), msg, out)
                     .map_err(|_| Error::with(ErrorKind::InvalidKey, "rsa signing failed"))?;
             }
+            Self::External(x, _) => out.extend_from_slice(&x.sign(msg)?),
         }
         Ok(())
     }
@@ -161,6 +169,7 @@ impl Signer {
                 let (n, e) = rsa_public_parts(k);
                 rsa_verifier_per_call(alg, &n, &e)?
             }
+            Self::External(_, v) => v.clone(),
         })
     }
 }

@@ -32,6 +32,7 @@ mod jwk;
 pub mod provider;
 
 mod algorithm;
+mod external;
 pub(crate) mod ring;
 pub mod sealed;
 mod set;
@@ -39,6 +40,7 @@ mod signing;
 mod verifying;
 
 pub use algorithm::Algorithm;
+pub use external::ExternalSigner;
 pub use ring::{RingKeys, RingPolicy};
 pub use sealed::Kek;
 pub use set::KeySet;
@@ -191,6 +193,8 @@ impl PublicParts {
             Signer::Ed25519(k) => Some(Self::Okp {
                 x: k.public_key().as_ref().to_vec(),
             }),
+            // Taken from the device's JWK instead ([`SigningKey::external`]).
+            Signer::External(..) => None,
             Signer::Rsa(k, _) => {
                 let (n, e) = crypto::rsa_public_parts(k);
                 Some(Self::Rsa { n, e })
@@ -205,6 +209,14 @@ impl PublicParts {
             crv,
             x: x.to_vec(),
             y: y.to_vec(),
+        }
+    }
+
+    /// An RSA key's modulus length in bytes (its signature length).
+    fn rsa_modulus_len(&self) -> Option<usize> {
+        match self {
+            Self::Rsa { n, .. } => Some(n.len()),
+            _ => None,
         }
     }
 

@@ -97,6 +97,67 @@ impl SigningKey {
         ))
     }
 
+    /// A key whose private half stays in a KMS or HSM ([`super::ExternalSigner`]): tidepass
+    /// keeps its public half (checked to be a public key of the signer's algorithm), names it
+    /// by its RFC 7638 thumbprint and asks the device for every signature.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidKey`] when the signer's JWK is not a public key of its algorithm,
+    /// or the algorithm is symmetric (an HMAC secret cannot be published).
+    pub fn external(signer: Arc<dyn super::ExternalSigner>) -> Result<Self> {
+        let alg = signer.algorithm();
+        if alg.is_hmac() {
+            return Err(Error::with(
+                ErrorKind::InvalidKey,
+                "an external signer signs with an asymmetric algorithm",
+            ));
+        }
+        let public = VerifyingKey::from_embedded_jwk(&signer.public_jwk(), alg)?;
+        let sig_len = match alg {
+            Algorithm::ES256 | Algorithm::EdDSA => 64,
+            Algorithm::ES384 => 96,
+            _ => public
+                .0
+                .public
+                .as_ref()
+                .and_then(super::PublicParts::rsa_modulus_len)
+                .ok_or(Error::with(
+                    ErrorKind::InvalidKey,
+                    "an RSA key without its modulus",
+                ))?,
+        };
+        let parts = public.0.public.clone();
+        let verifier = public.0.verifier.clone();
+        let external = super::external::External { signer, sig_len };
+        let mut key = Self::assemble(
+            alg,
+            Signer::External(Box::new(external), verifier),
+            Private::None,
+        );
+        key.kid = KeyId(
+            parts
+                .as_ref()
+                .map(super::PublicParts::thumbprint)
+                .unwrap_or_default()
+                .into(),
+        );
+        key.public = parts;
+        Ok(key)
+    }
+
+    /// The raw JWS signature of `message` (what an [`super::ExternalSigner`] answers; for a
+    /// test device or a signing agent of your own).
+    ///
+    /// # Errors
+    ///
+    /// A backend failure.
+    pub fn sign_raw(&self, message: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.signer.sign_into(message, &mut out)?;
+        Ok(out)
+    }
+
     /// A private key from PEM: PKCS#8 (`PRIVATE KEY`: RSA, P-256, P-384, Ed25519) or PKCS#1
     /// (`RSA PRIVATE KEY`). `alg` defaults to RS256, ES256, ES384 or EdDSA by key type.
     ///

@@ -90,3 +90,71 @@ async fn instances_on_a_shared_store_share_one_key_ring() {
         .await
         .expect("refresh on a restarted C");
 }
+
+/// The external-signer seam: a key held by a device tidepass never reads (here an Ed25519
+/// key pair in ring, standing in for an HSM) mints tokens that verify against the published
+/// JWKS; every signature is the device's; nothing can be exported; a device answering a
+/// malformed signature fails the mint with an error, not a panic.
+#[test]
+fn an_external_signer_mints_through_the_seam() {
+    use base64::Engine as _;
+    use ring::signature::{Ed25519KeyPair, KeyPair as _};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tidepass::keys::ExternalSigner;
+
+    struct Hsm {
+        pair: Ed25519KeyPair,
+        signed: AtomicUsize,
+        broken: bool,
+    }
+    impl ExternalSigner for Hsm {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::EdDSA
+        }
+        fn public_jwk(&self) -> serde_json::Value {
+            let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(self.pair.public_key().as_ref());
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x})
+        }
+        fn sign(&self, message: &[u8]) -> tidepass::Result<Vec<u8>> {
+            self.signed.fetch_add(1, Ordering::Relaxed);
+            let sig = self.pair.sign(message).as_ref().to_vec();
+            Ok(if self.broken { sig[..10].to_vec() } else { sig })
+        }
+    }
+    let hsm = |broken| {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("k");
+        Arc::new(Hsm {
+            pair: Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("pair"),
+            signed: AtomicUsize::new(0),
+            broken,
+        })
+    };
+    let device = hsm(false);
+    let key = SigningKey::external(device.clone()).expect("external key");
+    assert!(key.export_private().is_err(), "tidepass never holds it");
+    let minter = Minter::new(key, "https://auth.example", "api").expect("minter");
+    let token = minter.token("ada").mint().expect("mint");
+    assert_eq!(
+        device.signed.load(Ordering::Relaxed),
+        1,
+        "the device signed it"
+    );
+    let jwks = minter.keys().jwks().to_string();
+    let keys = tidepass::keys::VerifyingKeys::from_jwks(&jwks).expect("published");
+    let verifier = tidepass::Verifier::new("https://auth.example", "api", keys).expect("verifier");
+    assert_eq!(
+        verifier.verify(token.as_str()).expect("verifies").sub,
+        "ada"
+    );
+
+    let broken = Minter::new(
+        SigningKey::external(hsm(true)).expect("key"),
+        "https://a",
+        "api",
+    )
+    .expect("minter");
+    let e = broken.token("ada").mint().expect_err("a short signature");
+    assert_eq!(e.kind(), ErrorKind::InvalidKey);
+}
