@@ -220,16 +220,7 @@ impl RingDoc {
         let ready =
             |n: &mut NextEntry| now >= period_ends && now >= n.published_at.saturating_add(ahead);
         if let Some(n) = next.next.take_if(ready) {
-            let old = std::mem::replace(&mut next.active, n.key);
-            let pem = sealed::open(kek, &self.issuer, "signing", &old.kid, &old.private)?;
-            let jwk = SigningKey::from_pem(&pem, Some(alg_of(&old)?))?
-                .public_jwk()
-                .ok_or_else(|| corrupt("key ring: a signing key without a public half"))?;
-            next.retired.push(RetiredEntry {
-                jwk,
-                until: now.saturating_add(policy.keep_retired.as_secs()),
-            });
-            next.active_since = now;
+            next.promote(kek, n, policy, now)?;
         }
         if let Some(period) = policy.secret_every {
             let current_since = next
@@ -251,6 +242,67 @@ impl RingDoc {
             }
         }
         Ok((next != *self).then_some(next))
+    }
+
+    /// A rotation by hand, in the two safe steps: with no next key, publish one now; with a
+    /// next key published for at least `publish_ahead`, make it active now (the old key
+    /// retired and kept `keep_retired`). Otherwise nothing changes (`None`): the next key is
+    /// not yet in every cached JWKS.
+    pub(crate) fn rotate_now(
+        &self,
+        kek: &Kek,
+        policy: &RingPolicy,
+        now: u64,
+    ) -> Result<Option<Self>> {
+        policy.check()?;
+        let mut next = self.clone();
+        match &self.next {
+            None => {
+                next.next = Some(NextEntry {
+                    key: new_signing(kek, &self.issuer, alg_of(&self.active)?)?,
+                    published_at: now,
+                });
+            }
+            Some(n)
+                if now
+                    >= n.published_at
+                        .saturating_add(policy.publish_ahead.as_secs()) =>
+            {
+                let n = n.clone();
+                next.next = None;
+                next.promote(kek, n, policy, now)?;
+            }
+            Some(_) => return Ok(None),
+        }
+        Ok(Some(next))
+    }
+
+    /// `n` signs from `now`; the active key is retired, kept `keep_retired`.
+    fn promote(&mut self, kek: &Kek, n: NextEntry, policy: &RingPolicy, now: u64) -> Result<()> {
+        let old = std::mem::replace(&mut self.active, n.key);
+        let pem = sealed::open(kek, &self.issuer, "signing", &old.kid, &old.private)?;
+        let jwk = SigningKey::from_pem(&pem, Some(alg_of(&old)?))?
+            .public_jwk()
+            .ok_or_else(|| corrupt("key ring: a signing key without a public half"))?;
+        self.retired.push(RetiredEntry {
+            jwk,
+            until: now.saturating_add(policy.keep_retired.as_secs()),
+        });
+        self.active_since = now;
+        Ok(())
+    }
+
+    /// The kids: the active one, the next one (published, not signing), the retired ones.
+    pub(crate) fn kids(&self) -> (String, Option<String>, Vec<String>) {
+        (
+            self.active.kid.clone(),
+            self.next.as_ref().map(|n| n.key.kid.clone()),
+            self.retired
+                .iter()
+                .filter_map(|r| r.jwk.get("kid").and_then(serde_json::Value::as_str))
+                .map(str::to_owned)
+                .collect(),
+        )
     }
 
     /// Stop trusting the signing key `kid` at once (it leaked): an active one is replaced by
@@ -460,6 +512,36 @@ mod tests {
             }
         }
         assert_eq!(secret_ids, vec![1, 2, 3], "a secret every 200 s");
+    }
+
+    #[test]
+    fn a_hand_rotation_publishes_first_then_signs() {
+        let kek = Kek::new("k", &[7; 32]).expect("kek");
+        let policy = RingPolicy::signing(
+            Duration::from_secs(86_400),
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+        );
+        let doc = RingDoc::create(&kek, "https://a", Algorithm::EdDSA, 0).expect("ring");
+        let old = doc.kids().0;
+        let published = doc
+            .rotate_now(&kek, &policy, 100)
+            .expect("step")
+            .expect("published");
+        let next = published.kids().1.expect("a next key");
+        assert_eq!(published.kids().0, old, "not signing yet");
+        assert!(
+            published
+                .rotate_now(&kek, &policy, 159)
+                .expect("early")
+                .is_none()
+        );
+        let done = published
+            .rotate_now(&kek, &policy, 160)
+            .expect("step")
+            .expect("active");
+        assert_eq!(done.kids().0, next);
+        assert_eq!(done.kids().2, vec![old], "the old key is kept verify-only");
     }
 
     #[test]

@@ -140,6 +140,21 @@ impl Kek {
         Self::new(id, key)
     }
 
+    /// A KEK from its base64url text (no padding) of at least 32 random bytes, with the id
+    /// [`Kek::from_secret`] derives: what `TIDEPASS_KEK` holds.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WeakKey`] when it is not base64url of at least 32 bytes.
+    pub fn from_base64url_secret(text: &str) -> Result<Self> {
+        let raw = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(text.trim())
+                .map_err(|_| Error::with(ErrorKind::WeakKey, "a KEK is base64url, no padding"))?,
+        );
+        Self::from_secret(&raw)
+    }
+
     /// A KEK from the environment variable `var` (such as `TIDEPASS_KEK`): base64url, no
     /// padding, of at least 32 random bytes; its id as [`Kek::from_secret`] derives it.
     ///
@@ -155,12 +170,7 @@ impl Kek {
                 MissingVar(var.to_owned()),
             )
         })?);
-        let raw = Zeroizing::new(
-            URL_SAFE_NO_PAD
-                .decode(text.trim())
-                .map_err(|_| Error::with(ErrorKind::WeakKey, "a KEK is base64url, no padding"))?,
-        );
-        Self::from_secret(&raw)
+        Self::from_base64url_secret(&text)
     }
 
     /// The KEK's id.

@@ -240,3 +240,79 @@ pub async fn retire_signing_key_at<S: KeyStore>(
     }
     Err(contended())
 }
+
+/// A rotation by hand (the operator's `tidepass keyring rotate`), in two safe steps: with no
+/// next key, one is published now; once it has been published for the policy's
+/// `publish_ahead` (every cached JWKS has it), the next call makes it sign. Answers the keys
+/// and whether anything changed.
+///
+/// # Errors
+///
+/// As [`maintain_key_ring_at`].
+pub async fn rotate_key_ring_at<S: KeyStore>(
+    store: &S,
+    kek: &Kek,
+    issuer: &str,
+    policy: &RingPolicy,
+    now: u64,
+) -> Result<(RingKeys, bool)> {
+    for _ in 0..ROUNDS {
+        let Some(stored) = store.load_key_ring().await? else {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "no key ring in the store",
+            ));
+        };
+        let doc = RingDoc::from_bytes(&stored.doc, issuer)?;
+        let Some(next) = doc.rotate_now(kek, policy, now)? else {
+            return Ok((doc.open(kek)?, false));
+        };
+        if store
+            .swap_key_ring(stored.version, &next.to_bytes()?)
+            .await?
+        {
+            return Ok((next.open(kek)?, true));
+        }
+    }
+    Err(contended())
+}
+
+/// What the ring holds, without opening it: the active kid, the next one (published, not
+/// yet signing), the retired ones, the KEK ids its blobs are sealed under, and its version.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidConfig`] when there is no ring or it is another issuer's; a store
+/// error.
+pub async fn key_ring_status<S: KeyStore>(store: &S, issuer: &str) -> Result<RingStatus> {
+    let Some(stored) = store.load_key_ring().await? else {
+        return Err(Error::with(
+            ErrorKind::InvalidConfig,
+            "no key ring in the store",
+        ));
+    };
+    let doc = RingDoc::from_bytes(&stored.doc, issuer)?;
+    let (active, next, retired) = doc.kids();
+    Ok(RingStatus {
+        version: stored.version,
+        active,
+        next,
+        retired,
+        sealed_under: doc.kek_ids().into_iter().map(str::to_owned).collect(),
+    })
+}
+
+/// [`key_ring_status`]'s answer (nothing in it is secret).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RingStatus {
+    /// The stored version.
+    pub version: u64,
+    /// The kid that signs.
+    pub active: String,
+    /// The kid published ahead, not signing yet.
+    pub next: Option<String>,
+    /// Kids kept verify-only.
+    pub retired: Vec<String>,
+    /// The ids of the KEKs its blobs are sealed under.
+    pub sealed_under: Vec<String>,
+}

@@ -158,3 +158,93 @@ fn an_external_signer_mints_through_the_seam() {
     let e = broken.token("ada").mint().expect_err("a short signature");
     assert_eq!(e.kind(), ErrorKind::InvalidKey);
 }
+
+/// The operator's `tidepass keyring` commands on a redb store: status without the KEK (it
+/// opens nothing), a rotation by hand in its two steps, a leaked key retired at once, a KEK
+/// re-seal; no KEK in the environment is a one-line refusal.
+#[cfg(all(feature = "cli", feature = "redb"))]
+#[tokio::test]
+async fn the_cli_rotates_retires_and_reseals_the_ring() {
+    use std::process::Command;
+    use tidepass::keys::Kek;
+    use tidepass::store::RedbStore;
+    use tidepass::store::key_ring::load_key_ring;
+    const K1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    const K2: &str = "HxAREhMUFRYXGBkaGxwdHh8AAQIDBAUGBwgJCgsMDQ4";
+    let path = crate::stores::redb::temp_path("keyring-cli");
+    let first = {
+        let store = RedbStore::open(&path).expect("open");
+        let kek = Kek::from_base64url_secret(K1).expect("kek");
+        load_key_ring(&store, &kek, "https://auth.example", Algorithm::EdDSA)
+            .await
+            .expect("ring")
+            .keys
+            .active()
+            .kid()
+            .as_str()
+            .to_owned()
+    };
+    let store = format!("redb:{}", path.display());
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tidepass"));
+        c.arg("keyring")
+            .args(args)
+            .args(["--store", &store, "--issuer", "https://auth.example"]);
+        c.env_remove("TIDEPASS_KEK").env_remove("TIDEPASS_NEW_KEK");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code(),
+            serde_json::from_str::<serde_json::Value>(&text).ok(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, status, err) = run(&["status"], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let status = status.expect("json");
+    assert_eq!(status["active"], first.as_str());
+    let (code, _, err) = run(&["rotate", "--publish-ahead", "0"], &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("TIDEPASS_KEK"), "{err}");
+    let k1 = [("TIDEPASS_KEK", K1)];
+    let (_, step1, _) = run(&["rotate", "--publish-ahead", "0"], &k1);
+    assert_eq!(
+        step1.expect("json")["active"],
+        first.as_str(),
+        "published, not signing"
+    );
+    let next = run(&["status"], &[]).1.expect("json")["next"]
+        .as_str()
+        .expect("next")
+        .to_owned();
+    let (_, step2, _) = run(&["rotate", "--publish-ahead", "0"], &k1);
+    assert_eq!(
+        step2.expect("json")["active"],
+        next.as_str(),
+        "the next key signs"
+    );
+    let status = run(&["status"], &[]).1.expect("json");
+    assert_eq!(status["retired"], serde_json::json!([first]));
+    let (code, retired, err) = run(&["retire", &first], &k1);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(retired.expect("json")["active"], next.as_str());
+    assert_eq!(
+        run(&["status"], &[]).1.expect("json")["retired"],
+        serde_json::json!([])
+    );
+    let (code, _, err) = run(
+        &["reseal"],
+        &[("TIDEPASS_KEK", K1), ("TIDEPASS_NEW_KEK", K2)],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let k2_id = Kek::from_base64url_secret(K2).expect("kek").id().to_owned();
+    assert_eq!(
+        run(&["status"], &[]).1.expect("json")["sealed_under"],
+        serde_json::json!([k2_id])
+    );
+    let (code, _, _) = run(&["rotate"], &k1);
+    assert_eq!(code, Some(1), "the old KEK no longer opens it");
+}

@@ -12,7 +12,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[macro_use]
 mod feed;
+#[cfg(any(feature = "redb", feature = "redis", feature = "postgres"))]
+mod keyring;
 use serde_json::{Map, Value};
 use tidepass::clock::{Clock, SystemClock};
 use tidepass::keys::{Algorithm, SigningKey, VerifyingKey, VerifyingKeys};
@@ -116,6 +119,10 @@ enum Command {
     /// The store's revocation log: status, and putting back what a restore lost.
     #[command(subcommand)]
     Log(feed::LogCommand),
+    /// The shared key ring in a store: status, rotate by hand, retire a leaked key, re-seal.
+    #[cfg(any(feature = "redb", feature = "redis", feature = "postgres"))]
+    #[command(subcommand)]
+    Keyring(keyring::KeyringCommand),
 }
 
 /// A failure: one line on stderr, exit status 1.
@@ -227,6 +234,8 @@ fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Feed(c) => feed::feed(c),
         Command::Log(c) => feed::log(c),
+        #[cfg(any(feature = "redb", feature = "redis", feature = "postgres"))]
+        Command::Keyring(c) => keyring::keyring(c),
         Command::Inspect { token } => {
             let t = tidepass::dangerous::decode_unverified(&token)?;
             eprintln!(
