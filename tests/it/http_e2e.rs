@@ -124,7 +124,41 @@ async fn instances_share_one_key_ring(store: &str) -> (Proc, Proc) {
         200,
         "nobody logged out by a restart on an empty disk"
     );
+    let next: Value = r.json().await.expect("json");
+    // 24 concurrent refreshes of one token spread over the three instances: one child.
+    let rt = next["refresh_token"].as_str().expect("rt").to_owned();
+    let mut racing = Vec::new();
+    for i in 0..24 {
+        let url = [&a.url, &b.url, &c.url][i % 3].clone();
+        let (http, rt) = (http.clone(), rt.clone());
+        racing.push(tokio::spawn(async move {
+            let r = refresh(&http, &url, &rt).await;
+            (r.status(), r.json::<Value>().await.ok())
+        }));
+    }
+    let mut children = Vec::new();
+    for t in racing {
+        let (status, body) = t.await.expect("task");
+        assert_eq!(status, 200, "{body:?}");
+        children.push(body.expect("json")["refresh_token"].clone());
+    }
+    children.dedup();
+    assert_eq!(children.len(), 1, "one child across every instance");
     drop(c);
+    // A rolling kill -9 and restart of both, each on an empty disk: the session lives on.
+    drop(a);
+    let Ok(a) = instance(Some(KEK)) else {
+        unreachable!()
+    };
+    drop(b);
+    let Ok(b) = instance(Some(KEK)) else {
+        unreachable!()
+    };
+    assert_eq!(jwks(a.url.clone()).await, published);
+    assert_eq!(jwks(b.url.clone()).await, published);
+    let child = children[0].as_str().expect("rt");
+    let r = refresh(&http, &b.url, child).await;
+    assert_eq!(r.status(), 200, "nobody logged out by a rolling restart");
     // Without the KEK, or with another one, an instance refuses to start (and makes nothing).
     for (kek, says) in [(None, "TIDEPASS_KEK"), (Some(OTHER_KEK), "KEK")] {
         let out = match kek {
@@ -678,8 +712,9 @@ async fn guards_and_metrics_over_http() {
 
 /// Two auth-service processes on one Redis, each on its own empty data directory and sharing
 /// only the store and the KEK, behave as one service: one JWKS (also after a restart on an
-/// empty disk), a session from one refreshes on the others, an instance without the KEK or
-/// with another refuses to start, a refresh race across them leaves one chain, a logout on one
+/// empty disk), a session from one refreshes on the others, 24 concurrent refreshes of one
+/// token spread over three instances get one child, a rolling kill -9 and restart of both on
+/// empty disks logs nobody out, an instance without the KEK or with another refuses to start, a refresh race across them leaves one chain, a logout on one
 /// is seen by the other, and a microservice following the Redis log refuses the token.
 /// (Before, each instance made its own key and secret unless they shared a disk.)
 #[cfg(unix)]
