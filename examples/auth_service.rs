@@ -34,7 +34,8 @@
 //! sealed under the KEK in the environment variable `TIDEPASS_KEK` (base64url, no padding, of
 //! at least 32 random bytes; the same on every instance). Without it, the service refuses to
 //! start: it never makes keys of its own there. Every instance rotates the ring on schedule
-//! (the first to see a rotation due makes it; the others adopt it within 5 s). With the
+//! (the first to see a rotation due makes it; the others adopt it within 5 s), and the refresh
+//! secret every 30 days (the superseded one accepted for the longest session). With the
 //! embedded default (redb under `--data`) and no `TIDEPASS_KEK`, the key and the secret are
 //! files in `--data`, as one instance needs; set `TIDEPASS_KEK` and they live sealed in the
 //! redb file's key ring too.
@@ -278,6 +279,12 @@ async fn serve<S: SessionStore + KeyStore + Clone + 'static>(
         std::time::Duration::from_secs(o.rotate_every),
         std::time::Duration::from_secs(o.jwks_max_age + RING_POLL + 10),
         std::time::Duration::from_secs(o.access_ttl + RING_POLL + 60),
+    )
+    // The refresh secret too, every 30 days; a superseded one is accepted for as long as the
+    // longest session can live, so a secret rotation logs nobody out.
+    .rotate_secrets(
+        std::time::Duration::from_secs(30 * 86_400),
+        Policy::web().absolute + std::time::Duration::from_secs(RING_POLL + 60),
     );
     let kek = match Kek::from_env("TIDEPASS_KEK") {
         Ok(kek) => Some(Arc::new(kek)),
