@@ -85,17 +85,7 @@ async fn instances_share_one_key_ring(store: &str) -> (Proc, Proc) {
     let http = reqwest::Client::new();
     let jwks = |url: String| {
         let http = http.clone();
-        async move {
-            let v: Value = http
-                .get(format!("{url}/.well-known/jwks.json"))
-                .send()
-                .await
-                .expect("jwks")
-                .json()
-                .await
-                .expect("json");
-            v
-        }
+        async move { jwks_of(&http, &url).await }
     };
     let published = jwks(a.url.clone()).await;
     assert_eq!(
@@ -217,6 +207,17 @@ async fn login(http: &reqwest::Client, auth: &str, query: &str) -> reqwest::Resp
         .send()
         .await
         .expect("login")
+}
+
+/// An auth service's JWKS document.
+async fn jwks_of(http: &reqwest::Client, url: &str) -> Value {
+    http.get(format!("{url}/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json")
 }
 
 async fn refresh(http: &reqwest::Client, auth: &str, token: &str) -> reqwest::Response {
@@ -1374,15 +1375,7 @@ async fn rotations_under_load_answer_every_request() {
     let kids_in = |url: String| {
         let http = http.clone();
         async move {
-            let v: Value = http
-                .get(format!("{url}/.well-known/jwks.json"))
-                .send()
-                .await
-                .expect("jwks")
-                .json()
-                .await
-                .expect("json");
-            v["keys"]
+            jwks_of(&http, &url).await["keys"]
                 .as_array()
                 .map(|ks| {
                     ks.iter()

@@ -14,32 +14,32 @@ use tidepass::store::key_ring::{
 
 use super::{Failure, emit, pretty};
 
+/// Which ring: its store and issuer.
+#[derive(clap::Args)]
+pub(crate) struct Ring {
+    /// redb:PATH, redis://… (rediss://…) or postgres://….
+    #[arg(long)]
+    store: String,
+    /// Key prefix of a Redis store.
+    #[arg(long, default_value = "tidepass")]
+    prefix: String,
+    /// The issuer identifier whose ring it is.
+    #[arg(long)]
+    issuer: String,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum KeyringCommand {
     /// What the ring holds: the active kid, the next one, the retired ones, the KEK ids.
     Status {
-        /// redb:PATH, redis://… (rediss://…) or postgres://….
-        #[arg(long)]
-        store: String,
-        /// Key prefix of a Redis store.
-        #[arg(long, default_value = "tidepass")]
-        prefix: String,
-        /// The issuer identifier whose ring it is.
-        #[arg(long)]
-        issuer: String,
+        #[command(flatten)]
+        ring: Ring,
     },
     /// Rotate by hand, in two safe steps: the first call publishes a next key; a call after
     /// --publish-ahead seconds makes it sign (the old key stays verify-only --keep seconds).
     Rotate {
-        /// redb:PATH, redis://… (rediss://…) or postgres://….
-        #[arg(long)]
-        store: String,
-        /// Key prefix of a Redis store.
-        #[arg(long, default_value = "tidepass")]
-        prefix: String,
-        /// The issuer identifier whose ring it is.
-        #[arg(long)]
-        issuer: String,
+        #[command(flatten)]
+        ring: Ring,
         /// Seconds the next key must have been published before it signs (the JWKS max-age
         /// verifiers honour, plus how often instances look, plus a leeway).
         #[arg(long, default_value_t = 375)]
@@ -51,29 +51,15 @@ pub(crate) enum KeyringCommand {
     /// Stop trusting a leaked signing key at once: it leaves the ring (an active one is
     /// replaced by the next key, or a new one); tokens it signed stop verifying.
     Retire {
-        /// redb:PATH, redis://… (rediss://…) or postgres://….
-        #[arg(long)]
-        store: String,
-        /// Key prefix of a Redis store.
-        #[arg(long, default_value = "tidepass")]
-        prefix: String,
-        /// The issuer identifier whose ring it is.
-        #[arg(long)]
-        issuer: String,
+        #[command(flatten)]
+        ring: Ring,
         /// The leaked key's kid.
         kid: String,
     },
     /// Re-seal the ring under the KEK in TIDEPASS_NEW_KEK (opened with TIDEPASS_KEK).
     Reseal {
-        /// redb:PATH, redis://… (rediss://…) or postgres://….
-        #[arg(long)]
-        store: String,
-        /// Key prefix of a Redis store.
-        #[arg(long, default_value = "tidepass")]
-        prefix: String,
-        /// The issuer identifier whose ring it is.
-        #[arg(long)]
-        issuer: String,
+        #[command(flatten)]
+        ring: Ring,
     },
 }
 
@@ -86,9 +72,12 @@ pub(crate) fn keyring(command: KeyringCommand) -> Result<(), Failure> {
     let kek = || Kek::from_env("TIDEPASS_KEK").map_err(|e| Failure(format!("TIDEPASS_KEK: {e}")));
     let out = match command {
         KeyringCommand::Status {
-            store,
-            prefix,
-            issuer,
+            ring:
+                Ring {
+                    store,
+                    prefix,
+                    issuer,
+                },
         } => rt
             .block_on(async {
                 with_store!(&store, &prefix, |s| async {
@@ -97,9 +86,12 @@ pub(crate) fn keyring(command: KeyringCommand) -> Result<(), Failure> {
             })
             .map(|st| serde_json::to_value(st).unwrap_or_default())?,
         KeyringCommand::Rotate {
-            store,
-            prefix,
-            issuer,
+            ring:
+                Ring {
+                    store,
+                    prefix,
+                    issuer,
+                },
             publish_ahead,
             keep,
         } => {
@@ -117,9 +109,12 @@ pub(crate) fn keyring(command: KeyringCommand) -> Result<(), Failure> {
             json!({"changed": changed, "active": keys.keys.active().kid().as_str()})
         }
         KeyringCommand::Retire {
-            store,
-            prefix,
-            issuer,
+            ring:
+                Ring {
+                    store,
+                    prefix,
+                    issuer,
+                },
             kid,
         } => {
             let kek = kek()?;
@@ -131,9 +126,12 @@ pub(crate) fn keyring(command: KeyringCommand) -> Result<(), Failure> {
             json!({"retired": kid, "active": keys.keys.active().kid().as_str()})
         }
         KeyringCommand::Reseal {
-            store,
-            prefix,
-            issuer,
+            ring:
+                Ring {
+                    store,
+                    prefix,
+                    issuer,
+                },
         } => {
             let old = kek()?;
             let new = Kek::from_env("TIDEPASS_NEW_KEK")
