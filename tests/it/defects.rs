@@ -304,8 +304,8 @@ fn time_claims_are_numeric_dates_and_lifetimes_are_bounded() {
 
 // ----- 3. revocation reaches every token -----
 
-pub(crate) struct Rig {
-    pub(crate) issuer: Issuer<Flaky<MemoryStore>>,
+pub(crate) struct Rig<S = MemoryStore> {
+    pub(crate) issuer: Issuer<Flaky<S>>,
     pub(crate) clock: Arc<ManualClock>,
     verifier: Verifier,
     list: Arc<RevocationList>,
@@ -379,6 +379,14 @@ impl<S: SessionStore> SessionStore for Flaky<S> {
 
 impl Rig {
     pub(crate) fn new(policy: Policy) -> Self {
+        Rig::on(MemoryStore::new(), policy)
+    }
+}
+
+impl<S: SessionStore> Rig<S> {
+    /// A rig over `store` (wrapped so its appends can fail, and reuse is listed by a second
+    /// call as on Redis).
+    pub(crate) fn on(store: S, policy: Policy) -> Self {
         let clock = Arc::new(ManualClock::new(NOW));
         let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
         let minter = Minter::new(key, "iss", "aud")
@@ -387,7 +395,7 @@ impl Rig {
             .with_clock(clock.clone());
         let keys = minter.keys().verifying_keys();
         let store = Flaky {
-            inner: MemoryStore::new(),
+            inner: store,
             fail_appends: AtomicBool::new(false),
         };
         let issuer = Issuer::builder(store, minter)

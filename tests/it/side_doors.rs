@@ -541,9 +541,8 @@ async fn a_thiefs_old_bound_token_raises_no_alarm() {
 /// session's tokens, even after the issuer's own cleanup ran in between (before: the store
 /// revoked first, the cleanup every 64 logins dropped the ended session, and the retry found
 /// nothing and listed nothing, so the logged-out session's access token stayed valid).
-#[tokio::test]
-async fn a_logout_whose_append_failed_is_listed_by_its_retry_after_cleanup() {
-    let r = crate::defects::Rig::new(tidepass::Policy::web());
+async fn a_logout_whose_append_failed_is_listed_by_its_retry<S: SessionStore>(store: S) {
+    let r = crate::defects::Rig::on(store, tidepass::Policy::web());
     let p = r.issuer.login(Login::new("dan")).await.expect("login");
     r.fail_appends(true);
     assert!(
@@ -568,9 +567,8 @@ async fn a_logout_whose_append_failed_is_listed_by_its_retry_after_cleanup() {
 /// listed by a retry even after the issuer's cleanup ran: ended sessions stay in the store
 /// until every token they minted is dead (before: the cleanup dropped the revoked session,
 /// and the retry answered "unknown session" and listed nothing).
-#[tokio::test]
-async fn a_reuse_whose_append_failed_survives_cleanup_until_listed() {
-    let r = crate::defects::Rig::new(tidepass::Policy::web());
+async fn a_reuse_whose_append_failed_survives_cleanup<S: SessionStore>(store: S) {
+    let r = crate::defects::Rig::on(store, tidepass::Policy::web());
     let p1 = r.issuer.login(Login::new("dan")).await.expect("login");
     let p2 = r.issuer.refresh(p1.refresh.expose()).await.expect("rotate");
     r.clock.advance(tidepass::Policy::web().grace.as_secs() + 1);
@@ -597,66 +595,35 @@ async fn a_reuse_whose_append_failed_survives_cleanup_until_listed() {
     assert_eq!(r.check(p2.access.as_str()), Err(ErrorKind::Revoked));
 }
 
-/// A rolling upgrade that deploys before it migrates: on a schema at migration 3 (no
-/// `dpop_jkt` column) refreshes still work, by the locked path (before: the one-statement
-/// rotation named the missing column and every refresh failed with a store error while
-/// logins still worked); after `migrate`, the fast path again.
-#[cfg(feature = "postgres")]
+/// Both on every store (the rules live in the issuer; each store's cleanup and revoke play
+/// their part).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_refreshes_on_a_schema_before_migration_4() {
-    use tidepass::store::{MIGRATIONS, PgStore};
-    let url = crate::stores::postgres_store::url();
-    let (client, conn) = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
-        Ok(c) => c,
-        Err(e) => {
-            crate::stores::require_server("PostgreSQL", &e);
-            return;
-        }
-    };
-    tokio::spawn(conn);
-    let schema = format!("tpmig3_{}", std::process::id());
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
-             SET search_path = {schema};
-             CREATE TABLE tidepass_schema (version integer NOT NULL);
-             INSERT INTO tidepass_schema VALUES (3);
-             {} {} {}",
-            MIGRATIONS[0], MIGRATIONS[1], MIGRATIONS[2]
-        ))
-        .await
-        .expect("schema at version 3");
-    let store = PgStore::connect(
-        &format!("{url} options='-c search_path={schema}'"),
-        4,
-        Duration::from_secs(2),
-    )
-    .expect("pool");
-    let key = SigningKey::generate(Algorithm::ES256).expect("key");
-    let issuer = Issuer::builder(store.clone(), Minter::new(key, ISS, "api").expect("minter"))
-        .ephemeral_refresh_secrets()
-        .build()
-        .expect("issuer");
-    let pair = issuer
-        .login(Login::new("old"))
-        .await
-        .expect("login on version 3");
-    let next = issuer
-        .refresh(pair.refresh.expose())
-        .await
-        .expect("refresh on version 3");
-    // Reuse and grace still follow the rule on the locked path.
-    let again = issuer.refresh(pair.refresh.expose()).await.expect("grace");
-    assert_eq!(again.refresh.expose(), next.refresh.expose());
-    store.migrate().await.expect("migrate");
-    issuer
-        .refresh(next.refresh.expose())
-        .await
-        .expect("refresh after migrating");
-    client
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .expect("drop");
+async fn a_failed_append_is_listed_by_its_retry_on_every_store() {
+    a_logout_whose_append_failed_is_listed_by_its_retry(MemoryStore::new()).await;
+    a_reuse_whose_append_failed_survives_cleanup(MemoryStore::new()).await;
+    #[cfg(feature = "redb")]
+    {
+        let open = || {
+            tidepass::store::RedbStore::open(crate::stores::redb::temp_path("side-doors"))
+                .expect("open")
+        };
+        a_logout_whose_append_failed_is_listed_by_its_retry(open()).await;
+        a_reuse_whose_append_failed_survives_cleanup(open()).await;
+    }
+    #[cfg(feature = "redis")]
+    if let Some(s) = crate::stores::redis_store::store().await {
+        a_logout_whose_append_failed_is_listed_by_its_retry(s).await;
+        let s = crate::stores::redis_store::store().await.expect("redis");
+        a_reuse_whose_append_failed_survives_cleanup(s).await;
+    }
+    #[cfg(feature = "postgres")]
+    if let Some(s) = crate::stores::postgres_store::store().await {
+        a_logout_whose_append_failed_is_listed_by_its_retry(s).await;
+        let s = crate::stores::postgres_store::store()
+            .await
+            .expect("postgres");
+        a_reuse_whose_append_failed_survives_cleanup(s).await;
+    }
 }
 
 /// Revoking an unknown session, or one that ended long ago, appends nothing to the log (the
