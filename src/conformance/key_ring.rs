@@ -86,8 +86,10 @@ pub async fn racing_creators_make_one_ring<S: KeyStore>(store: S) {
 }
 
 /// The stored ring holds no plaintext key; it opens with its KEK only (another KEK is named
-/// in the error, the right id with the wrong key is refused); after a re-seal it opens with
-/// the new KEK only, to the same keys; a re-seal done twice changes nothing.
+/// in the error, the right id with the wrong key is refused); instances in the middle of a
+/// KEK rotation (either KEK, also opening the other) read it before and after the re-seal;
+/// after it, it opens with the new KEK only, to the same keys; a re-seal done twice changes
+/// nothing.
 pub async fn the_ring_opens_only_with_its_kek<S: KeyStore>(store: S) {
     let k1 = Kek::from_secret(&[1u8; 32]).expect("kek");
     let ring = load_key_ring(&store, &k1, ISS, Algorithm::ES256)
@@ -135,9 +137,28 @@ pub async fn the_ring_opens_only_with_its_kek<S: KeyStore>(store: S) {
         "no refusal wrote anything"
     );
 
+    // A KEK rotation without downtime: instances holding the old KEK that also opens the
+    // new one, and instances holding the new one that also opens the old one, all read the
+    // ring before and after the re-seal.
+    let before = Kek::from_secret(&[1u8; 32])
+        .expect("kek")
+        .also_opens(Kek::from_secret(&[2u8; 32]).expect("kek"));
+    let after = Kek::from_secret(&[2u8; 32])
+        .expect("kek")
+        .also_opens(Kek::from_secret(&[1u8; 32]).expect("kek"));
+    for k in [&before, &after] {
+        load_key_ring(&store, k, ISS, Algorithm::ES256)
+            .await
+            .expect("before the re-seal");
+    }
     reseal_key_ring(&store, ISS, &k1, &k2)
         .await
         .expect("reseal");
+    for k in [&before, &after] {
+        load_key_ring(&store, k, ISS, Algorithm::ES256)
+            .await
+            .expect("after the re-seal");
+    }
     reseal_key_ring(&store, ISS, &k1, &k2)
         .await
         .expect("again: nothing to do");

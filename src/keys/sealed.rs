@@ -23,6 +23,8 @@ pub const KEK_LEN: usize = 32;
 pub struct Kek {
     id: String,
     key: aead::LessSafeKey,
+    /// KEKs it also opens with (never seals with): the previous KEK during a KEK rotation.
+    also: Vec<Kek>,
 }
 
 impl std::fmt::Debug for Kek {
@@ -30,6 +32,10 @@ impl std::fmt::Debug for Kek {
         f.debug_struct("Kek")
             .field("id", &self.id)
             .field("key", &"[redacted]")
+            .field(
+                "also_opens",
+                &self.also.iter().map(|k| &k.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -45,7 +51,7 @@ impl std::fmt::Display for KekMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "sealed under KEK id {:?}; this instance has KEK id {:?}",
+            "sealed under KEK id {:?}; this instance has KEK ids {:?}",
             self.sealed_under, self.given
         )
     }
@@ -91,6 +97,7 @@ impl Kek {
         Ok(Self {
             id,
             key: aead::LessSafeKey::new(key),
+            also: Vec::new(),
         })
     }
 
@@ -155,13 +162,22 @@ impl Kek {
         Self::from_secret(&raw)
     }
 
+    /// The KEK that opens `sealed`: this one or one it [`Kek::also_opens`].
+    fn for_blob(&self, sealed: &Sealed) -> Option<&Kek> {
+        std::iter::once(self)
+            .chain(self.also.iter())
+            .find(|k| k.id == sealed.kek)
+    }
+
     /// A KEK from the environment variable `var` (such as `TIDEPASS_KEK`): base64url, no
-    /// padding, of at least 32 random bytes; its id as [`Kek::from_secret`] derives it.
+    /// padding, of at least 32 random bytes; its id as [`Kek::from_secret`] derives it. When
+    /// `{var}_ALSO` is set too, the KEK also opens blobs sealed under that one
+    /// ([`Kek::also_opens`]: a KEK rotation in progress).
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidConfig`] when the variable is not set (the error names it);
-    /// [`ErrorKind::WeakKey`] when it is not base64url of at least 32 bytes.
+    /// [`ErrorKind::WeakKey`] when either is not base64url of at least 32 bytes.
     pub fn from_env(var: &str) -> Result<Self> {
         let text = Zeroizing::new(std::env::var(var).map_err(|_| {
             Error::source_from(
@@ -170,7 +186,23 @@ impl Kek {
                 MissingVar(var.to_owned()),
             )
         })?);
-        Self::from_base64url_secret(&text)
+        let kek = Self::from_base64url_secret(&text)?;
+        match std::env::var(format!("{var}_ALSO")) {
+            Ok(other) => Ok(kek.also_opens(Self::from_base64url_secret(&Zeroizing::new(other))?)),
+            Err(_) => Ok(kek),
+        }
+    }
+
+    /// Also open blobs sealed under `other` (never seal with it): what every instance holds
+    /// during a KEK rotation, so that instances before and after the re-seal all read the
+    /// ring. The procedure, with no downtime: (1) roll every instance to the old KEK that
+    /// also opens the new one (`TIDEPASS_KEK` old, `TIDEPASS_KEK_ALSO` new); (2) re-seal
+    /// ([`crate::store::key_ring::reseal_key_ring`], `tidepass keyring reseal`); (3) roll
+    /// every instance to the new KEK that also opens the old one; (4) drop the old one.
+    #[must_use]
+    pub fn also_opens(mut self, other: Kek) -> Self {
+        self.also.push(other);
+        self
     }
 
     /// The KEK's id.
@@ -245,16 +277,19 @@ pub(crate) fn open(
     id: &str,
     sealed: &Sealed,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    if sealed.kek != kek.id {
+    let Some(kek) = kek.for_blob(sealed) else {
         return Err(Error::source_from(
             ErrorKind::InvalidConfig,
             "the key ring is sealed under another KEK than this instance's",
             KekMismatch {
                 sealed_under: sealed.kek.clone(),
-                given: kek.id.clone(),
+                given: std::iter::once(kek.id.as_str())
+                    .chain(kek.also.iter().map(|k| k.id.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             },
         ));
-    }
+    };
     let nonce: [u8; aead::NONCE_LEN] = URL_SAFE_NO_PAD
         .decode(&sealed.nonce)
         .ok()
@@ -311,6 +346,16 @@ mod tests {
         assert!(open(&same_id_other_key, "https://a", "signing", "kid1", &s).is_err());
         let other = Kek::new("k2", &[7; 32]).expect("kek");
         let e = open(&other, "https://a", "signing", "kid1", &s).expect_err("other id");
+        // During a KEK rotation: the new KEK that also opens the old one reads old blobs.
+        let rotating = Kek::new("k2", &[9; 32])
+            .expect("kek")
+            .also_opens(Kek::new("k1", &[7; 32]).expect("kek"));
+        assert_eq!(
+            &open(&rotating, "https://a", "signing", "kid1", &s).expect("old blob")[..],
+            b"secret bytes"
+        );
+        let resealed = seal(&rotating, "https://a", "signing", "kid1", b"x").expect("seal");
+        assert_eq!(resealed.kek, "k2", "it seals with its own key only");
         let text = format!("{e} {:?}", std::error::Error::source(&e));
         assert!(text.contains("\"k1\"") && text.contains("\"k2\""), "{text}");
         assert!(!format!("{kek:?}").contains('7'));
