@@ -41,6 +41,7 @@ fn start_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
 /// The KEK the instances of one deployment share (base64url of 32 bytes), and another one.
 const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 const OTHER_KEK: &str = "HxAREhMUFRYXGBkaGxwdHh8AAQIDBAUGBwgJCgsMDQ4";
+const NEW_KEK: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
 
 /// Several instances of one auth service on a shared store, each with its own empty data
 /// directory as containers have: what they must agree on (one JWKS), what a restart on an
@@ -149,8 +150,77 @@ async fn instances_share_one_key_ring(store: &str) -> (Proc, Proc) {
     let child = children[0].as_str().expect("rt");
     let r = refresh(&http, &b.url, child).await;
     assert_eq!(r.status(), 200, "nobody logged out by a rolling restart");
+    // A KEK rotation, no downtime: A on the old KEK that also opens the new one, the re-seal
+    // (the operator's CLI), B on the new KEK that also opens the old one, then A on the new
+    // one alone; the session refreshes at every step and the JWKS never changes.
+    let mut rt = r.json::<Value>().await.expect("json")["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_owned();
+    let both = |primary: &str, also: &str| {
+        let data = data_dir();
+        let a = args(data.to_str().expect("utf8"));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        start_with(
+            "auth_service",
+            &a,
+            &[("TIDEPASS_KEK", primary), ("TIDEPASS_KEK_ALSO", also)],
+        )
+    };
+    let step = |url: String, token: String| {
+        let http = http.clone();
+        async move {
+            let r = refresh(&http, &url, &token).await;
+            assert_eq!(r.status(), 200, "a refresh during the KEK rotation");
+            r.json::<Value>().await.expect("json")["refresh_token"]
+                .as_str()
+                .expect("rt")
+                .to_owned()
+        }
+    };
+    drop(a);
+    let a = both(KEK, NEW_KEK);
+    rt = step(a.url.clone(), rt).await;
+    let resealed = Command::new(env!("CARGO_BIN_EXE_tidepass"))
+        .args([
+            "keyring",
+            "reseal",
+            "--store",
+            store,
+            "--issuer",
+            "http://tidepass.local",
+        ])
+        .env("TIDEPASS_KEK", KEK)
+        .env("TIDEPASS_NEW_KEK", NEW_KEK)
+        .output()
+        .expect("tidepass keyring reseal");
+    assert!(
+        resealed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resealed.stderr)
+    );
+    rt = step(b.url.clone(), rt).await;
+    drop(b);
+    let b = both(NEW_KEK, KEK);
+    rt = step(b.url.clone(), rt).await;
+    drop(a);
+    let Ok(a) = instance(Some(NEW_KEK)) else {
+        unreachable!()
+    };
+    rt = step(a.url.clone(), rt).await;
+    let _ = rt;
+    assert_eq!(
+        jwks(a.url.clone()).await,
+        published,
+        "the same keys under the new KEK"
+    );
+    assert_eq!(jwks(b.url.clone()).await, published);
     // Without the KEK, or with another one, an instance refuses to start (and makes nothing).
-    for (kek, says) in [(None, "TIDEPASS_KEK"), (Some(OTHER_KEK), "KEK")] {
+    for (kek, says) in [
+        (None, "TIDEPASS_KEK"),
+        (Some(OTHER_KEK), "KEK"),
+        (Some(KEK), "KEK"),
+    ] {
         let out = match kek {
             None => instance(None).err().expect("refused"),
             Some(k) => {
@@ -715,7 +785,9 @@ async fn guards_and_metrics_over_http() {
 /// only the store and the KEK, behave as one service: one JWKS (also after a restart on an
 /// empty disk), a session from one refreshes on the others, 24 concurrent refreshes of one
 /// token spread over three instances get one child, a rolling kill -9 and restart of both on
-/// empty disks logs nobody out, an instance without the KEK or with another refuses to start, a refresh race across them leaves one chain, a logout on one
+/// empty disks logs nobody out, a KEK rotation (old KEK also opening the new, the CLI's
+/// re-seal, new KEK also opening the old, new alone) refreshes at every step, an instance
+/// without the KEK or with another (the old one, after the rotation) refuses to start, a refresh race across them leaves one chain, a logout on one
 /// is seen by the other, and a microservice following the Redis log refuses the token.
 /// (Before, each instance made its own key and secret unless they shared a disk.)
 #[cfg(unix)]
