@@ -166,6 +166,7 @@ impl<S: SessionStore> IssuerBuilder<S> {
             risk: self.risk,
             logins: AtomicU64::new(0),
             known: KnownSessions::new(self.overlap),
+            relisted: dashmap::DashSet::new(),
             client_id: self.client_id,
         })
     }
@@ -179,6 +180,9 @@ enum Secrets {
 
 /// Sessions whose claims an issuer remembers by default, to sign while the store rotates.
 const DEFAULT_OVERLAP_SESSIONS: usize = 16_384;
+
+/// Reused sessions remembered as listed, at most (then forgotten all at once).
+const RELISTED_MAX: usize = 65_536;
 
 /// How often (in logins) the issuer asks the store to drop ended sessions, and how many.
 const CLEANUP_EVERY: u64 = 64;
@@ -198,6 +202,9 @@ pub struct Issuer<S> {
     risk: Option<Arc<dyn RiskPolicy>>,
     logins: AtomicU64,
     pub(crate) known: KnownSessions,
+    /// Reused sessions this process has listed after the store revoked them (stores that
+    /// list in a second call): a thief replaying the old token lists nothing more.
+    relisted: dashmap::DashSet<SessionId>,
     /// The default `client_id` ([`IssuerBuilder::client_id`]).
     client_id: Option<String>,
 }
@@ -715,6 +722,10 @@ impl<S: SessionStore> Issuer<S> {
                 // the tokens live out their short lifetime.
                 if !self.store.lists_reuse() {
                     self.list_sessions_revoked(&[s.sid], now).await?;
+                    if self.relisted.len() >= RELISTED_MAX {
+                        self.relisted.clear();
+                    }
+                    self.relisted.insert(s.sid);
                 }
                 Err(Error::new(ErrorKind::RefreshReuse))
             }
@@ -750,8 +761,17 @@ impl<S: SessionStore> Issuer<S> {
                 let reuse = s
                     .revoked
                     .is_some_and(|r| r.reason == RevokeReason::ReuseDetected);
-                if reuse && !self.store.lists_reuse() && self.tokens_may_live(&s, now) {
+                if reuse
+                    && !self.store.lists_reuse()
+                    && self.tokens_may_live(&s, now)
+                    && !self.relisted.contains(&s.sid)
+                {
                     self.list_sessions_revoked(&[s.sid], now).await?;
+                    // Bounded: forgetting only costs one more append.
+                    if self.relisted.len() >= RELISTED_MAX {
+                        self.relisted.clear();
+                    }
+                    self.relisted.insert(s.sid);
                 }
                 reject(ErrorKind::SessionRevoked)
             }

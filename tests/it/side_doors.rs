@@ -712,3 +712,42 @@ async fn revoke_on_a_stale_list_is_503() {
     let r = server.handle(post("/revoke", &body, None)).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// After a reuse was detected and listed (on a store that lists it in a second call, as
+/// Redis does), the thief's further replays of the old token list nothing more (before: each
+/// replay appended the session to the log again, for as long as its tokens could live).
+#[tokio::test]
+async fn replays_after_a_listed_reuse_append_nothing() {
+    let r = crate::defects::Rig::new(tidepass::Policy::web());
+    let p1 = r.issuer.login(Login::new("dan")).await.expect("login");
+    r.issuer.refresh(p1.refresh.expose()).await.expect("rotate");
+    r.clock.advance(tidepass::Policy::web().grace.as_secs() + 1);
+    let e = r
+        .issuer
+        .refresh(p1.refresh.expose())
+        .await
+        .expect_err("reuse");
+    assert_eq!(e.kind(), ErrorKind::RefreshReuse);
+    let v = r
+        .issuer
+        .revocation_changes(None)
+        .await
+        .expect("log")
+        .version();
+    for _ in 0..5 {
+        let e = r
+            .issuer
+            .refresh(p1.refresh.expose())
+            .await
+            .expect_err("replay");
+        assert_eq!(e.kind(), ErrorKind::SessionRevoked);
+    }
+    assert_eq!(
+        r.issuer
+            .revocation_changes(None)
+            .await
+            .expect("log")
+            .version(),
+        v
+    );
+}
