@@ -227,6 +227,10 @@ async fn introspection_authenticates_clients_and_sees_revocations() {
     );
     assert_eq!(body["aud"], "api");
     assert_eq!(body["iss"], "https://auth.example");
+    assert_eq!(
+        body["token_type"], "Bearer",
+        "RFC 7662 §2.2: the RFC 6749 §7.1 type"
+    );
     // client_secret_post.
     let r = server
         .handle(introspect(

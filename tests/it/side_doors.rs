@@ -325,6 +325,10 @@ async fn revoke_and_introspect_understand_bound_access_tokens() {
     assert_eq!(seen["active"], true, "{seen}");
     assert_eq!(seen["cnf"]["jkt"], key.thumbprint().to_string());
     assert_eq!(
+        seen["token_type"], "DPoP",
+        "RFC 7662 §2.2: the RFC 6749 §7.1 type"
+    );
+    assert_eq!(
         introspect(&server, &rt).await["cnf"]["jkt"],
         key.thumbprint().to_string()
     );

@@ -99,13 +99,16 @@ impl<S: SessionStore> AuthServer<S> {
         // A DPoP-bound token is active too, with its `cnf.jkt` (RFC 9449 §6.2): the resource
         // server asking checks the proof itself.
         if let Ok(c) = self.verifier.verify_unconstrained(token) {
+            // RFC 7662 §2.2: the token's type as RFC 6749 §7.1 names it.
+            let bound = c.cnf.as_ref().and_then(|c| c.jkt);
+            let token_type = if bound.is_some() { "DPoP" } else { "Bearer" };
             let mut body = json!({
-                "active": true, "token_type": "access_token", "sub": c.sub,
+                "active": true, "token_type": token_type, "sub": c.sub,
                 "scope": c.scope, "client_id": c.client_id, "exp": c.exp, "iat": c.iat,
                 "nbf": c.nbf, "aud": c.aud, "iss": c.iss, "jti": c.jti, "sid": c.sid,
                 "auth_time": c.auth_time, "acr": c.acr,
             });
-            if let Some(jkt) = c.cnf.as_ref().and_then(|c| c.jkt) {
+            if let Some(jkt) = bound {
                 with_cnf(&mut body, jkt);
             }
             return json_reply(StatusCode::OK, &body);
