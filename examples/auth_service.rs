@@ -15,8 +15,8 @@
 //! Flags: `--listen ADDR` (127.0.0.1:8080), `--issuer URL` (the issuer identifier and public
 //! base URL; default the address it listens on), `--data DIR` (./tidepass-data: the signing key,
 //! the refresh secret and, by default, the redb store, so a restart keeps keys and sessions),
-//! `--store URL` (`memory:`, `redb:PATH`, `redis://…`, `postgres://…` with the matching
-//! feature), `--access-ttl SECS` (300), `--grace SECS` (10), `--user NAME:PASSWORD`
+//! `--store URL` (`memory:`, `redb:PATH`, `redis://…`, `redis+cluster://host:port,…`,
+//! `postgres://…` with the matching feature), `--access-ttl SECS` (300), `--grace SECS` (10), `--user NAME:PASSWORD`
 //! (repeatable), `--client-secret S` (for `/introspect`, by HTTP Basic or the form, as client
 //! `--client-id ID`, default `resource-server`), `--host-cookie` (the refresh cookie in its
 //! `__Host-` form on `Path=/`), `--dpop-nonces` (DPoP proofs on `/login` and `/token` must
@@ -438,6 +438,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
             serve(s, o, true).await
         }
+        // A Redis Cluster: `redis+cluster://host:port,host:port,…` (the nodes to start from).
+        Some(("redis+cluster", nodes)) => {
+            let urls: Vec<String> = nodes
+                .trim_start_matches("//")
+                .split(',')
+                .map(|n| format!("redis://{n}"))
+                .collect();
+            let con = redis::cluster::ClusterClient::new(urls)?
+                .get_async_connection()
+                .await?;
+            serve(
+                tidepass::store::RedisStore::with_connection(con, "tidepass"),
+                o,
+                true,
+            )
+            .await
+        }
         Some(("postgres" | "postgresql", _)) => {
             let s =
                 tidepass::store::PgStore::connect(&store, 16, std::time::Duration::from_secs(2))?;
@@ -445,7 +462,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             serve(s, o, true).await
         }
         _ => {
-            eprintln!("--store must be memory:, redb:PATH, redis://… or postgres://…");
+            eprintln!(
+                "--store must be memory:, redb:PATH, redis://…, redis+cluster://host:port,… \
+                 or postgres://…"
+            );
             std::process::exit(2)
         }
     }

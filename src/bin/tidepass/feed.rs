@@ -32,6 +32,22 @@ macro_rules! with_store {
                 .await?;
                 Ok($body.await?)
             }
+            // A Redis Cluster, by the nodes to start from: redis+cluster://host:port,….
+            #[cfg(feature = "redis")]
+            Some(("redis+cluster", nodes)) => {
+                let urls: Vec<String> = nodes
+                    .trim_start_matches("//")
+                    .split(',')
+                    .map(|n| format!("redis://{n}"))
+                    .collect();
+                let con = redis::cluster::ClusterClient::new(urls)
+                    .map_err(|e| Failure(format!("--store: {e}")))?
+                    .get_async_connection()
+                    .await
+                    .map_err(|e| Failure(format!("--store: {e}")))?;
+                let $s = tidepass::store::RedisStore::with_connection(con, $prefix);
+                Ok($body.await?)
+            }
             #[cfg(feature = "postgres")]
             Some(("postgres" | "postgresql", _)) => {
                 let $s =
