@@ -279,6 +279,46 @@ async fn login(http: &reqwest::Client, auth: &str, query: &str) -> reqwest::Resp
         .expect("login")
 }
 
+/// A round-robin HTTP proxy on a loopback port in front of `backends`, as a load balancer
+/// would stand in front of the auth service's instances: each request goes to the next one.
+async fn round_robin(backends: Vec<String>) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let http = reqwest::Client::new();
+    let forward = move |req: axum::extract::Request| {
+        let (next, http, backends) = (next.clone(), http.clone(), backends.clone());
+        async move {
+            let backend = &backends[next.fetch_add(1, Ordering::Relaxed) % backends.len()];
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut out = http.request(parts.method.clone(), format!("{backend}{path}"));
+            for (k, v) in &parts.headers {
+                if k != "host" {
+                    out = out.header(k, v);
+                }
+            }
+            let r = out.body(body).send().await.expect("backend");
+            let mut answer = axum::http::Response::builder().status(r.status());
+            for (k, v) in r.headers() {
+                answer = answer.header(k, v);
+            }
+            answer
+                .body(axum::body::Body::from(r.bytes().await.unwrap_or_default()))
+                .expect("response")
+        }
+    };
+    let app = axum::Router::new().fallback(forward);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 /// An auth service's JWKS document.
 async fn jwks_of(http: &reqwest::Client, url: &str) -> Value {
     http.get(format!("{url}/.well-known/jwks.json"))
@@ -1390,9 +1430,10 @@ async fn a_device_killed_at_any_instant_of_a_refresh_keeps_its_session() {
 }
 
 /// Rotations under load, as deployed: two instances on one Redis (their own empty disks, one
-/// KEK) rotate their shared signing key every 30 s with a JWKS `max-age` of 2 s, while a
-/// client refreshes one session alternately on both and a microservice that follows the
-/// issuer verifies every new token. Zero non-200 answers; at least one rotation; and every key
+/// KEK) behind a round-robin proxy rotate their shared signing key every 30 s with a JWKS
+/// `max-age` of 2 s, while a client refreshes one session through the proxy (so alternately
+/// on both) and a microservice that follows the issuer through the proxy verifies every new
+/// token. Zero non-200 answers; at least one rotation; and every key
 /// that signed a token was in both instances' JWKS at least `max-age` before its first token.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1430,11 +1471,13 @@ async fn rotations_under_load_answer_every_request() {
         )
     };
     let (a, b) = (instance(), instance());
+    // Clients and the microservice see one service, through a round-robin proxy.
+    let lb = round_robin(vec![a.url.clone(), b.url.clone()]).await;
     let api = start(
         "microservice",
         &[
             "--auth",
-            &a.url,
+            &lb,
             "--issuer",
             "http://tidepass.local",
             "--listen",
@@ -1469,7 +1512,7 @@ async fn rotations_under_load_answer_every_request() {
     // First seen in *both* JWKS documents, and first used to sign.
     let mut seen: HashMap<String, (Option<f64>, Option<f64>)> = HashMap::new();
     let mut used: HashMap<String, f64> = HashMap::new();
-    let mut pair: Value = login(&http, &a.url, "").await.json().await.expect("json");
+    let mut pair: Value = login(&http, &lb, "").await.json().await.expect("json");
     let (mut refreshes, mut verified, mut bad) = (0, 0, Vec::new());
     while start_at.elapsed() < Duration::from_secs(45) {
         let t = start_at.elapsed().as_secs_f64();
@@ -1480,8 +1523,7 @@ async fn rotations_under_load_answer_every_request() {
                 slot.get_or_insert(t);
             }
         }
-        let on = if refreshes % 2 == 0 { &a.url } else { &b.url };
-        let r = refresh(&http, on, pair["refresh_token"].as_str().expect("rt")).await;
+        let r = refresh(&http, &lb, pair["refresh_token"].as_str().expect("rt")).await;
         refreshes += 1;
         if r.status() != 200 {
             bad.push(format!("refresh {}", r.status()));
