@@ -178,8 +178,50 @@ async fn instances_share_one_key_ring(store: &str) -> (Proc, Proc) {
                 .to_owned()
         }
     };
+    // Under load: a second session refreshed continuously through a round-robin proxy over
+    // the instances, each taken out of the pool before it is stopped, its successor put in.
+    let (lb, pool) = round_robin(vec![a.url.clone(), b.url.clone()]).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (ready, started) = tokio::sync::oneshot::channel();
+    let load = {
+        let (http, lb, stop) = (http.clone(), lb.clone(), stop.clone());
+        tokio::spawn(async move {
+            // The load's own session: logged in (argon2, slow in a debug build) before any
+            // instance is stopped, so no request is cut off by a kill.
+            let mut pair: Value = login(&http, &lb, "").await.json().await.expect("json");
+            let _ = ready.send(());
+            let (mut ok, mut bad) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = refresh(&http, &lb, pair["refresh_token"].as_str().expect("rt")).await;
+                if r.status() == 200 {
+                    pair = r.json().await.expect("json");
+                    ok += 1;
+                } else {
+                    bad.push(format!(
+                        "{} {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    ));
+                }
+            }
+            (ok, bad)
+        })
+    };
+    started.await.expect("the load started");
+    let swap = |old: &str, new: &str| {
+        let mut p = pool.lock().expect("pool");
+        p.retain(|u| u != old);
+        p.push(new.to_owned());
+    };
+    let drain = |old: &str| {
+        pool.lock().expect("pool").retain(|u| u != old);
+    };
+    drain(&a.url);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let old_a = a.url.clone();
     drop(a);
     let a = both(KEK, NEW_KEK);
+    swap(&old_a, &a.url);
     rt = step(a.url.clone(), rt).await;
     let resealed = Command::new(env!("CARGO_BIN_EXE_tidepass"))
         .args([
@@ -200,14 +242,32 @@ async fn instances_share_one_key_ring(store: &str) -> (Proc, Proc) {
         String::from_utf8_lossy(&resealed.stderr)
     );
     rt = step(b.url.clone(), rt).await;
+    drain(&b.url);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let old_b = b.url.clone();
     drop(b);
     let b = both(NEW_KEK, KEK);
+    swap(&old_b, &b.url);
     rt = step(b.url.clone(), rt).await;
+    drain(&a.url);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let old_a = a.url.clone();
     drop(a);
     let Ok(a) = instance(Some(NEW_KEK)) else {
         unreachable!()
     };
+    swap(&old_a, &a.url);
     rt = step(a.url.clone(), rt).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, bad) = load.await.expect("load");
+    assert!(
+        bad.is_empty(),
+        "{} refreshes failed during the KEK rotation: {bad:?}",
+        bad.len()
+    );
+    assert!(ok > 10, "the load ran: {ok} refreshes");
+    eprintln!("KEK rotation under load: {ok} refreshes through the proxy, 0 failures");
     let _ = rt;
     assert_eq!(
         jwks(a.url.clone()).await,
@@ -281,7 +341,7 @@ async fn login(http: &reqwest::Client, auth: &str, query: &str) -> reqwest::Resp
 
 /// A round-robin HTTP proxy on a loopback port in front of `backends`, as a load balancer
 /// would stand in front of the auth service's instances: each request goes to the next one.
-async fn round_robin(backends: Vec<String>) -> String {
+async fn round_robin(backends: Vec<String>) -> (String, Pool) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -289,10 +349,15 @@ async fn round_robin(backends: Vec<String>) -> String {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let next = std::sync::Arc::new(AtomicUsize::new(0));
     let http = reqwest::Client::new();
+    let pool: Pool = std::sync::Arc::new(std::sync::Mutex::new(backends));
+    let backends = pool.clone();
     let forward = move |req: axum::extract::Request| {
         let (next, http, backends) = (next.clone(), http.clone(), backends.clone());
         async move {
-            let backend = &backends[next.fetch_add(1, Ordering::Relaxed) % backends.len()];
+            let backend = {
+                let b = backends.lock().expect("pool");
+                b[next.fetch_add(1, Ordering::Relaxed) % b.len()].clone()
+            };
             let (parts, body) = req.into_parts();
             let body = axum::body::to_bytes(body, 1 << 20)
                 .await
@@ -304,7 +369,15 @@ async fn round_robin(backends: Vec<String>) -> String {
                     out = out.header(k, v);
                 }
             }
-            let r = out.body(body).send().await.expect("backend");
+            let r = match out.body(body).send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    return axum::http::Response::builder()
+                        .status(502)
+                        .body(axum::body::Body::from(format!("{backend}: {e:?}")))
+                        .expect("response");
+                }
+            };
             let mut answer = axum::http::Response::builder().status(r.status());
             for (k, v) in r.headers() {
                 answer = answer.header(k, v);
@@ -316,8 +389,12 @@ async fn round_robin(backends: Vec<String>) -> String {
     };
     let app = axum::Router::new().fallback(forward);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    (url, pool)
 }
+
+/// The proxy's backends, to take an instance out before it is stopped and put its successor
+/// in, as a load balancer's health checks would.
+type Pool = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// An auth service's JWKS document.
 async fn jwks_of(http: &reqwest::Client, url: &str) -> Value {
@@ -1472,7 +1549,7 @@ async fn rotations_under_load_answer_every_request() {
     };
     let (a, b) = (instance(), instance());
     // Clients and the microservice see one service, through a round-robin proxy.
-    let lb = round_robin(vec![a.url.clone(), b.url.clone()]).await;
+    let (lb, _) = round_robin(vec![a.url.clone(), b.url.clone()]).await;
     let api = start(
         "microservice",
         &[
