@@ -43,7 +43,7 @@ fn bench_store<S: SessionStore>(
     g.bench_function("refresh", |b| {
         b.iter(|| {
             let next = rt
-                .block_on(issuer.refresh(current.borrow().expose()))
+                .block_on(issuer.refresh(current.borrow().expose()).into_future())
                 .expect("refresh");
             *current.borrow_mut() = black_box(next.refresh);
         })

@@ -160,7 +160,8 @@ async fn part_two() -> Result<(), tidepass::Error> {
     let grace = issuer.policy().grace.as_secs();
     let later = tidepass::clock::Clock::now(&tidepass::clock::SystemClock) + grace;
     let stolen = issuer
-        .refresh_at(laptop.refresh.expose(), later)
+        .refresh(laptop.refresh.expose())
+        .at(later)
         .await
         .expect_err("reuse");
     println!(
@@ -169,7 +170,8 @@ async fn part_two() -> Result<(), tidepass::Error> {
         stolen.is_invalid_grant()
     );
     let owner = issuer
-        .refresh_at(laptop2.refresh.expose(), later)
+        .refresh(laptop2.refresh.expose())
+        .at(later)
         .await
         .expect_err("session dead");
     println!(

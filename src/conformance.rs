@@ -448,7 +448,9 @@ pub async fn a_bound_session_answers_only_its_key<S: SessionStore>(store: S) {
         assert_eq!(
             kind(
                 r.issuer
-                    .refresh_with(g1.refresh.expose(), &ctx, presented)
+                    .refresh(g1.refresh.expose())
+                    .context(&ctx)
+                    .dpop(presented)
                     .await
             ),
             ErrorKind::InvalidDpopProof,
@@ -464,7 +466,9 @@ pub async fn a_bound_session_answers_only_its_key<S: SessionStore>(store: S) {
     assert_eq!((s.generation, s.revoked), (1, None), "nothing changed");
     let g2 = r
         .issuer
-        .refresh_with(g1.refresh.expose(), &ctx, Some(key))
+        .refresh(g1.refresh.expose())
+        .context(&ctx)
+        .dpop(Some(key))
         .await
         .expect("rotate with the key");
     assert!(g2.dpop_bound && g2.refresh != g1.refresh);
@@ -473,13 +477,21 @@ pub async fn a_bound_session_answers_only_its_key<S: SessionStore>(store: S) {
     r.clock.advance(GRACE + 60);
     // A thief with the parent and no key: refused, nothing revoked.
     assert_eq!(
-        kind(r.issuer.refresh_with(g1.refresh.expose(), &ctx, None).await),
+        kind(
+            r.issuer
+                .refresh(g1.refresh.expose())
+                .context(&ctx)
+                .dpop(None)
+                .await
+        ),
         ErrorKind::InvalidDpopProof
     );
     for _ in 0..=POLICY.max_grace_replays {
         let again = r
             .issuer
-            .refresh_with(g1.refresh.expose(), &ctx, Some(key))
+            .refresh(g1.refresh.expose())
+            .context(&ctx)
+            .dpop(Some(key))
             .await
             .expect("the unused child again");
         assert_eq!(again.refresh, g2.refresh, "the identical child");
@@ -489,7 +501,9 @@ pub async fn a_bound_session_answers_only_its_key<S: SessionStore>(store: S) {
     // The child used: the parent is reuse now.
     let g3 = r
         .issuer
-        .refresh_with(g2.refresh.expose(), &ctx, Some(key))
+        .refresh(g2.refresh.expose())
+        .context(&ctx)
+        .dpop(Some(key))
         .await
         .expect("the child rotates");
     assert_ne!(g3.refresh, g2.refresh);
@@ -497,7 +511,9 @@ pub async fn a_bound_session_answers_only_its_key<S: SessionStore>(store: S) {
     assert_eq!(
         kind(
             r.issuer
-                .refresh_with(g1.refresh.expose(), &ctx, Some(key))
+                .refresh(g1.refresh.expose())
+                .context(&ctx)
+                .dpop(Some(key))
                 .await
         ),
         ErrorKind::RefreshReuse
@@ -506,14 +522,16 @@ pub async fn a_bound_session_answers_only_its_key<S: SessionStore>(store: S) {
     let b = r.issuer.login(Login::new("fay")).await.expect("login");
     let b2 = r
         .issuer
-        .refresh_with(b.refresh.expose(), &ctx, Some(key))
+        .refresh(b.refresh.expose())
+        .context(&ctx)
+        .dpop(Some(key))
         .await
         .expect("bearer with a proof");
     assert_eq!(b2.token_type(), "Bearer");
 }
 
 /// [`Policy::settle_within_grace`] (every preset) for refresh tokens from a shared cookie jar
-/// ([`Issuer::refresh_shared_from`]): requests sharing the jar present the parent and the
+/// ([`Refresh::shared_jar`](crate::issuer::Refresh::shared_jar)): requests sharing the jar present the parent and the
 /// child in any order inside the window, and all get the same child; the session rotates
 /// again only after the window, and reuse is still detected then. (Before, the child's second
 /// rotation made the late parent a grandparent and revoked the honest session: what chromium
@@ -528,14 +546,18 @@ pub async fn a_shared_cookie_jar_never_revokes<S: SessionStore>(store: S) {
     // The first request rotates; the jar now holds the child.
     let g2 = r
         .issuer
-        .refresh_shared_from(g1.refresh.expose(), &jar)
+        .refresh(g1.refresh.expose())
+        .context(&jar)
+        .shared_jar()
         .await
         .expect("rotate");
     assert_ne!(g2.refresh, g1.refresh);
     // Requests sent after the jar changed present the child; late ones the parent.
     let child = r
         .issuer
-        .refresh_shared_from(g2.refresh.expose(), &jar)
+        .refresh(g2.refresh.expose())
+        .context(&jar)
+        .shared_jar()
         .await
         .expect("child in the window");
     assert_eq!(
@@ -545,7 +567,9 @@ pub async fn a_shared_cookie_jar_never_revokes<S: SessionStore>(store: S) {
     r.clock.advance(1);
     let parent = r
         .issuer
-        .refresh_shared_from(g1.refresh.expose(), &jar)
+        .refresh(g1.refresh.expose())
+        .context(&jar)
+        .shared_jar()
         .await
         .expect("late parent");
     assert_eq!(
@@ -564,7 +588,9 @@ pub async fn a_shared_cookie_jar_never_revokes<S: SessionStore>(store: S) {
     r.clock.advance(GRACE);
     let g3 = r
         .issuer
-        .refresh_shared_from(g2.refresh.expose(), &jar)
+        .refresh(g2.refresh.expose())
+        .context(&jar)
+        .shared_jar()
         .await
         .expect("rotate");
     assert_ne!(g3.refresh, g2.refresh);
@@ -572,7 +598,9 @@ pub async fn a_shared_cookie_jar_never_revokes<S: SessionStore>(store: S) {
     assert_eq!(
         kind(
             r.issuer
-                .refresh_shared_from(g1.refresh.expose(), &jar)
+                .refresh(g1.refresh.expose())
+                .context(&jar)
+                .shared_jar()
                 .await
         ),
         ErrorKind::RefreshReuse

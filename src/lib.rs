@@ -144,7 +144,7 @@
 //!   the session ([`ErrorKind::GraceReplayLimit`], answered 429); only an older generation,
 //!   or the parent outside the window, is reuse. A browser's refresh cookie is one jar that
 //!   concurrent requests share, so some carry the parent and others the child an earlier
-//!   answer already stored: for those ([`Issuer::refresh_shared_from`], which the token
+//!   answer already stored: for those ([`Refresh::shared_jar`](issuer::Refresh::shared_jar), which the token
 //!   endpoint uses for cookie refreshes) the child presented inside its own window is handed
 //!   out again instead of rotating ([`Policy::settle_within_grace`]), so the late parent never
 //!   becomes a grandparent; checked with chromium (five parallel refreshes from one page) and
@@ -204,7 +204,7 @@
 //! - **A stolen DPoP-bound token is useless without the device's key.** A session opened by
 //!   a login that carried a DPoP proof ([`Login::dpop`]) is bound to the key's RFC 7638
 //!   thumbprint; its access tokens carry `cnf.jkt`, and every refresh needs a proof by that
-//!   key ([`Issuer::refresh_with`]). A refresh without one, whatever generation it presents,
+//!   key ([`Refresh::dpop`](issuer::Refresh::dpop)). A refresh without one, whatever generation it presents,
 //!   is refused *before* any other rule (the risk policy included) and changes nothing: a
 //!   thief holding a copied refresh token can neither rotate it nor trigger the reuse alarm
 //!   or a denying risk policy that would log the owner out. The same holds at every door of

@@ -64,7 +64,7 @@ impl Login {
     /// Bind the session to the DPoP key with thumbprint `jkt` (RFC 9449 §5), whose proof the
     /// caller has checked on this login request
     /// ([`ProofChecker`](crate::verify::dpop::ProofChecker)): every refresh must then carry a
-    /// proof by that key ([`Issuer::refresh_with`](crate::Issuer::refresh_with)), and every
+    /// proof by that key ([`Refresh::dpop`](crate::issuer::Refresh::dpop)), and every
     /// access token carries `cnf.jkt`.
     pub fn dpop(mut self, jkt: crate::keys::Thumbprint) -> Self {
         self.dpop_jkt = Some(jkt);

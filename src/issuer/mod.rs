@@ -8,26 +8,25 @@ pub mod events;
 pub mod guard;
 mod login;
 pub(crate) mod overlap;
+mod refresh;
 mod revoke;
 
 pub use login::{Login, SessionView, TokenPair};
+pub use refresh::Refresh;
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
 
 use arc_swap::ArcSwap;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::issuer::events::{Event, EventSink, TracingSink};
-use crate::issuer::guard::{RiskDecision, RiskPolicy};
-use crate::issuer::overlap::{KnownSessions, MintedFrom, let_io_start, poll_once};
-use crate::session::refresh::{Presented, RefreshSecrets};
-use crate::session::{
-    ClientContext, Policy, RevokeReason, Rotation, Session, SessionId, new_session,
-};
+use crate::issuer::guard::RiskPolicy;
+use crate::issuer::overlap::{KnownSessions, MintedFrom};
+use crate::session::refresh::RefreshSecrets;
+use crate::session::{Policy, Session, SessionId, new_session};
 use crate::store::SessionStore;
 use crate::token::mint::{AccessToken, Minter};
 
@@ -88,7 +87,7 @@ impl<S: SessionStore> IssuerBuilder<S> {
         self
     }
 
-    /// Assess every [`Issuer::refresh_from`] with this policy (for example
+    /// Assess every refresh that carries a client context ([`Refresh::context`](refresh::Refresh::context)) with this policy (for example
     /// [`crate::issuer::guard::DefaultRisk`]). Off by default: a plain [`Issuer::refresh`] never
     /// assesses. The assessment reads the stored session first: one more store round trip
     /// per refresh.
@@ -442,342 +441,6 @@ impl<S: SessionStore> Issuer<S> {
             let _ = self.store.cleanup(horizon, CLEANUP_BATCH).await;
         }
         Ok(pair)
-    }
-
-    /// Rotate: trade a refresh token for a new pair (DESIGN.md's table).
-    ///
-    /// # Errors
-    ///
-    /// For the client, every refusal is `invalid_grant` ([`Error::is_invalid_grant`]); the
-    /// kind says which case it was: [`ErrorKind::InvalidRefreshToken`] (no store access),
-    /// [`ErrorKind::UnknownSession`], [`ErrorKind::SessionRevoked`],
-    /// [`ErrorKind::SessionExpired`], [`ErrorKind::RefreshReuse`] (the session has just been
-    /// revoked), [`ErrorKind::RefreshFromFuture`] (only with
-    /// [`Policy::recover_lost_rotations`] off). One refusal is not `invalid_grant`:
-    /// [`ErrorKind::GraceReplayLimit`] (the parent inside the grace window, over the replay
-    /// cap; the session lives on: answer 429 with [`Error::retry_after`]). Store failures are
-    /// [`Error::is_store`].
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
-        self.refresh_at(refresh_token, self.clock.now()).await
-    }
-
-    /// [`Issuer::refresh`] for a client presenting `context`: the risk policy (if one is set)
-    /// compares it with the context stored at login first.
-    ///
-    /// # Errors
-    ///
-    /// As [`Issuer::refresh`], plus [`ErrorKind::StepUpRequired`] (session kept) and
-    /// [`ErrorKind::RiskDenied`] (session revoked).
-    pub async fn refresh_from(
-        &self,
-        refresh_token: &str,
-        context: &ClientContext,
-    ) -> Result<TokenPair> {
-        self.refresh_checked(refresh_token, context, false, None)
-            .await
-    }
-
-    /// [`Issuer::refresh_from`] for a request that carried a DPoP proof (RFC 9449 §5) by the
-    /// key with thumbprint `dpop`, which the caller has checked
-    /// ([`ProofChecker`](crate::verify::dpop::ProofChecker), `htm` POST, `htu` the token
-    /// endpoint). A DPoP-bound session rotates only with a proof by its own key; an unbound
-    /// session ignores the proof and stays a bearer session.
-    ///
-    /// A bound session also keeps a device that was killed mid-refresh: its parent token,
-    /// presented with the key's proof, gets the identical child for as long as the child has
-    /// never been used (DESIGN.md's table), not only inside the grace window.
-    ///
-    /// # Errors
-    ///
-    /// As [`Issuer::refresh_from`], plus [`ErrorKind::InvalidDpopProof`] for a bound session
-    /// refreshed without a proof by its key (answer `invalid_dpop_proof`; nothing changed,
-    /// the session lives on).
-    pub async fn refresh_with(
-        &self,
-        refresh_token: &str,
-        context: &ClientContext,
-        dpop: Option<crate::keys::Thumbprint>,
-    ) -> Result<TokenPair> {
-        self.refresh_checked(refresh_token, context, false, dpop)
-            .await
-    }
-
-    /// [`Issuer::refresh_from`] for a refresh token from a cookie jar that concurrent
-    /// requests share (a browser's refresh cookie): inside the grace window after a rotation,
-    /// the child it issued is handed out again instead of rotating once more
-    /// ([`Policy::settle_within_grace`]), so the jar's parallel requests, which carry the
-    /// parent or the child in any order, all end on one child and never look like reuse.
-    ///
-    /// # Errors
-    ///
-    /// As [`Issuer::refresh_from`].
-    pub async fn refresh_shared_from(
-        &self,
-        refresh_token: &str,
-        context: &ClientContext,
-    ) -> Result<TokenPair> {
-        self.refresh_checked(refresh_token, context, true, None)
-            .await
-    }
-
-    /// Every `refresh_*` with a client context ends here; `shared` settles a cookie jar's
-    /// concurrent requests, `dpop` is the thumbprint of a checked proof.
-    pub(crate) async fn refresh_checked(
-        &self,
-        refresh_token: &str,
-        context: &ClientContext,
-        shared: bool,
-        dpop: Option<crate::keys::Thumbprint>,
-    ) -> Result<TokenPair> {
-        let now = self.clock.now();
-        let secrets = self.secrets.load_full();
-        let presented = self.authenticate(&secrets, refresh_token)?;
-        if let Some(policy) = &self.risk
-            && let Some(stored) = self.store.load(presented.sid).await?
-            // Only a live session meets the policy; an ended one is answered by the rotation
-            // rule (ended), so a dead session's token cannot make it revoke, list or sync.
-            && stored.is_active_at(now)
-        {
-            // The binding first: a bound session answers only its key's holder, so a
-            // proofless refresh of it (a thief's copy) must not reach a policy that can
-            // revoke the session or demand a step-up from its owner.
-            if stored.dpop_jkt.is_some() && stored.dpop_jkt != dpop {
-                self.emit(Event::RefreshRejected {
-                    kind: ErrorKind::InvalidDpopProof,
-                });
-                return Err(Error::new(ErrorKind::InvalidDpopProof));
-            }
-            match policy.assess(&stored.context, context) {
-                RiskDecision::Allow => {}
-                RiskDecision::StepUp => {
-                    self.emit(Event::StepUpRequired { sid: stored.sid });
-                    return Err(Error::new(ErrorKind::StepUpRequired));
-                }
-                RiskDecision::Deny => {
-                    self.revoke_one(stored.sid, RevokeReason::RiskDenied, now)
-                        .await?;
-                    return Err(Error::new(ErrorKind::RiskDenied));
-                }
-            }
-        }
-        self.rotate_presented(&secrets, presented, now, shared, dpop)
-            .await
-    }
-
-    /// [`Issuer::refresh`] as of `now`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Issuer::refresh`].
-    pub async fn refresh_at(&self, refresh_token: &str, now: u64) -> Result<TokenPair> {
-        let secrets = self.secrets.load_full();
-        let presented = self.authenticate(&secrets, refresh_token)?;
-        self.rotate_presented(&secrets, presented, now, false, None)
-            .await
-    }
-
-    /// Check a refresh token's tag only (no store access, nothing changes): the token
-    /// endpoint does it before it checks (and records) a DPoP proof.
-    #[cfg(feature = "server")]
-    pub(crate) fn authenticate_refresh_token(&self, refresh_token: &str) -> Result<()> {
-        let secrets = self.secrets.load();
-        self.authenticate(&secrets, refresh_token).map(|_| ())
-    }
-
-    /// Check a refresh token's tag (no store access); a refusal is counted as an event.
-    fn authenticate(&self, secrets: &RefreshSecrets, refresh_token: &str) -> Result<Presented> {
-        secrets.parse(refresh_token).inspect_err(|e| {
-            self.emit(Event::RefreshRejected { kind: e.kind() });
-        })
-    }
-
-    /// The store's rotation and its outcome, for an authenticated token.
-    async fn rotate_presented(
-        &self,
-        secrets: &RefreshSecrets,
-        presented: Presented,
-        now: u64,
-        shared: bool,
-        dpop: Option<crate::keys::Thumbprint>,
-    ) -> Result<TokenPair> {
-        use tracing::Instrument as _;
-        let span = tracing::debug_span!(
-            "tidepass.refresh",
-            sid = %presented.sid,
-            generation = presented.generation
-        );
-        self.rotate_inner(secrets, presented, now, shared, dpop)
-            .instrument(span)
-            .await
-    }
-
-    async fn rotate_inner(
-        &self,
-        secrets: &RefreshSecrets,
-        presented: Presented,
-        now: u64,
-        shared: bool,
-        dpop: Option<crate::keys::Thumbprint>,
-    ) -> Result<TokenPair> {
-        let rules = crate::session::RotationRules {
-            settle: shared && self.policy.settle_within_grace,
-            dpop,
-            ..self.policy.rules(
-                now,
-                secrets.current(),
-                now.saturating_add(self.revocation_ttl()),
-            )
-        };
-        #[cfg(feature = "metrics")]
-        let started = std::time::Instant::now();
-        let known = self.known.current(&presented.sid, presented.generation);
-        let mut rotating = std::pin::pin!(self.store.rotate(
-            presented.sid,
-            presented.generation,
-            rules
-        ));
-        let mut early = None;
-        let outcome = match (&known, poll_once(rotating.as_mut()).await) {
-            (_, Poll::Ready(outcome)) => outcome,
-            (None, Poll::Pending) => rotating.await,
-            (Some(k), Poll::Pending) => {
-                // The request is queued: let its connection send it, then sign meanwhile.
-                // Not for a bound session presented without its key's proof: that refresh is
-                // refused, and a signature for it would be work an attacker chose.
-                let key_ok = k
-                    .minted_from()
-                    .dpop_jkt
-                    .is_none_or(|bound| Some(bound) == dpop);
-                if key_ok && let_io_start().await {
-                    // Uncapped: the session's new end is known only from the answer, and an
-                    // early token that would outlive it is dropped below.
-                    early = self
-                        .access(&presented.sid, k.minted_from(), u64::MAX, now)
-                        .ok();
-                }
-                rotating.await
-            }
-        };
-        #[cfg(feature = "metrics")]
-        metrics::histogram!("tidepass_store_seconds", "op" => "rotate")
-            .record(started.elapsed().as_secs_f64());
-        let outcome = outcome?;
-        match &outcome {
-            Some(
-                Rotation::Rotated(s)
-                | Rotation::GraceReplay(s)
-                | Rotation::Recovered { session: s, .. },
-            ) => {
-                self.known.saw(s, known.as_ref());
-            }
-            // A proofless try at a bound session changes nothing: keep what the owner's next
-            // refresh signs ahead with.
-            Some(Rotation::KeyMismatch(_)) => {}
-            _ => self.known.forget(&presented.sid),
-        }
-        let reject = |kind: ErrorKind| {
-            self.emit(Event::RefreshRejected { kind });
-            Err(Error::new(kind))
-        };
-        match outcome {
-            None => reject(ErrorKind::UnknownSession),
-            Some(Rotation::Rotated(s)) => {
-                self.emit(Event::Rotated {
-                    sid: s.sid,
-                    generation: s.generation,
-                });
-                // The early token, if the store confirmed the claims it was minted from.
-                match (early, &known) {
-                    (Some(access), Some(k))
-                        if s.sid == presented.sid
-                            && k.same_claims(&s)
-                            && access.expires_at() <= s.ends_at() =>
-                    {
-                        self.pair_with(access, &s, secrets, now)
-                    }
-                    _ => self.pair(&s, secrets, now),
-                }
-            }
-            Some(Rotation::GraceReplay(s)) => {
-                self.emit(Event::GraceReplay {
-                    sid: s.sid,
-                    generation: s.generation,
-                });
-                self.pair(&s, secrets, now)
-            }
-            Some(Rotation::Reuse(s)) => {
-                self.emit(Event::ReuseDetected {
-                    sid: s.sid,
-                    subject: s.subject.clone(),
-                    presented: presented.generation,
-                    current: s.generation,
-                });
-                self.emit(Event::Revoked {
-                    sid: s.sid,
-                    reason: RevokeReason::ReuseDetected,
-                });
-                // The session is revoked in the store already. A store that lists it in the
-                // same step has put its access tokens on the list too; for the others they go
-                // on it now, and should this append fail, the caller gets the store error and
-                // the tokens live out their short lifetime.
-                if !self.store.lists_reuse() {
-                    self.list_sessions_revoked(&[s.sid], now).await?;
-                    if self.relisted.len() >= RELISTED_MAX {
-                        self.relisted.clear();
-                    }
-                    self.relisted.insert(s.sid);
-                }
-                Err(Error::new(ErrorKind::RefreshReuse))
-            }
-            Some(Rotation::GraceExhausted(s)) => {
-                self.emit(Event::GraceExhausted {
-                    sid: s.sid,
-                    generation: s.generation,
-                });
-                Err(Error::new(ErrorKind::GraceReplayLimit))
-            }
-            Some(Rotation::Recovered { session, stored }) => {
-                // The tag proves the issuer minted this generation, and it mints one only after
-                // the store acknowledged it: the store lost rotations (THREAT_MODEL.md).
-                self.emit(Event::LostRotations {
-                    sid: session.sid,
-                    presented: presented.generation,
-                    stored,
-                });
-                self.pair(&session, secrets, now)
-            }
-            Some(Rotation::Future(s)) => {
-                self.emit(Event::FutureGeneration {
-                    sid: s.sid,
-                    presented: presented.generation,
-                    current: s.generation,
-                });
-                Err(Error::new(ErrorKind::RefreshFromFuture))
-            }
-            Some(Rotation::Ended(s)) if s.revoked.is_some() => {
-                // A reuse the store revoked but could not list (the append after it failed):
-                // a retry of the same refresh lists it, for as long as any of its access
-                // tokens can be alive. Stores that list in the same step never need this.
-                let reuse = s
-                    .revoked
-                    .is_some_and(|r| r.reason == RevokeReason::ReuseDetected);
-                if reuse
-                    && !self.store.lists_reuse()
-                    && self.tokens_may_live(&s, now)
-                    && !self.relisted.contains(&s.sid)
-                {
-                    self.list_sessions_revoked(&[s.sid], now).await?;
-                    // Bounded: forgetting only costs one more append.
-                    if self.relisted.len() >= RELISTED_MAX {
-                        self.relisted.clear();
-                    }
-                    self.relisted.insert(s.sid);
-                }
-                reject(ErrorKind::SessionRevoked)
-            }
-            Some(Rotation::Ended(_)) => reject(ErrorKind::SessionExpired),
-            Some(Rotation::KeyMismatch(_)) => reject(ErrorKind::InvalidDpopProof),
-        }
     }
 }
 

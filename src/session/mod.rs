@@ -286,7 +286,7 @@ pub struct Policy {
     /// gives the argument.
     pub recover_lost_rotations: bool,
     /// For refresh tokens from a cookie jar shared by concurrent requests
-    /// ([`Issuer::refresh_shared_from`](crate::Issuer::refresh_shared_from), which the token
+    /// ([`Refresh::shared_jar`](crate::issuer::Refresh::shared_jar), which the token
     /// endpoint uses for cookie refreshes): inside the grace window after a rotation, the
     /// child it issued is handed out again when presented, instead of rotating once more
     /// (`true`, every preset). Requests that share one jar (a page's parallel fetches, tabs)

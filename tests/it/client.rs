@@ -184,7 +184,7 @@ const TOKEN_URL: &str = "https://auth.example/token";
 
 /// A token endpoint in-process, with DPoP: the proof is checked by tidepass's checker on the
 /// server's clock (which may be off from the device's), the refresh goes through
-/// `refresh_with`, and answers can be lost after the server rotated.
+/// `refresh(..).context(..).dpop(..)`, and answers can be lost after the server rotated.
 struct Bound {
     issuer: Arc<Issuer<MemoryStore>>,
     clock: Arc<tidepass::clock::ManualClock>,
@@ -210,7 +210,9 @@ impl Transport for Bound {
         };
         let result = self
             .issuer
-            .refresh_with(r.refresh_token, &Default::default(), jkt)
+            .refresh(r.refresh_token)
+            .context(&Default::default())
+            .dpop(jkt)
             .await;
         if self.lose.load(Ordering::SeqCst) > 0 {
             self.lose.fetch_sub(1, Ordering::SeqCst);

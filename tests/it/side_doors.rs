@@ -206,16 +206,16 @@ async fn elevation_keeps_the_binding() {
         .expect("elevate");
     assert!(up.dpop_bound, "the elevated session is bound");
     let e = issuer
-        .refresh_with(up.refresh.expose(), &ClientContext::default(), None)
+        .refresh(up.refresh.expose())
+        .context(&ClientContext::default())
+        .dpop(None)
         .await
         .expect_err("no proof");
     assert_eq!(e.kind(), ErrorKind::InvalidDpopProof);
     issuer
-        .refresh_with(
-            up.refresh.expose(),
-            &ClientContext::default(),
-            Some(key.thumbprint()),
-        )
+        .refresh(up.refresh.expose())
+        .context(&ClientContext::default())
+        .dpop(Some(key.thumbprint()))
         .await
         .expect("the key's holder refreshes");
 }
@@ -249,7 +249,9 @@ async fn a_denying_risk_policy_never_sees_a_proofless_refresh_of_a_bound_session
         Some(DpopKey::generate(Algorithm::ES256).expect("k").thumbprint()),
     ] {
         let e = issuer
-            .refresh_with(pair.refresh.expose(), &ClientContext::default(), presented)
+            .refresh(pair.refresh.expose())
+            .context(&ClientContext::default())
+            .dpop(presented)
             .await
             .expect_err("refused");
         assert_eq!(e.kind(), ErrorKind::InvalidDpopProof);
@@ -263,11 +265,9 @@ async fn a_denying_risk_policy_never_sees_a_proofless_refresh_of_a_bound_session
     assert!(s.revoked.is_none(), "the owner's session lives on");
     // The owner's own refresh still meets the policy.
     let e = issuer
-        .refresh_with(
-            pair.refresh.expose(),
-            &ClientContext::default(),
-            Some(dpop.thumbprint()),
-        )
+        .refresh(pair.refresh.expose())
+        .context(&ClientContext::default())
+        .dpop(Some(dpop.thumbprint()))
         .await
         .expect_err("denied");
     assert_eq!(e.kind(), ErrorKind::RiskDenied);
@@ -523,20 +523,28 @@ async fn a_thiefs_old_bound_token_raises_no_alarm() {
     let ctx = ClientContext::default();
     let jkt = Some(key.thumbprint());
     let p1 = issuer
-        .refresh_with(pair.refresh.expose(), &ctx, jkt)
+        .refresh(pair.refresh.expose())
+        .context(&ctx)
+        .dpop(jkt)
         .await
         .expect("rotate");
     let p2 = issuer
-        .refresh_with(p1.refresh.expose(), &ctx, jkt)
+        .refresh(p1.refresh.expose())
+        .context(&ctx)
+        .dpop(jkt)
         .await
         .expect("rotate");
     let e = issuer
-        .refresh_with(pair.refresh.expose(), &ctx, None)
+        .refresh(pair.refresh.expose())
+        .context(&ctx)
+        .dpop(None)
         .await
         .expect_err("refused");
     assert_eq!(e.kind(), ErrorKind::InvalidDpopProof);
     issuer
-        .refresh_with(p2.refresh.expose(), &ctx, jkt)
+        .refresh(p2.refresh.expose())
+        .context(&ctx)
+        .dpop(jkt)
         .await
         .expect("the owner goes on");
 }
@@ -671,7 +679,8 @@ async fn a_denying_risk_policy_never_meets_an_ended_session() {
         .expect("log")
         .version();
     let e = issuer
-        .refresh_from(pair.refresh.expose(), &ClientContext::default())
+        .refresh(pair.refresh.expose())
+        .context(&ClientContext::default())
         .await
         .expect_err("ended");
     assert_eq!(e.kind(), ErrorKind::SessionRevoked);

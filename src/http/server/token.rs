@@ -158,12 +158,15 @@ impl<S: SessionStore> AuthServer<S> {
         }
         // The token's tag first (no store access): only a holder of an authentic refresh token
         // gets a proof checked, and so recorded in the replay cache.
-        if let Err(e) = self.issuer.authenticate_refresh_token(token) {
-            if let Some(r) = self.failed(key.as_deref()) {
-                return r;
+        let authentic = match self.issuer.authenticate_refresh_token(token) {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(r) = self.failed(key.as_deref()) {
+                    return r;
+                }
+                return error_reply(&e);
             }
-            return error_reply(&e);
-        }
+        };
         let jkt = match self.proof(parts) {
             Ok(jkt) => jkt,
             Err(e) => {
@@ -174,11 +177,16 @@ impl<S: SessionStore> AuthServer<S> {
         let presented = self.context(parts, key.clone());
         // A cookie is a jar the browser's concurrent requests share: settle inside the window.
         // A DPoP-bound session needs its key's proof on either path.
-        let shared = delivery == Delivery::Cookie;
-        let refreshed = self
+        let mut refresh = self
             .issuer
-            .refresh_checked(token, &presented, shared, jkt)
-            .await;
+            .refresh(token)
+            .authenticated(authentic)
+            .context(&presented)
+            .dpop(jkt);
+        if delivery == Delivery::Cookie {
+            refresh = refresh.shared_jar();
+        }
+        let refreshed = refresh.await;
         match refreshed {
             Ok(pair) => self.pair_reply(&pair, delivery),
             Err(e) => {
