@@ -1253,11 +1253,10 @@ async fn authlib_and_pyjwt_against_the_auth_service() {
         .status()
         .is_ok_and(|s| s.success());
     if !has {
-        assert!(
-            std::env::var("CI").is_err(),
-            "authlib, pyjwt and requests are required under CI (.ci/run installs them)"
+        crate::common::skipped(
+            "python3 lacks authlib, pyjwt or requests",
+            "python3 -m pip install authlib pyjwt requests",
         );
-        eprintln!("SKIPPED: python3 lacks authlib/pyjwt/requests");
         return;
     }
     let data = data_dir();
