@@ -412,7 +412,7 @@ pub async fn lost_rotations_are_recovered<S: SessionStore>(store: S) {
     );
 }
 
-/// A DPoP-bound session (RFC 9449 §5; DESIGN.md's table): a refresh without a proof by its
+/// A DPoP-bound session (RFC 9449 §5; ARCHITECTURE.md's rotation table): a refresh without a proof by its
 /// key is refused and changes nothing, whatever generation it presents, so a thief holding a
 /// copied token neither rotates nor revokes the session; the key's holder presenting the
 /// parent gets the identical, never-used child at any later time, past the grace window and

@@ -241,7 +241,7 @@
 //!   before handing out the new access token, so after a crash it holds either the token it
 //!   presented or its child. Presenting the parent gets the identical child: inside the grace
 //!   window for a bearer session, and *at any later time* for a DPoP-bound one, as long as the
-//!   child has never been used (DESIGN.md's table). The argument: only the key's holder can
+//!   child has never been used (ARCHITECTURE.md's rotation table). The argument: only the key's holder can
 //!   present the parent (the binding is checked first), and "the parent is presented while
 //!   the session is at the child" means the child was never used (using it rotates past it;
 //!   bound sessions never settle), so no second chain exists and handing the child out again

@@ -370,7 +370,7 @@ impl<S: SessionStore> Issuer<S> {
             }
             Some(Rotation::Recovered { session, stored }) => {
                 // The tag proves the issuer minted this generation, and it mints one only after
-                // the store acknowledged it: the store lost rotations (THREAT_MODEL.md).
+                // the store acknowledged it: the store lost rotations (the crate docs: "A store that went back").
                 self.emit(Event::LostRotations {
                     sid: session.sid,
                     presented: presented.generation,

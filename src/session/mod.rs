@@ -448,7 +448,7 @@ pub struct RotationRules {
     pub list_reuse_until: u64,
 }
 
-/// The outcome of presenting generation `g` of a session's refresh token (DESIGN.md's table).
+/// The outcome of presenting generation `g` of a session's refresh token (the table in ARCHITECTURE.md).
 /// Each variant holds the session as it is *after* the decision.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
