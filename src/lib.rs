@@ -337,6 +337,8 @@ pub mod store;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod http;
+#[cfg(any(feature = "follow", feature = "client-http"))]
+mod net;
 
 /// Internal parsers, reachable only from the fuzz targets (cargo-fuzz builds with
 /// `--cfg fuzzing`); not part of the API.

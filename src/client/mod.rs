@@ -5,34 +5,32 @@
 //! proofs with a key that never leaves the device ([`DpopKey`]), and says "log in again" as a
 //! typed outcome.
 //!
-//! The HTTP call is the application's ([`Transport`]), so the keeper runs on any executor (it
-//! only uses tokio's runtime-independent `sync` primitives; the transport provides `sleep`).
+//! The OAuth exchanges are the library's: [`TokenEndpoint`] builds the requests and reads the
+//! answers (RFC 6749 §5.1/§5.2, RFC 9449's `DPoP-Nonce`, the `Date` header for clock skew)
+//! over an [`HttpClient`] that only moves bytes on the `http` crate's types. Feature
+//! `client-http` adds a ready one, [`HyperClient`] (hyper over rustls on ring); or implement
+//! [`HttpClient`] over your own stack (any executor: the keeper only uses tokio's
+//! runtime-independent `sync` primitives, and the client provides `sleep`). A client that
+//! speaks something other than OAuth implements [`Transport`] directly.
 //!
 //! ```no_run
-//! # use std::time::Duration;
-//! # use tidepass::client::{DpopKey, FileStorage, Keeper, Refresh, Refreshed, Tokens, Transport, TransportError};
-//! struct Http;
-//! impl Transport for Http {
-//!     async fn refresh(&self, request: Refresh<'_>) -> Result<Refreshed, TransportError> {
-//!         // POST /token grant_type=refresh_token, with `DPoP: {request.dpop_proof}` when
-//!         // there is one; then map 200 → Ok(Refreshed { tokens, server_date: the `Date`
-//!         // header }), 400 invalid_grant → Err(InvalidGrant), 400 use_dpop_nonce →
-//!         // Err(UseDpopNonce(the DPoP-Nonce header)), anything else → Unavailable.
-//! #       let _ = request;
-//!         Err(TransportError::Unavailable("not wired in this example".into()))
-//!     }
-//!     async fn sleep(&self, d: Duration) {
-//!         tokio::time::sleep(d).await
-//!     }
-//! }
-//! # async fn demo(first: Tokens, key: DpopKey) -> Result<(), tidepass::client::ClientError> {
-//! let token_url = "https://auth.example.com/token";
-//! // On start: the saved session, if there is one…
+//! # #[cfg(feature = "client-http")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use tidepass::client::{Credentials, DpopKey, FileStorage, HyperClient, Keeper, TokenEndpoint};
+//! use tidepass::keys::Algorithm;
+//!
+//! let endpoint = TokenEndpoint::new(HyperClient::new()?, "https://auth.example.com/token");
 //! let storage = FileStorage::new("/var/lib/app/session.json");
-//! let keeper = match Keeper::restore(Http, storage.clone(), token_url).await? {
+//! // On start: the saved session, if there is one…
+//! let keeper = match Keeper::restore(endpoint.clone(), storage.clone(), endpoint.url()).await? {
 //!     Some(keeper) => keeper,
-//!     // …else log in (with `key.proof_at("POST", login_url, …)` in the `DPoP` header), then:
-//!     None => Keeper::new(Http, first).with_dpop(key, token_url).with_storage(storage).saved().await?,
+//!     // …else log in (your login screen's credentials), bound to a new DPoP key, and save.
+//!     None => {
+//!         let body = serde_json::json!({ "username": "alice", "password": "s3cret" });
+//!         let login = Credentials::Login { url: "https://auth.example.com/login", body: &body };
+//!         let key = DpopKey::generate(Algorithm::ES256)?;
+//!         Keeper::log_in(endpoint, storage, login, Some(key)).await?
+//!     }
 //! };
 //! let access = keeper.access_token().await?; // refreshed (and saved) first if about to expire
 //! let (authorization, dpop) = keeper.resource_headers("GET", "https://api.example.com/me", &access, None)?;
@@ -48,9 +46,15 @@
 //! presents the child.
 
 pub mod dpop;
+pub mod http;
+#[cfg(feature = "client-http")]
+mod hyper;
 pub mod storage;
 
 pub use dpop::DpopKey;
+pub use http::{Credentials, HttpClient, TokenEndpoint};
+#[cfg(feature = "client-http")]
+pub use hyper::HyperClient;
 pub use storage::{FileStorage, NoStorage, Saved, Storage, StorageError};
 
 use std::fmt;
@@ -94,6 +98,17 @@ pub struct Refresh<'a> {
     pub dpop_proof: Option<&'a str>,
 }
 
+impl<'a> Refresh<'a> {
+    /// A refresh of `refresh_token`, with a DPoP proof when the session is bound (for testing
+    /// a [`Transport`]; the keeper makes its own).
+    pub fn new(refresh_token: &'a str, dpop_proof: Option<&'a str>) -> Self {
+        Self {
+            refresh_token,
+            dpop_proof,
+        }
+    }
+}
+
 /// A successful refresh's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refreshed {
@@ -113,22 +128,29 @@ impl From<Tokens> for Refreshed {
     }
 }
 
+/// A boxed error: the cause a client error carries as its [`source`](std::error::Error::source).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a refresh call failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
     /// The server answered `invalid_grant`: the session is over.
+    #[error("the token endpoint answered invalid_grant")]
     InvalidGrant,
     /// The server answered `use_dpop_nonce` with this `DPoP-Nonce`: the keeper retries at once
     /// with it (RFC 9449 §8).
+    #[error("the token endpoint demands a DPoP nonce")]
     UseDpopNonce(String),
     /// The server answered `invalid_dpop_proof`, with its `Date` (Unix seconds) if it sent one:
     /// the device's clock may be off, so the keeper corrects its offset from that `Date` and
     /// retries once at once.
+    #[error("the token endpoint refused the DPoP proof")]
     InvalidDpopProof(Option<u64>),
-    /// No usable answer (network down, timeout, 5xx, 429): the refresh may or may not have
-    /// happened on the server.
-    Unavailable(String),
+    /// No usable answer (network down, timeout, 5xx, 429, a body that is not a token
+    /// response): the refresh may or may not have happened on the server. Holds the cause.
+    #[error("no usable answer from the token endpoint")]
+    Unavailable(#[source] BoxError),
 }
 
 /// The application's refresh call, and how to wait between retries.
@@ -144,35 +166,37 @@ pub trait Transport: Send + Sync {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
 }
 
-/// What the application must do when no access token can be had.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the application must do when no access token can be had. Each variant but
+/// [`ClientError::LoginRequired`] carries its cause as its [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
     /// The session ended (logged out, revoked, expired, reuse detected): show the login
     /// screen.
+    #[error("log in again")]
     LoginRequired,
+    /// A login was refused: wrong credentials (`401`, `invalid_credentials` or
+    /// `invalid_grant`), too many tries (`429`, `slow_down`), or another OAuth error.
+    #[error("the login was refused with HTTP {status} ({})", error.as_deref().unwrap_or("no error code"))]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The OAuth `error` code, when the answer had one.
+        error: Option<String>,
+    },
     /// The server could not be reached after retries; try again later. The tokens are kept.
-    Unavailable(String),
+    #[error("the token service is unavailable")]
+    Unavailable(#[source] BoxError),
     /// The new tokens could not be saved. They are held in memory and the save is tried again
     /// before any access token is handed out; if the process dies first, the saved parent
     /// still recovers them (see the [module docs](self)).
-    Storage(String),
-    /// A DPoP proof could not be made (the RNG failed) or the saved key could not be read.
-    Dpop(String),
+    #[error("the session could not be saved")]
+    Storage(#[source] StorageError),
+    /// A DPoP proof could not be made (the RNG failed, no key), or the saved key could not be
+    /// read.
+    #[error("DPoP")]
+    Dpop(#[source] crate::Error),
 }
-
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::LoginRequired => f.write_str("log in again"),
-            Self::Unavailable(e) => write!(f, "token service unavailable: {e}"),
-            Self::Storage(e) => write!(f, "could not save the session: {e}"),
-            Self::Dpop(e) => write!(f, "DPoP: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ClientError {}
 
 struct Held {
     tokens: Option<Tokens>,
@@ -308,16 +332,12 @@ impl<T: Transport, S: Storage> Keeper<T, S> {
         storage: S,
         token_url: &str,
     ) -> Result<Option<Self>, ClientError> {
-        let Some(saved) = storage
-            .load()
-            .await
-            .map_err(|e| ClientError::Storage(e.0))?
-        else {
+        let Some(saved) = storage.load().await.map_err(ClientError::Storage)? else {
             return Ok(None);
         };
         let dpop = match &saved.dpop_key {
             Some(pem) => Some((
-                DpopKey::from_pem(pem).map_err(|e| ClientError::Dpop(e.to_string()))?,
+                DpopKey::from_pem(pem).map_err(ClientError::Dpop)?,
                 token_url.to_owned(),
             )),
             None => None,
@@ -444,14 +464,14 @@ impl<T: Transport, S: Storage> Keeper<T, S> {
             }
         };
         let dpop_key = match &self.dpop {
-            Some((k, _)) => Some(k.export().map_err(|e| ClientError::Dpop(e.to_string()))?),
+            Some((k, _)) => Some(k.export().map_err(ClientError::Dpop)?),
             None => None,
         };
         let saved = Saved { dpop_key, ..saved };
         self.storage
             .save(&saved)
             .await
-            .map_err(|e| ClientError::Storage(e.0))?;
+            .map_err(ClientError::Storage)?;
         let mut held = self.lock();
         // Unless a newer pair arrived meanwhile.
         if held.tokens.as_ref() == Some(&saved.tokens) {
@@ -506,10 +526,13 @@ impl<T: Transport, S: Storage> Keeper<T, S> {
         nonce: Option<&str>,
     ) -> Result<String, ClientError> {
         let Some((key, _)) = &self.dpop else {
-            return Err(ClientError::Dpop("no DPoP key".into()));
+            return Err(ClientError::Dpop(crate::Error::with(
+                crate::ErrorKind::InvalidConfig,
+                "the keeper has no DPoP key",
+            )));
         };
         key.proof_at(htm, htu, access, nonce, self.server_now())
-            .map_err(|e| ClientError::Dpop(e.to_string()))
+            .map_err(ClientError::Dpop)
     }
 
     /// The refresh, its retries and the save, under the flight lock.
@@ -520,7 +543,7 @@ impl<T: Transport, S: Storage> Keeper<T, S> {
             .as_ref()
             .map(|t| Zeroizing::new(t.refresh_token.clone()))
             .ok_or(ClientError::LoginRequired)?;
-        let mut last = String::new();
+        let mut last: BoxError = "no attempt".into();
         let mut nonce_retry = true;
         let mut clock_retry = true;
         let mut attempt = 0u32;
@@ -557,14 +580,14 @@ impl<T: Transport, S: Storage> Keeper<T, S> {
                     *self.nonce.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
                     continue;
                 }
-                Err(TransportError::UseDpopNonce(_)) => last = "use_dpop_nonce twice".into(),
+                Err(e @ TransportError::UseDpopNonce(_)) => last = e.into(),
                 // A proof refused for its `iat`: take the server's time and retry once.
                 Err(TransportError::InvalidDpopProof(Some(date))) if clock_retry => {
                     clock_retry = false;
                     self.set_offset(date);
                     continue;
                 }
-                Err(TransportError::InvalidDpopProof(_)) => last = "invalid_dpop_proof".into(),
+                Err(e @ TransportError::InvalidDpopProof(_)) => last = e.into(),
                 // The answer may have been lost after the server rotated: retrying with the
                 // same token returns the identical new pair (inside the grace window, or at
                 // any time for a DPoP-bound session).
@@ -621,10 +644,7 @@ impl<T: Transport, S: Storage> Keeper<T, S> {
     /// [`ClientError::Storage`] when the storage cannot forget them.
     pub async fn clear(&self) -> Result<(), ClientError> {
         self.lock().tokens = None;
-        self.storage
-            .clear()
-            .await
-            .map_err(|e| ClientError::Storage(e.0))
+        self.storage.clear().await.map_err(ClientError::Storage)
     }
 }
 

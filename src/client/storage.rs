@@ -36,17 +36,32 @@ impl fmt::Debug for Saved {
     }
 }
 
-/// Why saving or loading failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StorageError(pub String);
-
-impl fmt::Display for StorageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "token storage: {}", self.0)
-    }
+/// Why saving or loading failed: what the storage was doing, and the cause when there is one.
+#[derive(Debug, thiserror::Error)]
+#[error("token storage: {what}")]
+pub struct StorageError {
+    what: String,
+    #[source]
+    source: Option<super::BoxError>,
 }
 
-impl std::error::Error for StorageError {}
+impl StorageError {
+    /// A failure described by `what` ("the keychain refused the write").
+    pub fn new(what: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A failure described by `what`, caused by `source` (an I/O error, the platform's).
+    pub fn caused_by(what: impl Into<String>, source: impl Into<super::BoxError>) -> Self {
+        Self {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+}
 
 /// The application's place for the session: the platform keychain on a phone, a file on a
 /// desktop ([`FileStorage`]). A save must be atomic: after a crash at any instant, `load`
@@ -97,7 +112,7 @@ struct OnDisk {
 }
 
 fn io(what: &str, e: std::io::Error) -> StorageError {
-    StorageError(format!("{what}: {e}"))
+    StorageError::caused_by(what, e)
 }
 
 impl FileStorage {
@@ -146,9 +161,9 @@ impl Storage for FileStorage {
             Err(e) => return Err(io("read", e)),
         };
         let d: OnDisk = serde_json::from_slice(&bytes)
-            .map_err(|_| StorageError("the state file is not tidepass's JSON".into()))?;
+            .map_err(|e| StorageError::caused_by("the state file is not tidepass's JSON", e))?;
         if d.version != 1 {
-            return Err(StorageError("the state file has an unknown version".into()));
+            return Err(StorageError::new("the state file has an unknown version"));
         }
         Ok(Some(Saved {
             tokens: Tokens {
@@ -173,7 +188,7 @@ impl Storage for FileStorage {
             dpop_key: saved.dpop_key.as_ref().map(|k| k.to_string()),
         };
         let bytes = Zeroizing::new(
-            serde_json::to_vec(&d).map_err(|e| StorageError(format!("encode: {e}")))?,
+            serde_json::to_vec(&d).map_err(|e| StorageError::caused_by("encode", e))?,
         );
         // The copies in `d` hold secrets too.
         let OnDisk {

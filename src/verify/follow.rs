@@ -106,10 +106,7 @@ impl<C> Drop for Follower<C> {
 }
 
 /// The HTTP client: hyper's, over rustls (https) or plain TCP (http).
-type Client = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    http_body_util::Empty<bytes::Bytes>,
->;
+type Client = crate::net::Client;
 
 /// The largest document fetched: 1 MiB (the JWKS parser's own limit).
 const MAX_BODY: usize = 1 << 20;
@@ -141,7 +138,7 @@ impl Fetch {
         let unavailable = |what: &'static str| Error::with(ErrorKind::Fetch, what);
         let request = http::Request::get(url)
             .header(http::header::ACCEPT, accept)
-            .body(http_body_util::Empty::new())
+            .body(http_body_util::Full::default())
             .map_err(|_| Error::with(ErrorKind::InvalidConfig, "not a URL the client can fetch"))?;
         let exchange = async {
             let response = self
@@ -194,33 +191,6 @@ impl Fetch {
             .await
             .map(|(body, _)| body)
     }
-}
-
-/// The default TLS setup: rustls on ring with the platform's roots.
-fn default_tls() -> Result<rustls::ClientConfig> {
-    let refuse = |e: &dyn std::fmt::Display| {
-        tracing::warn!(cause = %e, "follower TLS setup");
-        Error::with(ErrorKind::InvalidConfig, "TLS client setup failed")
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier =
-        rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| refuse(&e))?;
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| refuse(&e))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth())
-}
-
-fn client(tls: rustls::ClientConfig) -> Client {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build(connector)
 }
 
 impl FollowerBuilder {
@@ -315,9 +285,9 @@ impl FollowerBuilder {
     pub async fn start_with_claims<C: DeserializeOwned + Send + Sync + 'static>(
         self,
     ) -> Result<Follower<C>> {
-        let http = client(match self.tls {
+        let http = crate::net::client(match self.tls {
             Some(c) => c,
-            None => default_tls()?,
+            None => crate::net::default_tls()?,
         });
         let needs_metadata =
             self.jwks_url.is_none() || self.revocations && self.revocations_url.is_none();

@@ -89,7 +89,10 @@ pub(crate) fn js_dir(package: &str) -> Option<&'static str> {
     if installed() {
         return Some(dir);
     }
-    skipped(&format!("the npm package {package} is not installed"), &setup);
+    skipped(
+        &format!("the npm package {package} is not installed"),
+        &setup,
+    );
     None
 }
 

@@ -10,6 +10,8 @@ mod backend;
 mod cli;
 #[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "client")]
+mod client_http;
 mod common;
 mod defects;
 mod differential;
