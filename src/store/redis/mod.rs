@@ -18,9 +18,13 @@
 //! call by the issuer (`lists_reuse` is `false`): the log lives in its own slot, and one
 //! script cannot touch two slots in a cluster.
 
+mod codec;
+mod connect;
+mod eviction;
 mod follow;
 mod key_ring;
 mod options;
+mod scripts;
 #[cfg(feature = "redis-sentinel")]
 mod sentinel;
 pub use follow::follow_revocations;
@@ -32,10 +36,13 @@ pub use sentinel::SentinelConnection;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{AsyncCommands, Script, Value};
 
+use codec::{FIELDS, decode_entry, encode_entry, fields, from_values, script_reply};
+use scripts::{APPEND, FLOOR, INDEX, REVOKE, ROTATE};
+
 use super::{Rotation, RotationRules, SessionStore};
 use crate::error::{Error, ErrorKind, Result};
-use crate::revocation::{Changes, Entry, Target};
-use crate::session::{Revocation, RevokeReason, Session, SessionId};
+use crate::revocation::{Changes, Entry};
+use crate::session::{RevokeReason, Session, SessionId};
 
 /// Writes waiting for replicas at once, at most (more wait their turn, for at most twice the
 /// replica timeout).
@@ -44,118 +51,6 @@ const WAITED: usize = 32;
 /// Ended sessions stay readable this long (so a late refresh learns "revoked"/"expired"
 /// rather than "unknown"), then Redis drops them.
 const RETENTION: u64 = 24 * 3600;
-
-/// The session hash's fields as the scripts list them, in [`FIELDS`] order (one spelling for
-/// both scripts; a test holds it to `FIELDS`).
-macro_rules! session_fields {
-    () => {
-        "'body', 'gen', 'sec', 'rot', 'used', 'rep', 'idle', 'abs', 'rr', 'ra'"
-    };
-}
-
-const ROTATE: &str = concat!(
-    r#"
-local k = KEYS[1]
-local presented, now, idle, grace, maxrep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local secret, retention, recover, settle = ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1', ARGV[9] == '1'
-local f = redis.call('HMGET', k, 'gen', 'rot', 'rep', 'idle', 'abs', 'rr', 'ra', 'jkt')
-if not f[1] then return {0} end
-local bound = f[8] and f[8] ~= ''
-local gen, rot, rep, idle_exp, abs = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
-local code
-local function rotate_from(g)
-  local ni = math.min(now + idle, abs)
-  redis.call('HSET', k, 'gen', g + 1, 'sec', secret, 'rot', now, 'used', now, 'rep', 0, 'idle', ni)
-  redis.call('EXPIRE', k, ni - now + retention)
-end
-local settling = settle and not bound and presented == gen and gen > 1 and now < rot + grace
-if f[6] ~= '' or now >= math.min(idle_exp, abs) then
-  code = 5
-elseif bound and f[8] ~= ARGV[10] then
-  code = 8
-elseif presented == gen and not settling then
-  rotate_from(gen)
-  code = 1
-elseif presented > gen and recover then
-  rotate_from(presented)
-  code = 7
-elseif presented > gen then
-  code = 4
-elseif settling or (presented + 1 == gen and (bound or now < rot + grace)) then
-  if rep >= maxrep and not bound then
-    code = 6
-  else
-    redis.call('HSET', k, 'rep', rep + 1, 'used', now)
-    code = 2
-  end
-else
-  redis.call('HSET', k, 'rr', 'reuse_detected', 'ra', now)
-  redis.call('EXPIRE', k, retention)
-  code = 3
-end
-"#,
-    "return {code, redis.call('HMGET', k, ",
-    session_fields!(),
-    "), gen}\n"
-);
-
-const REVOKE: &str = concat!(
-    r#"
-local k = KEYS[1]
-local now, reason, retention = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local f = redis.call('HMGET', k, 'idle', 'abs', 'rr')
-if not f[1] then return {0} end
-if f[3] ~= '' or now >= math.min(tonumber(f[1]), tonumber(f[2])) then return {0} end
-redis.call('HSET', k, 'rr', reason, 'ra', now)
-redis.call('EXPIRE', k, retention)
-"#,
-    "return {1, redis.call('HMGET', k, ",
-    session_fields!(),
-    ")}\n"
-);
-
-/// Add a session to its subject's index and make the index live at least as long as this
-/// session (never shorter: another login with a shorter policy must not cut the index below a
-/// longer session still in it). `TTL` is -1 on a new key, so the first login sets it.
-const INDEX: &str = r#"
-redis.call('SADD', KEYS[1], ARGV[1])
-local want = tonumber(ARGV[2])
-if redis.call('TTL', KEYS[1]) < want then
-  redis.call('EXPIRE', KEYS[1], want)
-end
-return 1
-"#;
-
-/// Append entries: each member is `version:entry:fingerprint`, the history fingerprint chained
-/// with SHA-1 over the previous one and the member (16 hex digits), the newest in `meta.head`.
-const APPEND: &str = r#"
-local log, meta, channel = KEYS[1], KEYS[2], ARGV[1]
-redis.call('HSETNX', meta, 'epoch', ARGV[2])
-local v = 0
-local head = redis.call('HGET', meta, 'head') or ''
-for i = 3, #ARGV do
-  v = redis.call('HINCRBY', meta, 'next', 1)
-  local member = v .. ':' .. ARGV[i]
-  head = string.sub(redis.sha1hex(head .. '|' .. member), 1, 16)
-  redis.call('ZADD', log, v, member .. ':' .. head)
-end
-if v == 0 then
-  v = tonumber(redis.call('HGET', meta, 'next') or '0')
-else
-  redis.call('HSET', meta, 'head', head)
-end
-redis.call('PUBLISH', channel, v)
-return v
-"#;
-
-/// Raise the log's floor (and the fingerprint at it) to ARGV[1], never lower it.
-const FLOOR: &str = r#"
-local cur = tonumber(redis.call('HGET', KEYS[1], 'floor') or '0')
-if tonumber(ARGV[1]) > cur then
-  redis.call('HSET', KEYS[1], 'floor', ARGV[1], 'floor_head', ARGV[2])
-end
-return 1
-"#;
 
 /// A fingerprint as the scripts write it (16 hex digits; absent: 0, unknown).
 fn fingerprint(hex: Option<&str>) -> Result<u64> {
@@ -214,131 +109,6 @@ impl<C> std::fmt::Debug for RedisStore<C> {
     }
 }
 
-impl RedisStore<ConnectionManager> {
-    /// Connect to one Redis server (`redis://127.0.0.1:6379/0`). The connection reconnects on
-    /// its own; each command fails after `timeout` instead of hanging.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Store`] when the URL is invalid or the server cannot be reached.
-    pub async fn connect(url: &str, prefix: &str, timeout: std::time::Duration) -> Result<Self> {
-        Self::connect_with(url, prefix, RedisOptions::new(timeout)).await
-    }
-
-    /// [`RedisStore::connect`] with [`RedisOptions`]: replica acknowledgement, and what to do
-    /// about a `maxmemory-policy` that can evict keys.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Store`] when the URL is invalid or the server cannot be reached;
-    /// [`ErrorKind::InvalidConfig`] when its eviction policy can drop the store's keys and
-    /// `options.eviction` is [`Eviction::Refuse`].
-    pub async fn connect_with(url: &str, prefix: &str, options: RedisOptions) -> Result<Self> {
-        let client = redis::Client::open(url).map_err(store_err)?;
-        Self::managed(client, prefix, options).await
-    }
-
-    /// [`RedisStore::connect`] over TLS to a server whose certificate is signed by the CA in
-    /// `root_ca_pem` (PEM), as private and managed Redis deployments use: `url` is
-    /// `rediss://host:port/db`. The certificate is always verified, host name (or IP)
-    /// included; there is no switch to turn that off. With a publicly trusted certificate,
-    /// `connect` with a `rediss://` URL is enough (the system's roots are used). Feature
-    /// `redis-tls`: rustls on ring.
-    ///
-    /// Redis Cluster over TLS: build redis-rs's cluster client with the CA and hand its
-    /// connection to [`RedisStore::with_connection`] (tested against a TLS-only cluster in
-    /// `tests/it/tls.rs`). Give it a response timeout longer than its retry cycle
-    /// (RELIABILITY.md says why):
-    ///
-    /// ```no_run
-    /// # async fn f(ca_pem: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
-    /// use tidepass::store::{Eviction, RedisStore};
-    ///
-    /// let client = redis::cluster::ClusterClientBuilder::new(vec!["rediss://10.0.0.1:6380"])
-    ///     .certs(redis::TlsCertificates { client_tls: None, root_cert: Some(ca_pem) })
-    ///     .connection_timeout(std::time::Duration::from_millis(250))
-    ///     .response_timeout(std::time::Duration::from_secs(3))
-    ///     .build()?;
-    /// let store = RedisStore::with_connection(client.get_async_connection().await?, "tp");
-    /// store.check_eviction(Eviction::Refuse).await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Store`] when the URL or the CA is invalid, the server cannot be reached,
-    /// or its certificate does not verify.
-    #[cfg(feature = "redis-tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis-tls")))]
-    pub async fn connect_tls(
-        url: &str,
-        prefix: &str,
-        options: RedisOptions,
-        root_ca_pem: &[u8],
-    ) -> Result<Self> {
-        if !url.starts_with("rediss://") {
-            return Err(Error::with(
-                ErrorKind::InvalidConfig,
-                "connect_tls needs a rediss:// URL",
-            ));
-        }
-        let certs = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(root_ca_pem.to_vec()),
-        };
-        let client = redis::Client::build_with_tls(url, certs).map_err(store_err)?;
-        Self::managed(client, prefix, options).await
-    }
-
-    async fn managed(client: redis::Client, prefix: &str, options: RedisOptions) -> Result<Self> {
-        let timeout = options.timeout;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(timeout);
-        let con = ConnectionManager::new_with_config(client.clone(), config.clone())
-            .await
-            .map_err(store_err)?;
-        let mut store = Self::with_connection(con, prefix);
-        if options.replicas > 0 {
-            let writes = ConnectionManager::new_with_config(client, config)
-                .await
-                .map_err(store_err)?;
-            store = store.with_write_connection(writes);
-        }
-        store.checked(options).await
-    }
-}
-
-#[cfg(feature = "redis-sentinel")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis-sentinel")))]
-impl RedisStore<crate::store::SentinelConnection> {
-    /// Connect to the primary that the Redis Sentinels at `sentinels` (`redis://host:port`,
-    /// the sentinels' own addresses) name for `service`, and follow it through failovers
-    /// ([`SentinelConnection`](crate::store::SentinelConnection)). Database 0. With
-    /// [`RedisOptions::acknowledge_after`], an acknowledged write survives the primary's death.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Store`] when no sentinel answers or the primary cannot be reached;
-    /// [`ErrorKind::InvalidConfig`] as for [`RedisStore::connect_with`].
-    pub async fn connect_sentinel(
-        sentinels: &[&str],
-        service: &str,
-        prefix: &str,
-        options: RedisOptions,
-    ) -> Result<Self> {
-        let connect =
-            || crate::store::SentinelConnection::connect(sentinels, service, options.timeout);
-        let mut store = Self::with_connection(connect().await.map_err(store_err)?, prefix);
-        if options.replicas > 0 {
-            store = store.with_write_connection(connect().await.map_err(store_err)?);
-        }
-        store.checked(options).await
-    }
-}
-
 impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
     /// A store over an existing connection; every key starts with `prefix`.
     pub fn with_connection(con: C, prefix: &str) -> Self {
@@ -387,115 +157,6 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
         let store = self.acknowledge_after(options.replicas, options.replica_timeout);
         store.check_eviction(options.eviction).await?;
         Ok(store)
-    }
-
-    /// The server's `maxmemory-policy` (`CONFIG GET`, or `INFO memory` where managed servers
-    /// disable `CONFIG`).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Store`] when the server cannot be asked or answers neither.
-    pub async fn eviction_policy(&self) -> Result<String> {
-        let mut con = self.con.clone();
-        let config: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("maxmemory-policy")
-            .query_async(&mut con)
-            .await;
-        if let Ok(pair) = config
-            && let [_, policy] = pair.as_slice()
-        {
-            return Ok(policy.clone());
-        }
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
-            .query_async(&mut con)
-            .await
-            .map_err(store_err)?;
-        options::policy_from_info(&info)
-            .map(str::to_owned)
-            .ok_or_else(|| Error::with(ErrorKind::Store, "redis reports no maxmemory policy"))
-    }
-
-    /// Check that the server cannot evict the store's keys (its `maxmemory-policy` is
-    /// `noeviction`); with [`Eviction::Allow`], warn instead and watch `evicted_keys` for as
-    /// long as the store lives. The `connect` functions call this.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidConfig`] for an evicting policy under [`Eviction::Refuse`];
-    /// [`ErrorKind::Store`] when the policy cannot be read.
-    pub async fn check_eviction(&self, eviction: Eviction) -> Result<()> {
-        let policy = self.eviction_policy().await?;
-        if policy == "noeviction" {
-            return Ok(());
-        }
-        match eviction {
-            Eviction::Refuse => Err(Error::with(
-                ErrorKind::InvalidConfig,
-                "redis maxmemory-policy can evict sessions or the revocation log: set \
-                 noeviction, or allow eviction explicitly (Eviction::Allow)",
-            )),
-            Eviction::Allow => {
-                tracing::warn!(
-                    target: "tidepass::store::redis",
-                    policy = %policy,
-                    "redis may evict sessions (users logged out) or revocations (revoked \
-                     tokens accepted again); watching evicted_keys"
-                );
-                self.watch_evictions().await
-            }
-        }
-    }
-
-    /// The server's `evicted_keys` counter (`INFO stats`): keys evicted since it started,
-    /// tidepass's or not.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Store`] when the server cannot be asked.
-    pub async fn evicted_keys(&self) -> Result<u64> {
-        let mut con = self.con.clone();
-        let info: String = redis::cmd("INFO")
-            .arg("stats")
-            .query_async(&mut con)
-            .await
-            .map_err(store_err)?;
-        options::evicted_from_info(&info)
-            .ok_or_else(|| Error::with(ErrorKind::Store, "redis reports no evicted_keys"))
-    }
-
-    /// Every ten seconds while a clone of the store lives: warn (and count) when
-    /// `evicted_keys` has grown.
-    async fn watch_evictions(&self) -> Result<()> {
-        let mut last = self.evicted_keys().await?;
-        let alive = std::sync::Arc::downgrade(&self.alive);
-        let watcher = Self {
-            alive: std::sync::Arc::new(()),
-            ..self.clone()
-        };
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-                if alive.strong_count() == 0 {
-                    return;
-                }
-                let Ok(now) = watcher.evicted_keys().await else {
-                    continue;
-                };
-                if now > last {
-                    tracing::warn!(
-                        target: "tidepass::store::redis",
-                        evicted = now - last,
-                        "redis evicted keys: sessions may have been logged out"
-                    );
-                    #[cfg(feature = "metrics")]
-                    metrics::counter!("tidepass_redis_evicted_keys_total").increment(now - last);
-                }
-                last = now;
-            }
-        });
-        Ok(())
     }
 
     /// Before a write that will `WAIT`: the turn to write (none is needed without replicas).
@@ -574,145 +235,6 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
             .map_err(store_err)?;
         from_values(&values)
     }
-}
-
-fn fields(s: &Session) -> Result<Vec<(&'static str, String)>> {
-    let body = serde_json::to_string(s)
-        .map_err(|e| Error::source_from(ErrorKind::Serialization, "session", e))?;
-    Ok(vec![
-        ("body", body),
-        ("gen", s.generation.to_string()),
-        ("sec", s.secret_id.to_string()),
-        ("rot", s.rotated_at.to_string()),
-        ("used", s.last_used_at.to_string()),
-        ("rep", s.grace_replays.to_string()),
-        ("idle", s.idle_expires_at.to_string()),
-        ("abs", s.absolute_expires_at.to_string()),
-        ("rr", s.revoked.map_or("", |r| r.reason.as_str()).to_owned()),
-        ("ra", s.revoked.map_or(0, |r| r.at).to_string()),
-        // For the rotation script's binding check (the body holds it too).
-        ("jkt", s.dpop_jkt.map(|t| t.to_string()).unwrap_or_default()),
-    ])
-}
-
-/// The session hash's fields in the order every read returns them (`HMGET`, here and in the
-/// scripts).
-const FIELDS: [&str; 10] = [
-    "body", "gen", "sec", "rot", "used", "rep", "idle", "abs", "rr", "ra",
-];
-
-/// A session from its fields in [`FIELDS`] order, read in place (no copies of the reply);
-/// `None` when the key does not exist.
-fn from_values(v: &[Value]) -> Result<Option<Session>> {
-    let [body, rest @ ..] = v else {
-        return Err(corrupt("session fields"));
-    };
-    if matches!(body, Value::Nil) {
-        return Ok(None);
-    }
-    let [
-        generation,
-        secret,
-        rotated,
-        used,
-        replays,
-        idle,
-        abs,
-        reason,
-        at,
-    ] = rest
-    else {
-        return Err(corrupt("session fields"));
-    };
-    let num = |v: &Value| -> Result<u64> {
-        std::str::from_utf8(bytes(v)?)
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .ok_or(corrupt("session number"))
-    };
-    let mut s: Session = serde_json::from_slice(bytes(body)?)
-        .map_err(|e| Error::source_from(ErrorKind::StoreCorrupt, "session body", e))?;
-    s.generation = num(generation)?;
-    s.secret_id = u8::try_from(num(secret)?).map_err(|_| corrupt("secret id"))?;
-    s.rotated_at = num(rotated)?;
-    s.last_used_at = num(used)?;
-    s.grace_replays = u32::try_from(num(replays)?).map_err(|_| corrupt("replays"))?;
-    s.idle_expires_at = num(idle)?;
-    s.absolute_expires_at = num(abs)?;
-    let reason = std::str::from_utf8(bytes(reason)?).map_err(|_| corrupt("revoke reason"))?;
-    s.revoked = if reason.is_empty() {
-        None
-    } else {
-        Some(Revocation {
-            reason: reason.parse()?,
-            at: num(at)?,
-        })
-    };
-    Ok(Some(s))
-}
-
-fn bytes(v: &Value) -> Result<&[u8]> {
-    match v {
-        Value::BulkString(b) => Ok(b),
-        Value::SimpleString(s) => Ok(s.as_bytes()),
-        _ => Err(corrupt("session field missing")),
-    }
-}
-
-/// A script's `{code, HMGET FIELDS…[, generation before]}` reply.
-fn script_reply(v: &Value) -> Result<(i64, Option<Session>, Option<u64>)> {
-    let Value::Array(items) = v else {
-        return Err(corrupt("script reply"));
-    };
-    let code = match items.first() {
-        Some(Value::Int(c)) => *c,
-        _ => return Err(corrupt("script code")),
-    };
-    let session = match items.get(1) {
-        Some(Value::Array(fields)) => from_values(fields)?,
-        _ => None,
-    };
-    let before = match items.get(2) {
-        Some(Value::Int(g)) => u64::try_from(*g).ok(),
-        _ => None,
-    };
-    Ok((code, session, before))
-}
-
-fn encode_entry(e: &Entry) -> String {
-    let t = e.target.code();
-    format!("{t}:{:032x}:{}:{}", e.id, e.before, e.expires)
-}
-
-/// A log member: its version, entry and history fingerprint (members written before
-/// fingerprints have none: 0).
-fn decode_entry(member: &str) -> Result<(u64, Entry, u64)> {
-    let bad = || corrupt("revocation log member");
-    let mut it = member.split(':');
-    let mut next = || it.next().ok_or_else(bad);
-    let version: u64 = next()?.parse().map_err(|_| bad())?;
-    let target = next()?
-        .parse()
-        .ok()
-        .and_then(Target::from_code)
-        .ok_or_else(bad)?;
-    let id = u128::from_str_radix(next()?, 16).map_err(|_| bad())?;
-    let before = next()?.parse().map_err(|_| bad())?;
-    let expires = next()?.parse().map_err(|_| bad())?;
-    let head = fingerprint(it.next())?;
-    if it.next().is_some() {
-        return Err(bad());
-    }
-    Ok((
-        version,
-        Entry {
-            target,
-            id,
-            before,
-            expires,
-        },
-        head,
-    ))
 }
 
 impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisStore<C> {
@@ -1012,12 +534,13 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
 
 #[cfg(test)]
 mod tests {
-    use super::FIELDS;
+    use super::codec::FIELDS;
+    use super::scripts::{REVOKE, ROTATE, SCRIPT_FIELDS};
 
     #[test]
     fn the_scripts_read_the_fields_in_fields_order() {
         let listed = FIELDS.map(|f| format!("'{f}'")).join(", ");
-        assert_eq!(session_fields!(), listed);
-        assert!(super::ROTATE.contains(&listed) && super::REVOKE.contains(&listed));
+        assert_eq!(SCRIPT_FIELDS, listed);
+        assert!(ROTATE.contains(&listed) && REVOKE.contains(&listed));
     }
 }
