@@ -16,79 +16,20 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use deadpool_postgres::Pool;
+use tokio_postgres::Row;
 use tokio_postgres::types::Json;
-use tokio_postgres::{NoTls, Row};
+
+mod connect;
+mod key_ring;
+mod migrations;
+
+pub use migrations::MIGRATIONS;
 
 use super::{Rotation, RotationRules, SessionStore, decide, reuse_entry};
 use crate::error::{Error, ErrorKind, Result};
 use crate::revocation::{Changes, Entry, Target};
 use crate::session::{Revocation, RevokeReason, Session, SessionId};
-
-/// The migrations, in order: version n is `MIGRATIONS[n - 1]`.
-pub const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE tidepass_sessions (
-    sid                 bytea PRIMARY KEY,
-    subject             text NOT NULL,
-    created_at          bigint NOT NULL,
-    generation          bigint NOT NULL,
-    secret_id           smallint NOT NULL,
-    rotated_at          bigint NOT NULL,
-    last_used_at        bigint NOT NULL,
-    grace_replays       integer NOT NULL,
-    idle_expires_at     bigint NOT NULL,
-    absolute_expires_at bigint NOT NULL,
-    revoked_reason      text,
-    revoked_at          bigint,
-    ends_at             bigint NOT NULL,
-    body                jsonb NOT NULL
-) WITH (fillfactor = 80);
-CREATE INDEX tidepass_sessions_subject ON tidepass_sessions (subject, created_at);
-CREATE INDEX tidepass_sessions_ends ON tidepass_sessions (ends_at);
-CREATE TABLE tidepass_revocations (
-    version bigint PRIMARY KEY,
-    target  smallint NOT NULL,
-    id      bytea NOT NULL,
-    before  bigint NOT NULL,
-    expires bigint NOT NULL
-);
-CREATE INDEX tidepass_revocations_expires ON tidepass_revocations (expires);
-CREATE TABLE tidepass_revocation_meta (
-    one   boolean PRIMARY KEY DEFAULT true CHECK (one),
-    next  bigint NOT NULL,
-    floor bigint NOT NULL,
-    epoch bigint NOT NULL DEFAULT (1 + floor(random() * 4e18))::bigint
-);
-INSERT INTO tidepass_revocation_meta (next, floor) VALUES (0, 0);
-"#,
-    // 2: the body as `json` (its text, kept as sent) rather than `jsonb`: every refresh returns
-    // it, and `jsonb` made the server re-print it to text each time. Still queryable with the
-    // JSON operators.
-    r#"
-ALTER TABLE tidepass_sessions ALTER COLUMN body TYPE json USING body::json;
-"#,
-    // 3: the revocation log's history fingerprints (0 for entries written before: unknown).
-    r#"
-ALTER TABLE tidepass_revocations ADD COLUMN head bigint NOT NULL DEFAULT 0;
-ALTER TABLE tidepass_revocation_meta
-    ADD COLUMN head bigint NOT NULL DEFAULT 0,
-    ADD COLUMN floor_head bigint NOT NULL DEFAULT 0;
-"#,
-    // 4: the DPoP key a session is bound to (its RFC 7638 thumbprint), beside the body that
-    // holds it too, so the one-statement rotation can compare it.
-    r#"
-ALTER TABLE tidepass_sessions ADD COLUMN dpop_jkt bytea;
-"#,
-    // 5: the shared key ring (one row: its version and the document, private parts sealed).
-    r#"
-CREATE TABLE tidepass_key_ring (
-    id       smallint PRIMARY KEY CHECK (id = 1),
-    version  bigint NOT NULL,
-    doc      bytea NOT NULL
-);
-"#,
-];
 
 fn store_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
     Error::source_from(ErrorKind::Store, "postgres", e)
@@ -169,107 +110,6 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
-    /// A pool of up to `max_connections` to `url` (`postgres://user@127.0.0.1/db`, or
-    /// key=value form). Waiting for, creating and recycling a connection each give up after
-    /// `timeout`, so calls fail fast when the server is down.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Store`] for an invalid URL or pool settings.
-    pub fn connect(url: &str, max_connections: usize, timeout: Duration) -> Result<Self> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(store_err)?;
-        config.connect_timeout(timeout);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        Self::pooled(manager, max_connections, timeout)
-    }
-
-    /// [`PgStore::connect`] over TLS, as managed PostgreSQL requires: the server's certificate
-    /// must chain to a CA in `root_ca_pem` (PEM, one or more certificates: your provider's CA
-    /// bundle, or your own) and name the host (or IP) of `url`. TLS is required whatever
-    /// `sslmode` the URL says: a server that does not offer it is refused, never talked to in
-    /// plain text. Feature `postgres-tls`: rustls on ring.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidConfig`] when `root_ca_pem` holds no certificate;
-    /// [`ErrorKind::Store`] for an invalid URL or pool settings. A certificate that does not
-    /// verify fails each call with a store error.
-    #[cfg(feature = "postgres-tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-tls")))]
-    pub fn connect_tls(
-        url: &str,
-        max_connections: usize,
-        timeout: Duration,
-        root_ca_pem: &[u8],
-    ) -> Result<Self> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(store_err)?;
-        config.connect_timeout(timeout);
-        config.ssl_mode(tokio_postgres::config::SslMode::Require);
-        let mut roots = rustls::RootCertStore::empty();
-        let certs = pem::parse_many(root_ca_pem)
-            .map_err(|_| Error::with(ErrorKind::InvalidConfig, "root CA: not PEM"))?;
-        for cert in certs.iter().filter(|p| p.tag() == "CERTIFICATE") {
-            roots
-                .add(rustls::pki_types::CertificateDer::from(
-                    cert.contents().to_vec(),
-                ))
-                .map_err(|_| Error::with(ErrorKind::InvalidConfig, "root CA: bad certificate"))?;
-        }
-        if roots.is_empty() {
-            return Err(Error::with(
-                ErrorKind::InvalidConfig,
-                "root CA: no certificate in the PEM",
-            ));
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::source_from(ErrorKind::InvalidConfig, "rustls", e))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres_rustls::MakeRustlsConnect::new(tls),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        Self::pooled(manager, max_connections, timeout)
-    }
-
-    /// A store over a pool you built (your TLS, your limits, your hooks). Its connections
-    /// must reach a database [`PgStore::migrate`] has brought up to date.
-    pub fn from_pool(pool: Pool) -> Self {
-        Self::with_pool(pool)
-    }
-
-    fn pooled(manager: Manager, max_connections: usize, timeout: Duration) -> Result<Self> {
-        let pool = Pool::builder(manager)
-            .max_size(max_connections.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .timeouts(Timeouts {
-                wait: Some(timeout),
-                create: Some(timeout),
-                recycle: Some(timeout),
-            })
-            .build()
-            .map_err(store_err)?;
-        Ok(Self::with_pool(pool))
-    }
-
-    fn with_pool(pool: Pool) -> Self {
-        Self {
-            pool,
-            legacy_until: std::sync::Arc::default(),
-        }
-    }
-
     /// Whether the one-statement rotation may be tried (not within a minute of finding the
     /// schema without its column).
     fn fast_path_ok(&self) -> bool {
@@ -439,50 +279,6 @@ async fn append_in(tx: &tokio_postgres::Transaction<'_>, entries: &[Entry]) -> R
     .await
     .map_err(store_err)?;
     Ok(u(v))
-}
-
-impl super::key_ring::KeyStore for PgStore {
-    async fn load_key_ring(&self) -> Result<Option<super::key_ring::StoredRing>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT version, doc FROM tidepass_key_ring WHERE id = 1",
-                &[],
-            )
-            .await
-            .map_err(store_err)?;
-        row.map(|r| {
-            Ok(super::key_ring::StoredRing {
-                version: u(r.try_get(0).map_err(store_err)?),
-                doc: r.try_get(1).map_err(store_err)?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn swap_key_ring(&self, expected: u64, doc: &[u8]) -> Result<bool> {
-        let client = self.client().await?;
-        let n = if expected == 0 {
-            client
-                .execute(
-                    "INSERT INTO tidepass_key_ring (id, version, doc) VALUES (1, 1, $1)
-                     ON CONFLICT (id) DO NOTHING",
-                    &[&doc],
-                )
-                .await
-        } else {
-            client
-                .execute(
-                    "UPDATE tidepass_key_ring SET version = version + 1, doc = $2
-                     WHERE id = 1 AND version = $1",
-                    &[&i(expected), &doc],
-                )
-                .await
-        }
-        .map_err(store_err)?;
-        Ok(n == 1)
-    }
 }
 
 impl SessionStore for PgStore {
