@@ -22,9 +22,12 @@
 //! the URL the metadata was fetched from).
 //!
 //! The account endpoints and introspection check access tokens with the server's own
-//! [`Verifier`], which follows a revocation list kept from the issuer's store: run
-//! [`AuthServer::follow_revocations`] beside the server (until its first round the verifier
-//! fails closed), and each revocation made through the server is applied at once.
+//! [`Verifier`], which follows a revocation list kept from the issuer's store. The server keeps
+//! it current by itself, with no task to spawn: a request that checks a token first brings
+//! the view up to the store when it is older than
+//! [`AuthServerBuilder::revocation_sync`] (a
+//! second by default; revocations made elsewhere, by other instances or the CLI, show within
+//! that), and each revocation made through the server is applied at once.
 //!
 //! ```
 //! use tidepass::http::server::{AuthServer, Delivery};
@@ -36,7 +39,6 @@
 //! let server = AuthServer::builder(issuer)
 //!     .introspection_client("resource-server", "s3cret")
 //!     .build()?;
-//! server.sync_revocations().await?;
 //!
 //! // Your login handler checks the password, then hands the login over.
 //! let (parts, _) = http::Request::post("https://auth.example/login").body(())?.into_parts();
@@ -137,6 +139,11 @@ pub struct AuthServer<S> {
     /// The JWKS the verifier was last given (its keys follow the minter's rotations).
     published: Mutex<Value>,
     syncer: Syncer,
+    /// How often requests bring the revocation view up to the store, when it last was, and
+    /// whether a request is at it now.
+    sync_every: Duration,
+    synced_at: Mutex<Option<std::time::Instant>>,
+    syncing: std::sync::atomic::AtomicBool,
     base: String,
     /// The issuer URL's path, without a trailing `/`: the endpoints follow it.
     prefix: String,
@@ -310,8 +317,10 @@ impl<S: SessionStore> AuthServer<S> {
 
     /// Bring the server's revocation list up to the store's log, and its verifier's keys up
     /// to the minter's (after a key rotation). After each revocation made through the server
-    /// this runs at once; [`AuthServer::follow_revocations`] runs it periodically for those
-    /// made elsewhere (other instances, the CLI).
+    /// this runs at once; for those made elsewhere (other instances, the CLI) the requests
+    /// that check tokens run it when the view is older than
+    /// [`AuthServerBuilder::revocation_sync`], and [`AuthServer::follow_revocations`] can run
+    /// it periodically besides.
     ///
     /// # Errors
     ///
@@ -330,12 +339,40 @@ impl<S: SessionStore> AuthServer<S> {
             .sync_changes_once(self.issuer.now(), |since| {
                 self.issuer.revocation_changes(since)
             })
-            .await
-            .map(|_| ())
+            .await?;
+        *self.synced_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// Before a request checks an access token: sync first when the view is older than
+    /// [`AuthServerBuilder::revocation_sync`].
+    /// One request at a time does it (the others answer from the view they have), except
+    /// before the first sync, when each request tries (the verifier fails closed until one
+    /// succeeds). Cancellation-safe: a dropped request releases its turn.
+    async fn current(&self) {
+        use std::sync::atomic::Ordering;
+        struct Turn<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Turn<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let last = *self.synced_at.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = match last {
+            Some(at) if at.elapsed() < self.sync_every => return,
+            Some(_) if self.syncing.swap(true, Ordering::AcqRel) => return,
+            Some(_) => Some(Turn(&self.syncing)),
+            None => None,
+        };
+        if let Err(e) = self.sync_revocations().await {
+            tracing::warn!(error = %e, "revocation sync failed; the next request retries");
+        }
     }
 
     /// [`AuthServer::sync_revocations`] every `interval`, forever, waiting with `sleep` (for
-    /// example `tokio::time::sleep`). Failed rounds are logged and retried next time; the
+    /// example `tokio::time::sleep`). Optional: the server syncs on its own when a request
+    /// needs it ([`AuthServerBuilder::revocation_sync`]);
+    /// this keeps the view warm between requests, so none of them waits for a sync. Failed rounds are logged and retried next time; the
     /// verifier fails closed once its list is older than its `max_staleness`. Cancel it by
     /// dropping the future: it holds nothing across its awaits that a drop could leave half
     /// done.
@@ -473,7 +510,8 @@ impl<S: SessionStore> AuthServer<S> {
     }
 
     /// The bearer's verified claims.
-    fn bearer(&self, parts: &Parts) -> Result<Verified> {
+    async fn bearer(&self, parts: &Parts) -> Result<Verified> {
+        self.current().await;
         crate::http::verify_http(&self.verifier, &parts.method, &parts.uri, &parts.headers)
     }
 

@@ -529,3 +529,53 @@ async fn dpop_binds_sessions_at_the_token_endpoint() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// Issue 30: the server keeps its revocation view current by itself. Before, a server nobody
+/// ran `follow_revocations` beside answered 503 at its account endpoints forever, and never
+/// saw a revocation another instance made.
+#[tokio::test]
+async fn the_server_keeps_its_revocation_view_current_without_a_task() {
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let issuer_of = |store| {
+        let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+        let minter = Minter::new(key, "https://auth.example", "api").expect("minter");
+        Issuer::builder(store, minter)
+            .ephemeral_refresh_secrets()
+            .client_id("web")
+            .build()
+            .expect("issuer")
+    };
+    let server = AuthServer::builder(issuer_of(store.clone()))
+        .revocation_sync(Duration::from_millis(100))
+        .build()
+        .expect("server");
+    let (parts, ()) = Request::post("/login")
+        .body(())
+        .expect("request")
+        .into_parts();
+    let reply = server
+        .login(&parts, Delivery::Body, async { Some(Login::new("alice")) })
+        .await;
+    let access = json(&reply)["access_token"]
+        .as_str()
+        .expect("at")
+        .to_owned();
+    let sessions = || {
+        Request::get("/sessions")
+            .header("authorization", format!("Bearer {access}"))
+            .body(Vec::<u8>::new())
+            .expect("request")
+    };
+    // No sync was ever called: the first request brings the view up.
+    assert_eq!(server.handle(sessions()).await.status(), StatusCode::OK);
+
+    // Another instance on the same store ends alice's sessions; within the sync interval
+    // this server refuses her token, with no task running.
+    let other = issuer_of(store);
+    assert_eq!(other.revoke_all("alice").await.expect("revoked"), 1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        server.handle(sessions()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -711,11 +711,17 @@ async fn revoke_checks_a_proof_only_where_one_is_needed() {
     assert_eq!(introspect(&server, &rt).await["active"], false);
 }
 
-/// A server whose revocation list is stale (here: never synced) answers `/revoke` for an
-/// access token 503, not a 200 that revoked nothing.
+/// A server whose revocation list is stale (here: synced once, then not for longer than its
+/// `max_staleness`) answers `/revoke` for an access token 503, not a 200 that revoked nothing.
 #[tokio::test]
 async fn revoke_on_a_stale_list_is_503() {
-    let server = server(|b| b);
+    let server = server(|b| {
+        b.max_staleness(Duration::from_secs(1))
+            .revocation_sync(Duration::from_secs(3600))
+    });
+    server.sync_revocations().await.expect("sync");
+    // Staleness counts whole seconds.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let pair = server
         .issuer()
         .login(Login::new("alice"))

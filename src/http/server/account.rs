@@ -13,7 +13,7 @@ use crate::store::SessionStore;
 impl<S: SessionStore> AuthServer<S> {
     /// `POST /logout`: end the bearer's session; 204, and the refresh cookie cleared.
     pub async fn logout(&self, parts: &Parts) -> Reply {
-        let claims = match self.bearer(parts) {
+        let claims = match self.bearer(parts).await {
             Ok(c) => c,
             Err(e) => return self.refuse(&e),
         };
@@ -36,7 +36,7 @@ impl<S: SessionStore> AuthServer<S> {
     /// `GET /sessions`: the bearer's active sessions (`session_id`, `device`, `user_agent`,
     /// `ip`, `created_at`, `last_used_at`, `current`).
     pub async fn sessions(&self, parts: &Parts) -> Reply {
-        let claims = match self.bearer(parts) {
+        let claims = match self.bearer(parts).await {
             Ok(c) => c,
             Err(e) => return self.refuse(&e),
         };
@@ -65,7 +65,7 @@ impl<S: SessionStore> AuthServer<S> {
     /// `DELETE /sessions/{id}`: end one of the bearer's sessions; 204, or 404 when it is not
     /// one of theirs.
     pub async fn revoke_session(&self, parts: &Parts, id: &str) -> Reply {
-        let claims = match self.bearer(parts) {
+        let claims = match self.bearer(parts).await {
             Ok(c) => c,
             Err(e) => return self.refuse(&e),
         };
@@ -84,7 +84,7 @@ impl<S: SessionStore> AuthServer<S> {
 
     /// `POST /sessions/revoke-others`: end every session of the bearer's but this one; 204.
     pub async fn revoke_others(&self, parts: &Parts) -> Reply {
-        let claims = match self.bearer(parts) {
+        let claims = match self.bearer(parts).await {
             Ok(c) => c,
             Err(e) => return self.refuse(&e),
         };

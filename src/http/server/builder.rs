@@ -28,6 +28,7 @@ pub struct AuthServerBuilder<S> {
     max_staleness: Option<Duration>,
     dpop: crate::verify::dpop::ProofChecker,
     jwks_max_age: Duration,
+    sync_every: Duration,
 }
 
 impl<S> std::fmt::Debug for AuthServerBuilder<S> {
@@ -56,6 +57,7 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             max_staleness: None,
             dpop: crate::verify::dpop::ProofChecker::new(),
             jwks_max_age: Duration::from_secs(300),
+            sync_every: Duration::from_secs(1),
         }
     }
 
@@ -111,6 +113,16 @@ impl<S: SessionStore> AuthServerBuilder<S> {
     /// The largest request body read, in bytes (default 16 KiB); larger ones get 413.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
+        self
+    }
+
+    /// How often the server brings its revocation view (and its verifier's keys) up to the
+    /// store (default every second). No task is needed: the first request to an endpoint
+    /// that checks access tokens (the account endpoints, `/revoke`, `/introspect`) after
+    /// this long syncs first, one request at a time while the others answer from the view
+    /// they have; revocations made through this server apply at once.
+    pub fn revocation_sync(mut self, every: Duration) -> Self {
+        self.sync_every = every;
         self
     }
 
@@ -202,6 +214,9 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             verifier: Arc::new(verifier.build()?),
             published: Mutex::new(keys.jwks()),
             syncer: Syncer::new(list),
+            sync_every: self.sync_every,
+            synced_at: Mutex::new(None),
+            syncing: std::sync::atomic::AtomicBool::new(false),
             issuer: self.issuer,
             prefix: prefix.clone(),
             metadata_path: format!("{}{prefix}", paths::METADATA),

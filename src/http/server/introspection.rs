@@ -44,6 +44,7 @@ impl<S: SessionStore> AuthServer<S> {
                 Err(e) => return error_reply(&e),
             }
         } else {
+            self.current().await;
             match self.verifier.verify_unconstrained(&token) {
                 // A bound access token too (its holder may end it; it cannot move the session).
                 Ok(c) => match self.issuer.revoke_access_token(&c.jti, c.exp).await {
@@ -98,6 +99,7 @@ impl<S: SessionStore> AuthServer<S> {
         };
         // A DPoP-bound token is active too, with its `cnf.jkt` (RFC 9449 §6.2): the resource
         // server asking checks the proof itself.
+        self.current().await;
         if let Ok(c) = self.verifier.verify_unconstrained(token) {
             // RFC 7662 §2.2: the token's type as RFC 6749 §7.1 names it.
             let bound = c.cnf.as_ref().and_then(|c| c.jkt);
