@@ -2,7 +2,8 @@
 //! the crypto alone (one EdDSA access-token signature + one HMAC-SHA256) and, for redb, one
 //! bare commit of a session-sized record.
 //!
-//! `cargo bench --bench refresh --features redb`
+//! `cargo bench --bench refresh --features redb` (`-- 'memory/refresh'` for the memory store
+//! directly and as `AnyStore`, the run-time choice)
 
 #![allow(missing_docs)] // criterion_group! generates undocumented public items
 
@@ -102,6 +103,9 @@ fn bench(c: &mut Criterion) {
         .expect("rt");
     floor(c);
     bench_store(c, "memory", MemoryStore::new(), &rt);
+    // The same store chosen at run time: what the enum's dispatch costs per refresh.
+    let any = tidepass::store::AnyStore::Memory(std::sync::Arc::new(MemoryStore::new()));
+    bench_store(c, "any_memory", any, &rt);
     #[cfg(feature = "redb")]
     {
         let dir = std::env::temp_dir().join(format!("tidepass-bench-{}", std::process::id()));

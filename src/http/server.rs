@@ -77,6 +77,7 @@ use crate::verify::{Verified, Verifier};
 mod account;
 mod builder;
 mod introspection;
+mod sync;
 mod token;
 
 pub use builder::AuthServerBuilder;
@@ -144,6 +145,8 @@ pub struct AuthServer<S> {
     sync_every: Duration,
     synced_at: Mutex<Option<std::time::Instant>>,
     syncing: std::sync::atomic::AtomicBool,
+    /// The shared key ring the server keeps its keys from, if it has one.
+    ring: Option<sync::RingSlot>,
     base: String,
     /// The issuer URL's path, without a trailing `/`: the endpoints follow it.
     prefix: String,
@@ -315,80 +318,6 @@ impl<S: SessionStore> AuthServer<S> {
         &self.prefix
     }
 
-    /// Bring the server's revocation list up to the store's log, and its verifier's keys up
-    /// to the minter's (after a key rotation). After each revocation made through the server
-    /// this runs at once; for those made elsewhere (other instances, the CLI) the requests
-    /// that check tokens run it when the view is older than
-    /// [`AuthServerBuilder::revocation_sync`], and [`AuthServer::follow_revocations`] can run
-    /// it periodically besides.
-    ///
-    /// # Errors
-    ///
-    /// A store error (the list is left as it was).
-    pub async fn sync_revocations(&self) -> Result<()> {
-        let jwks = self.issuer.minter().keys().jwks();
-        {
-            let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
-            if *published != jwks {
-                self.verifier
-                    .set_keys(self.issuer.minter().keys().verifying_keys());
-                *published = jwks;
-            }
-        }
-        self.syncer
-            .sync_changes_once(self.issuer.now(), |since| {
-                self.issuer.revocation_changes(since)
-            })
-            .await?;
-        *self.synced_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
-        Ok(())
-    }
-
-    /// Before a request checks an access token: sync first when the view is older than
-    /// [`AuthServerBuilder::revocation_sync`].
-    /// One request at a time does it (the others answer from the view they have), except
-    /// before the first sync, when each request tries (the verifier fails closed until one
-    /// succeeds). Cancellation-safe: a dropped request releases its turn.
-    async fn current(&self) {
-        use std::sync::atomic::Ordering;
-        struct Turn<'a>(&'a std::sync::atomic::AtomicBool);
-        impl Drop for Turn<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
-        let last = *self.synced_at.lock().unwrap_or_else(|p| p.into_inner());
-        let _turn = match last {
-            Some(at) if at.elapsed() < self.sync_every => return,
-            Some(_) if self.syncing.swap(true, Ordering::AcqRel) => return,
-            Some(_) => Some(Turn(&self.syncing)),
-            None => None,
-        };
-        if let Err(e) = self.sync_revocations().await {
-            tracing::warn!(error = %e, "revocation sync failed; the next request retries");
-        }
-    }
-
-    /// [`AuthServer::sync_revocations`] every `interval`, forever, waiting with `sleep` (for
-    /// example `tokio::time::sleep`). Optional: the server syncs on its own when a request
-    /// needs it ([`AuthServerBuilder::revocation_sync`]);
-    /// this keeps the view warm between requests, so none of them waits for a sync. Failed rounds are logged and retried next time; the
-    /// verifier fails closed once its list is older than its `max_staleness`. Cancel it by
-    /// dropping the future: it holds nothing across its awaits that a drop could leave half
-    /// done.
-    pub async fn follow_revocations<F, Fut>(&self, interval: Duration, sleep: F)
-    where
-        F: Fn(Duration) -> Fut,
-        Fut: Future<Output = ()>,
-    {
-        loop {
-            if let Err(e) = self.sync_revocations().await {
-                tracing::warn!(error = %e, "revocation sync failed; retrying");
-            }
-            sleep(interval).await;
-        }
-    }
-
     /// Route `request` to its endpoint by method and path (the paths in [`paths`], below the
     /// issuer's own path). The login is yours (see [`AuthServer::login`]); anything else
     /// answers a JSON 404 or 405. The body must already be collected; one over
@@ -396,6 +325,7 @@ impl<S: SessionStore> AuthServer<S> {
     pub async fn handle<B: AsRef<[u8]>>(&self, request: Request<B>) -> Reply {
         let (parts, body) = request.into_parts();
         let body = body.as_ref();
+        self.keys_current().await;
         if body.len() > self.max_body {
             return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large");
         }

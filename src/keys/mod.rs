@@ -33,6 +33,7 @@ pub mod provider;
 
 mod algorithm;
 mod external;
+pub mod files;
 pub(crate) mod ring;
 pub mod sealed;
 mod set;

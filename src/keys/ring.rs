@@ -106,6 +106,25 @@ impl RingPolicy {
         }
     }
 
+    /// The margins worked out for a server that looks at the ring every `poll`
+    /// ([`KeyRing::poll`](crate::store::key_ring::KeyRing::poll)), serves its JWKS with
+    /// `Cache-Control: max-age=jwks_max_age` and mints tokens living `token_ttl` at most: a
+    /// new signing key every `every`, published `jwks_max_age + poll + 10 s` before it signs
+    /// (every cached JWKS has it by then), kept `token_ttl + poll + 60 s` after (every token
+    /// it signed has expired by then).
+    pub fn for_server(
+        every: Duration,
+        jwks_max_age: Duration,
+        token_ttl: Duration,
+        poll: Duration,
+    ) -> Self {
+        Self::signing(
+            every,
+            jwks_max_age + poll + Duration::from_secs(10),
+            token_ttl + poll + Duration::from_secs(60),
+        )
+    }
+
     /// Also rotate the refresh-token secret every `every`, accepting a superseded one for
     /// `accept` (at least the longest session).
     #[must_use]

@@ -187,6 +187,22 @@ pub async fn maintain_key_ring_at<S: KeyStore>(
     policy: &RingPolicy,
     now: u64,
 ) -> Result<RingKeys> {
+    let opened = maintain(store, kek, issuer, alg, policy, now, 0).await?;
+    // Known version 0: whatever is stored is a change, so it is opened.
+    opened.map(|(_, keys)| keys).ok_or_else(contended)
+}
+
+/// [`maintain_key_ring_at`], opening the ring (its AES-GCM seals and key parsing) only when its
+/// version is not `known`: the version and keys then, `None` when nothing changed.
+async fn maintain<S: KeyStore>(
+    store: &S,
+    kek: &Kek,
+    issuer: &str,
+    alg: Algorithm,
+    policy: &RingPolicy,
+    now: u64,
+    known: u64,
+) -> Result<Option<(u64, RingKeys)>> {
     for _ in 0..ROUNDS {
         let Some(stored) = store.load_key_ring().await? else {
             load_key_ring_at(store, kek, issuer, alg, now).await?;
@@ -194,18 +210,135 @@ pub async fn maintain_key_ring_at<S: KeyStore>(
         };
         let doc = RingDoc::from_bytes(&stored.doc, issuer)?;
         let Some(next) = doc.advance(kek, policy, now)? else {
-            return doc.open(kek);
+            if stored.version == known {
+                return Ok(None);
+            }
+            return Ok(Some((stored.version, doc.open(kek)?)));
         };
         if store
             .swap_key_ring(stored.version, &next.to_bytes()?)
             .await?
         {
             tracing::info!(target: "tidepass::keys", issuer, "key ring advanced");
-            return next.open(kek);
+            return Ok(Some((stored.version.saturating_add(1), next.open(kek)?)));
         }
         // Another instance advanced it first: start over from theirs.
     }
     Err(contended())
+}
+
+/// An issuer's shared key ring, as a source its server keeps current: the store it lives in,
+/// the KEK that opens it, and its rules. Give it to
+/// [`AuthServerBuilder::key_ring`](crate::http::server::AuthServerBuilder::key_ring) and the
+/// server applies the rules itself, with no task to spawn; or call [`KeyRing::changed_at`]
+/// on your own schedule.
+///
+/// ```no_run
+/// # async fn demo(store: tidepass::MemoryStore) -> tidepass::Result<()> {
+/// use std::time::Duration;
+/// use tidepass::keys::{Algorithm, Kek, RingPolicy};
+/// use tidepass::store::key_ring::KeyRing;
+///
+/// let policy = RingPolicy::signing(
+///     Duration::from_secs(86_400),      // a new signing key every day
+///     Duration::from_secs(300 + 5 + 10), // published the JWKS max-age + poll + leeway ahead
+///     Duration::from_secs(300 + 5 + 60), // kept the token lifetime + poll + leeway after
+/// );
+/// let ring = KeyRing::new(store, Kek::from_env("TIDEPASS_KEK")?, "https://auth.example", Algorithm::EdDSA, policy);
+/// let keys = ring.keys().await?; // for the Minter and the Issuer's refresh secrets
+/// # let _ = keys; Ok(()) }
+/// ```
+pub struct KeyRing<S> {
+    store: S,
+    kek: Kek,
+    issuer: String,
+    alg: Algorithm,
+    policy: RingPolicy,
+    poll: std::time::Duration,
+}
+
+impl<S> std::fmt::Debug for KeyRing<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("kek", &self.kek)
+            .field("issuer", &self.issuer)
+            .field("alg", &self.alg)
+            .field("poll", &self.poll)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: KeyStore> KeyRing<S> {
+    /// The ring of `issuer` in `store`, opened with `kek`, new signing keys of `alg`, rotated
+    /// by `policy`; looked at every 5 seconds ([`KeyRing::poll`]).
+    pub fn new(
+        store: S,
+        kek: Kek,
+        issuer: impl Into<String>,
+        alg: Algorithm,
+        policy: RingPolicy,
+    ) -> Self {
+        Self {
+            store,
+            kek,
+            issuer: issuer.into(),
+            alg,
+            policy,
+            poll: std::time::Duration::from_secs(5),
+        }
+    }
+
+    /// How often the ring's rules are applied (default 5 s). It bounds how late an instance
+    /// publishes a new key or stops signing with a retired one: keep the policy's
+    /// `publish_ahead` and `keep_retired` longer by at least this.
+    #[must_use]
+    pub fn poll(mut self, every: std::time::Duration) -> Self {
+        self.poll = every;
+        self
+    }
+
+    /// How often the ring's rules are applied.
+    pub fn poll_interval(&self) -> std::time::Duration {
+        self.poll
+    }
+
+    /// The keys now (the ring created if the store has none, advanced if a rotation is due).
+    ///
+    /// # Errors
+    ///
+    /// As [`maintain_key_ring_at`].
+    pub async fn keys(&self) -> Result<RingKeys> {
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        maintain_key_ring_at(
+            &self.store,
+            &self.kek,
+            &self.issuer,
+            self.alg,
+            &self.policy,
+            now,
+        )
+        .await
+    }
+
+    /// Apply the rules as of `now`; the new version and keys when the ring is not at version
+    /// `known` any more (a rotation, here or by another instance), `None` when it is (nothing
+    /// is opened then: one store read).
+    ///
+    /// # Errors
+    ///
+    /// As [`maintain_key_ring_at`].
+    pub async fn changed_at(&self, known: u64, now: u64) -> Result<Option<(u64, RingKeys)>> {
+        maintain(
+            &self.store,
+            &self.kek,
+            &self.issuer,
+            self.alg,
+            &self.policy,
+            now,
+            known,
+        )
+        .await
+    }
 }
 
 /// Stop trusting signing key `kid` at once (it leaked): the active key is replaced at once

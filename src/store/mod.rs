@@ -17,6 +17,8 @@ use crate::revocation::{Changes, Entry};
 use crate::session::{RevokeReason, Session, SessionId};
 pub use crate::session::{Rotation, RotationRules, decide};
 
+mod any;
+pub use any::AnyStore;
 mod breaker;
 pub use breaker::{CircuitBreaker, CircuitState};
 

@@ -27,6 +27,7 @@ mod follow;
 ))]
 mod http_e2e;
 mod interop;
+mod key_files;
 mod key_source;
 mod proc;
 #[cfg(all(feature = "redis", unix))]

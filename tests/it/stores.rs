@@ -7,6 +7,15 @@ use tidepass::store::MemoryStore;
 async fn memory_store_conforms() {
     conformance::run_all(|| async { MemoryStore::new() }).await;
     conformance::key_ring::run_all(|| async { MemoryStore::new() }).await;
+    // The run-time choice (AnyStore) passes the same suite; over Redis, Redis Cluster and
+    // PostgreSQL it carries the example auth service in http_e2e.
+    let any = || async {
+        tidepass::store::AnyStore::connect("memory:", "t")
+            .await
+            .expect("memory")
+    };
+    conformance::run_all(any).await;
+    conformance::key_ring::run_all(any).await;
 }
 
 #[cfg(feature = "redb")]

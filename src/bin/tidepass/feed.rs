@@ -10,59 +10,13 @@ use tidepass::revocation::Changes;
 
 use super::{Failure, emit, pretty, read_text};
 
-/// Open the store `$url` names as `$s` and evaluate `$body` (an async block) with it: one
-/// copy of the body per backend, so each runs on its concrete store type.
+/// Open the store `$url` names ([`tidepass::store::AnyStore::connect`]) as `$s` and evaluate
+/// `$body` (an async block) with it.
 #[cfg(any(feature = "redb", feature = "redis", feature = "postgres"))]
 macro_rules! with_store {
     ($url:expr, $prefix:expr, |$s:ident| $body:expr) => {{
-        let url: &str = $url;
-        match url.split_once(':') {
-            #[cfg(feature = "redb")]
-            Some(("redb", path)) => {
-                let $s = tidepass::store::RedbStore::open(path)?;
-                Ok::<_, Failure>($body.await?)
-            }
-            #[cfg(feature = "redis")]
-            Some(("redis" | "rediss", _)) => {
-                let $s = tidepass::store::RedisStore::connect(
-                    url,
-                    $prefix,
-                    std::time::Duration::from_secs(5),
-                )
-                .await?;
-                Ok($body.await?)
-            }
-            // A Redis Cluster, by the nodes to start from: redis+cluster://host:port,….
-            #[cfg(feature = "redis")]
-            Some(("redis+cluster", nodes)) => {
-                let urls: Vec<String> = nodes
-                    .trim_start_matches("//")
-                    .split(',')
-                    .map(|n| format!("redis://{n}"))
-                    .collect();
-                let con = redis::cluster::ClusterClient::new(urls)
-                    .map_err(|e| Failure(format!("--store: {e}")))?
-                    .get_async_connection()
-                    .await
-                    .map_err(|e| Failure(format!("--store: {e}")))?;
-                let $s = tidepass::store::RedisStore::with_connection(con, $prefix);
-                Ok($body.await?)
-            }
-            #[cfg(feature = "postgres")]
-            Some(("postgres" | "postgresql", _)) => {
-                let $s =
-                    tidepass::store::PgStore::connect(url, 2, std::time::Duration::from_secs(5))?;
-                $s.migrate().await?;
-                Ok($body.await?)
-            }
-            // Only the scheme: a URL may carry a password.
-            _ => Err(Failure(format!(
-                "--store: not a store this tidepass was built for (redb:PATH, redis://…, \
-                 postgres://…): {}",
-                url.split_once(':')
-                    .map_or("no scheme", |(scheme, _)| scheme)
-            ))),
-        }
+        let $s = tidepass::store::AnyStore::connect($url, $prefix).await?;
+        Ok::<_, Failure>($body.await?)
     }};
 }
 

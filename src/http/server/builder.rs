@@ -29,6 +29,7 @@ pub struct AuthServerBuilder<S> {
     dpop: crate::verify::dpop::ProofChecker,
     jwks_max_age: Duration,
     sync_every: Duration,
+    ring: Option<Box<dyn super::sync::RingSource>>,
 }
 
 impl<S> std::fmt::Debug for AuthServerBuilder<S> {
@@ -58,6 +59,7 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             dpop: crate::verify::dpop::ProofChecker::new(),
             jwks_max_age: Duration::from_secs(300),
             sync_every: Duration::from_secs(1),
+            ring: None,
         }
     }
 
@@ -113,6 +115,21 @@ impl<S: SessionStore> AuthServerBuilder<S> {
     /// The largest request body read, in bytes (default 16 KiB); larger ones get 413.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
+        self
+    }
+
+    /// Keep the signing keys and refresh secrets from the shared key ring `ring` (build the
+    /// issuer with its [`KeyRing::keys`](crate::store::key_ring::KeyRing::keys)): the server
+    /// applies the ring's rules itself, with no task to spawn. A request arriving when the
+    /// ring was last looked at longer ago than its poll interval looks first (one request
+    /// at a time; one store read, and the keys are opened only when the ring changed):
+    /// rotations happen on schedule, made once by whichever instance sees them due, and every
+    /// instance adopts the others' within the interval of its next request.
+    pub fn key_ring<K: crate::store::key_ring::KeyStore>(
+        mut self,
+        ring: crate::store::key_ring::KeyRing<K>,
+    ) -> Self {
+        self.ring = Some(Box::new(ring));
         self
     }
 
@@ -217,6 +234,7 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             sync_every: self.sync_every,
             synced_at: Mutex::new(None),
             syncing: std::sync::atomic::AtomicBool::new(false),
+            ring: self.ring.map(super::sync::RingSlot::new),
             issuer: self.issuer,
             prefix: prefix.clone(),
             metadata_path: format!("{}{prefix}", paths::METADATA),

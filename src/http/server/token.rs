@@ -92,6 +92,7 @@ impl<S: SessionStore> AuthServer<S> {
         delivery: Delivery,
         authenticate: impl Future<Output = Option<Login>>,
     ) -> Reply {
+        self.keys_current().await;
         let key = self.client_key(parts);
         if let Some(r) = self.throttled(key.as_deref()) {
             return no_store(r);

@@ -102,6 +102,36 @@ impl RedisStore<ConnectionManager> {
     }
 }
 
+impl RedisStore<redis::cluster_async::ClusterConnection> {
+    /// Connect to a Redis Cluster by the nodes to start from,
+    /// `redis+cluster://host:port,host:port,…` (the others are discovered). The store's
+    /// multi-key scripts touch one hash slot each, as a cluster requires.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) for a URL of another
+    /// form; [`ErrorKind::Store`](crate::ErrorKind::Store) when no node can be reached.
+    pub async fn connect_cluster(url: &str, prefix: &str) -> Result<Self> {
+        let Some(nodes) = url.strip_prefix("redis+cluster://") else {
+            return Err(crate::error::Error::with(
+                crate::error::ErrorKind::InvalidConfig,
+                "a cluster URL is redis+cluster://host:port,host:port,…",
+            ));
+        };
+        let urls: Vec<String> = nodes
+            .split(',')
+            .filter(|n| !n.is_empty())
+            .map(|n| format!("redis://{n}"))
+            .collect();
+        let con = redis::cluster::ClusterClient::new(urls)
+            .map_err(store_err)?
+            .get_async_connection()
+            .await
+            .map_err(store_err)?;
+        Ok(Self::with_connection(con, prefix))
+    }
+}
+
 #[cfg(feature = "redis-sentinel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis-sentinel")))]
 impl RedisStore<crate::store::SentinelConnection> {

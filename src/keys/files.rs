@@ -1,0 +1,119 @@
+//! One instance's keys as files: a signing key and a refresh secret in a directory, made on
+//! first start and read on every later one, so a restart keeps both. For one process on an
+//! embedded store; several instances share a key ring in their store instead
+//! ([`KeyRing`](crate::store::key_ring::KeyRing)).
+
+use std::io::Write as _;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use super::{Algorithm, KeySet, RingKeys, SigningKey};
+use crate::error::{Error, ErrorKind, Result};
+use crate::session::refresh::RefreshSecrets;
+
+/// The signing key's file in the directory (PKCS#8 PEM).
+pub const SIGNING_KEY_FILE: &str = "signing.pem";
+/// The refresh secret's file in the directory (64 hex digits).
+pub const REFRESH_SECRET_FILE: &str = "refresh.secret";
+
+fn io(detail: &'static str, e: std::io::Error) -> Error {
+    Error::source_from(ErrorKind::InvalidConfig, detail, e)
+}
+
+/// Read `path`, or write it with `make()` first (atomically, owner-only on Unix) when it does
+/// not exist. Two processes racing on an empty directory each write a complete file and one
+/// wins the rename; both then read that one.
+fn kept(
+    path: &Path,
+    make: impl FnOnce() -> Result<Zeroizing<String>>,
+) -> Result<Zeroizing<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => return Ok(Zeroizing::new(s)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("a key file cannot be read", e));
+        }
+        Err(_) => {}
+    }
+    let text = make()?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&tmp).and_then(|mut f| {
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io("a key file cannot be written", e));
+    }
+    // Keep a file another process wrote first; else ours.
+    if path.exists() {
+        let _ = std::fs::remove_file(&tmp);
+    } else {
+        std::fs::rename(&tmp, path).map_err(|e| io("a key file cannot be written", e))?;
+    }
+    std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| io("a key file cannot be read", e))
+}
+
+/// The signing key (of `alg`, made if missing) and refresh secret (32 random bytes, made if
+/// missing) kept in `dir` ([`SIGNING_KEY_FILE`], [`REFRESH_SECRET_FILE`]); the directory is
+/// created if needed. The result feeds [`Minter::with_keys`](crate::Minter::with_keys) and
+/// [`IssuerBuilder::refresh_secrets`](crate::IssuerBuilder::refresh_secrets).
+///
+/// ```
+/// # fn main() -> tidepass::Result<()> {
+/// # let dir = std::env::temp_dir().join(format!("tidepass-doc-{}", std::process::id()));
+/// use tidepass::keys::{Algorithm, files};
+/// let first = files::load_or_create(&dir, Algorithm::EdDSA)?;
+/// let again = files::load_or_create(&dir, Algorithm::EdDSA)?; // a restart: the same keys
+/// assert_eq!(first.keys.active().kid(), again.keys.active().kid());
+/// # std::fs::remove_dir_all(&dir).ok(); Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidConfig`] when the directory or a file cannot be made or read, or a
+/// file does not hold a key or a secret; [`ErrorKind::UnsupportedAlgorithm`] for an `alg` that cannot
+/// be generated.
+pub fn load_or_create(dir: &Path, alg: Algorithm) -> Result<RingKeys> {
+    std::fs::create_dir_all(dir).map_err(|e| io("the key directory cannot be made", e))?;
+    let pem = kept(&dir.join(SIGNING_KEY_FILE), || {
+        SigningKey::generate(alg)?.export_private()
+    })?;
+    let key = SigningKey::from_pem(pem.as_bytes(), None)?;
+    let hex = kept(&dir.join(REFRESH_SECRET_FILE), || {
+        let mut secret = Zeroizing::new([0u8; 32]);
+        super::crypto::fill_random(secret.as_mut())?;
+        Ok(Zeroizing::new(
+            secret.iter().map(|b| format!("{b:02x}")).collect(),
+        ))
+    })?;
+    let hex = hex.trim();
+    let bad = || {
+        Error::with(
+            ErrorKind::InvalidConfig,
+            "the refresh secret file is not hex",
+        )
+    };
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let secret: Zeroizing<Vec<u8>> = Zeroizing::new(
+        (0..hex.len() / 2)
+            .map(|i| {
+                hex.get(2 * i..2 * i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?,
+    );
+    Ok(RingKeys {
+        keys: KeySet::new(key),
+        secrets: RefreshSecrets::from_secret(1, &secret)?,
+    })
+}
