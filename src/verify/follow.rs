@@ -52,6 +52,7 @@ pub struct FollowerBuilder {
     #[cfg(feature = "redis")]
     push: Option<(String, String)>,
     dpop: Option<crate::verify::dpop::ProofChecker>,
+    wait: Duration,
 }
 
 /// A verifier following its issuer (see the [module docs](self)). Dropping it stops the
@@ -101,6 +102,26 @@ impl<C> Drop for Follower<C> {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
+        }
+    }
+}
+
+/// `attempt` until it succeeds, fails otherwise than unreachable, or `wait` is spent.
+async fn patiently<T, F, Fut>(wait: Duration, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let until = std::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match attempt().await {
+            Err(e) if e.kind() == ErrorKind::Fetch && std::time::Instant::now() + pause < until => {
+                tracing::info!(error = %e, "waiting for the issuer");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            done => return done,
         }
     }
 }
@@ -222,6 +243,15 @@ impl FollowerBuilder {
         self
     }
 
+    /// Wait up to `up_to` for an issuer that cannot be reached yet (services starting
+    /// together, the auth service restarting): [`FollowerBuilder::start`] retries its first
+    /// fetches with backoff (250 ms doubling to 5 s) instead of failing at once. Only
+    /// unreachability is retried; an issuer that answers something wrong fails at once.
+    pub fn wait_for_issuer(mut self, up_to: Duration) -> Self {
+        self.wait = up_to;
+        self
+    }
+
     /// How often the revocation feed is polled (default 1 s): a logout reaches this verifier
     /// within about this long.
     pub fn poll_interval(mut self, every: Duration) -> Self {
@@ -298,7 +328,8 @@ impl FollowerBuilder {
                 jwks: String::new(),
                 feed: None,
             };
-            let (body, _) = probe.get(&url, "application/json").await?;
+            let wait = self.wait;
+            let (body, _) = patiently(wait, || probe.get(&url, "application/json")).await?;
             let m = Metadata::parse(body.as_bytes(), &self.issuer)?;
             // `Metadata::parse` checks the scheme and host (it needs no HTTP crate); a URL
             // the HTTP client then cannot parse is the metadata's fault, not the caller's.
@@ -357,7 +388,7 @@ impl FollowerBuilder {
             Duration::from_secs(300),
             self.min_kid_gap,
         ));
-        let mut every = keys.sync(|| fetch.jwks()).await?;
+        let mut every = patiently(self.wait, || keys.sync(|| fetch.jwks())).await?;
         let mut tasks = Vec::new();
         {
             let (keys, fetch) = (keys.clone(), fetch.clone());
@@ -464,6 +495,7 @@ impl Follower {
             #[cfg(feature = "redis")]
             push: None,
             dpop: None,
+            wait: Duration::ZERO,
         }
     }
 }

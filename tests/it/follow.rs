@@ -40,6 +40,11 @@ async fn issuer() -> Arc<Issuer> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
+    issuer_on(listener)
+}
+
+/// The issuer on `listener`.
+fn issuer_on(listener: tokio::net::TcpListener) -> Arc<Issuer> {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let state = Arc::new(Issuer {
         minter: Minter::new(
@@ -58,6 +63,50 @@ async fn issuer() -> Arc<Issuer> {
         .with_state(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     state
+}
+
+/// Issue 30: services start together, so a follower may wait for its issuer
+/// (`wait_for_issuer`) instead of every application writing its own retry loop; without it,
+/// an unreachable issuer fails `start` at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_waits_for_an_issuer_that_starts_later() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let e = Follower::builder(&url, "api")
+        .without_revocations()
+        .start()
+        .await
+        .expect_err("nobody there");
+    assert_eq!(e.kind(), ErrorKind::Fetch);
+    let waiting = tokio::spawn({
+        let url = url.clone();
+        async move {
+            Follower::builder(&url, "api")
+                .without_revocations()
+                .wait_for_issuer(Duration::from_secs(20))
+                .start()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!waiting.is_finished(), "still waiting");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the port again");
+    let s = issuer_on(listener);
+    let follower = waiting
+        .await
+        .expect("task")
+        .expect("started once the issuer was up");
+    let token = s.minter.token("ada").mint().expect("mint");
+    assert_eq!(
+        follower.verify(token.as_str()).await.expect("verify").sub,
+        "ada"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
