@@ -44,6 +44,10 @@
 //! inside the grace window for a bearer session, and at any later time for a DPoP-bound one
 //! (only the key's holder can present it, and the child was never used); after saving, it
 //! presents the child.
+//!
+//! (One file of about 650 lines of code on purpose: the keeper's state, its one lock and
+//! the order it saves, refreshes and hands out tokens in are one discipline, read together;
+//! the OAuth exchanges, storage and DPoP keys live in their own files.)
 
 pub mod dpop;
 pub mod http;

@@ -3,6 +3,8 @@
 //! secrets, as one document whose private parts are sealed under the operator's KEK
 //! ([`super::sealed`]). Sans-IO: this module turns a document into keys and back; the store
 //! keeps the document ([`crate::store::key_ring`]).
+//!
+//! (Over 600 lines only with its unit tests; the code is about 450.)
 
 use std::time::Duration;
 

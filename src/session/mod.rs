@@ -3,6 +3,9 @@
 //!
 //! Stores ([`crate::store`]) persist these records and the [`crate::Issuer`] drives them;
 //! this module depends on neither.
+//!
+//! (One file of about 610 lines of code on purpose: the session record and the rotation
+//! rule every store mirrors, kept beside the fields the rule reads and writes.)
 
 use std::fmt;
 use std::str::FromStr;

@@ -23,6 +23,9 @@
 //! assert!(checker.check_at(proof, "POST", "https://server.example.com/token", None, at).is_err());
 //! # Ok::<(), tidepass::Error>(())
 //! ```
+//!
+//! (One file of about 650 lines of code on purpose: RFC 9449 §4.3's checks in the order
+//! the RFC lists them, with the replay cache and nonces they use, read top to bottom.)
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
