@@ -1,5 +1,7 @@
 //! Regression tests for the review's defects (issue 10), one test per defect. Each failed on
 //! the code before its fix.
+//!
+//! (Over 600 lines: one independent test per defect, each read by its name.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

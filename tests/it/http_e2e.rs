@@ -1,5 +1,8 @@
 //! End to end over real HTTP on loopback: the auth_service and microservice examples, started
 //! as processes on ephemeral ports, driven by an HTTP client.
+//!
+//! (Over 600 lines: a catalogue of end-to-end stories sharing the process helpers that start
+//! the examples; each test reads alone.)
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -1,5 +1,8 @@
 //! Redis as it runs in production: under memory pressure, and behind Sentinel through a
 //! failover. Every server here is private (its own port and directory) and stopped by pid.
+//!
+//! (Over 600 lines: the private servers it starts (Redis, Sentinels) are shared by every test
+//! here, so they stay in one file with them.)
 
 use std::sync::Arc;
 use std::time::Duration;

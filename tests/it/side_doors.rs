@@ -1,6 +1,8 @@
 //! The side doors of a review (issue 29): a DPoP-bound session answers only its key's holder
 //! at every endpoint, a theft response takes effect at once, and the guards count what they
 //! claim to. Each test but the last guard failed on the code before its fix.
+//!
+//! (Over 600 lines: one independent test per finding, each read by its name.)
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;

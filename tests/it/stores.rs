@@ -1,4 +1,6 @@
 //! The conformance suite against every store this build has.
+//!
+//! (Over 600 lines: one module per backend, each with its private-server helpers.)
 
 use tidepass::conformance;
 use tidepass::store::MemoryStore;
