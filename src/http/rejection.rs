@@ -7,6 +7,7 @@ use crate::error::{Error, ErrorKind};
 /// The body is the same for every cause within an error code, so a client learns nothing that
 /// helps it probe; the precise [`ErrorKind`] belongs in logs and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Rejection {
     /// HTTP status: 400, 401, 403, or 500 for a server-side misuse.
     pub status: u16,

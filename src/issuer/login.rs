@@ -40,7 +40,8 @@ pub struct Login {
     pub(crate) context: ClientContext,
     pub(crate) scope: Option<String>,
     pub(crate) client_id: Option<String>,
-    pub(crate) claims: Map<String, Value>,
+    /// The custom claims, or why they could not be serialized (refused by the login).
+    pub(crate) claims: std::result::Result<Map<String, Value>, crate::ErrorKind>,
     pub(crate) assurance: u8,
     pub(crate) auth_time: Option<u64>,
     pub(crate) dpop_jkt: Option<crate::keys::Thumbprint>,
@@ -54,7 +55,7 @@ impl Login {
             context: ClientContext::default(),
             scope: None,
             client_id: None,
-            claims: Map::new(),
+            claims: Ok(Map::new()),
             assurance: 1,
             auth_time: None,
             dpop_jkt: None,
@@ -89,9 +90,16 @@ impl Login {
         self
     }
 
-    /// Custom claims for every access token of the session (a JSON object).
-    pub fn claims(mut self, claims: Map<String, Value>) -> Self {
-        self.claims = claims;
+    /// Custom claims for every access token of the session: anything that serializes to a
+    /// JSON object (your struct, or a map), as [`Mint::claims`](crate::token::mint::Mint::claims)
+    /// takes. Verifiers read them back typed (`Verifier<C>`, `start_with_claims::<C>`). A value
+    /// that is not an object makes the login fail with [`ErrorKind::Serialization`](
+    /// crate::ErrorKind::Serialization).
+    pub fn claims<D: serde::Serialize>(mut self, claims: D) -> Self {
+        self.claims = match serde_json::to_value(claims) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(crate::ErrorKind::Serialization),
+        };
         self
     }
 

@@ -406,6 +406,7 @@ impl<S: SessionStore> Issuer<S> {
                 "subject must be 1 to 1024 bytes",
             ));
         }
+        let claims = login.claims.map_err(Error::new)?;
         // An Arc, not a guard: the future must stay Send across the store call.
         let secrets = self.secrets.load_full();
         let session = new_session(
@@ -416,7 +417,7 @@ impl<S: SessionStore> Issuer<S> {
             secrets.current(),
             login.scope,
             login.client_id.or_else(|| self.client_id.clone()),
-            login.claims,
+            claims,
             login.assurance,
             login.auth_time.unwrap_or(now),
             login.context,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::sealed::{self, Kek, Sealed};
-use super::{Algorithm, KeySet, SigningKey, VerifyingKey};
+use super::{Algorithm, KeySet, SigningKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::refresh::RefreshSecrets;
 
@@ -386,7 +386,7 @@ impl RingDoc {
         let retired = self
             .retired
             .iter()
-            .map(|r| VerifyingKey::from_jwk(&r.jwk).map(|k| (k, r.until)))
+            .map(|r| super::jwk::verifying_from_jwk(&r.jwk).map(|k| (k, r.until)))
             .collect::<Result<Vec<_>>>()?;
         let mut retired = retired;
         if let Some(n) = &self.next {

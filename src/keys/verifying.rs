@@ -104,14 +104,17 @@ impl VerifyingKey {
         ))))
     }
 
-    /// A verification key from one JWK (public members, or `oct` for HMAC).
+    /// A verification key from one JWK document (public members, or `oct` for HMAC); the same
+    /// argument as [`SigningKey::from_jwk`](crate::keys::SigningKey::from_jwk).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidKeySet`] or [`ErrorKind::WeakKey`] for refused keys (see
-    /// [`VerifyingKeys::from_jwks`]).
-    pub fn from_jwk(jwk: &Value) -> Result<Self> {
-        jwk::verifying_from_jwk(jwk)
+    /// [`ErrorKind::InvalidKeySet`] for text that is not a JSON JWK, or (as
+    /// [`ErrorKind::WeakKey`]) for refused keys (see [`VerifyingKeys::from_jwks`]).
+    pub fn from_jwk(jwk: &str) -> Result<Self> {
+        let v: Value = serde_json::from_str(jwk)
+            .map_err(|e| Error::source_from(ErrorKind::InvalidKeySet, "JWK is not JSON", e))?;
+        jwk::verifying_from_jwk(&v)
     }
 
     /// The public key a JWS header embeds (a DPoP proof's `jwk`), for the header's `alg`.
@@ -248,7 +251,7 @@ impl VerifyingKeys {
         }
         Self::from_keys(
             keys.iter()
-                .map(VerifyingKey::from_jwk)
+                .map(jwk::verifying_from_jwk)
                 .collect::<Result<Vec<_>>>()?,
         )
     }

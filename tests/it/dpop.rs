@@ -79,7 +79,7 @@ fn rfc_7638_thumbprint_example() {
         "alg": "RS256",
         "kid": "2011-04-29"
     });
-    let key = tidepass::keys::VerifyingKey::from_jwk(&jwk).expect("RSA key");
+    let key = tidepass::keys::VerifyingKey::from_jwk(&jwk.to_string()).expect("RSA key");
     assert_eq!(
         key.thumbprint().expect("public").to_string(),
         "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"

@@ -58,7 +58,7 @@ fn import(group: &Value) -> Result<VerifyingKeys, tidepass::Error> {
     if key.get("keys").is_some() {
         VerifyingKeys::from_jwks(&key.to_string())
     } else {
-        VerifyingKeys::from_keys([VerifyingKey::from_jwk(key)?])
+        VerifyingKeys::from_keys([VerifyingKey::from_jwk(&key.to_string())?])
     }
 }
 

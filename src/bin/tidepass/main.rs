@@ -333,7 +333,7 @@ fn verify_keys(path: &Path, alg: Option<Algorithm>) -> Result<Vec<VerifyingKey>,
             if let (Some(a), Some(m)) = (alg, jwk.as_object_mut()) {
                 m.insert("alg".into(), a.as_str().into());
             }
-            vec![VerifyingKey::from_jwk(&jwk)?]
+            vec![VerifyingKey::from_jwk(&jwk.to_string())?]
         }
         KeyFile::Secret(_) => vec![load_signing(path, alg)?.verifying_key()],
     })
