@@ -14,6 +14,9 @@ use super::{
     Transport, TransportError,
 };
 
+/// The lifetime assumed for an access token whose answer has no `expires_in`, seconds.
+pub const MISSING_EXPIRES_IN: u64 = 60;
+
 /// The largest token-endpoint answer read: 64 KiB (a token response is a few KiB).
 pub const MAX_ANSWER: usize = 64 * 1024;
 
@@ -178,8 +181,12 @@ impl<H: HttpClient> TokenEndpoint<H> {
             Answer::Tokens(Tokens {
                 access_token: t.access_token,
                 refresh_token,
-                // RFC 6749 §5.1: RECOMMENDED, so it may be missing; then refresh soon.
-                expires_in: t.expires_in.unwrap_or(0).min(MAX_EXPIRES_IN),
+                // RFC 6749 §5.1: RECOMMENDED, so it may be missing; then assume a minute (not
+                // 0, which would rotate the refresh token on every call).
+                expires_in: t
+                    .expires_in
+                    .unwrap_or(MISSING_EXPIRES_IN)
+                    .min(MAX_EXPIRES_IN),
             })
         } else {
             let error = serde_json::from_slice::<ErrorAnswer>(body)

@@ -21,6 +21,7 @@ use super::http::{HttpClient, MAX_ANSWER};
 pub struct HyperClient {
     client: crate::net::Client,
     timeout: Duration,
+    plain_http: bool,
 }
 
 impl std::fmt::Debug for HyperClient {
@@ -48,7 +49,16 @@ impl HyperClient {
         Self {
             client: crate::net::client(tls),
             timeout: Duration::from_secs(10),
+            plain_http: false,
         }
+    }
+
+    /// Allow `http://` URLs to any host. By default plain HTTP is refused except to a
+    /// loopback address (a password or refresh token sent in clear is anyone's on the path).
+    #[must_use]
+    pub fn allow_plain_http(mut self) -> Self {
+        self.plain_http = true;
+        self
     }
 
     /// How long one exchange may take, connection included.
@@ -59,8 +69,22 @@ impl HyperClient {
     }
 }
 
+/// `localhost`, or an IP literal on a loopback address.
+fn loopback(host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 impl HttpClient for HyperClient {
     async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, BoxError> {
+        let uri = request.uri();
+        if uri.scheme_str() != Some("https") && !self.plain_http && !loopback(uri.host()) {
+            return Err("plain http:// to a host that is not loopback (allow_plain_http)".into());
+        }
         let request = request.map(|b| http_body_util::Full::new(bytes::Bytes::from(b)));
         let exchange = async {
             let response = self.client.request(request).await?;

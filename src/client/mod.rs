@@ -93,13 +93,22 @@ impl fmt::Debug for Tokens {
 }
 
 /// One refresh request for the transport to send.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct Refresh<'a> {
     /// The refresh token (`refresh_token=`).
     pub refresh_token: &'a str,
     /// The `DPoP` header's value, for a DPoP-bound session.
     pub dpop_proof: Option<&'a str>,
+}
+
+impl fmt::Debug for Refresh<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Refresh")
+            .field("refresh_token", &"[redacted]")
+            .field("dpop_proof", &self.dpop_proof.map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 impl<'a> Refresh<'a> {

@@ -143,7 +143,7 @@ pub struct AuthServer<S> {
     /// How often requests bring the revocation view up to the store, when it last was, and
     /// whether a request is at it now.
     sync_every: Duration,
-    synced_at: Mutex<Option<std::time::Instant>>,
+    tried_at: Mutex<Option<std::time::Instant>>,
     syncing: std::sync::atomic::AtomicBool,
     /// The shared key ring the server keeps its keys from, if it has one.
     ring: Option<sync::RingSlot>,
@@ -325,7 +325,6 @@ impl<S: SessionStore> AuthServer<S> {
     pub async fn handle<B: AsRef<[u8]>>(&self, request: Request<B>) -> Reply {
         let (parts, body) = request.into_parts();
         let body = body.as_ref();
-        self.keys_current().await;
         if body.len() > self.max_body {
             return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large");
         }
@@ -363,6 +362,10 @@ impl<S: SessionStore> AuthServer<S> {
                 r.headers_mut().insert(header::ALLOW, v);
             }
             return r;
+        }
+        // The endpoints below look at the key ring themselves; the JWKS and metadata here.
+        if matches!(reply, Endpoint::Jwks | Endpoint::Metadata) {
+            self.keys_current().await;
         }
         match reply {
             Endpoint::Token => self.token(&parts, body).await,
@@ -441,7 +444,11 @@ impl<S: SessionStore> AuthServer<S> {
 
     /// The bearer's verified claims.
     async fn bearer(&self, parts: &Parts) -> Result<Verified> {
-        self.current().await;
+        // No credentials, no store access: refused below without a sync.
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            self.keys_current().await;
+            self.current().await;
+        }
         crate::http::verify_http(&self.verifier, &parts.method, &parts.uri, &parts.headers)
     }
 

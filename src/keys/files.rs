@@ -21,22 +21,24 @@ fn io(detail: &'static str, e: std::io::Error) -> Error {
     Error::source_from(ErrorKind::InvalidConfig, detail, e)
 }
 
-/// Read `path`, or write it with `make()` first (atomically, owner-only on Unix) when it does
-/// not exist. Two processes racing on an empty directory each write a complete file and one
-/// wins the rename; both then read that one.
+/// Read `path` (refusing one that group or others may read), or write it with `make()` first
+/// when it does not exist: to a temporary file of a random name (owner-only, synced), then
+/// published with a hard link, which fails if `path` exists; so two processes racing on an
+/// empty directory each write a complete file, one link wins, and both read the winner. The
+/// directory is synced after, so a power loss cannot lose a key already in use.
 fn kept(
     path: &Path,
     make: impl FnOnce() -> Result<Zeroizing<String>>,
 ) -> Result<Zeroizing<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => return Ok(Zeroizing::new(s)),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(io("a key file cannot be read", e));
-        }
-        Err(_) => {}
+    match read_private(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => return other.map_err(|e| io("a key file cannot be read", e)),
     }
     let text = make()?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut name = [0u8; 8];
+    super::crypto::fill_random(&mut name)?;
+    let suffix: String = name.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = path.with_extension(format!("tmp-{suffix}"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -45,19 +47,37 @@ fn kept(
         f.write_all(text.as_bytes())?;
         f.sync_all()
     });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io("a key file cannot be written", e));
+    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        // Another process published first: theirs is the key.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked.map_err(|e| io("a key file cannot be written", e))?;
+    if let Some(dir) = path.parent() {
+        // Durable on Unix; elsewhere opening a directory fails, and the rename is what there is.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
-    // Keep a file another process wrote first; else ours.
-    if path.exists() {
-        let _ = std::fs::remove_file(&tmp);
-    } else {
-        std::fs::rename(&tmp, path).map_err(|e| io("a key file cannot be written", e))?;
+    read_private(path).map_err(|e| io("a key file cannot be read", e))
+}
+
+/// The file's text, if only its owner may read it (on Unix; elsewhere, the text).
+fn read_private(path: &Path) -> std::io::Result<Zeroizing<String>> {
+    let text = Zeroizing::new(std::fs::read_to_string(path)?);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the key file is readable by group or others (chmod 600 it)",
+            ));
+        }
     }
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|e| io("a key file cannot be read", e))
+    Ok(text)
 }
 
 /// The signing key (of `alg`, made if missing) and refresh secret (32 random bytes, made if
@@ -77,8 +97,8 @@ fn kept(
 ///
 /// # Errors
 ///
-/// [`ErrorKind::InvalidConfig`] when the directory or a file cannot be made or read, or a
-/// file does not hold a key or a secret; [`ErrorKind::UnsupportedAlgorithm`] for an `alg` that cannot
+/// [`ErrorKind::InvalidConfig`] when the directory or a file cannot be made or read, a file
+/// is readable by group or others (Unix), or does not hold a key or a secret; [`ErrorKind::UnsupportedAlgorithm`] for an `alg` that cannot
 /// be generated.
 pub fn load_or_create(dir: &Path, alg: Algorithm) -> Result<RingKeys> {
     std::fs::create_dir_all(dir).map_err(|e| io("the key directory cannot be made", e))?;

@@ -43,7 +43,11 @@ impl AnyStore {
     /// The store `url` names, its keys under `prefix` where the backend has a key space:
     /// `memory:`, `redb:PATH`, `redis://…` or `rediss://…`, `redis+cluster://host:port,…`
     /// (the nodes to start from), `postgres://…` (a pool of 16, migrated to the current
-    /// schema). Each needs its feature; calls fail after 5 seconds rather than hang.
+    /// schema). Each needs its feature; calls fail after 5 seconds rather than hang. Redis
+    /// (`rediss://` for TLS) and the cluster refuse an evicting `maxmemory-policy`. PostgreSQL
+    /// by URL is plain TCP: over TLS, build the store with
+    /// [`PgStore::connect_tls`](super::PgStore::connect_tls) (your CA) and wrap it,
+    /// `AnyStore::Postgres(store)`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> tidepass::Result<()> {

@@ -192,8 +192,19 @@ pub async fn maintain_key_ring_at<S: KeyStore>(
     opened.map(|(_, keys)| keys).ok_or_else(contended)
 }
 
+/// A ring document's fingerprint: the first 8 bytes of its SHA-256 (never 0). Compared
+/// rather than the store's version: a store that went back (a failover, a restore) can
+/// write a different document under a version an instance has already seen.
+fn fingerprint(doc: &[u8]) -> u64 {
+    let d = crate::backend::digest::digest(&crate::backend::digest::SHA256, doc);
+    let mut b = [0u8; 8];
+    b.copy_from_slice(d.as_ref().get(..8).unwrap_or(&[1; 8]));
+    u64::from_be_bytes(b).max(1)
+}
+
 /// [`maintain_key_ring_at`], opening the ring (its AES-GCM seals and key parsing) only when its
-/// version is not `known`: the version and keys then, `None` when nothing changed.
+/// document's fingerprint is not `known`: the fingerprint and keys then, `None` when nothing
+/// changed.
 async fn maintain<S: KeyStore>(
     store: &S,
     kek: &Kek,
@@ -210,17 +221,16 @@ async fn maintain<S: KeyStore>(
         };
         let doc = RingDoc::from_bytes(&stored.doc, issuer)?;
         let Some(next) = doc.advance(kek, policy, now)? else {
-            if stored.version == known {
+            let seen = fingerprint(&stored.doc);
+            if seen == known {
                 return Ok(None);
             }
-            return Ok(Some((stored.version, doc.open(kek)?)));
+            return Ok(Some((seen, doc.open(kek)?)));
         };
-        if store
-            .swap_key_ring(stored.version, &next.to_bytes()?)
-            .await?
-        {
+        let bytes = next.to_bytes()?;
+        if store.swap_key_ring(stored.version, &bytes).await? {
             tracing::info!(target: "tidepass::keys", issuer, "key ring advanced");
-            return Ok(Some((stored.version.saturating_add(1), next.open(kek)?)));
+            return Ok(Some((fingerprint(&bytes), next.open(kek)?)));
         }
         // Another instance advanced it first: start over from theirs.
     }
@@ -320,9 +330,10 @@ impl<S: KeyStore> KeyRing<S> {
         .await
     }
 
-    /// Apply the rules as of `now`; the new version and keys when the ring is not at version
-    /// `known` any more (a rotation, here or by another instance), `None` when it is (nothing
-    /// is opened then: one store read).
+    /// Apply the rules as of `now`; the ring's fingerprint and keys when its fingerprint is
+    /// not `known` any more (a rotation here or by another instance, or a store that went
+    /// back), `None` when it is (nothing is opened then: one store read). The fingerprint is
+    /// opaque (a digest of the stored document, never 0): pass 0 for "none seen yet".
     ///
     /// # Errors
     ///

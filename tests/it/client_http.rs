@@ -167,7 +167,7 @@ async fn every_token_endpoint_answer_becomes_its_outcome() {
     let cause = std::error::Error::source(e).expect("the cause is kept");
     assert_eq!(cause.to_string(), "connection reset");
 
-    // A huge expires_in is clamped to a day; a missing one means "refresh soon".
+    // A huge expires_in is clamped to a day; a missing one is taken as a minute.
     let (out, _) = refresh_with(vec![answer(
         200,
         &[],
@@ -181,7 +181,7 @@ async fn every_token_endpoint_answer_becomes_its_outcome() {
         r#"{"access_token":"a","refresh_token":"r"}"#,
     )])
     .await;
-    assert_eq!(out.expect("tokens").tokens.expires_in, 0);
+    assert_eq!(out.expect("tokens").tokens.expires_in, 60);
     // An answer over 64 KiB is not parsed.
     let big = format!(
         r#"{{"access_token":"{}","refresh_token":"r"}}"#,
@@ -283,4 +283,38 @@ async fn log_in_by_a_token_endpoint_grant_and_refused_logins() {
     let endpoint = TokenEndpoint::new(&http, "https://auth.example/token");
     let out = Keeper::log_in(endpoint, NoStorage, Credentials::Grant(&grant), None).await;
     assert!(matches!(out, Err(ClientError::Unavailable(_))), "{out:?}");
+}
+
+/// The ready client refuses to send credentials in clear to anything but loopback, unless
+/// told to.
+#[cfg(feature = "client-http")]
+#[tokio::test]
+async fn the_ready_client_sends_plain_http_only_to_loopback() {
+    use tidepass::client::HyperClient;
+    let http = HyperClient::new().expect("client");
+    let post = |url: &str| {
+        Request::post(url)
+            .body(b"password=x".to_vec())
+            .expect("request")
+    };
+    let e = http
+        .send(post("http://auth.example/login"))
+        .await
+        .expect_err("clear text");
+    assert!(e.to_string().contains("plain http"), "{e}");
+    // Loopback is allowed (nothing listens on port 9 here: a connection error, not a refusal).
+    for url in [
+        "http://127.0.0.1:9/login",
+        "http://[::1]:9/login",
+        "http://localhost:9/login",
+    ] {
+        let e = http.send(post(url)).await.expect_err("nothing listens");
+        assert!(!e.to_string().contains("plain http"), "{url}: {e}");
+    }
+    let opened = HyperClient::new().expect("client").allow_plain_http();
+    let e = opened
+        .send(post("http://auth.invalid/login"))
+        .await
+        .expect_err("no such host");
+    assert!(!e.to_string().contains("plain http"), "{e}");
 }

@@ -31,6 +31,41 @@ fn key_files_are_made_once_owner_only_and_bad_ones_are_errors() {
             .mode();
         assert_eq!(mode & 0o077, 0, "{f} is readable by others: {mode:o}");
     }
+    // A key file others may read is refused, not used.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let f = d.join(files::SIGNING_KEY_FILE);
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = files::load_or_create(&d, Algorithm::EdDSA).expect_err("world-readable");
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    // Racing first starts agree on one key.
+    let race = dir("race");
+    let kids: Vec<String> = std::thread::scope(|s| {
+        let all: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| files::load_or_create(&race, Algorithm::EdDSA).expect("made")))
+            .collect();
+        all.into_iter()
+            .map(|h| {
+                h.join()
+                    .expect("thread")
+                    .keys
+                    .active()
+                    .kid()
+                    .as_str()
+                    .to_owned()
+            })
+            .collect()
+    });
+    assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
+    assert_eq!(
+        std::fs::read_dir(&race).expect("dir").count(),
+        2,
+        "no temporary file left"
+    );
+    let _ = std::fs::remove_dir_all(&race);
     // A file that is not what it should be is an error, never a panic or a fresh key.
     for (file, text) in [
         (files::REFRESH_SECRET_FILE, "zz"),
@@ -96,7 +131,26 @@ async fn a_key_ring_source_opens_the_ring_only_when_it_changed() {
         .await
         .expect("look")
         .expect("changed");
-    assert!(v2 > v);
+    assert_ne!(v2, v);
+
+    // A store that went back (a failover to a replica, a restore) and was written again: the
+    // same version number, another document. It is a change (compared by the document's
+    // fingerprint, not its version: by version this instance would keep the old secrets).
+    let replaced = std::sync::Arc::new(MemoryStore::new());
+    let elsewhere = KeyRing::new(
+        replaced,
+        kek(),
+        "https://auth.example",
+        Algorithm::EdDSA,
+        policy,
+    );
+    let (v3, keys) = elsewhere
+        .changed_at(v, now)
+        .await
+        .expect("look")
+        .expect("another document at version 1 is a change");
+    assert_ne!(v3, v);
+    assert_ne!(keys.keys.active().kid(), first.keys.active().kid());
 }
 
 #[tokio::test]

@@ -25,7 +25,8 @@ fn jwk_with(v: &Value, alg: &str) -> Value {
 }
 
 fn public_set(jwk: &Value) -> VerifyingKeys {
-    VerifyingKeys::from_keys([VerifyingKey::from_jwk(&jwk.to_string()).expect("import")]).expect("set")
+    VerifyingKeys::from_keys([VerifyingKey::from_jwk(&jwk.to_string()).expect("import")])
+        .expect("set")
 }
 
 /// Verify, check the payload, and check every tampered variant fails.
@@ -135,7 +136,10 @@ fn rfc8037_a4_eddsa_verifies_signs_and_has_the_rfc_thumbprint() {
     // RFC 8037 A.3: the default kid is the RFC 7638 thumbprint.
     assert_eq!(key.kid().as_str(), v["thumbprint"]);
     assert_eq!(
-        VerifyingKey::from_jwk(&jwk.to_string()).expect("pub").kid().as_str(),
+        VerifyingKey::from_jwk(&jwk.to_string())
+            .expect("pub")
+            .kid()
+            .as_str(),
         v["thumbprint"]
     );
 }
@@ -218,7 +222,9 @@ fn rfc7520_4_2_ps384_with_kid() {
 fn rfc7520_4_3_es512_is_unsupported_and_4_4_hs256_verifies() {
     let (jws, jwk) = rfc7520(347);
     assert_eq!(
-        VerifyingKey::from_jwk(&jwk.to_string()).expect_err("P-521").kind(),
+        VerifyingKey::from_jwk(&jwk.to_string())
+            .expect_err("P-521")
+            .kind(),
         ErrorKind::InvalidKeySet
     );
     let (jws44, jwk44) = rfc7520(348);

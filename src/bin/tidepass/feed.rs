@@ -15,7 +15,12 @@ use super::{Failure, emit, pretty, read_text};
 #[cfg(any(feature = "redb", feature = "redis", feature = "postgres"))]
 macro_rules! with_store {
     ($url:expr, $prefix:expr, |$s:ident| $body:expr) => {{
-        let $s = tidepass::store::AnyStore::connect($url, $prefix).await?;
+        let url: &str = $url;
+        if url.starts_with("memory:") {
+            // A store of its own, empty and gone at exit: nothing the operator means.
+            return Err(Failure("--store: memory: is no store to operate on".into()));
+        }
+        let $s = tidepass::store::AnyStore::connect(url, $prefix).await?;
         Ok::<_, Failure>($body.await?)
     }};
 }

@@ -232,7 +232,7 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             published: Mutex::new(keys.jwks()),
             syncer: Syncer::new(list),
             sync_every: self.sync_every,
-            synced_at: Mutex::new(None),
+            tried_at: Mutex::new(None),
             syncing: std::sync::atomic::AtomicBool::new(false),
             ring: self.ring.map(super::sync::RingSlot::new),
             issuer: self.issuer,

@@ -17,6 +17,7 @@ impl<S: SessionStore> AuthServer<S> {
     /// proof, or already dead, changes nothing), unless the store is down or a proof that was
     /// sent is refused (400 `invalid_dpop_proof` or `use_dpop_nonce`).
     pub async fn revoke(&self, parts: &Parts, body: &[u8]) -> Reply {
+        self.keys_current().await;
         let Some(token) = form(parts, body)
             .as_deref()
             .and_then(|f| param(f, "token"))
@@ -44,6 +45,7 @@ impl<S: SessionStore> AuthServer<S> {
                 Err(e) => return error_reply(&e),
             }
         } else {
+            self.keys_current().await;
             self.current().await;
             match self.verifier.verify_unconstrained(&token) {
                 // A bound access token too (its holder may end it; it cannot move the session).
@@ -99,6 +101,7 @@ impl<S: SessionStore> AuthServer<S> {
         };
         // A DPoP-bound token is active too, with its `cnf.jkt` (RFC 9449 §6.2): the resource
         // server asking checks the proof itself.
+        self.keys_current().await;
         self.current().await;
         if let Ok(c) = self.verifier.verify_unconstrained(token) {
             // RFC 7662 §2.2: the token's type as RFC 6749 §7.1 names it.

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::AuthServer;
@@ -36,8 +36,9 @@ impl<K: KeyStore> RingSource for KeyRing<K> {
 /// whether a request is looking now.
 pub(super) struct RingSlot {
     source: Box<dyn RingSource>,
-    version: AtomicU64,
-    checked_at: Mutex<Option<Instant>>,
+    /// The fingerprint of the ring in use (0: none yet), set with the keys, under this lock.
+    applied: Mutex<u64>,
+    tried_at: Mutex<Option<Instant>>,
     busy: AtomicBool,
 }
 
@@ -45,8 +46,8 @@ impl RingSlot {
     pub(super) fn new(source: Box<dyn RingSource>) -> Self {
         Self {
             source,
-            version: AtomicU64::new(0),
-            checked_at: Mutex::new(None),
+            applied: Mutex::new(0),
+            tried_at: Mutex::new(None),
             busy: AtomicBool::new(false),
         }
     }
@@ -61,20 +62,15 @@ impl Drop for Turn<'_> {
     }
 }
 
-/// Whether work last done at `last` is due again after `every`: `None` when not; else a turn
-/// (none needed before the first time, when every request tries), or `None` when another
-/// request holds it.
-fn due<'a>(
-    last: Option<Instant>,
-    every: Duration,
-    busy: &'a AtomicBool,
-) -> Option<Option<Turn<'a>>> {
-    match last {
-        Some(at) if at.elapsed() < every => None,
-        Some(_) if busy.swap(true, Ordering::AcqRel) => None,
-        Some(_) => Some(Some(Turn(busy))),
-        None => Some(None),
+/// Whether work last tried at `last` is due again after `every` (always before the first
+/// try): `None` when not, or when another request holds the turn; else the turn. One request
+/// at a time, before the first success too, so a burst at start-up or during an outage costs
+/// the store one call per interval, not one per request.
+fn due(last: Option<Instant>, every: Duration, busy: &AtomicBool) -> Option<Turn<'_>> {
+    if last.is_some_and(|at| at.elapsed() < every) || busy.swap(true, Ordering::AcqRel) {
+        return None;
     }
+    Some(Turn(busy))
 }
 
 impl<S: SessionStore> AuthServer<S> {
@@ -96,7 +92,7 @@ impl<S: SessionStore> AuthServer<S> {
                 self.issuer.revocation_changes(since)
             })
             .await?;
-        *self.synced_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+        *self.tried_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         Ok(())
     }
 
@@ -106,12 +102,14 @@ impl<S: SessionStore> AuthServer<S> {
     /// before the first sync, when each request tries (the verifier fails closed until one
     /// succeeds). Cancellation-safe: a dropped request releases its turn.
     pub(super) async fn current(&self) {
-        let last = *self.synced_at.lock().unwrap_or_else(|p| p.into_inner());
+        let last = *self.tried_at.lock().unwrap_or_else(|p| p.into_inner());
         let Some(_turn) = due(last, self.sync_every, &self.syncing) else {
             return;
         };
+        // Tried now, success or not: a failing store is asked once per interval.
+        *self.tried_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         if let Err(e) = self.sync_revocations().await {
-            tracing::warn!(error = %e, "revocation sync failed; the next request retries");
+            tracing::warn!(error = %e, "revocation sync failed; retried after the interval");
         }
     }
 
@@ -153,20 +151,21 @@ impl<S: SessionStore> AuthServer<S> {
         let Some(ring) = &self.ring else {
             return;
         };
-        let last = *ring.checked_at.lock().unwrap_or_else(|p| p.into_inner());
+        let last = *ring.tried_at.lock().unwrap_or_else(|p| p.into_inner());
         let Some(_turn) = due(last, ring.source.poll(), &ring.busy) else {
             return;
         };
-        let known = ring.version.load(Ordering::Acquire);
+        *ring.tried_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        let known = *ring.applied.lock().unwrap_or_else(|p| p.into_inner());
         match ring.source.changed_at(known, self.issuer.now()).await {
-            Ok(changed) => {
-                if let Some((version, keys)) = changed {
-                    self.issuer.use_ring_keys(keys);
-                    ring.version.store(version, Ordering::Release);
-                    self.adopt_keys();
-                }
-                *ring.checked_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            Ok(Some((seen, keys))) => {
+                let mut applied = ring.applied.lock().unwrap_or_else(|p| p.into_inner());
+                self.issuer.use_ring_keys(keys);
+                *applied = seen;
+                drop(applied);
+                self.adopt_keys();
             }
+            Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "key ring: keeping the keys in use"),
         }
     }

@@ -126,6 +126,7 @@ impl<S: SessionStore> AuthServer<S> {
     /// from an allowed origin ([`origin_allowed`]) and with exactly one refresh cookie; its
     /// new token goes back into the cookie. Failures count against the client's address.
     pub async fn token(&self, parts: &Parts, body: &[u8]) -> Reply {
+        self.keys_current().await;
         no_store(self.token_inner(parts, body).await)
     }
 

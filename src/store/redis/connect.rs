@@ -105,12 +105,16 @@ impl RedisStore<ConnectionManager> {
 impl RedisStore<redis::cluster_async::ClusterConnection> {
     /// Connect to a Redis Cluster by the nodes to start from,
     /// `redis+cluster://host:port,host:port,…` (the others are discovered). The store's
-    /// multi-key scripts touch one hash slot each, as a cluster requires.
+    /// multi-key scripts touch one hash slot each, as a cluster requires. Each call fails
+    /// after 5 seconds rather than hang, and a cluster whose `maxmemory-policy` can evict the
+    /// store's keys is refused, as [`RedisStore::connect`] does. Plain TCP: for TLS, build the
+    /// cluster connection yourself and use [`RedisStore::with_connection`].
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) for a URL of another
-    /// form; [`ErrorKind::Store`](crate::ErrorKind::Store) when no node can be reached.
+    /// form or an evicting policy; [`ErrorKind::Store`](crate::ErrorKind::Store) when no node
+    /// can be reached.
     pub async fn connect_cluster(url: &str, prefix: &str) -> Result<Self> {
         let Some(nodes) = url.strip_prefix("redis+cluster://") else {
             return Err(crate::error::Error::with(
@@ -123,12 +127,19 @@ impl RedisStore<redis::cluster_async::ClusterConnection> {
             .filter(|n| !n.is_empty())
             .map(|n| format!("redis://{n}"))
             .collect();
-        let con = redis::cluster::ClusterClient::new(urls)
+        let timeout = std::time::Duration::from_secs(5);
+        let con = redis::cluster::ClusterClientBuilder::new(urls)
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .build()
             .map_err(store_err)?
             .get_async_connection()
             .await
             .map_err(store_err)?;
-        Ok(Self::with_connection(con, prefix))
+        // As every connect function: refuse a server whose eviction policy can drop keys.
+        Self::with_connection(con, prefix)
+            .checked(RedisOptions::new(timeout))
+            .await
     }
 }
 
