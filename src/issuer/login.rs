@@ -116,11 +116,46 @@ impl Login {
     }
 }
 
-/// One of a subject's sessions, as a "your devices" screen shows it.
+/// One of a subject's sessions, as a "your devices" screen shows it. Its times are
+/// [`time::OffsetDateTime`] (UTC); the stored [`Session`] keeps Unix seconds, the form every
+/// store and the tokens' NumericDates share.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionView {
     /// The session.
     pub session: Session,
     /// `true` for the session the request came from.
     pub current: bool,
+}
+
+/// Unix seconds as a UTC time (the latest representable one for a value beyond it).
+pub(crate) fn utc(secs: u64) -> time::OffsetDateTime {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc())
+}
+
+/// A UTC time as RFC 3339 text (`2026-12-06T12:00:00Z`), for JSON people read.
+#[cfg(feature = "server")]
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl SessionView {
+    /// When the session was opened (the login).
+    pub fn created_at(&self) -> time::OffsetDateTime {
+        utc(self.session.created_at)
+    }
+
+    /// When its refresh token was last used.
+    pub fn last_used_at(&self) -> time::OffsetDateTime {
+        utc(self.session.last_used_at)
+    }
+
+    /// When it ends unless used again (idle timeout) or at the latest (absolute timeout),
+    /// whichever comes first.
+    pub fn expires_at(&self) -> time::OffsetDateTime {
+        utc(self.session.ends_at())
+    }
 }

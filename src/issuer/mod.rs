@@ -6,7 +6,7 @@
 
 pub mod events;
 pub mod guard;
-mod login;
+pub(crate) mod login;
 pub(crate) mod overlap;
 mod refresh;
 mod revoke;

@@ -567,7 +567,20 @@ async fn the_server_keeps_its_revocation_view_current_without_a_task() {
             .expect("request")
     };
     // No sync was ever called: the first request brings the view up.
-    assert_eq!(server.handle(sessions()).await.status(), StatusCode::OK);
+    let listed = server.handle(sessions()).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    // Times people read are RFC 3339 (UTC), not Unix seconds.
+    let first = &json(&listed)["sessions"][0];
+    for field in ["created_at", "last_used_at", "expires_at"] {
+        let text = first[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field}: {first}"));
+        assert!(
+            text.len() == 20 && text.ends_with('Z') && text.as_bytes()[10] == b'T',
+            "{field}: {text}"
+        );
+    }
+    assert!(first["created_at"].as_str() <= first["expires_at"].as_str());
 
     // Another instance on the same store ends alice's sessions; within the sync interval
     // this server refuses her token, with no task running.

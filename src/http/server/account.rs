@@ -7,6 +7,7 @@ use http::{HeaderValue, header};
 use serde_json::{Value, json};
 
 use super::{AuthServer, Reply, error_reply, json_reply, oauth_error, session_of, with_status};
+use crate::issuer::login::rfc3339;
 use crate::session::SessionId;
 use crate::store::SessionStore;
 
@@ -34,7 +35,7 @@ impl<S: SessionStore> AuthServer<S> {
     }
 
     /// `GET /sessions`: the bearer's active sessions (`session_id`, `device`, `user_agent`,
-    /// `ip`, `created_at`, `last_used_at`, `current`).
+    /// `ip`, `created_at`, `last_used_at`, `expires_at` as RFC 3339 UTC times, `current`).
     pub async fn sessions(&self, parts: &Parts) -> Reply {
         let claims = match self.bearer(parts).await {
             Ok(c) => c,
@@ -50,8 +51,9 @@ impl<S: SessionStore> AuthServer<S> {
                             "device": v.session.context.device,
                             "user_agent": v.session.context.user_agent,
                             "ip": v.session.context.ip,
-                            "created_at": v.session.created_at,
-                            "last_used_at": v.session.last_used_at,
+                            "created_at": rfc3339(v.created_at()),
+                            "last_used_at": rfc3339(v.last_used_at()),
+                            "expires_at": rfc3339(v.expires_at()),
                             "current": v.current,
                         })
                     })
