@@ -284,7 +284,10 @@
 //!   ([`verify::metadata`]) needs no feature.
 //! - `tower` (with `server`): `http::layer::AuthLayer`, a tower layer that verifies bearer
 //!   tokens in front of hyper, tonic or axum services (RFC 6750 or gRPC status refusals).
-//! - `client`: `client::Keeper`, silent refresh for devices.
+//! - `client`: `client::Keeper`, silent refresh for devices, and the OAuth exchanges
+//!   (`client::TokenEndpoint`) over any `client::HttpClient`.
+//! - `client-http` (with `client`): `client::HyperClient`, a ready HTTP client (hyper on
+//!   rustls with ring, the stack `follow` uses).
 //! - `guard`: `issuer::guard::FailureLimiter` (the risk policy in [`issuer::guard`] needs no
 //!   feature).
 //! - `metrics`: counters and histograms through the `metrics` facade
@@ -300,6 +303,18 @@
 //!   Everything else (keys, tokens, errors, wire formats) is the same on both.
 //! - `test-util`: `clock::ManualClock`, [`issuer::events::MemorySink`] and the store
 //!   conformance suite (`conformance`).
+//!
+//! ## Other crates in the public API
+//!
+//! Types of these crates appear in tidepass's signatures, so their major (before 1.0: minor)
+//! versions are part of tidepass's: `http` 1 (the server, the tower layer, the device
+//! client), `serde_json` 1 (claims, JWKS documents), `time` 0.3 (`SessionView`'s times),
+//! `axum` 0.8 (feature `axum`), `tower-layer` / `tower-service` 0.3 (feature `tower`),
+//! `redis` 1 (`RedisStore<C>` over any `redis::aio::ConnectionLike`), `deadpool-postgres`
+//! 0.14 (`PgStore::from_pool`), `rustls` 0.23 (`HyperClient::with_tls`, the follower's TLS),
+//! `jsonwebtoken` 11 (`keys::provider`). A minor release of tidepass moves with a breaking
+//! release of the pre-1.0 ones among them (`time`, `axum`, the tower crates,
+//! `deadpool-postgres`, `rustls`), and the CHANGELOG says so.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
