@@ -318,3 +318,76 @@ async fn the_ready_client_sends_plain_http_only_to_loopback() {
         .expect_err("no such host");
     assert!(!e.to_string().contains("plain http"), "{e}");
 }
+
+/// The device client against an OAuth server nobody here wrote: the npm `oauth2-mock-server`
+/// (`tests/data/js/oauth2_server.mjs`). The keeper logs in by the password grant, refreshes
+/// with the refresh_token grant and saves each pair; when the server answers `invalid_grant`
+/// (RFC 6749 §5.2) it says "log in again" and forgets the saved session.
+#[cfg(feature = "client-http")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keeper_against_an_independent_oauth_server() {
+    use tidepass::client::{FileStorage, HyperClient, Storage as _};
+    let (Some(node), Some(dir)) = (
+        crate::common::tool("node"),
+        crate::common::js_dir("oauth2-mock-server"),
+    ) else {
+        return;
+    };
+    let mut command = std::process::Command::new(node);
+    command
+        .current_dir(dir)
+        .arg("oauth2_server.mjs")
+        .env("REFUSE_FROM", "3")
+        .stdin(std::process::Stdio::piped());
+    let server = crate::common::Proc::listening(command);
+    let endpoint = TokenEndpoint::new(
+        HyperClient::new().expect("client"),
+        format!("{}/token", server.url),
+    )
+    .client_id("device-app");
+    let state =
+        std::env::temp_dir().join(format!("tidepass-oauth-mock-{}.json", std::process::id()));
+    let storage = FileStorage::new(&state);
+    let grant = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "s3cret"),
+    ];
+    let keeper = Keeper::log_in(endpoint, storage.clone(), Credentials::Grant(&grant), None)
+        .await
+        .expect("logged in by the password grant");
+    let first = keeper.access_token().await.expect("held");
+    let saved = storage
+        .load()
+        .await
+        .expect("load")
+        .expect("the login was saved");
+    // The mock's tokens are its own: a JWT access token and a UUID refresh token.
+    assert_eq!(first.split('.').count(), 3, "{first}");
+    assert_eq!(saved.tokens.refresh_token.len(), 36);
+    // Each refresh trades the saved refresh token for a new one, saved before the access
+    // token is handed out (the mock's JWTs are deterministic within a second, its refresh
+    // tokens random).
+    let mut seen = vec![saved.tokens.refresh_token.clone()];
+    for n in 1..=2 {
+        let access = keeper
+            .refresh_now()
+            .await
+            .unwrap_or_else(|e| panic!("refresh {n}: {e}"));
+        assert_eq!(access.split('.').count(), 3);
+        let now = storage.load().await.expect("load").expect("saved");
+        assert!(
+            !seen.contains(&now.tokens.refresh_token),
+            "refresh {n} rotated"
+        );
+        seen.push(now.tokens.refresh_token);
+    }
+    // The third refresh is refused as a revoked session's would be.
+    let e = keeper.refresh_now().await.expect_err("invalid_grant");
+    assert!(matches!(e, ClientError::LoginRequired), "{e:?}");
+    assert!(
+        storage.load().await.expect("load").is_none(),
+        "the session is forgotten"
+    );
+    let _ = std::fs::remove_file(&state);
+}
