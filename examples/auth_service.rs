@@ -108,11 +108,16 @@ async fn main() -> Result<(), Failure> {
     std::fs::create_dir_all(&data)?;
     let listener = tokio::net::TcpListener::bind(flag("--listen", "127.0.0.1:8080")).await?;
     let issuer_url = flag("--issuer", &format!("http://{}", listener.local_addr()?));
-
     let default_store = format!("redb:{}", data.join("sessions.redb").display());
     let store = AnyStore::connect(&flag("--store", &default_store), "tidepass").await?;
     // Keys: the store's sealed key ring with a KEK (required on a shared store), else files.
-    let ring = match Kek::from_env("TIDEPASS_KEK") {
+    // DPoP nonces all instances accept: from the KEK they share (else one process's own).
+    let (kek, window) = (Kek::from_env("TIDEPASS_KEK"), Duration::from_secs(300));
+    let nonces = match &kek {
+        Ok(kek) => Nonces::new(&*kek.derived_secret("dpop-nonces"), window)?,
+        Err(_) => Nonces::generate(window)?,
+    };
+    let ring = match kek {
         Ok(kek) => {
             let every = secs("--rotate-every", "86400")?;
             // Refresh secrets every 30 days, the superseded one kept as long as a session.
@@ -152,9 +157,7 @@ async fn main() -> Result<(), Failure> {
         server = server.cookie(tidepass::http::cookie::RefreshCookie::host());
     }
     if flags.contains_key("--dpop-nonces") {
-        // Per process: with several instances, a nonce from one is refused by another.
-        server =
-            server.dpop(ProofChecker::new().nonces(Nonces::generate(Duration::from_secs(300))?));
+        server = server.dpop(ProofChecker::new().nonces(nonces));
     }
     if let Some(secret) = flags.get("--client-secret").and_then(|v| v.last()) {
         server = server.introspection_client(flag("--client-id", "resource-server"), secret);

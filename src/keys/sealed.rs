@@ -23,6 +23,8 @@ pub const KEK_LEN: usize = 32;
 pub struct Kek {
     id: String,
     key: aead::LessSafeKey,
+    /// Derives the secrets instances share besides the ring ([`Kek::derived_secret`]).
+    derive: crate::backend::hmac::Key,
     /// KEKs it also opens with (never seals with): the previous KEK during a KEK rotation.
     also: Vec<Kek>,
 }
@@ -92,28 +94,29 @@ impl Kek {
                 "a KEK is 32 bytes (AES-256)",
             ));
         }
+        let derive = crate::backend::hmac::Key::new(crate::backend::hmac::HMAC_SHA256, key);
         let key = aead::UnboundKey::new(&aead::AES_256_GCM, key)
             .map_err(|_| Error::with(ErrorKind::WeakKey, "the backend refused the KEK"))?;
         Ok(Self {
             id,
             key: aead::LessSafeKey::new(key),
+            derive,
             also: Vec::new(),
         })
     }
 
-    /// A KEK from its base64url text (no padding), as an operator keeps it in an environment
-    /// variable such as `TIDEPASS_KEK`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Kek::new`]; [`ErrorKind::WeakKey`] for text that is not base64url.
-    pub fn from_base64url(id: impl Into<String>, text: &str) -> Result<Self> {
-        let raw = Zeroizing::new(
-            URL_SAFE_NO_PAD
-                .decode(text.trim())
-                .map_err(|_| Error::with(ErrorKind::WeakKey, "a KEK is base64url, no padding"))?,
-        );
-        Self::new(id, &raw)
+    /// A 32-byte secret for `purpose`, derived from this KEK (HMAC-SHA256 of a labelled
+    /// purpose): every instance with the same KEK derives the same one, and it reveals
+    /// nothing of the KEK. For state instances must share that is not in the key ring, such as
+    /// the DPoP nonce secret (`Nonces::new(&*kek.derived_secret("dpop-nonces"), window)`).
+    /// During a KEK rotation, instances on different KEKs derive different secrets.
+    pub fn derived_secret(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let mut label = b"tidepass kek-derived secret\0".to_vec();
+        label.extend_from_slice(purpose.as_bytes());
+        let tag = crate::backend::hmac::sign(&self.derive, &label);
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(tag.as_ref().get(..32).unwrap_or(&[0; 32]));
+        out
     }
 
     /// A KEK from at least 32 secret bytes (more are hashed down to 32 with SHA-256), with an

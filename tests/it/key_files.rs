@@ -173,3 +173,26 @@ async fn a_store_url_of_a_scheme_this_build_lacks_is_a_config_error_naming_no_se
             .is_shared()
     );
 }
+
+/// Several instances with one KEK accept each other's DPoP nonces (before: each process
+/// generated its own nonce secret, so a nonce from one instance was refused by the next);
+/// another KEK's are refused, and the derived secret is not the KEK.
+#[test]
+fn instances_with_one_kek_share_their_dpop_nonces() {
+    use tidepass::verify::dpop::Nonces;
+    let window = Duration::from_secs(300);
+    let kek = || Kek::from_secret(&[7u8; 32]).expect("kek");
+    let a = Nonces::new(&*kek().derived_secret("dpop-nonces"), window).expect("a");
+    let b = Nonces::new(&*kek().derived_secret("dpop-nonces"), window).expect("b");
+    let other = Kek::from_secret(&[8u8; 32]).expect("kek");
+    let c = Nonces::new(&*other.derived_secret("dpop-nonces"), window).expect("c");
+    let now = 1_800_000_000;
+    let nonce = a.issue_at(now);
+    assert!(b.valid_at(&nonce, now + 10), "another instance accepts it");
+    assert!(!c.valid_at(&nonce, now + 10), "another KEK's does not");
+    assert_ne!(*kek().derived_secret("dpop-nonces"), [7u8; 32]);
+    assert_ne!(
+        *kek().derived_secret("dpop-nonces"),
+        *kek().derived_secret("other")
+    );
+}
