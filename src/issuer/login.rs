@@ -9,6 +9,7 @@ use crate::token::mint::AccessToken;
 /// What [`Issuer::login`](super::Issuer::login) and [`Issuer::refresh`](super::Issuer::refresh)
 /// hand back.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct TokenPair {
     /// The access token (for `Authorization: Bearer`).
     pub access: AccessToken,
@@ -120,6 +121,7 @@ impl Login {
 /// [`time::OffsetDateTime`] (UTC); the stored [`Session`] keeps Unix seconds, the form every
 /// store and the tokens' NumericDates share.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SessionView {
     /// The session.
     pub session: Session,

@@ -155,6 +155,7 @@ impl RingPolicy {
 
 /// The keys an opened ring gives an issuer.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RingKeys {
     /// The signing keys, for [`crate::Minter::with_keys`] (or [`crate::Minter::set_keys`]):
     /// the active key, and verify-only the next one (published ahead) and the retired ones.

@@ -423,6 +423,7 @@ impl Default for Policy {
 
 /// What a store needs to decide a rotation: the clock reading and the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RotationRules {
     /// The current time (Unix seconds). Stores never read a clock.
     pub now: u64,

@@ -448,6 +448,7 @@ pub async fn key_ring_status<S: KeyStore>(store: &S, issuer: &str) -> Result<Rin
 
 /// [`key_ring_status`]'s answer (nothing in it is secret).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct RingStatus {
     /// The stored version.
     pub version: u64,

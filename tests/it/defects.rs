@@ -333,10 +333,8 @@ impl<S: SessionStore> SessionStore for Flaky<S> {
         presented: u64,
         rules: RotationRules,
     ) -> tidepass::Result<Option<Rotation>> {
-        let rules = RotationRules {
-            list_reuse_until: 0,
-            ..rules
-        };
+        let mut rules = rules;
+        rules.list_reuse_until = 0;
         self.inner.rotate(sid, presented, rules).await
     }
     async fn revoke(
