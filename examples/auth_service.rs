@@ -65,13 +65,10 @@ async fn login(
     let check = async move {
         let (name, password) = (body.username.clone(), body.password);
         let ok = tokio::task::spawn_blocking(move || {
-            let hash = users.0.get(&name).unwrap_or(&users.1);
-            let ok = PasswordHash::new(hash).is_ok_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            });
-            ok && users.0.contains_key(&name)
+            let (argon, hash) = (argon2::Argon2::default(), users.0.get(&name));
+            let parsed = PasswordHash::new(hash.unwrap_or(&users.1));
+            let ok = parsed.is_ok_and(|h| argon.verify_password(password.as_bytes(), &h).is_ok());
+            ok && hash.is_some()
         });
         let device = ClientContext {
             device: body.device,
@@ -111,14 +108,16 @@ async fn main() -> Result<(), Failure> {
     let default_store = format!("redb:{}", data.join("sessions.redb").display());
     let store = AnyStore::connect(&flag("--store", &default_store), "tidepass").await?;
     // Keys: the store's sealed key ring with a KEK (required on a shared store), else files.
-    // DPoP nonces all instances accept: from the KEK they share (else one process's own).
-    let (kek, window) = (Kek::from_env("TIDEPASS_KEK"), Duration::from_secs(300));
-    let nonces = match &kek {
-        Ok(kek) => Nonces::new(&*kek.derived_secret("dpop-nonces"), window)?,
-        Err(_) => Nonces::generate(window)?,
+    let kek = match Kek::from_env("TIDEPASS_KEK") {
+        Err(e) if std::env::var_os("TIDEPASS_KEK").is_some() => return Err(e.into()), // malformed
+        kek => kek.ok(),
     };
+    // DPoP nonces every instance accepts: from the KEK they share (else this process's own).
+    let secret = kek
+        .as_ref()
+        .map(|k| k.derived_secret(&format!("dpop-nonces {issuer_url}")));
     let ring = match kek {
-        Ok(kek) => {
+        Some(kek) => {
             let every = secs("--rotate-every", "86400")?;
             // Refresh secrets every 30 days, the superseded one kept as long as a session.
             let keep = Policy::web().absolute + Duration::from_secs(65);
@@ -126,10 +125,8 @@ async fn main() -> Result<(), Failure> {
                 .rotate_secrets(Duration::from_secs(30 * 86_400), keep);
             Some(KeyRing::new(store.clone(), kek, &issuer_url, Algorithm::EdDSA, policy).poll(poll))
         }
-        Err(e) if store.is_shared() => {
-            return Err(format!("a shared store needs TIDEPASS_KEK: {e}").into());
-        }
-        Err(_) => None,
+        None if store.is_shared() => return Err("a shared store needs TIDEPASS_KEK".into()),
+        None => None,
     };
     let keys = match &ring {
         Some(ring) => ring.keys().await?,
@@ -157,7 +154,9 @@ async fn main() -> Result<(), Failure> {
         server = server.cookie(tidepass::http::cookie::RefreshCookie::host());
     }
     if flags.contains_key("--dpop-nonces") {
-        server = server.dpop(ProofChecker::new().nonces(nonces));
+        let window = Duration::from_secs(300);
+        let nonces = secret.map_or_else(|| Nonces::generate(window), |s| Nonces::new(&*s, window));
+        server = server.dpop(ProofChecker::new().nonces(nonces?));
     }
     if let Some(secret) = flags.get("--client-secret").and_then(|v| v.last()) {
         server = server.introspection_client(flag("--client-id", "resource-server"), secret);

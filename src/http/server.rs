@@ -512,6 +512,8 @@ impl<S: SessionStore> AuthServer<S> {
     /// verifiers over a network should follow, checked against the JWKS), JSON with
     /// `Accept: application/json`, else the compact binary form.
     pub async fn revocations(&self, parts: &Parts) -> Reply {
+        // The signed feed is signed with the minter's key: the ring's current one.
+        self.keys_current().await;
         let since = match parts.uri.query() {
             None => None,
             Some(q) => match form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "since") {

@@ -21,6 +21,11 @@ fn io(detail: &'static str, e: std::io::Error) -> Error {
     Error::source_from(ErrorKind::InvalidConfig, detail, e)
 }
 
+/// The error with the file's path in it (a path is no secret; the contents never appear).
+fn at(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 /// Read `path` (refusing one that group or others may read), or write it with `make()` first
 /// when it does not exist: to a temporary file of a random name (owner-only, synced), then
 /// published with a hard link, which fails if `path` exists; so two processes racing on an
@@ -32,7 +37,7 @@ fn kept(
 ) -> Result<Zeroizing<String>> {
     match read_private(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        other => return other.map_err(|e| io("a key file cannot be read", e)),
+        other => return other.map_err(|e| io("a key file cannot be read", at(path, e))),
     }
     let text = make()?;
     let mut name = [0u8; 8];
@@ -50,33 +55,44 @@ fn kept(
     let linked = written.and_then(|()| match std::fs::hard_link(&tmp, path) {
         // Another process published first: theirs is the key.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // A file system without hard links (some network and FUSE mounts): a rename, unless
+        // the file appeared meanwhile (a narrower race: one of two racing first starts may
+        // then read the other's key after its own).
+        Err(_) if !path.exists() => std::fs::rename(&tmp, path),
         other => other,
     });
     let _ = std::fs::remove_file(&tmp);
-    linked.map_err(|e| io("a key file cannot be written", e))?;
+    linked.map_err(|e| io("a key file cannot be written", at(path, e)))?;
     if let Some(dir) = path.parent() {
-        // Durable on Unix; elsewhere opening a directory fails, and the rename is what there is.
+        // Durable on Unix; elsewhere opening a directory fails, and the link is what there is.
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
     }
-    read_private(path).map_err(|e| io("a key file cannot be read", e))
+    read_private(path).map_err(|e| io("a key file cannot be read", at(path, e)))
 }
 
-/// The file's text, if only its owner may read it (on Unix; elsewhere, the text).
+/// The file's text, if only its owner may read or write it (on Unix; elsewhere, the text).
+/// One open: the mode checked is the mode of the file read.
 fn read_private(path: &Path) -> std::io::Result<Zeroizing<String>> {
-    let text = Zeroizing::new(std::fs::read_to_string(path)?);
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path)?.permissions().mode();
+        let mode = file.metadata()?.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
-                "the key file is readable by group or others (chmod 600 it)",
+                format!(
+                    "open to group or others (mode {:o}); a key file must be 0600 or 0400",
+                    mode & 0o777
+                ),
             ));
         }
     }
+    let mut text = Zeroizing::new(String::new());
+    file.read_to_string(&mut text)?;
     Ok(text)
 }
 

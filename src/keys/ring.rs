@@ -165,6 +165,14 @@ pub struct RingKeys {
     pub secrets: RefreshSecrets,
 }
 
+impl RingKeys {
+    /// Keys and secrets from elsewhere (your secret manager), for
+    /// [`Issuer::use_ring_keys`](crate::Issuer::use_ring_keys).
+    pub fn new(keys: KeySet, secrets: crate::session::refresh::RefreshSecrets) -> Self {
+        Self { keys, secrets }
+    }
+}
+
 fn corrupt(what: &'static str) -> Error {
     Error::store_corrupt(what)
 }

@@ -108,14 +108,19 @@ impl Kek {
     /// A 32-byte secret for `purpose`, derived from this KEK (HMAC-SHA256 of a labelled
     /// purpose): every instance with the same KEK derives the same one, and it reveals
     /// nothing of the KEK. For state instances must share that is not in the key ring, such as
-    /// the DPoP nonce secret (`Nonces::new(&*kek.derived_secret("dpop-nonces"), window)`).
-    /// During a KEK rotation, instances on different KEKs derive different secrets.
+    /// the DPoP nonce secret (`Nonces::new(&*kek.derived_secret(&format!("dpop-nonces {issuer}")),
+    /// window)`: name the issuer when issuers share a KEK). During a KEK rotation, instances
+    /// on different KEKs derive different secrets (a nonce from one is refused by the other,
+    /// and the client gets a fresh one).
     pub fn derived_secret(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
         let mut label = b"tidepass kek-derived secret\0".to_vec();
         label.extend_from_slice(purpose.as_bytes());
         let tag = crate::backend::hmac::sign(&self.derive, &label);
+        // An HMAC-SHA256 tag is exactly 32 bytes.
         let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(tag.as_ref().get(..32).unwrap_or(&[0; 32]));
+        for (o, b) in out.iter_mut().zip(tag.as_ref()) {
+            *o = *b;
+        }
         out
     }
 

@@ -592,3 +592,116 @@ async fn the_server_keeps_its_revocation_view_current_without_a_task() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A memory store whose revocation reads can be held at a gate (to cut a request off in the
+/// middle of the server's sync).
+struct Gated {
+    inner: MemoryStore,
+    hold: std::sync::atomic::AtomicBool,
+    held: tokio::sync::Notify,
+}
+
+impl tidepass::store::SessionStore for Gated {
+    async fn create(&self, s: &tidepass::session::Session) -> tidepass::Result<()> {
+        self.inner.create(s).await
+    }
+    async fn load(
+        &self,
+        sid: tidepass::SessionId,
+    ) -> tidepass::Result<Option<tidepass::session::Session>> {
+        self.inner.load(sid).await
+    }
+    async fn rotate(
+        &self,
+        sid: tidepass::SessionId,
+        presented: u64,
+        rules: tidepass::store::RotationRules,
+    ) -> tidepass::Result<Option<tidepass::store::Rotation>> {
+        self.inner.rotate(sid, presented, rules).await
+    }
+    async fn revoke(
+        &self,
+        sid: tidepass::SessionId,
+        reason: tidepass::session::RevokeReason,
+        now: u64,
+    ) -> tidepass::Result<Option<tidepass::session::Session>> {
+        self.inner.revoke(sid, reason, now).await
+    }
+    async fn list(&self, s: &str, now: u64) -> tidepass::Result<Vec<tidepass::session::Session>> {
+        self.inner.list(s, now).await
+    }
+    async fn revoke_subject(
+        &self,
+        s: &str,
+        keep: Option<tidepass::SessionId>,
+        reason: tidepass::session::RevokeReason,
+        now: u64,
+    ) -> tidepass::Result<Vec<tidepass::session::Session>> {
+        self.inner.revoke_subject(s, keep, reason, now).await
+    }
+    async fn cleanup(&self, now: u64, limit: usize) -> tidepass::Result<usize> {
+        self.inner.cleanup(now, limit).await
+    }
+    async fn append_revocations(
+        &self,
+        entries: &[tidepass::revocation::Entry],
+    ) -> tidepass::Result<u64> {
+        self.inner.append_revocations(entries).await
+    }
+    async fn revocation_changes(
+        &self,
+        since: Option<u64>,
+        now: u64,
+    ) -> tidepass::Result<tidepass::revocation::Changes> {
+        if self.hold.load(std::sync::atomic::Ordering::SeqCst) {
+            self.held.notify_one();
+            std::future::pending::<()>().await;
+        }
+        self.inner.revocation_changes(since, now).await
+    }
+}
+
+/// A request cut off in the middle of the server's revocation sync (a client resetting its
+/// connection) does not count as a try: the next request syncs at once. Before the fix, the
+/// cut-off try was stamped as done, so a client resetting its requests could keep the view
+/// from ever syncing (the review's finding).
+#[tokio::test]
+async fn a_sync_cut_off_by_a_dropped_request_is_tried_again_at_once() {
+    let store = std::sync::Arc::new(Gated {
+        inner: MemoryStore::new(),
+        hold: std::sync::atomic::AtomicBool::new(true),
+        held: tokio::sync::Notify::new(),
+    });
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let minter = Minter::new(key, "https://auth.example", "api").expect("minter");
+    let issuer = Issuer::builder(store.clone(), minter)
+        .ephemeral_refresh_secrets()
+        .build()
+        .expect("issuer");
+    let server = AuthServer::builder(issuer)
+        .revocation_sync(Duration::from_secs(3600))
+        .build()
+        .expect("server");
+    let pair = server
+        .issuer()
+        .login(Login::new("alice"))
+        .await
+        .expect("login");
+    let sessions = || {
+        Request::get("/sessions")
+            .header("authorization", format!("Bearer {}", pair.access.as_str()))
+            .body(Vec::<u8>::new())
+            .expect("request")
+    };
+    // The first request reaches the store, is held there, and is dropped (the client left).
+    {
+        let first = server.handle(sessions());
+        tokio::select! {
+            _ = first => panic!("the gate holds it"),
+            () = store.held.notified() => {}
+        }
+    }
+    store.hold.store(false, std::sync::atomic::Ordering::SeqCst);
+    // The next request syncs (not an hour later): the view is current, the answer 200.
+    assert_eq!(server.handle(sessions()).await.status(), StatusCode::OK);
+}

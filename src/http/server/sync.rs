@@ -14,7 +14,7 @@ use crate::keys::RingKeys;
 use crate::store::SessionStore;
 use crate::store::key_ring::{KeyRing, KeyStore};
 
-/// A look at the ring: the new version and keys when it changed.
+/// A look at the ring: its new fingerprint and keys when it changed.
 type Changed<'a> = Pin<Box<dyn Future<Output = Result<Option<(u64, RingKeys)>>> + Send + 'a>>;
 
 /// A key ring as the server holds it: any store's, behind one object-safe face.
@@ -32,7 +32,7 @@ impl<K: KeyStore> RingSource for KeyRing<K> {
     }
 }
 
-/// The server's key ring: its source, the version in use, when it was last looked at, and
+/// The server's key ring: its source, the fingerprint in use, when it was last looked at, and
 /// whether a request is looking now.
 pub(super) struct RingSlot {
     source: Box<dyn RingSource>,
@@ -98,17 +98,18 @@ impl<S: SessionStore> AuthServer<S> {
 
     /// Before a request checks an access token: sync first when the view is older than
     /// [`AuthServerBuilder::revocation_sync`](super::AuthServerBuilder::revocation_sync).
-    /// One request at a time does it (the others answer from the view they have), except
-    /// before the first sync, when each request tries (the verifier fails closed until one
-    /// succeeds). Cancellation-safe: a dropped request releases its turn.
+    /// One request at a time does it, the others answer from the view they have (the verifier
+    /// fails closed until a first sync succeeds). A finished try, success or failure, counts:
+    /// a failing store is asked once per interval. Cancellation-safe: a dropped request
+    /// releases its turn without counting as a try, so the next request tries again (a client
+    /// resetting its requests cannot keep the view from syncing).
     pub(super) async fn current(&self) {
         let last = *self.tried_at.lock().unwrap_or_else(|p| p.into_inner());
         let Some(_turn) = due(last, self.sync_every, &self.syncing) else {
             return;
         };
-        // Tried now, success or not: a failing store is asked once per interval.
-        *self.tried_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         if let Err(e) = self.sync_revocations().await {
+            *self.tried_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
             tracing::warn!(error = %e, "revocation sync failed; retried after the interval");
         }
     }
@@ -145,8 +146,9 @@ impl<S: SessionStore> AuthServer<S> {
     }
 
     /// Before a request is answered: the key ring's rules, when the server has a ring and
-    /// last looked longer ago than its poll interval (one request at a time; before the first
-    /// look, each tries). A failure keeps the keys in use and is retried by the next request.
+    /// last looked longer ago than its poll interval (one request at a time). A failure keeps
+    /// the keys in use and is retried after the interval; a look cut off by a dropped request
+    /// does not count, so the next request looks again.
     pub(super) async fn keys_current(&self) {
         let Some(ring) = &self.ring else {
             return;
@@ -155,9 +157,10 @@ impl<S: SessionStore> AuthServer<S> {
         let Some(_turn) = due(last, ring.source.poll(), &ring.busy) else {
             return;
         };
-        *ring.tried_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let known = *ring.applied.lock().unwrap_or_else(|p| p.into_inner());
-        match ring.source.changed_at(known, self.issuer.now()).await {
+        let looked = ring.source.changed_at(known, self.issuer.now()).await;
+        *ring.tried_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        match looked {
             Ok(Some((seen, keys))) => {
                 let mut applied = ring.applied.lock().unwrap_or_else(|p| p.into_inner());
                 self.issuer.use_ring_keys(keys);
