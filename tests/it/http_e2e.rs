@@ -1653,27 +1653,9 @@ async fn rotations_under_load_answer_every_request() {
 async fn two_auth_services_on_one_redis_cluster_behave_as_one() {
     use crate::stores::private_redis;
     let _one = private_redis::CLUSTERS.lock().await;
-    let mut nodes = Vec::new();
-    for _ in 0..3 {
-        let Some(s) =
-            private_redis::Server::start(&["--cluster-enabled", "yes", "--appendonly", "no"])
-        else {
-            return;
-        };
-        nodes.push(s);
-    }
-    let addrs = private_redis::Server::create_cluster(&nodes, 0, &[]);
-    let urls: Vec<String> = addrs.iter().map(|a| format!("redis://{a}")).collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut con = loop {
-        let client = redis::cluster::ClusterClient::new(urls.clone()).expect("cluster client");
-        if let Ok(c) = client.get_async_connection().await {
-            break c;
-        }
-        assert!(Instant::now() < deadline, "cluster never came up");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let Some((nodes, addrs, _)) = private_redis::cluster().await else {
+        return;
     };
-    private_redis::until_every_node_serves(&mut con, deadline).await;
     let store = format!("redis+cluster://{}", addrs.join(","));
     let (a, b) = instances_share_one_key_ring(&store).await;
     let http = reqwest::Client::new();

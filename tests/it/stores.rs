@@ -466,6 +466,49 @@ pub(crate) mod private_redis {
         }
     }
 
+    /// A 3-master cluster of private servers, up and serving writes on every node: the
+    /// servers (stopped when dropped), their addresses and a connection. `None` when
+    /// `redis-server` cannot be started (skipped visibly, or failed under CI). Hold
+    /// [`CLUSTERS`] while it runs.
+    pub(crate) async fn cluster() -> Option<(
+        Vec<Server>,
+        Vec<String>,
+        redis::cluster_async::ClusterConnection,
+    )> {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(Server::start(&[
+                "--cluster-enabled",
+                "yes",
+                "--appendonly",
+                "no",
+            ])?);
+        }
+        let addrs = Server::create_cluster(&nodes, 0, &[]);
+        let urls: Vec<String> = addrs.iter().map(|a| format!("redis://{a}")).collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut con = loop {
+            let client = redis::cluster::ClusterClient::new(urls.clone()).expect("cluster client");
+            match client.get_async_connection().await {
+                Ok(mut c) => {
+                    let info: redis::RedisResult<String> =
+                        redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await;
+                    if info
+                        .as_deref()
+                        .is_ok_and(|i| i.contains("cluster_state:ok"))
+                    {
+                        break c;
+                    }
+                }
+                Err(e) => assert!(Instant::now() < deadline, "cluster never came up: {e}"),
+            }
+            assert!(Instant::now() < deadline, "cluster never reached state ok");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        until_every_node_serves(&mut con, deadline).await;
+        Some((nodes, addrs, con))
+    }
+
     pub(crate) struct Server {
         pub(crate) port: u16,
         pub(crate) dir: std::path::PathBuf,
@@ -695,45 +738,9 @@ async fn redis_cluster_conforms() {
     use tidepass::conformance;
     use tidepass::store::RedisStore;
 
-    let mut nodes = Vec::new();
-    for _ in 0..3 {
-        let Some(s) =
-            private_redis::Server::start(&["--cluster-enabled", "yes", "--appendonly", "no"])
-        else {
-            return;
-        };
-        nodes.push(s);
-    }
-    let addrs = private_redis::Server::create_cluster(&nodes, 0, &[]);
-    // Wait until every slot is served.
-    let urls: Vec<String> = addrs.iter().map(|a| format!("redis://{a}")).collect();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let con = loop {
-        let client = redis::cluster::ClusterClient::new(urls.clone()).expect("cluster client");
-        match client.get_async_connection().await {
-            Ok(mut c) => {
-                let info: redis::RedisResult<String> =
-                    redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await;
-                if info
-                    .as_deref()
-                    .is_ok_and(|i| i.contains("cluster_state:ok"))
-                {
-                    break c;
-                }
-            }
-            Err(e) => assert!(
-                std::time::Instant::now() < deadline,
-                "cluster never came up: {e}"
-            ),
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "cluster never reached state ok"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let Some((nodes, _, con)) = private_redis::cluster().await else {
+        return;
     };
-    let mut con = con;
-    private_redis::until_every_node_serves(&mut con, deadline).await;
     let n = std::sync::atomic::AtomicUsize::new(0);
     conformance::run_all(|| {
         let prefix = format!("c{}", n.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
