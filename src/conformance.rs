@@ -22,6 +22,7 @@
 #![allow(clippy::indexing_slicing, clippy::string_slice)]
 
 pub mod key_ring;
+pub mod risk;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -53,6 +54,14 @@ struct Rig<S> {
 }
 
 fn rig<S: SessionStore>(store: S) -> Rig<S> {
+    rig_with(store, |b| b)
+}
+
+/// [`rig`] with more options set on its issuer (a risk policy).
+fn rig_with<S: SessionStore>(
+    store: S,
+    options: impl FnOnce(crate::issuer::IssuerBuilder<S>) -> crate::issuer::IssuerBuilder<S>,
+) -> Rig<S> {
     let clock = Arc::new(ManualClock::new(T0));
     let events = Arc::new(MemorySink::default());
     let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
@@ -60,13 +69,15 @@ fn rig<S: SessionStore>(store: S) -> Rig<S> {
         .expect("minter")
         .with_ttl(std::time::Duration::from_secs(300))
         .with_clock(clock.clone());
-    let issuer = Issuer::builder(store, minter)
-        .refresh_secrets(RefreshSecrets::from_secret(1, &[42u8; 32]).expect("secret"))
-        .policy(POLICY)
-        .clock(clock.clone())
-        .events(events.clone())
-        .build()
-        .expect("issuer");
+    let issuer = options(
+        Issuer::builder(store, minter)
+            .refresh_secrets(RefreshSecrets::from_secret(1, &[42u8; 32]).expect("secret"))
+            .policy(POLICY)
+            .clock(clock.clone())
+            .events(events.clone()),
+    )
+    .build()
+    .expect("issuer");
     Rig {
         issuer: Arc::new(issuer),
         clock,
@@ -90,6 +101,8 @@ where
     grace_window_and_replay_cap(make().await).await;
     a_shared_cookie_jar_never_revokes(make().await).await;
     a_bound_session_answers_only_its_key(make().await).await;
+    risk::the_risk_check_rides_the_rotation(make().await).await;
+    risk::a_changed_context_meets_the_whole_policy(make().await).await;
     timeouts_at_their_boundaries(make().await).await;
     bad_tokens_never_reach_the_store(make().await).await;
     list_and_revoke(make().await).await;

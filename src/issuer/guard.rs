@@ -15,6 +15,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::session::ClientContext;
+pub use crate::session::RiskFingerprint;
 
 #[cfg(feature = "guard")]
 /// Failed attempts per client key (an IP address, a device id): after `burst` failures, one
@@ -212,9 +213,35 @@ pub enum RiskDecision {
 }
 
 /// Decides on a refresh from the context stored at login and the one presented now.
+///
+/// # The one-round-trip refresh
+///
+/// With only [`RiskPolicy::assess`], a refresh costs two store round trips: the issuer loads
+/// the session to show the policy its stored context, then rotates. A policy that also gives
+/// [`RiskPolicy::fingerprint`] lets the risk check ride the rotation: the session keeps the
+/// fingerprint of its login context, each refresh sends the presented context's, and the store
+/// rotates in the same atomic step only when the two [match](RiskFingerprint::admits). When
+/// they do not, the store changes nothing and answers the stored session; the issuer asks
+/// [`RiskPolicy::assess`] and, if it allows, rotates on a second round trip. The decision is
+/// the same either way; only the common case is cheaper.
 pub trait RiskPolicy: Send + Sync + 'static {
     /// The decision.
     fn assess(&self, stored: &ClientContext, presented: &ClientContext) -> RiskDecision;
+
+    /// A digest of what [`RiskPolicy::assess`] compares, for the one-round-trip refresh;
+    /// `None` (the default) opts out, and every refresh with a context loads first.
+    ///
+    /// The contract: whenever `fingerprint(stored)` and `fingerprint(presented)` are both
+    /// `Some` and [admit](RiskFingerprint::admits) each other, `assess(stored, presented)` is
+    /// [`RiskDecision::Allow`]. Return [`RiskFingerprint::ANY`] for a context the policy
+    /// allows against anything (for [`DefaultRisk`], one without a `User-Agent`). Derive it
+    /// with [`RiskFingerprint::of`] from the compared parts and a version of your rules: the
+    /// fingerprint is stored with each session at login, so rules that change must change it
+    /// (an old session's fingerprint then no longer matches, and the full policy decides).
+    fn fingerprint(&self, context: &ClientContext) -> Option<RiskFingerprint> {
+        let _ = context;
+        None
+    }
 }
 
 /// The default policy: a different `User-Agent` *product* (the part before the first `/`,
@@ -224,19 +251,30 @@ pub trait RiskPolicy: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultRisk;
 
+/// The `User-Agent`'s product, as [`DefaultRisk`] compares it.
+fn product(ua: &str) -> String {
+    ua.split('/')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 impl RiskPolicy for DefaultRisk {
     fn assess(&self, stored: &ClientContext, presented: &ClientContext) -> RiskDecision {
-        let product = |ua: &str| {
-            ua.split('/')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        };
         match (&stored.user_agent, &presented.user_agent) {
             (Some(a), Some(b)) if product(a) != product(b) => RiskDecision::StepUp,
             _ => RiskDecision::Allow,
         }
+    }
+
+    /// The product, versioned; [`RiskFingerprint::ANY`] without a `User-Agent` (a missing
+    /// value never counts as a change).
+    fn fingerprint(&self, context: &ClientContext) -> Option<RiskFingerprint> {
+        Some(match &context.user_agent {
+            None => RiskFingerprint::ANY,
+            Some(ua) => RiskFingerprint::of(&[b"tidepass DefaultRisk 1", product(ua).as_bytes()]),
+        })
     }
 }
 
@@ -359,6 +397,50 @@ mod tests {
             client_address(ip("10.0.0.1"), Some("::1"), &proxies),
             ip("::1")
         );
+    }
+
+    /// The fingerprint contract, over every pair of a set of contexts: admitted means allowed.
+    /// (The converse need not hold; here it does, since the default policy compares nothing
+    /// else.)
+    #[test]
+    fn default_risk_fingerprints_keep_the_contract() {
+        let agents = [
+            None,
+            Some("App/1.0"),
+            Some("app/2.0 (iPhone)"),
+            Some(" App /9"),
+            Some("curl/8.1"),
+            Some(""),
+            Some("Mozilla/5.0 (X11)"),
+        ];
+        let p = DefaultRisk;
+        for a in agents {
+            for b in agents {
+                let ctx = |ua: Option<&str>| ClientContext {
+                    user_agent: ua.map(str::to_owned),
+                    ..Default::default()
+                };
+                let (sa, sb) = (ctx(a), ctx(b));
+                let (fa, fb) = (
+                    p.fingerprint(&sa).expect("some"),
+                    p.fingerprint(&sb).expect("some"),
+                );
+                assert_eq!(
+                    fa.admits(fb),
+                    p.assess(&sa, &sb) == RiskDecision::Allow,
+                    "{a:?} / {b:?}"
+                );
+            }
+        }
+        assert_eq!(
+            RiskFingerprint::of(&[b"ab", b"c"]),
+            RiskFingerprint::of(&[b"ab", b"c"])
+        );
+        assert_ne!(
+            RiskFingerprint::of(&[b"ab", b"c"]),
+            RiskFingerprint::of(&[b"a", b"bc"])
+        );
+        assert_ne!(RiskFingerprint::of(&[]), RiskFingerprint::ANY);
     }
 
     #[test]

@@ -409,7 +409,7 @@ impl<S: SessionStore> Issuer<S> {
         let claims = login.claims.map_err(Error::new)?;
         // An Arc, not a guard: the future must stay Send across the store call.
         let secrets = self.secrets.load_full();
-        let session = new_session(
+        let mut session = new_session(
             SessionId::random()?,
             login.subject,
             now,
@@ -423,6 +423,11 @@ impl<S: SessionStore> Issuer<S> {
             login.context,
             login.dpop_jkt,
         );
+        // What the store compares on refresh, so the risk check rides the rotation.
+        session.risk_fingerprint = self
+            .risk
+            .as_deref()
+            .and_then(|p| p.fingerprint(&session.context));
         // Mint first: a pair that cannot be minted (bad claims) leaves no session behind.
         let pair = self.pair(&session, &secrets, now)?;
         self.store.create(&session).await?;

@@ -9,11 +9,11 @@ use super::{Issuer, RELISTED_MAX};
 use crate::error::{Error, ErrorKind, Result};
 use crate::issuer::TokenPair;
 use crate::issuer::events::Event;
-use crate::issuer::guard::RiskDecision;
+use crate::issuer::guard::{RiskDecision, RiskPolicy};
 use crate::issuer::overlap::{let_io_start, poll_once};
 use crate::keys::Thumbprint;
 use crate::session::refresh::{Presented, RefreshSecrets};
-use crate::session::{ClientContext, RevokeReason, Rotation};
+use crate::session::{ClientContext, RevokeReason, RiskFingerprint, Rotation, Session};
 use crate::store::SessionStore;
 
 /// One refresh: trade a refresh token for a new pair. Made by [`Issuer::refresh`]; set what the
@@ -112,13 +112,36 @@ impl<'a, S: SessionStore> Refresh<'a, S> {
             Some(p) => p,
             None => issuer.authenticate(&secrets, self.token)?,
         };
-        if let Some(context) = self.context {
-            issuer.assess(presented, context, self.dpop, now).await?;
+        // The risk check rides the rotation when the policy gives fingerprints
+        // (`RiskPolicy::fingerprint`): one round trip in the common case. A policy without
+        // them sees the loaded session first, as before.
+        let mut check = None;
+        if let (Some(context), Some(policy)) = (self.context, issuer.risk.as_deref()) {
+            match policy.fingerprint(context) {
+                // Allowed against any stored context: nothing to compare.
+                Some(RiskFingerprint::ANY) => {}
+                Some(print) => check = Some((print, context)),
+                None => issuer.assess(presented, context, self.dpop, now).await?,
+            }
         }
-        issuer
-            .rotate_presented(&secrets, presented, now, self.shared, self.dpop)
-            .await
+        let asked = Asked {
+            now,
+            shared: self.shared,
+            dpop: self.dpop,
+            check,
+        };
+        issuer.rotate_presented(&secrets, presented, asked).await
     }
+}
+
+/// What a refresh asks of the store, beside the token.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    now: u64,
+    shared: bool,
+    dpop: Option<Thumbprint>,
+    /// The presented context and its risk fingerprint, for the store to compare.
+    check: Option<(RiskFingerprint, &'a ClientContext)>,
 }
 
 /// One boxed future per refresh: `impl Trait` cannot name an associated type on stable Rust.
@@ -202,6 +225,17 @@ impl<S: SessionStore> Issuer<S> {
             });
             return Err(Error::new(ErrorKind::InvalidDpopProof));
         }
+        self.judge(policy.as_ref(), &stored, context, now).await
+    }
+
+    /// The risk policy's decision on a live session whose binding held, and its effect.
+    async fn judge(
+        &self,
+        policy: &dyn RiskPolicy,
+        stored: &Session,
+        context: &ClientContext,
+        now: u64,
+    ) -> Result<()> {
         match policy.assess(&stored.context, context) {
             RiskDecision::Allow => Ok(()),
             RiskDecision::StepUp => {
@@ -228,9 +262,7 @@ impl<S: SessionStore> Issuer<S> {
         &self,
         secrets: &RefreshSecrets,
         presented: Presented,
-        now: u64,
-        shared: bool,
-        dpop: Option<crate::keys::Thumbprint>,
+        asked: Asked<'_>,
     ) -> Result<TokenPair> {
         use tracing::Instrument as _;
         let span = tracing::debug_span!(
@@ -238,7 +270,7 @@ impl<S: SessionStore> Issuer<S> {
             sid = %presented.sid,
             generation = presented.generation
         );
-        self.rotate_inner(secrets, presented, now, shared, dpop)
+        self.rotate_inner(secrets, presented, asked)
             .instrument(span)
             .await
     }
@@ -247,13 +279,15 @@ impl<S: SessionStore> Issuer<S> {
         &self,
         secrets: &RefreshSecrets,
         presented: Presented,
-        now: u64,
-        shared: bool,
-        dpop: Option<crate::keys::Thumbprint>,
+        asked: Asked<'_>,
     ) -> Result<TokenPair> {
+        let Asked {
+            now, shared, dpop, ..
+        } = asked;
         let rules = crate::session::RotationRules {
             settle: shared && self.policy.settle_within_grace,
             dpop,
+            risk: asked.check.map(|(print, _)| print),
             ..self.policy.rules(
                 now,
                 secrets.current(),
@@ -302,9 +336,9 @@ impl<S: SessionStore> Issuer<S> {
             ) => {
                 self.known.saw(s, known.as_ref());
             }
-            // A proofless try at a bound session changes nothing: keep what the owner's next
-            // refresh signs ahead with.
-            Some(Rotation::KeyMismatch(_)) => {}
+            // A proofless try at a bound session, or a context for the policy to see,
+            // changes nothing: keep what the owner's next refresh signs ahead with.
+            Some(Rotation::KeyMismatch(_) | Rotation::ContextChanged(_)) => {}
             _ => self.known.forget(&presented.sid),
         }
         let reject = |kind: ErrorKind| {
@@ -409,6 +443,23 @@ impl<S: SessionStore> Issuer<S> {
             }
             Some(Rotation::Ended(_)) => reject(ErrorKind::SessionExpired),
             Some(Rotation::KeyMismatch(_)) => reject(ErrorKind::InvalidDpopProof),
+            Some(Rotation::ContextChanged(s)) => {
+                // The rare path: the policy sees the stored session (the store has checked
+                // that it is alive and the binding held), then a second round trip rotates
+                // without the fingerprint. Only a store asked to compare answers this.
+                let (Some((_, context)), Some(policy)) = (asked.check, self.risk.as_deref()) else {
+                    return Err(Error::with(
+                        ErrorKind::StoreCorrupt,
+                        "the store asked for a risk check it was not given",
+                    ));
+                };
+                self.judge(policy, &s, context, now).await?;
+                let again = Asked {
+                    check: None,
+                    ..asked
+                };
+                Box::pin(self.rotate_inner(secrets, presented, again)).await
+            }
         }
     }
 }

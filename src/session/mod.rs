@@ -17,6 +17,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::keys::Thumbprint;
 
 pub mod refresh;
+mod risk;
+pub use risk::RiskFingerprint;
 
 /// A session id: 128 random bits, shown as 22 base64url characters. Not a secret (it appears
 /// in access tokens as `sid`); knowing it grants nothing without a refresh token.
@@ -228,6 +230,13 @@ pub struct Session {
     /// tokens carry `cnf.jkt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<Thumbprint>,
+    /// The risk policy's fingerprint of `context`, taken at login
+    /// ([`RiskPolicy::fingerprint`](crate::issuer::guard::RiskPolicy::fingerprint)): the store
+    /// compares it with the presented one on each refresh ([`RotationRules::risk`]). `None`
+    /// when the issuer had no policy with a fingerprint then: every refresh with a context
+    /// asks the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_fingerprint: Option<RiskFingerprint>,
 }
 
 impl Session {
@@ -409,6 +418,7 @@ impl Policy {
             // The issuer turns it on for a shared cookie jar's refreshes.
             settle: false,
             dpop: None,
+            risk: None,
             secret_id,
             list_reuse_until,
         }
@@ -446,6 +456,12 @@ pub struct RotationRules {
     /// caller), if any. A DPoP-bound session rotates only for its own key: anything else is
     /// [`Rotation::KeyMismatch`], and nothing changes. `None` from [`Policy::rules`].
     pub dpop: Option<Thumbprint>,
+    /// The risk policy's fingerprint of the presented client context, when the issuer checks
+    /// one: a live session whose [`Session::risk_fingerprint`] does not
+    /// [admit](RiskFingerprint::admits) it is [`Rotation::ContextChanged`], after the binding
+    /// check and before every other rule, and nothing changes. `None` (from
+    /// [`Policy::rules`]): no check.
+    pub risk: Option<RiskFingerprint>,
     /// On reuse, a store whose [`SessionStore::lists_reuse`](crate::store::SessionStore::lists_reuse)
     /// is `true` puts the session on the revocation list until this time (Unix seconds) in
     /// the same atomic step as the revocation. 0: it does not.
@@ -488,6 +504,11 @@ pub enum Rotation {
     /// before any other rule (a thief holding a copied token never rotates it, replays it or
     /// revokes the session). Nothing changed; the session lives on.
     KeyMismatch(Session),
+    /// The refresh presented a risk fingerprint ([`RotationRules::risk`]) that the session's
+    /// does not admit: the client context may have changed, and the issuer's risk policy must
+    /// see the stored session before anything happens. Nothing changed; the issuer rotates
+    /// again without the fingerprint if the policy allows.
+    ContextChanged(Session),
 }
 
 impl Rotation {
@@ -496,9 +517,11 @@ impl Rotation {
         match self {
             Self::Rotated(s) | Self::GraceReplay(s) | Self::Reuse(s) => Some(s),
             Self::Recovered { session, .. } => Some(session),
-            Self::Future(_) | Self::Ended(_) | Self::GraceExhausted(_) | Self::KeyMismatch(_) => {
-                None
-            }
+            Self::Future(_)
+            | Self::Ended(_)
+            | Self::GraceExhausted(_)
+            | Self::KeyMismatch(_)
+            | Self::ContextChanged(_) => None,
         }
     }
 }
@@ -515,6 +538,15 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
     let bound = current.dpop_jkt.is_some();
     if bound && rules.dpop != current.dpop_jkt {
         return Rotation::KeyMismatch(current.clone());
+    }
+    // The risk check rides the rotation: a context the stored fingerprint does not admit goes
+    // to the issuer's policy before any rule that could change the session.
+    if let Some(presented_print) = rules.risk
+        && !current
+            .risk_fingerprint
+            .is_some_and(|stored| stored.admits(presented_print))
+    {
+        return Rotation::ContextChanged(current.clone());
     }
     let mut s = current.clone();
     let rotate_from = |mut s: Session, g: u64| {
@@ -607,6 +639,7 @@ pub(crate) fn new_session(
         auth_time,
         context: context.capped(),
         dpop_jkt,
+        risk_fingerprint: None,
     }
 }
 

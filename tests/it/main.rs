@@ -34,6 +34,7 @@ mod proc;
 mod redis_ops;
 mod revocation;
 mod rotation;
+mod round_trips;
 #[cfg(all(feature = "server", feature = "guard", feature = "client"))]
 mod side_doors;
 mod stores;

@@ -184,11 +184,7 @@ async fn a_restored_postgres_log_is_noticed() {
         let Some((store, schema)) = crate::stores::postgres_store::store_in_schema().await else {
             return;
         };
-        let (client, conn) =
-            tokio_postgres::connect(&crate::stores::postgres_store::url(), tokio_postgres::NoTls)
-                .await
-                .expect("connect");
-        tokio::spawn(conn);
+        let client = crate::stores::postgres_store::admin().await;
         let client = Arc::new(client);
         let c1 = client.clone();
         let s1 = schema.clone();

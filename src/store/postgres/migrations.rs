@@ -63,4 +63,10 @@ CREATE TABLE tidepass_key_ring (
     doc      bytea NOT NULL
 );
 "#,
+    // 6: the risk policy's fingerprint of the login context, beside the body that holds it
+    // too, so the one-statement rotation can compare it (not indexed: a rotation stays a HOT
+    // update).
+    r#"
+ALTER TABLE tidepass_sessions ADD COLUMN risk_print bigint;
+"#,
 ];

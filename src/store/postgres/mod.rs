@@ -65,6 +65,22 @@ macro_rules! columns {
     };
 }
 
+/// The start of a session's `INSERT`: the columns every schema has, then `dpop_jkt` and
+/// `risk_print` when the statement names them (a macro, so each form is a string literal).
+macro_rules! insert_session {
+    ($columns:literal, $values:literal) => {
+        concat!(
+            "INSERT INTO tidepass_sessions (sid, subject, created_at, generation, secret_id,
+                 rotated_at, last_used_at, grace_replays, idle_expires_at, absolute_expires_at,
+                 revoked_reason, revoked_at, ends_at, body",
+            $columns,
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12",
+            $values,
+            ")"
+        )
+    };
+}
+
 /// A row (in `columns!()` order) back into a session: the body as created, the mutable
 /// columns over it.
 fn from_row(row: &Row) -> Result<Session> {
@@ -177,20 +193,21 @@ impl PgStore {
                      WHERE sid = $1 AND generation = $2 AND revoked_reason IS NULL
                        AND $4 < LEAST(idle_expires_at, absolute_expires_at)
                        AND (dpop_jkt IS NULL OR dpop_jkt = $6)
+                       AND ($7::bigint IS NULL OR risk_print = 0 OR risk_print = $7)
                      RETURNING ",
                 columns!()
             ))
             .await
         {
             Ok(statement) => statement,
-            // A schema from before migration 4 (a rolling upgrade that deploys before it
-            // migrates) has no `dpop_jkt` column: the locked path, which reads the binding
-            // from the body, decides instead. Slower, never wrong; gone once `migrate` runs
+            // A schema from before migration 4 or 6 (a rolling upgrade that deploys before it
+            // migrates) has no `dpop_jkt` or `risk_print` column: the locked path, which
+            // reads the binding and the fingerprint from the body, decides instead. Slower, never wrong; gone once `migrate` runs
             // (a statement that failed to prepare is not cached).
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) => {
                 tracing::warn!(
                     target: "tidepass::store",
-                    "postgres schema predates migration 4: refreshes take the locked path \
+                    "postgres schema predates migration 6: refreshes take the locked path \
                      until PgStore::migrate runs (checked again in a minute)"
                 );
                 if let Ok(mut until) = self.legacy_until.lock() {
@@ -210,6 +227,7 @@ impl PgStore {
                     &i(rules.now),
                     &i(rules.idle),
                     &rules.dpop.as_ref().map(|t| &t.as_bytes()[..]),
+                    &rules.risk.map(|p| bits(p.to_u64())),
                 ],
             )
             .await
@@ -281,63 +299,82 @@ async fn append_in(tx: &tokio_postgres::Transaction<'_>, entries: &[Entry]) -> R
     Ok(u(v))
 }
 
+/// Insert a new session. An unbound session does not name the DPoP column (nor a session
+/// without a fingerprint, or `with_print` false, the fingerprint's), so a schema from before
+/// migration 4 (or 6) can take it: a rolling upgrade that migrates after deploying.
+async fn insert(
+    client: &deadpool_postgres::Client,
+    s: &Session,
+    with_print: bool,
+) -> std::result::Result<u64, tokio_postgres::Error> {
+    let (sid, jkt) = (
+        &s.sid.as_bytes()[..],
+        s.dpop_jkt.as_ref().map(|t| &t.as_bytes()[..]),
+    );
+    let (created, generation, rotated, used) = (
+        i(s.created_at),
+        i(s.generation),
+        i(s.rotated_at),
+        i(s.last_used_at),
+    );
+    let (secret, replays) = (
+        i16::from(s.secret_id),
+        i32::try_from(s.grace_replays).unwrap_or(i32::MAX),
+    );
+    let (idle, absolute, ends, body) = (
+        i(s.idle_expires_at),
+        i(s.absolute_expires_at),
+        i(s.ends_at()),
+        Json(s),
+    );
+    let print = s.risk_fingerprint.map(|p| bits(p.to_u64()));
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+        &sid,
+        &s.subject,
+        &created,
+        &generation,
+        &secret,
+        &rotated,
+        &used,
+        &replays,
+        &idle,
+        &absolute,
+        &ends,
+        &body,
+    ];
+    let statement = match (jkt.is_some(), with_print && print.is_some()) {
+        (false, false) => insert_session!("", ""),
+        (true, false) => {
+            params.push(&jkt);
+            insert_session!(", dpop_jkt", ", $13")
+        }
+        (false, true) => {
+            params.push(&print);
+            insert_session!(", risk_print", ", $13")
+        }
+        (true, true) => {
+            params.push(&jkt);
+            params.push(&print);
+            insert_session!(", dpop_jkt, risk_print", ", $13, $14")
+        }
+    };
+    let statement = client.prepare_cached(statement).await?;
+    client.execute(&statement, &params).await
+}
+
 impl SessionStore for PgStore {
     async fn create(&self, s: &Session) -> Result<()> {
-        // An unbound session does not name the DPoP column, so it can be written by a schema
-        // from before migration 4 too (a rolling upgrade that migrates after deploying).
-        let statement = if s.dpop_jkt.is_some() {
-            "INSERT INTO tidepass_sessions (sid, subject, created_at, generation, secret_id,
-                 rotated_at, last_used_at, grace_replays, idle_expires_at,
-                 absolute_expires_at, revoked_reason, revoked_at, ends_at, body, dpop_jkt)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12, $13)"
-        } else {
-            "INSERT INTO tidepass_sessions (sid, subject, created_at, generation, secret_id,
-                 rotated_at, last_used_at, grace_replays, idle_expires_at,
-                 absolute_expires_at, revoked_reason, revoked_at, ends_at, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12)"
-        };
-        let (sid, ids) = (
-            &s.sid.as_bytes()[..],
-            s.dpop_jkt.as_ref().map(|t| &t.as_bytes()[..]),
-        );
-        let (created, generation, rotated, used) = (
-            i(s.created_at),
-            i(s.generation),
-            i(s.rotated_at),
-            i(s.last_used_at),
-        );
-        let (secret, replays) = (
-            i16::from(s.secret_id),
-            i32::try_from(s.grace_replays).unwrap_or(i32::MAX),
-        );
-        let (idle, absolute, ends, body) = (
-            i(s.idle_expires_at),
-            i(s.absolute_expires_at),
-            i(s.ends_at()),
-            Json(s),
-        );
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
-            &sid,
-            &s.subject,
-            &created,
-            &generation,
-            &secret,
-            &rotated,
-            &used,
-            &replays,
-            &idle,
-            &absolute,
-            &ends,
-            &body,
-        ];
-        if s.dpop_jkt.is_some() {
-            params.push(&ids);
+        let client = self.client().await?;
+        // The risk fingerprint's column, if the schema has it yet: a rolling upgrade that
+        // deploys before it migrates writes the session without it (the body holds it, and
+        // its refreshes take the locked path, which reads the body).
+        if s.risk_fingerprint.is_some() {
+            match insert(&client, s, true).await {
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) => {}
+                done => return done.map(|_| ()).map_err(store_err),
+            }
         }
-        self.client()
-            .await?
-            .execute(statement, &params)
-            .await
-            .map_err(store_err)?;
+        insert(&client, s, false).await.map_err(store_err)?;
         Ok(())
     }
 

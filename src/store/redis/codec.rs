@@ -24,6 +24,14 @@ pub(super) fn fields(s: &Session) -> Result<Vec<(&'static str, String)>> {
         ("ra", s.revoked.map_or(0, |r| r.at).to_string()),
         // For the rotation script's binding check (the body holds it too).
         ("jkt", s.dpop_jkt.map(|t| t.to_string()).unwrap_or_default()),
+        // For its risk check (text: 64 bits do not fit Lua's numbers; empty: none, so a
+        // refresh that brings one asks the policy).
+        (
+            "rfp",
+            s.risk_fingerprint
+                .map(|p| p.to_u64().to_string())
+                .unwrap_or_default(),
+        ),
     ])
 }
 

@@ -296,6 +296,13 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             .arg(if rules.recover_lost { "1" } else { "0" })
             .arg(if rules.settle { "1" } else { "0" })
             .arg(rules.dpop.map(|t| t.to_string()).unwrap_or_default())
+            // Compared as text: 64 bits do not fit Lua's numbers.
+            .arg(
+                rules
+                    .risk
+                    .map(|p| p.to_u64().to_string())
+                    .unwrap_or_default(),
+            )
             .invoke_async(&mut con)
             .await
             .map_err(store_err)?;
@@ -320,6 +327,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
             5 => Rotation::Ended(s),
             6 => Rotation::GraceExhausted(s),
             8 => Rotation::KeyMismatch(s),
+            9 => Rotation::ContextChanged(s),
             7 => Rotation::Recovered {
                 session: s,
                 stored: before.ok_or(corrupt("script reply without generation"))?,

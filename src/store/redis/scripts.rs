@@ -13,7 +13,7 @@ pub(super) const ROTATE: &str = concat!(
 local k = KEYS[1]
 local presented, now, idle, grace, maxrep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local secret, retention, recover, settle = ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1', ARGV[9] == '1'
-local f = redis.call('HMGET', k, 'gen', 'rot', 'rep', 'idle', 'abs', 'rr', 'ra', 'jkt')
+local f = redis.call('HMGET', k, 'gen', 'rot', 'rep', 'idle', 'abs', 'rr', 'ra', 'jkt', 'rfp')
 if not f[1] then return {0} end
 local bound = f[8] and f[8] ~= ''
 local gen, rot, rep, idle_exp, abs = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
@@ -28,6 +28,8 @@ if f[6] ~= '' or now >= math.min(idle_exp, abs) then
   code = 5
 elseif bound and f[8] ~= ARGV[10] then
   code = 8
+elseif ARGV[11] ~= '' and f[9] ~= '0' and f[9] ~= ARGV[11] then
+  code = 9
 elseif presented == gen and not settling then
   rotate_from(gen)
   code = 1
