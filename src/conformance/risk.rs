@@ -20,6 +20,8 @@ struct Counting<S> {
     inner: S,
     loads: AtomicUsize,
     rotations: AtomicUsize,
+    /// Say the store does not compare risk fingerprints (a store written before the rule).
+    older: bool,
 }
 
 impl<S> Counting<S> {
@@ -75,6 +77,9 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     fn lists_reuse(&self) -> bool {
         self.inner.lists_reuse()
     }
+    fn compares_risk(&self) -> bool {
+        !self.older && self.inner.compares_risk()
+    }
     fn revocation_changes(
         &self,
         since: Option<u64>,
@@ -89,6 +94,7 @@ fn counting<S: SessionStore>(store: S) -> Arc<Counting<S>> {
         inner: store,
         loads: AtomicUsize::new(0),
         rotations: AtomicUsize::new(0),
+        older: false,
     })
 }
 
@@ -387,4 +393,37 @@ pub async fn a_changed_context_meets_the_whole_policy<S: SessionStore>(store: S)
         ),
         ErrorKind::StepUpRequired
     );
+
+    // A store that does not say it compares fingerprints is never trusted to: the issuer
+    // loads and asks its policy first, as before the rule existed.
+    let older = Arc::new(Counting {
+        inner: store.clone(),
+        loads: AtomicUsize::new(0),
+        rotations: AtomicUsize::new(0),
+        older: true,
+    });
+    let r = rig_with(older.clone(), |b| b.risk(DefaultRisk));
+    let q1 = r
+        .issuer
+        .login(Login::new("kim").context(agent("App/1")))
+        .await
+        .expect("login");
+    older.take();
+    let q2 = r
+        .issuer
+        .refresh(q1.refresh.expose())
+        .context(&agent("App/2"))
+        .await
+        .expect("allowed");
+    assert_eq!(older.take(), (1, 1), "loaded, then rotated");
+    assert_eq!(
+        kind(
+            r.issuer
+                .refresh(q2.refresh.expose())
+                .context(&agent("curl/8"))
+                .await
+        ),
+        ErrorKind::StepUpRequired
+    );
+    assert_eq!(older.take(), (1, 0), "loaded, refused, not rotated");
 }

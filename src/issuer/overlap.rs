@@ -58,10 +58,18 @@ pub(crate) struct Known {
     client_id: Option<String>,
     claims: Map<String, Value>,
     dpop_jkt: Option<crate::keys::Thumbprint>,
+    /// The risk fingerprint of its login context, as the store compares it.
+    risk_fingerprint: Option<crate::session::RiskFingerprint>,
     generation: AtomicU64,
 }
 
 impl Known {
+    /// Whether the store would let a refresh presenting `print` through to the rotation rule
+    /// (no risk check asked, or the stored fingerprint admits it).
+    pub(crate) fn risk_admits(&self, print: Option<crate::session::RiskFingerprint>) -> bool {
+        print.is_none_or(|p| self.risk_fingerprint.is_some_and(|f| f.admits(p)))
+    }
+
     pub(crate) fn minted_from(&self) -> MintedFrom<'_> {
         MintedFrom {
             subject: &self.subject,
@@ -128,6 +136,7 @@ impl KnownSessions {
                 client_id: s.client_id.clone(),
                 claims: s.claims.clone(),
                 dpop_jkt: s.dpop_jkt,
+                risk_fingerprint: s.risk_fingerprint,
                 generation: AtomicU64::new(s.generation),
             }),
         );

@@ -120,8 +120,9 @@ impl<'a, S: SessionStore> Refresh<'a, S> {
             match policy.fingerprint(context) {
                 // Allowed against any stored context: nothing to compare.
                 Some(RiskFingerprint::ANY) => {}
-                Some(print) => check = Some((print, context)),
-                None => issuer.assess(presented, context, self.dpop, now).await?,
+                // Only a store that says it compares them gets a fingerprint to compare.
+                Some(print) if issuer.store.compares_risk() => check = Some((print, context)),
+                _ => issuer.assess(presented, context, self.dpop, now).await?,
             }
         }
         let asked = Asked {
@@ -308,13 +309,14 @@ impl<S: SessionStore> Issuer<S> {
             (None, Poll::Pending) => rotating.await,
             (Some(k), Poll::Pending) => {
                 // The request is queued: let its connection send it, then sign meanwhile.
-                // Not for a bound session presented without its key's proof: that refresh is
-                // refused, and a signature for it would be work an attacker chose.
+                // Not for a bound session presented without its key's proof, nor for a
+                // context the store will send to the risk policy: that refresh is refused or
+                // decided later, and a signature for it would be work an attacker chose.
                 let key_ok = k
                     .minted_from()
                     .dpop_jkt
                     .is_none_or(|bound| Some(bound) == dpop);
-                if key_ok && let_io_start().await {
+                if key_ok && k.risk_admits(rules.risk) && let_io_start().await {
                     // Uncapped: the session's new end is known only from the answer, and an
                     // early token that would outlive it is dropped below.
                     early = self

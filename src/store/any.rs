@@ -167,6 +167,9 @@ impl SessionStore for AnyStore {
     fn lists_reuse(&self) -> bool {
         each!(self, s => s.lists_reuse())
     }
+    fn compares_risk(&self) -> bool {
+        each!(self, s => s.compares_risk())
+    }
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
         each!(self, s => s.revocation_changes(since, now).await)
     }

@@ -289,6 +289,10 @@ impl<S: SessionStore> SessionStore for CircuitBreaker<S> {
         self.inner.lists_reuse()
     }
 
+    fn compares_risk(&self) -> bool {
+        self.inner.compares_risk()
+    }
+
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
         self.call(self.inner.revocation_changes(since, now)).await
     }

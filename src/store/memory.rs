@@ -174,6 +174,11 @@ impl SessionStore for MemoryStore {
         Ok(out)
     }
 
+    /// [`decide`] compares the risk fingerprint.
+    fn compares_risk(&self) -> bool {
+        true
+    }
+
     fn lists_reuse(&self) -> bool {
         true
     }

@@ -59,7 +59,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The session, active or ended, if the store still holds it.
     fn load(&self, sid: SessionId) -> impl Future<Output = Result<Option<Session>>> + Send;
 
-    /// Apply [`decide`] to the stored session and write the result, atomically. `None` when
+    /// Apply [`decide`] to the stored session and write the result, atomically (every rule,
+    /// the risk check of [`RotationRules::risk`] included, when the store
+    /// [`compares_risk`](SessionStore::compares_risk)). `None` when
     /// the store holds no such session. On [`Rotation::Reuse`], a store whose
     /// [`SessionStore::lists_reuse`] is `true` also appends the session to the revocation log
     /// (until [`RotationRules::list_reuse_until`], when not 0) in the same atomic step.
@@ -103,6 +105,16 @@ pub trait SessionStore: Send + Sync + 'static {
     /// the same atomic step as its revocation; otherwise (the default) the issuer appends it
     /// with a second call, which can fail on its own.
     fn lists_reuse(&self) -> bool {
+        false
+    }
+
+    /// `true` when [`SessionStore::rotate`] applies the risk check of
+    /// [`RotationRules::risk`] (answering [`Rotation::ContextChanged`] and changing nothing
+    /// when the session's fingerprint does not admit the presented one), as [`decide`] does:
+    /// then a refresh with the risk policy on is one call. Otherwise (the default, and the
+    /// safe answer for a store written before the rule existed) the issuer never sets
+    /// `risk`: it loads the session and asks its policy first, then rotates.
+    fn compares_risk(&self) -> bool {
         false
     }
 
@@ -189,6 +201,9 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     }
     fn lists_reuse(&self) -> bool {
         (**self).lists_reuse()
+    }
+    fn compares_risk(&self) -> bool {
+        (**self).compares_risk()
     }
     fn revocation_changes(
         &self,

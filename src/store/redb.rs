@@ -348,6 +348,11 @@ impl SessionStore for RedbStore {
         .await
     }
 
+    /// [`decide`] compares the risk fingerprint.
+    fn compares_risk(&self) -> bool {
+        true
+    }
+
     fn lists_reuse(&self) -> bool {
         true
     }

@@ -12,7 +12,11 @@
 //! Rolling upgrades may deploy before they migrate: on a schema from before migration 4 (no
 //! `dpop_jkt` column) every refresh takes the locked path, which reads the binding from the
 //! body, and unbound logins work; a DPoP-bound login needs migration 4 (it fails with a store
-//! error until then). Run [`PgStore::migrate`] to get the one-statement path back.
+//! error until then). The same holds for migration 6 (the risk fingerprint's `risk_print`
+//! column): before it, every refresh takes the locked path, and a session created then keeps
+//! its fingerprint in the body only, so its refreshes stay on the locked path after the
+//! migration too (correct, one transaction slower). Run [`PgStore::migrate`] to get the
+//! one-statement path back.
 
 use std::time::Duration;
 
@@ -115,7 +119,7 @@ fn from_row(row: &Row) -> Result<Session> {
 pub struct PgStore {
     pool: Pool,
     /// Until when refreshes skip the one-statement path, after it found a schema from before
-    /// migration 4 (retried every minute, so a `migrate` by another instance is picked up).
+    /// migration 4 or 6 (retried every minute, so a `migrate` by another instance is picked up).
     legacy_until: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
@@ -207,7 +211,7 @@ impl PgStore {
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) => {
                 tracing::warn!(
                     target: "tidepass::store",
-                    "postgres schema predates migration 6: refreshes take the locked path \
+                    "postgres schema predates migration 4 or 6: refreshes take the locked path \
                      until PgStore::migrate runs (checked again in a minute)"
                 );
                 if let Ok(mut until) = self.legacy_until.lock() {
@@ -546,6 +550,12 @@ impl SessionStore for PgStore {
         .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// [`decide`] compares the risk fingerprint, and the one-statement rotation does (the
+    /// `risk_print` column).
+    fn compares_risk(&self) -> bool {
+        true
     }
 
     fn lists_reuse(&self) -> bool {

@@ -275,6 +275,11 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
         self.fetch(&sid).await
     }
 
+    /// The rotation script compares the risk fingerprint (its code 9).
+    fn compares_risk(&self) -> bool {
+        true
+    }
+
     async fn rotate(
         &self,
         sid: SessionId,

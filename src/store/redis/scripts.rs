@@ -28,7 +28,7 @@ if f[6] ~= '' or now >= math.min(idle_exp, abs) then
   code = 5
 elseif bound and f[8] ~= ARGV[10] then
   code = 8
-elseif ARGV[11] ~= '' and f[9] ~= '0' and f[9] ~= ARGV[11] then
+elseif ARGV[11] ~= '' and ARGV[11] ~= '0' and f[9] ~= '0' and f[9] ~= ARGV[11] then
   code = 9
 elseif presented == gen and not settling then
   rotate_from(gen)
