@@ -186,7 +186,17 @@ async fn main() {
     };
     std::thread::sleep(Duration::from_millis(300));
     let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
-    let pg_url = "postgres://postgres@127.0.0.1:5432/test".to_owned();
+    // PostgreSQL tables in a schema of this run's own, dropped at the end.
+    let pg_admin = "postgres://postgres@127.0.0.1:5432/test";
+    let (pg, conn) = tokio_postgres::connect(pg_admin, tokio_postgres::NoTls)
+        .await
+        .expect("postgres");
+    tokio::spawn(conn);
+    let schema = format!("tp_http_load_{}", std::process::id());
+    pg.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("schema");
+    let pg_url = format!("{pg_admin}?options=-c%20search_path%3D{schema}");
 
     println!(
         "| store | clients | HTTP refreshes/s | p50 | p99 | non-200 | library refreshes/s | HTTP / library |"
@@ -216,6 +226,10 @@ async fn main() {
                     &[
                         "--listen",
                         "127.0.0.1:0",
+                        // One issuer whatever the port: each run's services share the store's
+                        // key ring (a ring belongs to one issuer).
+                        "--issuer",
+                        "https://auth.bench.example",
                         "--data",
                         &data_s,
                         "--store",
@@ -261,6 +275,9 @@ async fn main() {
         }
     }
 
+    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop schema");
     if std::env::var_os("LOAD_REFRESH_ONLY").is_some() {
         drop(redis);
         let _ = std::fs::remove_dir_all(&dir);

@@ -9,6 +9,9 @@
 //!   `postgres` process's, plus what the postmaster collected from backends that exited),
 //!   divided by the refreshes; beside it, the same for a bare `UPDATE … RETURNING *` by primary
 //!   key on a table of the sessions table's shape and indexes, by `pgbench -M prepared -c 32`;
+//! - with `STORE_COST_SIMPLEJWT=PATH/bin/gunicorn` (a virtualenv with
+//!   `benches/simplejwt/requirements.txt`), djangorestframework-simplejwt with rotation and
+//!   its blacklist on the same PostgreSQL, in five gunicorn setups;
 //! - 1 and 3 instances of the service on one store (Redis, PostgreSQL), the clients' requests
 //!   spread over the instances in turn as a load balancer does.
 //!
@@ -43,6 +46,18 @@ fn run_secs() -> Duration {
             .and_then(|s| s.parse().ok())
             .unwrap_or(8),
     )
+}
+
+/// CPU seconds process `pid` has used (user and system).
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // After the command: state is f[0], utime f[11], stime f[12].
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
 }
 
 /// CPU seconds the PostgreSQL server has used: every live `postgres` process's user and
@@ -83,9 +98,24 @@ fn pg_cpu() -> f64 {
     ticks as f64 / tick
 }
 
+/// Which service answers: tidepass's example, or the simplejwt peer (its own paths and fields).
+#[derive(Clone, Copy, PartialEq)]
+enum Peer {
+    Tidepass,
+    SimpleJwt,
+}
+
 /// `CLIENTS` chains refreshing over HTTP for the run, request k of client i going to
 /// instance (i + k) mod n. Returns the stats and the count of non-200 answers.
 async fn refreshes(urls: &[String]) -> (Stats, u64) {
+    refreshes_of(Peer::Tidepass, urls).await
+}
+
+async fn refreshes_of(peer: Peer, urls: &[String]) -> (Stats, u64) {
+    let (login, field) = match peer {
+        Peer::Tidepass => ("login", "refresh_token"),
+        Peer::SimpleJwt => ("token", "refresh"),
+    };
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
         .user_agent("bench-app/1.0 (load)")
@@ -95,7 +125,7 @@ async fn refreshes(urls: &[String]) -> (Stats, u64) {
     for i in 0..CLIENTS {
         let url = &urls[i % urls.len()];
         let pair: serde_json::Value = http
-            .post(format!("{url}/login"))
+            .post(format!("{url}/{login}"))
             .json(&serde_json::json!({"username": "alice", "password": "s3cret"}))
             .send()
             .await
@@ -103,7 +133,7 @@ async fn refreshes(urls: &[String]) -> (Stats, u64) {
             .json()
             .await
             .expect("pair");
-        let token = pair["refresh_token"].as_str().expect("token").to_owned();
+        let token = pair[field].as_str().expect("token").to_owned();
         chains.push(tokio::sync::Mutex::new((token, i)));
     }
     let (chains, urls) = (Arc::new(chains), Arc::new(urls.to_vec()));
@@ -116,16 +146,21 @@ async fn refreshes(urls: &[String]) -> (Stats, u64) {
             let mut chain = chain.lock().await;
             chain.1 += 1;
             let url = &urls[chain.1 % urls.len()];
-            let r = http
-                .post(format!("{url}/token"))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", &chain.0)])
-                .send()
-                .await;
+            let r = match peer {
+                Peer::Tidepass => http
+                    .post(format!("{url}/token"))
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &chain.0)]),
+                Peer::SimpleJwt => http
+                    .post(format!("{url}/refresh"))
+                    .json(&serde_json::json!({ "refresh": chain.0 })),
+            }
+            .send()
+            .await;
             let token = match r {
                 Ok(r) if r.status() == 200 => r.json::<serde_json::Value>().await.ok(),
                 _ => None,
             };
-            match token.as_ref().and_then(|v| v["refresh_token"].as_str()) {
+            match token.as_ref().and_then(|v| v[field].as_str()) {
                 Some(t) => chain.0 = t.to_owned(),
                 None => {
                     bad.fetch_add(1, Ordering::Relaxed);
@@ -144,6 +179,9 @@ fn start(bin: &std::path::Path, store: &str, data: &std::path::Path) -> Proc {
         [
             "--listen",
             "127.0.0.1:0",
+            // One issuer whatever the port: instances (and builds) share the store's key ring.
+            "--issuer",
+            "https://auth.bench.example",
             "--data",
             data.to_str().expect("utf8"),
             "--store",
@@ -157,8 +195,9 @@ fn start(bin: &std::path::Path, store: &str, data: &std::path::Path) -> Proc {
 }
 
 /// A table of the sessions table's shape, indexes and fill factor, with `rows` rows, in a
-/// schema of its own; the pgbench script that updates one row by primary key, returning it.
-async fn bare_table(pg: &tokio_postgres::Client, rows: u32) -> std::path::PathBuf {
+/// schema of its own; the pgbench script in which each client updates its own row by primary
+/// key, returning it (as each HTTP client rotates its own session).
+async fn bare_table(pg: &tokio_postgres::Client, rows: usize) -> std::path::PathBuf {
     pg.batch_execute(&format!(
         "DROP SCHEMA IF EXISTS tp_bare CASCADE; CREATE SCHEMA tp_bare;
          CREATE TABLE tp_bare.s (
@@ -171,25 +210,25 @@ async fn bare_table(pg: &tokio_postgres::Client, rows: u32) -> std::path::PathBu
          ) WITH (fillfactor = 80);
          CREATE INDEX ON tp_bare.s (subject, created_at);
          CREATE INDEX ON tp_bare.s (ends_at);
-         INSERT INTO tp_bare.s SELECT int8send(i), 'alice', 1, 1, 1, 1, 1, 0, 99, 99, NULL,
-             NULL, 99, json_build_object('sid', encode(int8send(i), 'base64'),
+         INSERT INTO tp_bare.s SELECT int8send(i::bigint), 'alice', 1, 1, 1, 1, 1, 0, 99, 99, NULL,
+             NULL, 99, json_build_object('sid', encode(int8send(i::bigint), 'base64'),
                  'subject', 'alice', 'scope', 'read write', 'claims', json_build_object(),
                  'context', json_build_object('user_agent', 'bench-app/1.0 (load)',
                      'ip', '127.0.0.1'), 'assurance', 1, 'auth_time', 1), NULL, 1
-             FROM generate_series(1, {rows}) i;
-         VACUUM ANALYZE tp_bare.s;"
+             FROM generate_series(1, {rows}) i;"
     ))
     .await
     .expect("bare table");
+    pg.batch_execute("VACUUM ANALYZE tp_bare.s")
+        .await
+        .expect("vacuum");
     let script = std::env::temp_dir().join(format!("tp-bare-{}.sql", std::process::id()));
     std::fs::write(
         &script,
-        format!(
-            "\\set id random(1, {rows})\n\
-             UPDATE tp_bare.s SET generation = generation + 1, secret_id = 1, \
-             rotated_at = rotated_at + 1, last_used_at = last_used_at + 1, grace_replays = 0, \
-             idle_expires_at = idle_expires_at + 1 WHERE sid = int8send(:id::bigint) RETURNING *;\n"
-        ),
+        "UPDATE tp_bare.s SET generation = generation + 1, secret_id = 1, \
+         rotated_at = rotated_at + 1, last_used_at = last_used_at + 1, grace_replays = 0, \
+         idle_expires_at = idle_expires_at + 1 \
+         WHERE sid = int8send(:client_id + 1) RETURNING *;\n",
     )
     .expect("script");
     script
@@ -221,6 +260,71 @@ fn pgbench(script: &std::path::Path) -> (f64, f64) {
     (done / run_secs().as_secs_f64(), cpu * 1e6 / done)
 }
 
+/// djangorestframework-simplejwt (rotation and blacklist) on the same PostgreSQL, under
+/// gunicorn from `gunicorn`'s virtualenv (`pip install -r benches/simplejwt/requirements.txt`),
+/// in several worker setups; one row each.
+async fn simplejwt(gunicorn: &std::path::Path, pg: &tokio_postgres::Client) {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/simplejwt");
+    let schema = format!("tp_simplejwt_{}", std::process::id());
+    let python = gunicorn.with_file_name("python");
+    let setup = std::process::Command::new(&python)
+        .arg("peer.py")
+        .arg("setup")
+        .current_dir(&here)
+        .env("SJ_SCHEMA", &schema)
+        .status()
+        .expect("python");
+    assert!(setup.success(), "simplejwt setup");
+    for (name, args) in [
+        ("2 sync workers", &["-w", "2"][..]),
+        ("3 sync workers", &["-w", "3"][..]),
+        ("5 sync workers", &["-w", "5"][..]),
+        ("9 sync workers", &["-w", "9"][..]),
+        ("3 workers x 8 threads", &["-w", "3", "--threads", "8"][..]),
+    ] {
+        let port = free_port();
+        let mut server = std::process::Command::new(gunicorn)
+            .args(["-b", &format!("127.0.0.1:{port}"), "-k"])
+            .arg(if args.len() > 2 { "gthread" } else { "sync" })
+            .args(args)
+            .arg("peer:application")
+            .current_dir(&here)
+            .env("SJ_SCHEMA", &schema)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("gunicorn");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "gunicorn did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_secs(1)); // its workers booting
+        let cpu = pg_cpu();
+        let (mut s, bad) =
+            refreshes_of(Peer::SimpleJwt, &[format!("http://127.0.0.1:{port}")]).await;
+        let cpu = pg_cpu() - cpu;
+        // SIGTERM: the master stops its workers (SIGKILL would orphan them).
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &server.id().to_string()])
+            .status();
+        let _ = server.wait();
+        println!(
+            "| simplejwt, {name} | postgres | {:.0} | {:.0} µs | {:.0} µs | {bad} | | | {:.0} µs |",
+            s.rate(),
+            s.quantile(0.5).as_secs_f64() * 1e6,
+            s.quantile(0.99).as_secs_f64() * 1e6,
+            cpu * 1e6 / s.ops.max(1) as f64,
+        );
+    }
+    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop");
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let dir = std::env::temp_dir().join(format!("tidepass-store-cost-{}", std::process::id()));
@@ -237,7 +341,18 @@ async fn main() {
     };
     std::thread::sleep(Duration::from_millis(300));
     let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
-    let pg_url = "postgres://postgres@127.0.0.1:5432/test".to_owned();
+    // The services' tables in a schema of this run's own (dropped at the end): each run
+    // starts on an empty store, and leaves the shared server as it found it.
+    let pg_admin = "postgres://postgres@127.0.0.1:5432/test";
+    let (pg, conn) = tokio_postgres::connect(pg_admin, tokio_postgres::NoTls)
+        .await
+        .expect("postgres");
+    tokio::spawn(conn);
+    let schema = format!("tp_cost_{}", std::process::id());
+    pg.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("schema");
+    let pg_url = format!("{pg_admin}?options=-c%20search_path%3D{schema}");
     let current = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/release/examples/auth_service");
     let mut builds = vec![("this build", current.clone())];
@@ -246,9 +361,9 @@ async fn main() {
     }
 
     println!(
-        "| build | store | refreshes/s | p50 | p99 | non-200 | ÷ memory | PostgreSQL CPU per refresh |"
+        "| build | store | refreshes/s | p50 | p99 | non-200 | ÷ memory | service CPU per refresh | store server CPU per refresh |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (name, bin) in &builds {
         let mut memory = 0.0;
         for store in ["memory", "redis", "postgres"] {
@@ -258,41 +373,49 @@ async fn main() {
                 _ => &pg_url,
             };
             let svc = start(bin, url, &dir.join(format!("{name}-{store}")));
-            let cpu = pg_cpu();
+            let server = || match store {
+                "redis" => cpu_of(redis.child.id()),
+                "postgres" => pg_cpu(),
+                _ => 0.0,
+            };
+            let (cpu, svc_cpu) = (server(), cpu_of(svc.child.id()));
             let (mut s, bad) = refreshes(std::slice::from_ref(&svc.url)).await;
-            let cpu = pg_cpu() - cpu;
+            let (cpu, svc_cpu) = (server() - cpu, cpu_of(svc.child.id()) - svc_cpu);
             drop(svc);
             if store == "memory" {
                 memory = s.rate();
             }
-            let pg = if store == "postgres" {
-                format!("{:.0} µs", cpu * 1e6 / s.ops as f64)
-            } else {
+            let ops = s.ops as f64;
+            let per = |cpu: f64| format!("{:.0} µs", cpu * 1e6 / ops);
+            let store_cpu = if store == "memory" {
                 String::new()
+            } else {
+                per(cpu)
             };
             println!(
-                "| {name} | {store} | {:.0} | {:.0} µs | {:.0} µs | {bad} | {:.0}% | {pg} |",
+                "| {name} | {store} | {:.0} | {:.0} µs | {:.0} µs | {bad} | {:.0}% | {} | {store_cpu} |",
                 s.rate(),
                 s.quantile(0.5).as_secs_f64() * 1e6,
                 s.quantile(0.99).as_secs_f64() * 1e6,
                 100.0 * s.rate() / memory,
+                per(svc_cpu),
             );
         }
     }
 
-    let (pg, conn) = tokio_postgres::connect(&pg_url, tokio_postgres::NoTls)
-        .await
-        .expect("postgres");
-    tokio::spawn(conn);
-    let script = bare_table(&pg, 100_000).await;
+    let script = bare_table(&pg, CLIENTS).await;
     let (tps, us) = pgbench(&script);
     println!(
-        "| bare UPDATE … RETURNING * (pgbench -M prepared -c 32) | postgres | {tps:.0} | | | | | {us:.0} µs |"
+        "| bare UPDATE … RETURNING * (pgbench -M prepared -c 32) | postgres | {tps:.0} | | | | | | {us:.0} µs |"
     );
     pg.batch_execute("DROP SCHEMA tp_bare CASCADE")
         .await
         .expect("drop");
     let _ = std::fs::remove_file(script);
+
+    if let Some(gunicorn) = std::env::var_os("STORE_COST_SIMPLEJWT") {
+        simplejwt(std::path::Path::new(&gunicorn), &pg).await;
+    }
 
     println!();
     println!("| store | instances | refreshes/s | p50 | p99 | non-200 | ÷ one instance |");
@@ -319,5 +442,8 @@ async fn main() {
         }
     }
     drop(redis);
+    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop schema");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -230,7 +230,17 @@ async fn main() {
     };
     std::thread::sleep(Duration::from_millis(300));
     let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
-    let pg_url = "postgres://postgres@127.0.0.1:5432/test".to_owned();
+    // PostgreSQL tables in a schema of this run's own, dropped at the end.
+    let pg_admin = "postgres://postgres@127.0.0.1:5432/test";
+    let (pg, conn) = tokio_postgres::connect(pg_admin, tokio_postgres::NoTls)
+        .await
+        .expect("postgres");
+    tokio::spawn(conn);
+    let schema = format!("tp_storm_{}", std::process::id());
+    pg.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("schema");
+    let pg_url = format!("{pg_admin}?options=-c%20search_path%3D{schema}");
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/release/examples/auth_service");
 
@@ -275,6 +285,9 @@ async fn main() {
                 [
                     "--listen",
                     "127.0.0.1:0",
+                    // One issuer whatever the port: the services share the store's key ring.
+                    "--issuer",
+                    "https://auth.bench.example",
                     "--data",
                     data.to_str().expect("utf8"),
                     "--store",
@@ -288,5 +301,8 @@ async fn main() {
         }
     }
     drop(redis);
+    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop schema");
     let _ = std::fs::remove_dir_all(&dir);
 }
