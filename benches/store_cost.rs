@@ -108,10 +108,28 @@ enum Peer {
 /// `CLIENTS` chains refreshing over HTTP for the run, request k of client i going to
 /// instance (i + k) mod n. Returns the stats and the count of non-200 answers.
 async fn refreshes(urls: &[String]) -> (Stats, u64) {
-    refreshes_of(Peer::Tidepass, urls).await
+    let (stats, bad, ()) = refreshes_counting(urls, || async {}).await;
+    (stats, bad)
 }
 
 async fn refreshes_of(peer: Peer, urls: &[String]) -> (Stats, u64) {
+    let (stats, bad, ()) = run_chains(peer, urls, || async {}).await;
+    (stats, bad)
+}
+
+/// [`refreshes`], and what `mark` returns between the logins and the measured run.
+async fn refreshes_counting<T, F: std::future::Future<Output = T>>(
+    urls: &[String],
+    mark: impl FnOnce() -> F,
+) -> (Stats, u64, T) {
+    run_chains(Peer::Tidepass, urls, mark).await
+}
+
+async fn run_chains<T, F: std::future::Future<Output = T>>(
+    peer: Peer,
+    urls: &[String],
+    mark: impl FnOnce() -> F,
+) -> (Stats, u64, T) {
     let (login, field) = match peer {
         Peer::Tidepass => ("login", "refresh_token"),
         Peer::SimpleJwt => ("token", "refresh"),
@@ -137,6 +155,7 @@ async fn refreshes_of(peer: Peer, urls: &[String]) -> (Stats, u64) {
         chains.push(tokio::sync::Mutex::new((token, i)));
     }
     let (chains, urls) = (Arc::new(chains), Arc::new(urls.to_vec()));
+    let marked = mark().await;
     let bad = Arc::new(AtomicU64::new(0));
     let b = bad.clone();
     let stats = load(CLIENTS, run_secs(), move |i| {
@@ -169,7 +188,7 @@ async fn refreshes_of(peer: Peer, urls: &[String]) -> (Stats, u64) {
         }
     })
     .await;
-    (stats, bad.load(Ordering::Relaxed))
+    (stats, bad.load(Ordering::Relaxed), marked)
 }
 
 fn start(bin: &std::path::Path, store: &str, data: &std::path::Path) -> Proc {
@@ -364,7 +383,8 @@ async fn main() {
         "| build | store | refreshes/s | p50 | p99 | non-200 | ÷ memory | service CPU per refresh | store server CPU per refresh |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for (name, bin) in &builds {
+    let only_instances = std::env::var("STORE_COST_ONLY").is_ok_and(|v| v == "instances");
+    for (name, bin) in builds.iter().filter(|_| !only_instances) {
         let mut memory = 0.0;
         for store in ["memory", "redis", "postgres"] {
             let url = match store {
@@ -403,7 +423,20 @@ async fn main() {
         }
     }
 
-    let script = bare_table(&pg, CLIENTS).await;
+    if !only_instances {
+        bare_and_peer(&pg).await;
+    }
+    instances(&pg, &current, &redis, &redis_url, &pg_url, &dir).await;
+    drop(redis);
+    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop schema");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The bare `UPDATE`'s row, and simplejwt's when asked for.
+async fn bare_and_peer(pg: &tokio_postgres::Client) {
+    let script = bare_table(pg, CLIENTS).await;
     let (tps, us) = pgbench(&script);
     println!(
         "| bare UPDATE … RETURNING * (pgbench -M prepared -c 32) | postgres | {tps:.0} | | | | | | {us:.0} µs |"
@@ -414,36 +447,72 @@ async fn main() {
     let _ = std::fs::remove_file(script);
 
     if let Some(gunicorn) = std::env::var_os("STORE_COST_SIMPLEJWT") {
-        simplejwt(std::path::Path::new(&gunicorn), &pg).await;
+        simplejwt(std::path::Path::new(&gunicorn), pg).await;
     }
+}
 
+/// 1 and 3 instances of the example on one store (Redis, PostgreSQL).
+async fn instances(
+    pg: &tokio_postgres::Client,
+    current: &std::path::Path,
+    redis: &Proc,
+    redis_url: &str,
+    pg_url: &str,
+    dir: &std::path::Path,
+) {
     println!();
-    println!("| store | instances | refreshes/s | p50 | p99 | non-200 | ÷ one instance |");
-    println!("|---|---|---|---|---|---|---|");
-    for (store, url) in [("redis", &redis_url), ("postgres", &pg_url)] {
+    println!(
+        "| store | instances | refreshes/s | p50 | p99 | non-200 | ÷ one instance | services' CPU per refresh | store server CPU per refresh | PostgreSQL transactions per refresh |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    // Committed transactions in the database, as the server counts them (a backend reports
+    // its counts when it exits, at the latest).
+    let commits = || async {
+        pg.query_one(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .expect("pg_stat_database")
+        .get::<_, i64>(0) as f64
+    };
+    for (store, url) in [("redis", redis_url), ("postgres", pg_url)] {
         let mut one = 0.0;
         for n in [1, 3] {
             let services: Vec<Proc> = (0..n)
-                .map(|i| start(&current, url, &dir.join(format!("{store}-{n}-{i}"))))
+                .map(|i| start(current, url, &dir.join(format!("{store}-{n}-{i}"))))
                 .collect();
             let urls: Vec<String> = services.iter().map(|s| s.url.clone()).collect();
-            let (mut s, bad) = refreshes(&urls).await;
+            let server = || match store {
+                "redis" => cpu_of(redis.child.id()),
+                _ => pg_cpu(),
+            };
+            let services_cpu = || services.iter().map(|p| cpu_of(p.child.id())).sum::<f64>();
+            let (cpu, svc_cpu) = (server(), services_cpu());
+            // The logins commit too: counted from after them.
+            let (mut s, bad, before) = refreshes_counting(&urls, commits).await;
+            let (cpu, svc_cpu) = (server() - cpu, services_cpu() - svc_cpu);
             drop(services);
+            let ops = s.ops as f64;
+            let xacts = if store == "postgres" {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                // Less one: the statistics query's own transaction.
+                format!("{:.2}", (commits().await - before - 1.0) / ops)
+            } else {
+                String::new()
+            };
             if n == 1 {
                 one = s.rate();
             }
             println!(
-                "| {store} | {n} | {:.0} | {:.0} µs | {:.0} µs | {bad} | {:.0}% |",
+                "| {store} | {n} | {:.0} | {:.0} µs | {:.0} µs | {bad} | {:.0}% | {:.0} µs | {:.0} µs | {xacts} |",
                 s.rate(),
                 s.quantile(0.5).as_secs_f64() * 1e6,
                 s.quantile(0.99).as_secs_f64() * 1e6,
                 100.0 * s.rate() / one,
+                svc_cpu * 1e6 / ops,
+                cpu * 1e6 / ops,
             );
         }
     }
-    drop(redis);
-    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .expect("drop schema");
-    let _ = std::fs::remove_dir_all(&dir);
 }
