@@ -293,6 +293,9 @@
 //! - `metrics`: counters and histograms through the `metrics` facade
 //!   (`issuer::events::MetricsSink`).
 //! - `cli`: the `tidepass` command-line tool (keygen, jwks, mint, verify, inspect).
+//! - `status-list`: `revocation::status_list`, the IETF Token Status List's format (the list,
+//!   its ZLIB encoding, the `status` claim, the signed Status List Token), ZLIB on miniz_oxide.
+//!   The issuer does not allocate entries or publish lists yet.
 //! - `aws-lc-rs`: tidepass's cryptography on aws-lc-rs instead of ring. One backend per build:
 //!   with the feature, no signature, verification, HMAC, hash or random byte of tidepass's goes
 //!   through ring (ring stays a compiled dependency, and the TLS features keep rustls on ring).

@@ -234,7 +234,9 @@ pub trait RiskPolicy: Send + Sync + 'static {
     /// The contract: whenever `fingerprint(stored)` and `fingerprint(presented)` are both
     /// `Some` and [admit](RiskFingerprint::admits) each other, `assess(stored, presented)` is
     /// [`RiskDecision::Allow`]. Return [`RiskFingerprint::ANY`] for a context the policy
-    /// allows against anything (for [`DefaultRisk`], one without a `User-Agent`). Derive it
+    /// allows against anything (for [`DefaultRisk`], one without a `User-Agent`): a refresh
+    /// presenting it is never checked, so `assess(stored, presented)` must then be `Allow`
+    /// for every stored context, also one whose fingerprint is `None`. Derive it
     /// with [`RiskFingerprint::of`] from the compared parts and a version of your rules: the
     /// fingerprint is stored with each session at login, so rules that change must change it
     /// (an old session's fingerprint then no longer matches, and the full policy decides).

@@ -29,6 +29,9 @@ mod codec;
 mod list;
 mod log;
 mod signed;
+#[cfg(feature = "status-list")]
+#[cfg_attr(docsrs, doc(cfg(feature = "status-list")))]
+pub mod status_list;
 mod sync;
 
 pub use codec::MAX_ENCODED;

@@ -542,6 +542,7 @@ pub fn decide(current: &Session, presented: u64, rules: &RotationRules) -> Rotat
     // The risk check rides the rotation: a context the stored fingerprint does not admit goes
     // to the issuer's policy before any rule that could change the session.
     if let Some(presented_print) = rules.risk
+        && presented_print != RiskFingerprint::ANY
         && !current
             .risk_fingerprint
             .is_some_and(|stored| stored.admits(presented_print))

@@ -37,6 +37,8 @@ mod rotation;
 mod round_trips;
 #[cfg(all(feature = "server", feature = "guard", feature = "client"))]
 mod side_doors;
+#[cfg(feature = "status-list")]
+mod status_list;
 mod stores;
 mod tls;
 #[cfg(all(feature = "tower", feature = "axum"))]

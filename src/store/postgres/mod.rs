@@ -197,7 +197,7 @@ impl PgStore {
                      WHERE sid = $1 AND generation = $2 AND revoked_reason IS NULL
                        AND $4 < LEAST(idle_expires_at, absolute_expires_at)
                        AND (dpop_jkt IS NULL OR dpop_jkt = $6)
-                       AND ($7::bigint IS NULL OR risk_print = 0 OR risk_print = $7)
+                       AND ($7::bigint IS NULL OR $7 = 0 OR risk_print = 0 OR risk_print = $7)
                      RETURNING ",
                 columns!()
             ))
@@ -372,7 +372,7 @@ impl SessionStore for PgStore {
         // The risk fingerprint's column, if the schema has it yet: a rolling upgrade that
         // deploys before it migrates writes the session without it (the body holds it, and
         // its refreshes take the locked path, which reads the body).
-        if s.risk_fingerprint.is_some() {
+        if s.risk_fingerprint.is_some() && self.fast_path_ok() {
             match insert(&client, s, true).await {
                 Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) => {}
                 done => return done.map(|_| ()).map_err(store_err),

@@ -1,0 +1,175 @@
+//! The IETF Token Status List: the draft's own examples as test vectors (decoded by our
+//! decoder, the signed example verified with its published key), and our encoder's output
+//! read back.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use tidepass::ErrorKind;
+use tidepass::keys::{Algorithm, SigningKey, VerifyingKeys};
+use tidepass::revocation::status_list::{Bits, Status, StatusList, token};
+
+fn vectors() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/status_list/draft_examples.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("vectors")).expect("json")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every example list decodes to the entries the draft's generator set, and to nothing else.
+#[test]
+fn the_drafts_lists_decode() {
+    let v = vectors();
+    let lists = v["lists"].as_array().expect("lists");
+    assert_eq!(lists.len(), 6);
+    for l in lists {
+        let name = l["name"].as_str().expect("name");
+        let bits = u8::try_from(l["bits"].as_u64().expect("bits")).expect("u8");
+        let list = StatusList::decode(bits, l["lst"].as_str().expect("lst")).expect(name);
+        let entries = usize::try_from(l["entries"].as_u64().expect("entries")).expect("usize");
+        assert_eq!(list.len(), entries, "{name}");
+        if let Some(want) = l["expect_bytes"].as_str() {
+            assert_eq!(hex(list.as_bytes()), want, "{name}");
+        }
+        let set: BTreeMap<usize, u8> = l["statuses"]
+            .as_object()
+            .expect("statuses")
+            .iter()
+            .map(|(k, v)| (k.parse().expect("idx"), v.as_u64().expect("v") as u8))
+            .collect();
+        for idx in 0..list.len() {
+            let want = set.get(&idx).copied().unwrap_or(0);
+            if bits == 8 {
+                continue; // 256 entries at random indices (seed 42): checked by count below
+            }
+            assert_eq!(list.get(idx), Some(Status(want)), "{name}: entry {idx}");
+        }
+        if bits == 8 {
+            let nonzero = (0..list.len())
+                .filter(|&i| list.get(i) != Some(Status::VALID))
+                .count();
+            // 256 random indices, one of them given 0, a few hit twice.
+            assert!(
+                (240..=255).contains(&nonzero),
+                "{name}: {nonzero} entries set"
+            );
+        }
+        assert_eq!(list.get(list.len()), None, "{name}: past the end");
+    }
+}
+
+/// The draft's signed example verifies with the example key, and says what its list says.
+#[test]
+fn the_drafts_token_verifies() {
+    let v = vectors();
+    let t = &v["token"];
+    let keys = VerifyingKeys::from_jwks(&t["jwks"].to_string()).expect("jwks");
+    let jwt = t["jwt"].as_str().expect("jwt");
+    let uri = t["uri"].as_str().expect("uri");
+    let now = t["now"].as_u64().expect("now");
+    let verified = token::verify(jwt, &keys, uri, now + 1).expect("verifies");
+    assert_eq!(
+        hex(verified.list.as_bytes()),
+        t["expect_bytes"].as_str().expect("bytes")
+    );
+    assert_eq!(verified.ttl, Some(43200));
+    // Another list's URI, a tampered payload, a wrong key: refused.
+    let kind = |r: tidepass::Result<token::VerifiedStatusList>| r.expect_err("refused").kind();
+    assert_eq!(
+        kind(token::verify(
+            jwt,
+            &keys,
+            "https://example.com/statuslists/2",
+            now
+        )),
+        ErrorKind::InvalidIssuer
+    );
+    let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+    parts[1] = parts[1].replacen('e', "f", 1);
+    assert!(token::verify(&parts.join("."), &keys, uri, now).is_err());
+    let other = SigningKey::generate(Algorithm::ES256).expect("key");
+    let other_keys = VerifyingKeys::from_keys([other.verifying_key()]).expect("keys");
+    assert!(token::verify(jwt, &other_keys, uri, now).is_err());
+    assert_eq!(
+        kind(token::verify(jwt, &keys, uri, 2_291_720_170)),
+        ErrorKind::Expired
+    );
+}
+
+/// Our encoder's lists decode to what was set, for every width, at a million entries.
+#[test]
+fn our_lists_round_trip() {
+    for bits in [Bits::One, Bits::Two, Bits::Four, Bits::Eight] {
+        let mut list = StatusList::new(bits, 1 << 20).expect("list");
+        let max = (1u16 << bits.get()) - 1;
+        let mut want = BTreeMap::new();
+        for k in 0..2000usize {
+            let idx = k.wrapping_mul(2_654_435_761) % (1 << 20);
+            let status = Status(u8::try_from(1 + k % usize::from(max)).expect("fits"));
+            list.set(idx, status).expect("set");
+            want.insert(idx, status);
+        }
+        let encoded = list.encode().expect("encode");
+        assert_eq!(encoded.bits, bits.get());
+        let back = StatusList::decode(encoded.bits, &encoded.lst).expect("decode");
+        assert_eq!(back, list);
+        for (idx, status) in want {
+            assert_eq!(back.get(idx), Some(status));
+        }
+    }
+}
+
+/// A token we sign verifies against our JWKS, carries the draft's claims, and refuses tampering
+/// and the wrong `typ`.
+#[test]
+fn our_tokens_verify_and_refuse_tampering() {
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
+    let mut list = StatusList::new(Bits::One, 1 << 16).expect("list");
+    list.set(12345, Status::INVALID).expect("set");
+    let uri = "https://auth.example/statuslists/3";
+    let jwt = token::sign(&key, uri, &list, 1_800_000_000, 1_800_003_600, 300).expect("sign");
+    let header: Value = serde_json::from_slice(&base64_url(jwt.split('.').next().expect("header")))
+        .expect("header json");
+    assert_eq!(header["typ"], "statuslist+jwt");
+    let claims: Value =
+        serde_json::from_slice(&base64_url(jwt.split('.').nth(1).expect("claims"))).expect("json");
+    assert_eq!(claims["sub"], uri);
+    assert_eq!(claims["ttl"], 300);
+    assert_eq!(claims["status_list"]["bits"], 1);
+    let v = token::verify(&jwt, &keys, uri, 1_800_000_100).expect("verifies");
+    assert_eq!(v.list.get(12345), Some(Status::INVALID));
+    assert_eq!(v.list.get(12344), Some(Status::VALID));
+    // An access token is not a status list token.
+    let minter = tidepass::Minter::new(key, "https://auth.example", "api").expect("minter");
+    let at = minter.token("ada").mint_at(1_800_000_000).expect("mint");
+    assert_eq!(
+        token::verify(at.as_str(), &keys, uri, 1_800_000_100)
+            .expect_err("typ")
+            .kind(),
+        ErrorKind::InvalidType
+    );
+    assert!(
+        token::sign(
+            &SigningKey::generate(Algorithm::EdDSA).expect("k"),
+            uri,
+            &list,
+            5,
+            5,
+            1
+        )
+        .is_err()
+    );
+}
+
+fn base64_url(part: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url")
+}
