@@ -173,3 +173,122 @@ fn base64_url(part: &str) -> Vec<u8> {
         .decode(part)
         .expect("base64url")
 }
+
+/// Run `status_list_check.mjs MODE` with `input` on stdin: (exit code, stdout).
+fn node_check(node: &std::path::Path, dir: &str, mode: &str, input: &Value) -> (i32, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(node)
+        .current_dir(dir)
+        .args(["status_list_check.mjs", mode])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("node");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("node");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Checked by implementations nobody here wrote (npm, pinned in tests/data/js): panva/jose
+/// verifies our Status List Token against our JWKS and @sd-jwt/jwt-status-list reads our list
+/// (every width; the entries we set, and untouched ones); a tampered token is refused; and
+/// @sd-jwt's own encoder makes lists our decoder reads.
+#[test]
+fn independent_libraries_read_our_lists_and_we_read_theirs() {
+    let Some(node) = crate::common::tool("node") else {
+        return;
+    };
+    let Some(dir) = crate::common::js_dir("@sd-jwt/jwt-status-list") else {
+        return;
+    };
+    let key = SigningKey::generate(Algorithm::ES256).expect("key");
+    let jwks = VerifyingKeys::from_keys([key.verifying_key()])
+        .expect("keys")
+        .to_jwks();
+    let uri = "https://auth.example/statuslists/1";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    for bits in [Bits::One, Bits::Two, Bits::Four, Bits::Eight] {
+        let mut list = StatusList::new(bits, 100_000).expect("list");
+        let top = u8::try_from((1u16 << bits.get()) - 1).expect("fits");
+        let set = [(0usize, 1u8), (7, top), (4242, 1), (99_999, top)];
+        for (idx, status) in set {
+            list.set(idx, Status(status)).expect("set");
+        }
+        let jwt = token::sign(&key, uri, &list, now, now + 600, 60).expect("sign");
+        let mut expect: serde_json::Map<String, Value> = set
+            .iter()
+            .map(|(i, s)| (i.to_string(), (*s).into()))
+            .collect();
+        expect.insert("1".into(), 0.into());
+        expect.insert("50000".into(), 0.into());
+        let input = serde_json::json!({"jwt": jwt, "jwks": jwks, "uri": uri, "expect": expect});
+        let (code, out) = node_check(&node, dir, "verify", &input);
+        assert_eq!(code, 0, "{} bits: {out}", bits.get());
+        // A flipped bit in the signature, and a token for another list: jose refuses both.
+        // (Not the last character: its low bits are padding, which jose's decoder ignores.)
+        let mut forged = jwt.clone().into_bytes();
+        let at = forged.len() - 10;
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).expect("ascii");
+        let (code, _) = node_check(
+            &node,
+            dir,
+            "verify",
+            &serde_json::json!({
+                "jwt": forged, "jwks": jwks, "uri": uri, "expect": {}
+            }),
+        );
+        assert_eq!(code, 2, "a forged signature is refused");
+        let (code, _) = node_check(
+            &node,
+            dir,
+            "verify",
+            &serde_json::json!({
+                "jwt": jwt, "jwks": jwks, "uri": "https://auth.example/statuslists/2", "expect": {}
+            }),
+        );
+        assert_eq!(code, 2, "another list's token is refused");
+
+        // Their encoder, our decoder.
+        let set_json: serde_json::Map<String, Value> = set
+            .iter()
+            .map(|(i, s)| (i.to_string(), (*s).into()))
+            .collect();
+        let (code, out) = node_check(
+            &node,
+            dir,
+            "make",
+            &serde_json::json!({
+                "bits": bits.get(), "len": 100_000, "set": set_json
+            }),
+        );
+        assert_eq!(code, 0, "{out}");
+        let theirs: Value = serde_json::from_str(out.trim()).expect("json");
+        let decoded = StatusList::decode(
+            u8::try_from(theirs["bits"].as_u64().expect("bits")).expect("u8"),
+            theirs["lst"].as_str().expect("lst"),
+        )
+        .expect("their list decodes");
+        for (idx, status) in set {
+            assert_eq!(
+                decoded.get(idx),
+                Some(Status(status)),
+                "{} bits, {idx}",
+                bits.get()
+            );
+        }
+        assert_eq!(decoded.get(1), Some(Status::VALID));
+    }
+}
