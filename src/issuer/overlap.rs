@@ -340,6 +340,46 @@ mod tests {
         assert!(issuer.known.current(&pair.session_id, 1).is_none());
     }
 
+    /// The early-signature gate: a refresh whose context the store will send to the risk
+    /// policy gets no signature ahead of the store's answer.
+    #[test]
+    fn no_early_signature_for_a_context_the_policy_must_see() {
+        use crate::session::RiskFingerprint;
+        let known = KnownSessions::new(8);
+        let (f, g) = (RiskFingerprint::of(&[b"f"]), RiskFingerprint::of(&[b"g"]));
+        let mut s = crate::session::new_session(
+            SessionId::random().expect("sid"),
+            "ada".into(),
+            0,
+            &crate::Policy::web(),
+            1,
+            None,
+            None,
+            Map::new(),
+            1,
+            0,
+            crate::session::ClientContext::default(),
+            None,
+        );
+        s.risk_fingerprint = Some(f);
+        known.saw(&s, None);
+        let k = known.current(&s.sid, 1).expect("known");
+        assert!(k.risk_admits(None), "no check asked");
+        assert!(k.risk_admits(Some(f)), "the same context");
+        assert!(
+            !k.risk_admits(Some(g)),
+            "another context: the policy decides first"
+        );
+        s.sid = SessionId::random().expect("sid");
+        s.risk_fingerprint = None;
+        known.saw(&s, None);
+        let k = known.current(&s.sid, 1).expect("known");
+        assert!(
+            !k.risk_admits(Some(f)),
+            "no stored fingerprint: the policy decides first"
+        );
+    }
+
     #[test]
     fn remembers_at_most_its_capacity() {
         let known = KnownSessions::new(8);
