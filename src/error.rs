@@ -55,6 +55,9 @@ pub enum ErrorKind {
     InvalidType,
     /// The `iss` claim is missing or is not the expected issuer.
     InvalidIssuer,
+    /// The `sub` claim is not the expected one: a Status List Token whose `sub` is not the
+    /// list's URI the referenced token names (another list's token says nothing about it).
+    InvalidSubject,
     /// The `aud` claim is missing or does not contain the expected audience.
     InvalidAudience,
     /// A required claim (`exp`, `iat`, `sub`, `jti`) is missing or has the wrong JSON type.
@@ -204,6 +207,7 @@ impl ErrorKind {
             Self::InvalidSignature => "invalid_signature",
             Self::InvalidType => "invalid_type",
             Self::InvalidIssuer => "invalid_issuer",
+            Self::InvalidSubject => "invalid_subject",
             Self::InvalidAudience => "invalid_audience",
             Self::MissingClaim => "missing_claim",
             Self::Expired => "expired",
@@ -262,6 +266,7 @@ impl ErrorKind {
             Self::InvalidSignature => "invalid signature",
             Self::InvalidType => "wrong or missing typ",
             Self::InvalidIssuer => "wrong or missing issuer",
+            Self::InvalidSubject => "wrong subject",
             Self::InvalidAudience => "wrong or missing audience",
             Self::MissingClaim => "required claim missing or mistyped",
             Self::Expired => "token expired",
@@ -320,6 +325,7 @@ impl ErrorKind {
             | InvalidSignature
             | InvalidType
             | InvalidIssuer
+            | InvalidSubject
             | InvalidAudience
             | MissingClaim
             | Expired
@@ -594,6 +600,7 @@ mod tests {
             InvalidSignature,
             InvalidType,
             InvalidIssuer,
+            InvalidSubject,
             InvalidAudience,
             MissingClaim,
             Expired,

@@ -87,14 +87,24 @@ fn the_drafts_token_verifies() {
             "https://example.com/statuslists/2",
             now
         )),
-        ErrorKind::InvalidIssuer
+        ErrorKind::InvalidSubject
     );
     let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
     parts[1] = parts[1].replacen('e', "f", 1);
-    assert!(token::verify(&parts.join("."), &keys, uri, now).is_err());
+    assert_eq!(
+        kind(token::verify(&parts.join("."), &keys, uri, now)),
+        ErrorKind::InvalidSignature
+    );
+    // Another P-256 key published under the example's kid "12".
     let other = SigningKey::generate(Algorithm::ES256).expect("key");
-    let other_keys = VerifyingKeys::from_keys([other.verifying_key()]).expect("keys");
-    assert!(token::verify(jwt, &other_keys, uri, now).is_err());
+    let mut jwk = other.public_jwk().expect("jwk");
+    jwk["kid"] = "12".into();
+    let other_keys =
+        VerifyingKeys::from_jwks(&serde_json::json!({ "keys": [jwk] }).to_string()).expect("keys");
+    assert_eq!(
+        kind(token::verify(jwt, &other_keys, uri, now)),
+        ErrorKind::InvalidSignature
+    );
     assert_eq!(
         kind(token::verify(jwt, &keys, uri, 2_291_720_170)),
         ErrorKind::Expired
@@ -124,10 +134,10 @@ fn our_lists_round_trip() {
     }
 }
 
-/// A token we sign verifies against our JWKS, carries the draft's claims, and refuses tampering
-/// and the wrong `typ`.
+/// A token we sign verifies against our JWKS and carries the draft's claims; an access token
+/// (another `typ`) is not a status list token. Tampering: [`the_claims_rules`].
 #[test]
-fn our_tokens_verify_and_refuse_tampering() {
+fn our_tokens_verify_and_carry_the_drafts_claims() {
     let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
     let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
     let mut list = StatusList::new(Bits::One, 1 << 16).expect("list");
@@ -233,7 +243,9 @@ fn independent_libraries_read_our_lists_and_we_read_theirs() {
             .collect();
         expect.insert("1".into(), 0.into());
         expect.insert("50000".into(), 0.into());
-        let input = serde_json::json!({"jwt": jwt, "jwks": jwks, "uri": uri, "expect": expect});
+        let input = serde_json::json!({
+            "jwt": jwt, "jwks": jwks, "uri": uri, "bits": bits.get(), "expect": expect
+        });
         let (code, out) = node_check(&node, dir, "verify", &input);
         assert_eq!(code, 0, "{} bits: {out}", bits.get());
         // A flipped bit in the signature, and a token for another list: jose refuses both.
@@ -291,4 +303,84 @@ fn independent_libraries_read_our_lists_and_we_read_theirs() {
         }
         assert_eq!(decoded.get(1), Some(Status::VALID));
     }
+}
+
+/// The claims' own rules, on tokens crafted with the low-level signer: `nbf` and `iat` in the
+/// future, `ttl` 0, claims that are an array, a missing `exp` (allowed), a tampered payload;
+/// and what `sign` refuses to make.
+#[test]
+fn the_claims_rules() {
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let keys = VerifyingKeys::from_keys([key.verifying_key()]).expect("keys");
+    let uri = "https://auth.example/statuslists/4";
+    let now = 1_800_000_000u64;
+    let lst = StatusList::new(Bits::One, 64)
+        .expect("list")
+        .encode()
+        .expect("encode");
+    let header = serde_json::json!({
+        "alg": "EdDSA", "kid": key.kid().as_str(), "typ": "statuslist+jwt"
+    })
+    .to_string();
+    let craft = |claims: Value| {
+        key.sign_jws(header.as_bytes(), claims.to_string().as_bytes())
+            .expect("sign")
+    };
+    let claims = |extra: Value| {
+        let mut c = serde_json::json!({"sub": uri, "iat": now, "status_list": lst});
+        c.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        c
+    };
+    let kind = |t: &str| {
+        token::verify(t, &keys, uri, now)
+            .expect_err("refused")
+            .kind()
+    };
+    token::verify(&craft(claims(serde_json::json!({}))), &keys, uri, now)
+        .expect("no exp, no ttl: allowed");
+    assert_eq!(
+        kind(&craft(claims(serde_json::json!({"nbf": now + 3600})))),
+        ErrorKind::NotYetValid
+    );
+    token::verify(
+        &craft(claims(serde_json::json!({"nbf": now + 30}))),
+        &keys,
+        uri,
+        now,
+    )
+    .expect("nbf within the skew");
+    assert_eq!(
+        kind(&craft(claims(serde_json::json!({"iat": now + 3600})))),
+        ErrorKind::IssuedInFuture
+    );
+    assert_eq!(
+        kind(&craft(claims(serde_json::json!({"ttl": 0})))),
+        ErrorKind::MissingClaim
+    );
+    assert_eq!(
+        kind(&craft(claims(serde_json::json!({"exp": now})))),
+        ErrorKind::Expired
+    );
+    assert_eq!(
+        kind(&craft(serde_json::json!([uri, now, lst]))),
+        ErrorKind::Malformed,
+        "claims as an array"
+    );
+    let good = craft(claims(serde_json::json!({})));
+    let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+    let mid = parts[1].len() / 2;
+    let flipped = if &parts[1][mid..=mid] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    parts[1].replace_range(mid..=mid, flipped);
+    assert_eq!(kind(&parts.join(".")), ErrorKind::InvalidSignature);
+    // sign refuses a zero ttl and an empty list.
+    let list = StatusList::new(Bits::One, 8).expect("list");
+    assert!(token::sign(&key, uri, &list, now, now + 60, 0).is_err());
+    let empty = StatusList::new(Bits::One, 0).expect("empty");
+    assert!(token::sign(&key, uri, &empty, now, now + 60, 60).is_err());
 }

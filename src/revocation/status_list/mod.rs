@@ -33,6 +33,11 @@ pub mod token;
 /// make a verifier allocate without bound.
 pub const MAX_LIST_BYTES: usize = 1 << 24;
 
+/// The longest `lst` accepted, in base64url characters: a list of [`MAX_LIST_BYTES`] that does
+/// not compress at all (DEFLATE's stored blocks add 5 bytes per 65,535, ZLIB 6 more), encoded.
+/// Every list [`StatusList::encode`] makes fits.
+pub const MAX_LST_CHARS: usize = (MAX_LIST_BYTES + MAX_LIST_BYTES / 8192 + 64).div_ceil(3) * 4;
+
 /// Bits per entry (§4.1: 1, 2, 4 or 8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Bits {
@@ -221,9 +226,8 @@ impl StatusList {
     /// it inflates past [`MAX_LIST_BYTES`].
     pub fn decode(bits: u8, lst: &str) -> Result<Self> {
         let bits = Bits::from_u8(bits)?;
-        // base64url never shrinks: a compressed stream longer than the largest list could be
-        // inflated from is refused before decoding it.
-        if lst.len() > MAX_LIST_BYTES {
+        // Longer than the largest list compressed as badly as ZLIB can: refused unread.
+        if lst.len() > MAX_LST_CHARS {
             return Err(Error::with(ErrorKind::TooLarge, "status list too large"));
         }
         let mut zipped = vec![0u8; lst.len() / 4 * 3 + 3];
@@ -238,6 +242,8 @@ impl StatusList {
         if bytes.len() > MAX_LIST_BYTES {
             return Err(Error::with(ErrorKind::TooLarge, "status list too large"));
         }
+        // `read_to_end` grows by doubling: give back what the list does not use.
+        bytes.shrink_to_fit();
         if bytes.is_empty() {
             return Err(Error::with(ErrorKind::Malformed, "status list is empty"));
         }

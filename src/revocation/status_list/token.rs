@@ -34,9 +34,10 @@ pub const STATUS_LIST_TYPE: &str = "statuslist+jwt";
 /// The media type a Status List Token is served as (§14).
 pub const MEDIA_TYPE: &str = "application/statuslist+jwt";
 
-/// The largest token [`verify`] reads: a list of [`MAX_LIST_BYTES`](super::MAX_LIST_BYTES)
-/// that does not compress at all, in base64url, with room for the rest.
-pub const MAX_TOKEN: usize = super::MAX_LIST_BYTES / 3 * 4 + 8192;
+/// The largest token [`verify`] reads and [`sign`] makes: the longest `lst`
+/// ([`MAX_LST_CHARS`](super::MAX_LST_CHARS)) with room for the other claims, base64url-encoded
+/// again as the payload, with room for the header and the signature.
+pub const MAX_TOKEN: usize = (super::MAX_LST_CHARS + 8192).div_ceil(3) * 4 + 8192;
 
 /// The claims of a Status List Token (§5.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +52,9 @@ pub struct StatusListClaims {
     /// How long (seconds) a verifier may cache it before fetching it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u64>,
+    /// Not valid before (Unix seconds), if the issuer says so (RFC 7519 §4.1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// The list.
     pub status_list: EncodedList,
 }
@@ -74,8 +78,9 @@ pub struct VerifiedStatusList {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::InvalidConfig`] when `exp` is not after `iat`; a serialization or signing
-/// error.
+/// [`ErrorKind::InvalidConfig`] when `exp` is not after `iat`, `ttl` is 0 (§5.1: positive) or
+/// the list is empty; [`ErrorKind::MintTooLarge`] past [`MAX_TOKEN`] (only for a `uri` of
+/// kilobytes); a serialization or signing error.
 pub fn sign(
     key: &SigningKey,
     uri: &str,
@@ -84,10 +89,10 @@ pub fn sign(
     exp: u64,
     ttl: u64,
 ) -> Result<String> {
-    if exp <= iat {
+    if exp <= iat || ttl == 0 || list.is_empty() {
         return Err(Error::with(
             ErrorKind::InvalidConfig,
-            "a status list token's exp must be after its iat",
+            "a status list token needs exp after iat, a positive ttl and a non-empty list",
         ));
     }
     let claims = StatusListClaims {
@@ -95,24 +100,33 @@ pub fn sign(
         iat,
         exp: Some(exp),
         ttl: Some(ttl),
+        nbf: None,
         status_list: list.encode()?,
     };
     let payload = serde_json::to_vec(&claims)
         .map_err(|e| Error::source_from(ErrorKind::Serialization, "status list token", e))?;
-    jws::sign(&jws::header_b64(key, STATUS_LIST_TYPE), &payload, key)
+    let jwt = jws::sign(&jws::header_b64(key, STATUS_LIST_TYPE), &payload, key)?;
+    if jwt.len() > MAX_TOKEN {
+        return Err(Error::new(ErrorKind::MintTooLarge));
+    }
+    Ok(jwt)
 }
 
 /// Verify a Status List Token fetched from `uri` (§8.3): the signature by a key of `keys`,
-/// `typ` `statuslist+jwt`, `sub` equal to `uri`, `exp` (if any) after `now`, `iat` not in the
-/// future, and a list that decodes.
+/// `typ` `statuslist+jwt`, claims that are a JSON object, `sub` equal to `uri`, `exp` (if any)
+/// after `now`, `nbf` (if any) and `iat` not in the future (a minute of clock skew allowed
+/// for both), a positive `ttl` (if any), and a list that decodes. A token without `exp` is
+/// accepted (the draft only recommends it); bound how long you keep one by its `iat`.
 ///
 /// # Errors
 ///
 /// [`ErrorKind::TooLarge`] past [`MAX_TOKEN`]; the JWS kinds ([`ErrorKind::InvalidSignature`],
-/// [`ErrorKind::UnknownKey`], [`ErrorKind::InvalidType`], …); [`ErrorKind::InvalidIssuer`]
+/// [`ErrorKind::UnknownKey`], [`ErrorKind::InvalidType`], …); [`ErrorKind::InvalidSubject`]
 /// when `sub` is not `uri` (another list's token: its entries say nothing about this one);
-/// [`ErrorKind::Expired`]; [`ErrorKind::IssuedInFuture`]; [`ErrorKind::MissingClaim`] or
-/// [`ErrorKind::Malformed`] for claims that do not parse; the list's own decoding errors.
+/// [`ErrorKind::Expired`]; [`ErrorKind::NotYetValid`]; [`ErrorKind::IssuedInFuture`];
+/// [`ErrorKind::MissingClaim`] for claims that do not parse (`ttl` 0 included) and
+/// [`ErrorKind::Malformed`] for claims that are not a JSON object; the list's own decoding
+/// errors.
 pub fn verify(
     token: &str,
     keys: &VerifyingKeys,
@@ -130,19 +144,32 @@ pub fn verify(
         typ: Some(STATUS_LIST_TYPE),
     };
     let claims: StatusListClaims = jws::verify(token, keys, policy, |payload, _| {
+        // serde would read a JSON array into the struct too.
+        if !jws::is_json_object(payload) {
+            return Err(Error::with(
+                ErrorKind::Malformed,
+                "status list token claims are not a JSON object",
+            ));
+        }
         serde_json::from_slice(payload)
             .map_err(|_| Error::with(ErrorKind::MissingClaim, "status list token claims"))
     })?;
     if claims.sub != uri {
         return Err(Error::with(
-            ErrorKind::InvalidIssuer,
+            ErrorKind::InvalidSubject,
             "the status list token's sub is not the list's uri",
         ));
+    }
+    if claims.ttl == Some(0) {
+        return Err(Error::with(ErrorKind::MissingClaim, "ttl must be positive"));
     }
     if claims.exp.is_some_and(|exp| exp <= now) {
         return Err(Error::new(ErrorKind::Expired));
     }
     // A minute of clock skew, as for access tokens.
+    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(60)) {
+        return Err(Error::new(ErrorKind::NotYetValid));
+    }
     if claims.iat > now.saturating_add(60) {
         return Err(Error::new(ErrorKind::IssuedInFuture));
     }

@@ -3,7 +3,7 @@
 // @sd-jwt/jwt-status-list decodes its list; and @sd-jwt's encoder makes a list for tidepass's
 // decoder to read.
 //
-//     node status_list_check.mjs verify < {"jwt", "jwks", "uri", "expect": {"IDX": STATUS}}
+//     node status_list_check.mjs verify < {"jwt", "jwks", "uri", "bits", "expect": {"IDX": STATUS}}
 //     node status_list_check.mjs make   < {"bits", "len", "set": {"IDX": STATUS}}
 //
 // `verify` prints {"statuses": {...}} and exits non-zero when jose refuses the token or the
@@ -38,7 +38,7 @@ try {
 }
 const list = getListFromStatusListJWT(input.jwt);
 const statuses = {};
-let ok = payload.status_list.bits === list.getBitsPerStatus();
+let ok = payload.status_list.bits === input.bits && list.getBitsPerStatus() === input.bits;
 for (const [idx, want] of Object.entries(input.expect)) {
   statuses[idx] = list.getStatus(Number(idx));
   ok &&= statuses[idx] === want;
