@@ -20,7 +20,6 @@
 
 #![allow(missing_docs)]
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -35,13 +34,11 @@ use common::{Stats, load, refresh_chains};
 
 #[path = "common/service.rs"]
 mod service;
-use service::{Proc, free_port};
+use service::Proc;
 
-fn example(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/release/examples")
-        .join(name)
-}
+#[path = "common/fleet.rs"]
+mod fleet;
+use fleet::{PgSchema, example, redis_server};
 
 fn start(name: &str, args: &[&str]) -> Proc {
     service::start(&example(name), args)
@@ -92,14 +89,7 @@ fn perf_stop(mut p: std::process::Child) {
 }
 
 async fn login(http: &reqwest::Client, url: &str) -> Pair {
-    http.post(format!("{url}/login"))
-        .json(&serde_json::json!({"username": "alice", "password": "s3cret"}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("pair")
+    serde_json::from_value(fleet::login(http, url).await).expect("pair")
 }
 
 /// `clients` chains refreshing over HTTP for the run; every refresh a rotation of its own
@@ -165,38 +155,10 @@ fn row(store: &str, clients: usize, http: &mut Stats, bad: u64, library: &Stats)
 async fn main() {
     let dir = std::env::temp_dir().join(format!("tidepass-http-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let redis_port = free_port();
     // Stopped when dropped, also when the bench panics.
-    let redis = Proc {
-        url: String::new(),
-        child: Command::new("redis-server")
-            .args([
-                "--port",
-                &redis_port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--dir"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server"),
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
-    // PostgreSQL tables in a schema of this run's own, dropped at the end.
-    let pg_admin = "postgres://postgres@127.0.0.1:5432/test";
-    let (pg, conn) = tokio_postgres::connect(pg_admin, tokio_postgres::NoTls)
-        .await
-        .expect("postgres");
-    tokio::spawn(conn);
-    let schema = format!("tp_http_load_{}", std::process::id());
-    pg.batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("schema");
-    let pg_url = format!("{pg_admin}?options=-c%20search_path%3D{schema}");
+    let (redis, redis_url) = redis_server();
+    let pg = PgSchema::create("tp_http_load").await;
+    let pg_url = pg.url.clone();
 
     println!(
         "| store | clients | HTTP refreshes/s | p50 | p99 | non-200 | library refreshes/s | HTTP / library |"
@@ -275,9 +237,7 @@ async fn main() {
         }
     }
 
-    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .expect("drop schema");
+    pg.drop_schema().await;
     if std::env::var_os("LOAD_REFRESH_ONLY").is_some() {
         drop(redis);
         let _ = std::fs::remove_dir_all(&dir);

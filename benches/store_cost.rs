@@ -37,6 +37,10 @@ use common::{Stats, load};
 mod service;
 use service::{Proc, free_port};
 
+#[path = "common/fleet.rs"]
+mod fleet;
+use fleet::{PgSchema, example, redis_server};
+
 const CLIENTS: usize = 32;
 
 fn run_secs() -> Duration {
@@ -48,54 +52,54 @@ fn run_secs() -> Duration {
     )
 }
 
-/// CPU seconds process `pid` has used (user and system).
-fn cpu_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
+/// From `/proc/PID/stat` (the fields after the command's closing parenthesis): the parent's
+/// pid, the process's own user + system ticks, and those of its reaped children.
+fn stat(proc_dir: &std::path::Path) -> Option<(u64, u64, u64)> {
+    let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
+    let f: Vec<u64> = stat
+        .rsplit_once(')')?
+        .1
         .split_whitespace()
+        .skip(1) // the state, a letter
         .map(|v| v.parse().unwrap_or(0))
         .collect();
-    // After the command: state is f[0], utime f[11], stime f[12].
-    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
+    Some((
+        *f.first()?,
+        f.get(10)? + f.get(11)?,
+        f.get(12)? + f.get(13)?,
+    ))
+}
+
+/// Ticks to seconds (CLK_TCK is 100 on Linux).
+const TICK: f64 = 100.0;
+
+/// CPU seconds process `pid` has used (user and system).
+fn cpu_of(pid: u32) -> f64 {
+    stat(std::path::Path::new(&format!("/proc/{pid}"))).map_or(0.0, |(_, own, _)| own as f64 / TICK)
 }
 
 /// CPU seconds the PostgreSQL server has used: every live `postgres` process's user and
 /// system time, plus the postmaster's reaped children's (backends that have exited).
 fn pg_cpu() -> f64 {
-    let tick = 100.0; // CLK_TCK on Linux
+    let comm =
+        |dir: &std::path::Path| std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
     let mut ticks = 0u64;
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let path = entry.path();
-        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
-            continue;
-        };
-        if comm.trim() != "postgres" {
+        let dir = entry.path();
+        if comm(&dir).trim() != "postgres" {
             continue;
         }
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+        let Some((ppid, own, children)) = stat(&dir) else {
             continue;
         };
-        // Fields after the command's closing parenthesis: state is field 3, utime 14.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .skip(1)
-            .map(|v| v.parse().unwrap_or(0))
-            .collect();
-        let (ppid, utime, stime, cutime, cstime) = (f[0], f[10], f[11], f[12], f[13]);
-        ticks += utime + stime;
-        if ppid == 1
-            || std::fs::read_to_string(format!("/proc/{ppid}/comm"))
-                .is_ok_and(|c| c.trim() != "postgres")
-        {
-            // The postmaster: what its exited children used.
-            ticks += cutime + cstime;
+        ticks += own;
+        let parent = std::path::Path::new("/proc").join(ppid.to_string());
+        if comm(&parent).trim() != "postgres" {
+            // The postmaster: what its exited backends used.
+            ticks += children;
         }
     }
-    ticks as f64 / tick
+    ticks as f64 / TICK
 }
 
 /// Which service answers: tidepass's example, or the simplejwt peer (its own paths and fields).
@@ -130,9 +134,9 @@ async fn run_chains<T, F: std::future::Future<Output = T>>(
     urls: &[String],
     mark: impl FnOnce() -> F,
 ) -> (Stats, u64, T) {
-    let (login, field) = match peer {
-        Peer::Tidepass => ("login", "refresh_token"),
-        Peer::SimpleJwt => ("token", "refresh"),
+    let field = match peer {
+        Peer::Tidepass => "refresh_token",
+        Peer::SimpleJwt => "refresh",
     };
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
@@ -142,15 +146,18 @@ async fn run_chains<T, F: std::future::Future<Output = T>>(
     let mut chains = Vec::new();
     for i in 0..CLIENTS {
         let url = &urls[i % urls.len()];
-        let pair: serde_json::Value = http
-            .post(format!("{url}/{login}"))
-            .json(&serde_json::json!({"username": "alice", "password": "s3cret"}))
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("pair");
+        let pair = match peer {
+            Peer::Tidepass => fleet::login(&http, url).await,
+            Peer::SimpleJwt => http
+                .post(format!("{url}/token"))
+                .json(&serde_json::json!({"username": "alice", "password": "s3cret"}))
+                .send()
+                .await
+                .expect("login")
+                .json()
+                .await
+                .expect("pair"),
+        };
         let token = pair[field].as_str().expect("token").to_owned();
         chains.push(tokio::sync::Mutex::new((token, i)));
     }
@@ -348,32 +355,10 @@ async fn simplejwt(gunicorn: &std::path::Path, pg: &tokio_postgres::Client) {
 async fn main() {
     let dir = std::env::temp_dir().join(format!("tidepass-store-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let redis_port = free_port();
-    let redis = Proc {
-        url: String::new(),
-        child: std::process::Command::new("redis-server")
-            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server"),
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
-    // The services' tables in a schema of this run's own (dropped at the end): each run
-    // starts on an empty store, and leaves the shared server as it found it.
-    let pg_admin = "postgres://postgres@127.0.0.1:5432/test";
-    let (pg, conn) = tokio_postgres::connect(pg_admin, tokio_postgres::NoTls)
-        .await
-        .expect("postgres");
-    tokio::spawn(conn);
-    let schema = format!("tp_cost_{}", std::process::id());
-    pg.batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("schema");
-    let pg_url = format!("{pg_admin}?options=-c%20search_path%3D{schema}");
-    let current = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/release/examples/auth_service");
+    let (redis, redis_url) = redis_server();
+    let schema = PgSchema::create("tp_cost").await;
+    let (pg, pg_url) = (&schema.client, schema.url.clone());
+    let current = example("auth_service");
     let mut builds = vec![("this build", current.clone())];
     if let Some(old) = std::env::var_os("STORE_COST_BASELINE") {
         builds.push(("baseline", old.into()));
@@ -424,13 +409,11 @@ async fn main() {
     }
 
     if !only_instances {
-        bare_and_peer(&pg).await;
+        bare_and_peer(pg).await;
     }
-    instances(&pg, &current, &redis, &redis_url, &pg_url, &dir).await;
+    instances(pg, &current, &redis, &redis_url, &pg_url, &dir).await;
     drop(redis);
-    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .expect("drop schema");
+    schema.drop_schema().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

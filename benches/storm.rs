@@ -14,6 +14,7 @@
 
 #![allow(missing_docs)]
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,14 @@ use tidepass::{ErrorKind, Issuer, Login, MemoryStore, Minter, Policy};
 
 #[path = "common/service.rs"]
 mod service;
-use service::{Proc, free_port};
+
+#[path = "common/fleet.rs"]
+mod fleet;
+use fleet::{PgSchema, example, redis_server};
+
+/// A refresh's answer: the child's refresh token, or a refusal (`true`: 429 with
+/// `Retry-After`, the replay cap; `false`: anything else).
+type Answer = Result<String, bool>;
 
 /// What one storm's answers were.
 #[derive(Default)]
@@ -65,7 +73,7 @@ impl Tally {
     }
 
     /// Count the round's answers: `Some(child)` for a pair, `Err(true)` for a retry-after.
-    fn count(&mut self, answers: Vec<(Duration, Result<String, bool>)>) -> Option<String> {
+    fn count(&mut self, answers: Vec<(Duration, Answer)>) -> Option<String> {
         self.rounds += 1;
         let mut child: Option<String> = None;
         for (lat, answer) in answers {
@@ -87,6 +95,45 @@ impl Tally {
     }
 }
 
+/// `rounds` storms: a fresh login (`login`), `n` tasks presenting its refresh token at once
+/// (`refresh`, behind a barrier, each timed), the answers counted, then one refresh of the
+/// child to see the session alive.
+async fn storm<L, LF, R, RF>(n: usize, rounds: usize, login: L, refresh: R) -> Tally
+where
+    L: Fn() -> LF,
+    LF: Future<Output = String>,
+    R: Fn(usize, Arc<String>) -> RF + Send + Sync + 'static,
+    RF: Future<Output = Answer> + Send + 'static,
+{
+    let refresh = Arc::new(refresh);
+    let mut tally = Tally::default();
+    for _ in 0..rounds {
+        let token = Arc::new(login().await);
+        let gate = Arc::new(tokio::sync::Barrier::new(n));
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let (refresh, token, gate) = (refresh.clone(), token.clone(), gate.clone());
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    let at = Instant::now();
+                    let answer = refresh(i, token).await;
+                    (at.elapsed(), answer)
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.expect("task"));
+        }
+        let alive = match tally.count(answers) {
+            Some(child) => refresh(0, Arc::new(child)).await.is_ok(),
+            None => false,
+        };
+        tally.revoked += u64::from(!alive);
+    }
+    tally
+}
+
 async fn library_storm<S: SessionStore>(store: S, n: usize, rounds: usize) -> Tally {
     let minter = Minter::new(
         SigningKey::generate(Algorithm::EdDSA).expect("key"),
@@ -101,111 +148,70 @@ async fn library_storm<S: SessionStore>(store: S, n: usize, rounds: usize) -> Ta
             .build()
             .expect("issuer"),
     );
-    let mut tally = Tally::default();
-    for _ in 0..rounds {
-        let pair = issuer.login(Login::new("storm")).await.expect("login");
-        let token = Arc::new(pair.refresh.expose().to_owned());
-        let gate = Arc::new(tokio::sync::Barrier::new(n));
-        let tasks: Vec<_> = (0..n)
-            .map(|_| {
-                let (issuer, token, gate) = (issuer.clone(), token.clone(), gate.clone());
-                tokio::spawn(async move {
-                    gate.wait().await;
-                    let at = Instant::now();
-                    let r = issuer.refresh(&token).await;
-                    let answer = match r {
-                        Ok(p) => Ok(p.refresh.expose().to_owned()),
-                        Err(e) => Err(e.kind() == ErrorKind::GraceReplayLimit),
-                    };
-                    (at.elapsed(), answer)
-                })
-            })
-            .collect();
-        let mut answers = Vec::new();
-        for t in tasks {
-            answers.push(t.await.expect("task"));
+    let login = || {
+        let issuer = issuer.clone();
+        async move {
+            let pair = issuer.login(Login::new("storm")).await.expect("login");
+            pair.refresh.expose().to_owned()
         }
-        let child = tally.count(answers);
-        let alive = match child {
-            Some(c) => issuer.refresh(&c).await.is_ok(),
-            None => false,
-        };
-        tally.revoked += u64::from(!alive);
-    }
-    tally
+    };
+    let refresh = {
+        let issuer = issuer.clone();
+        move |_: usize, token: Arc<String>| {
+            let issuer = issuer.clone();
+            async move {
+                match issuer.refresh(&token).await {
+                    Ok(p) => Ok(p.refresh.expose().to_owned()),
+                    Err(e) => Err(e.kind() == ErrorKind::GraceReplayLimit),
+                }
+            }
+        }
+    };
+    storm(n, rounds, login, refresh).await
 }
 
 async fn http_storm(url: &str, n: usize, rounds: usize) -> Tally {
     // One client (one connection pool) per storming client, so the requests arrive together
     // on separate connections, as from separate tabs or devices.
-    let clients: Vec<reqwest::Client> = (0..n)
-        .map(|_| {
-            reqwest::Client::builder()
-                .user_agent("storm/1.0")
-                .build()
-                .expect("client")
-        })
-        .collect();
-    let clients = Arc::new(clients);
-    let refresh = |http: reqwest::Client, url: String, token: Arc<String>| async move {
-        let at = Instant::now();
-        let r = http
-            .post(format!("{url}/token"))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
-            .send()
-            .await;
-        let answer = match r {
-            Ok(r) if r.status() == 200 => match r.json::<serde_json::Value>().await {
-                Ok(v) => v["refresh_token"].as_str().map(str::to_owned).ok_or(false),
-                Err(_) => Err(false),
-            },
-            Ok(r) => Err(r.status() == 429 && r.headers().contains_key("retry-after")),
-            Err(_) => Err(false),
-        };
-        (at.elapsed(), answer)
-    };
-    let mut tally = Tally::default();
-    for _ in 0..rounds {
-        let pair: serde_json::Value = clients[0]
-            .post(format!("{url}/login"))
-            .json(&serde_json::json!({"username": "alice", "password": "s3cret"}))
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("pair");
-        let token = Arc::new(pair["refresh_token"].as_str().expect("token").to_owned());
-        let gate = Arc::new(tokio::sync::Barrier::new(n));
-        let tasks: Vec<_> = (0..n)
-            .map(|i| {
-                let (http, url, token, gate) = (
-                    clients[i].clone(),
-                    url.to_owned(),
-                    token.clone(),
-                    gate.clone(),
-                );
-                tokio::spawn(async move {
-                    gate.wait().await;
-                    refresh(http, url, token).await
-                })
+    let clients: Arc<Vec<reqwest::Client>> = Arc::new(
+        (0..n)
+            .map(|_| {
+                reqwest::Client::builder()
+                    .user_agent("storm/1.0")
+                    .build()
+                    .expect("client")
             })
-            .collect();
-        let mut answers = Vec::new();
-        for t in tasks {
-            answers.push(t.await.expect("task"));
+            .collect(),
+    );
+    let login = || {
+        let (http, url) = (clients[0].clone(), url.to_owned());
+        async move {
+            let pair = fleet::login(&http, &url).await;
+            pair["refresh_token"].as_str().expect("token").to_owned()
         }
-        let child = tally.count(answers);
-        let alive = match child {
-            Some(c) => refresh(clients[0].clone(), url.to_owned(), Arc::new(c))
-                .await
-                .1
-                .is_ok(),
-            None => false,
-        };
-        tally.revoked += u64::from(!alive);
-    }
-    tally
+    };
+    let refresh = {
+        let (clients, url) = (clients.clone(), url.to_owned());
+        move |i: usize, token: Arc<String>| {
+            let (http, url) = (clients[i].clone(), url.clone());
+            async move {
+                let r = http
+                    .post(format!("{url}/token"))
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => match r.json::<serde_json::Value>().await {
+                        Ok(v) => v["refresh_token"].as_str().map(str::to_owned).ok_or(false),
+                        Err(_) => Err(false),
+                    },
+                    Ok(r) => Err(r.status() == 429 && r.headers().contains_key("retry-after")),
+                    Err(_) => Err(false),
+                }
+            }
+        }
+    };
+    storm(n, rounds, login, refresh).await
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -218,31 +224,10 @@ async fn main() {
         std::env::var("STORM_STORES").unwrap_or_else(|_| "memory,redb,redis,postgres".into());
     let dir = std::env::temp_dir().join(format!("tidepass-storm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let redis_port = free_port();
-    let redis = Proc {
-        url: String::new(),
-        child: std::process::Command::new("redis-server")
-            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server"),
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
-    // PostgreSQL tables in a schema of this run's own, dropped at the end.
-    let pg_admin = "postgres://postgres@127.0.0.1:5432/test";
-    let (pg, conn) = tokio_postgres::connect(pg_admin, tokio_postgres::NoTls)
-        .await
-        .expect("postgres");
-    tokio::spawn(conn);
-    let schema = format!("tp_storm_{}", std::process::id());
-    pg.batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("schema");
-    let pg_url = format!("{pg_admin}?options=-c%20search_path%3D{schema}");
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/release/examples/auth_service");
+    let (redis, redis_url) = redis_server();
+    let pg = PgSchema::create("tp_storm").await;
+    let pg_url = pg.url.clone();
+    let example = example("auth_service");
 
     println!(
         "| store | through | clients | rounds | p50 | p99 | identical child | 429 + Retry-After | other child | other refusal | sessions revoked |"
@@ -301,8 +286,6 @@ async fn main() {
         }
     }
     drop(redis);
-    pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .expect("drop schema");
+    pg.drop_schema().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
