@@ -163,4 +163,9 @@ async fn one_postgres_statement_per_refresh() {
         scans, want_updates,
         "one index lookup per refresh: no load beside it"
     );
+    // Leave the shared server as it was found.
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop schema");
 }
