@@ -10,7 +10,8 @@
 //!
 //! `--listen ADDR --issuer URL --data DIR --store URL --access-ttl SECS --grace SECS
 //! --user NAME:PASSWORD... --client-id ID --client-secret S --host-cookie --dpop-nonces
-//! --trusted-proxy IP... --allowed-origin URL... --rotate-every SECS --jwks-max-age SECS`.
+//! --trusted-proxy IP... --allowed-origin URL... --rotate-every SECS --jwks-max-age SECS
+//! --status-list-ttl SECS`.
 //! On a shared store (Redis, PostgreSQL) the keys live in its key ring, sealed under the KEK
 //! in `TIDEPASS_KEK` (required there); on the embedded store without one, in `--data`.
 
@@ -26,6 +27,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router, extract::State};
 use tidepass::http::axum::{into_response, json_errors};
 use tidepass::http::server::{AuthServer, Delivery};
+use tidepass::issuer::StatusLists;
 use tidepass::issuer::events::{Both, MetricsSink, TracingSink};
 use tidepass::issuer::guard::{DefaultRisk, FailureLimiter};
 use tidepass::keys::{Algorithm, Kek, RingPolicy, files};
@@ -142,6 +144,11 @@ async fn main() -> Result<(), Failure> {
         .policy(policy)
         .risk(DefaultRisk)
         .events(Both(TracingSink, MetricsSink))
+        // Token Status Lists at <issuer>/statuslists/k, for verifiers in any language.
+        .status_lists(
+            StatusLists::new(format!("{}/statuslists", issuer_url.trim_end_matches('/')))?
+                .ttl(secs("--status-list-ttl", "60")?)?,
+        )
         .build()?;
     // Failed logins and refreshes per client address (bounded): 10 at once, then one per 6 s.
     let mut server = AuthServer::builder(issuer)

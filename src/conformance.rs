@@ -23,6 +23,8 @@
 
 pub mod key_ring;
 pub mod risk;
+#[cfg(feature = "status-list")]
+pub mod status;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -112,6 +114,8 @@ where
     reuse_racing_a_refresh_revokes(make().await).await;
     reuse_puts_the_session_on_the_revocation_list(make().await).await;
     revocation_log_is_shared_and_versioned(make().await).await;
+    #[cfg(feature = "status-list")]
+    status::every_revocation_sets_the_entry(make().await).await;
 }
 
 /// A detected reuse puts the session's access tokens on the revocation list (until they have

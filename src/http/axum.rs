@@ -261,6 +261,8 @@ pub fn router<S: SessionStore + 'static>(server: Arc<AuthServer<S>>) -> Router {
         .route(&at(paths::INTROSPECT), post(endpoint::<S>))
         .route(&at(paths::JWKS), get(endpoint::<S>))
         .route(&at(paths::REVOCATIONS), get(endpoint::<S>))
+        .route(&at(paths::STATUS_LISTS), get(endpoint::<S>))
+        .route(&at("/statuslists/{k}"), get(endpoint::<S>))
         .route(server.metadata_path(), get(endpoint::<S>))
         .with_state(server)
 }

@@ -77,6 +77,8 @@ use crate::verify::{Verified, Verifier};
 mod account;
 mod builder;
 mod introspection;
+#[cfg(feature = "status-list")]
+mod status;
 mod sync;
 mod token;
 
@@ -103,6 +105,9 @@ pub mod paths {
     pub const JWKS: &str = "/.well-known/jwks.json";
     /// The revocation feed.
     pub const REVOCATIONS: &str = "/revocations";
+    /// The Token Status Lists: `/statuslists/k` is list `k`, `/statuslists` their aggregation
+    /// (draft-ietf-oauth-status-list §9.3). Served when the issuer publishes lists.
+    pub const STATUS_LISTS: &str = "/statuslists";
     /// RFC 8414 metadata (for an issuer with a path, the path follows: RFC 8414 §3).
     pub const METADATA: &str = "/.well-known/oauth-authorization-server";
 }
@@ -348,10 +353,17 @@ impl<S: SessionStore> AuthServer<S> {
             paths::JWKS => (Method::GET, Endpoint::Jwks),
             paths::REVOCATIONS => (Method::GET, Endpoint::Revocations),
             paths::METADATA => (Method::GET, Endpoint::Metadata),
+            #[cfg(feature = "status-list")]
+            paths::STATUS_LISTS => (Method::GET, Endpoint::StatusLists),
             p => match p.strip_prefix("/sessions/") {
                 Some(id) if !id.contains('/') => {
                     (Method::DELETE, Endpoint::RevokeSession(id.to_owned()))
                 }
+                #[cfg(feature = "status-list")]
+                _ if p.starts_with("/statuslists/") => match status::list_number(p) {
+                    Some(k) => (Method::GET, Endpoint::StatusList(k)),
+                    None => return oauth_error(StatusCode::NOT_FOUND, "not_found"),
+                },
                 _ => return oauth_error(StatusCode::NOT_FOUND, "not_found"),
             },
         };
@@ -378,6 +390,10 @@ impl<S: SessionStore> AuthServer<S> {
             Endpoint::Jwks => self.jwks(),
             Endpoint::Revocations => self.revocations(&parts).await,
             Endpoint::Metadata => self.metadata(),
+            #[cfg(feature = "status-list")]
+            Endpoint::StatusList(k) => self.status_list(&parts, k).await,
+            #[cfg(feature = "status-list")]
+            Endpoint::StatusLists => self.status_lists().await,
         }
     }
 
@@ -472,7 +488,8 @@ impl<S: SessionStore> AuthServer<S> {
     /// The RFC 8414 metadata document.
     pub fn metadata_document(&self) -> Value {
         let at = |p: &str| format!("{}{p}", self.base);
-        json!({
+        #[cfg_attr(not(feature = "status-list"), allow(unused_mut))]
+        let mut doc = json!({
             "issuer": self.issuer.minter().issuer(),
             "token_endpoint": at(paths::TOKEN),
             "revocation_endpoint": at(paths::REVOKE),
@@ -486,7 +503,18 @@ impl<S: SessionStore> AuthServer<S> {
             "revocation_endpoint_auth_methods_supported": ["none"],
             "introspection_endpoint_auth_methods_supported":
                 ["client_secret_basic", "client_secret_post"],
-        })
+        });
+        #[cfg(feature = "status-list")]
+        if self.issuer.status_lists().is_some()
+            && let Some(m) = doc.as_object_mut()
+        {
+            // draft-ietf-oauth-status-list §9.3 registers this metadata name.
+            m.insert(
+                "status_list_aggregation_endpoint".into(),
+                Value::from(at(paths::STATUS_LISTS)),
+            );
+        }
+        doc
     }
 
     /// `GET /.well-known/oauth-authorization-server` (RFC 8414 §3), cacheable for 5 minutes.
@@ -570,4 +598,8 @@ enum Endpoint {
     Jwks,
     Revocations,
     Metadata,
+    #[cfg(feature = "status-list")]
+    StatusList(u64),
+    #[cfg(feature = "status-list")]
+    StatusLists,
 }

@@ -10,6 +10,11 @@ pub(crate) mod login;
 pub(crate) mod overlap;
 mod refresh;
 mod revoke;
+#[cfg(feature = "status-list")]
+#[cfg_attr(docsrs, doc(cfg(feature = "status-list")))]
+pub mod status;
+#[cfg(feature = "status-list")]
+pub use status::StatusLists;
 
 pub use login::{Login, SessionView, TokenPair};
 pub use refresh::Refresh;
@@ -42,6 +47,8 @@ pub struct IssuerBuilder<S> {
     risk: Option<Arc<dyn RiskPolicy>>,
     overlap: usize,
     client_id: Option<String>,
+    #[cfg(feature = "status-list")]
+    status: Option<StatusLists>,
 }
 
 impl<S> fmt::Debug for IssuerBuilder<S> {
@@ -131,6 +138,18 @@ impl<S: SessionStore> IssuerBuilder<S> {
         self
     }
 
+    /// Publish Token Status Lists (draft-ietf-oauth-status-list): every session gets an
+    /// entry, its access tokens carry `status.status_list`, its revocation sets the entry, and
+    /// [`Issuer::status_list`] signs the lists ([`StatusLists`] says how and why). The store
+    /// must allocate indices ([`SessionStore::reserve_status_indices`]: the four stores here
+    /// do). Sessions opened before this was on have no entry (their tokens carry no `status`).
+    #[cfg(feature = "status-list")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "status-list")))]
+    pub fn status_lists(mut self, lists: StatusLists) -> Self {
+        self.status = Some(lists);
+        self
+    }
+
     /// Build the issuer.
     ///
     /// # Errors
@@ -167,6 +186,8 @@ impl<S: SessionStore> IssuerBuilder<S> {
             known: KnownSessions::new(self.overlap),
             relisted: dashmap::DashSet::new(),
             client_id: self.client_id,
+            #[cfg(feature = "status-list")]
+            status: self.status.map(status::Publisher::new),
         })
     }
 }
@@ -206,6 +227,9 @@ pub struct Issuer<S> {
     relisted: dashmap::DashSet<SessionId>,
     /// The default `client_id` ([`IssuerBuilder::client_id`]).
     client_id: Option<String>,
+    /// The Token Status Lists it publishes, if any.
+    #[cfg(feature = "status-list")]
+    status: Option<status::Publisher>,
 }
 
 impl<S> fmt::Debug for Issuer<S> {
@@ -230,6 +254,8 @@ impl<S: SessionStore> Issuer<S> {
             risk: None,
             overlap: DEFAULT_OVERLAP_SESSIONS,
             client_id: None,
+            #[cfg(feature = "status-list")]
+            status: None,
         }
     }
 
@@ -351,6 +377,13 @@ impl<S: SessionStore> Issuer<S> {
         if let Some(jkt) = from.dpop_jkt {
             mint = mint.dpop_jkt(jkt);
         }
+        #[cfg(feature = "status-list")]
+        let uri;
+        #[cfg(feature = "status-list")]
+        if let (Some(idx), Some(p)) = (from.status_index, &self.status) {
+            uri = p.config.uri(idx / status::LIST_SIZE);
+            mint = mint.status(idx % status::LIST_SIZE, &uri);
+        }
         mint.claims(from.claims).mint_at(now)
     }
 
@@ -428,6 +461,10 @@ impl<S: SessionStore> Issuer<S> {
             .risk
             .as_deref()
             .and_then(|p| p.fingerprint(&session.context));
+        #[cfg(feature = "status-list")]
+        if let Some(p) = &self.status {
+            session.status_index = Some(p.allocate(&self.store).await?);
+        }
         // Mint first: a pair that cannot be minted (bad claims) leaves no session behind.
         let pair = self.pair(&session, &secrets, now)?;
         self.store.create(&session).await?;

@@ -32,6 +32,8 @@ pub(crate) struct MintedFrom<'a> {
     pub(crate) claims: &'a Map<String, Value>,
     /// The DPoP key the tokens are bound to (`cnf.jkt`).
     pub(crate) dpop_jkt: Option<crate::keys::Thumbprint>,
+    /// The session's status-list index (`status.status_list`).
+    pub(crate) status_index: Option<u64>,
 }
 
 impl<'a> From<&'a Session> for MintedFrom<'a> {
@@ -44,6 +46,7 @@ impl<'a> From<&'a Session> for MintedFrom<'a> {
             client_id: s.client_id.as_deref(),
             claims: &s.claims,
             dpop_jkt: s.dpop_jkt,
+            status_index: s.status_index,
         }
     }
 }
@@ -60,6 +63,7 @@ pub(crate) struct Known {
     dpop_jkt: Option<crate::keys::Thumbprint>,
     /// The risk fingerprint of its login context, as the store compares it.
     risk_fingerprint: Option<crate::session::RiskFingerprint>,
+    status_index: Option<u64>,
     generation: AtomicU64,
 }
 
@@ -79,6 +83,7 @@ impl Known {
             client_id: self.client_id.as_deref(),
             claims: &self.claims,
             dpop_jkt: self.dpop_jkt,
+            status_index: self.status_index,
         }
     }
 
@@ -137,6 +142,7 @@ impl KnownSessions {
                 claims: s.claims.clone(),
                 dpop_jkt: s.dpop_jkt,
                 risk_fingerprint: s.risk_fingerprint,
+                status_index: s.status_index,
                 generation: AtomicU64::new(s.generation),
             }),
         );

@@ -389,7 +389,7 @@ impl<S: SessionStore> Issuer<S> {
                 // on it now, and should this append fail, the caller gets the store error and
                 // the tokens live out their short lifetime.
                 if !self.store.lists_reuse() {
-                    self.list_sessions_revoked(&[s.sid], now).await?;
+                    self.list_sessions_revoked(&[&s], now).await?;
                     if self.relisted.len() >= RELISTED_MAX {
                         self.relisted.clear();
                     }
@@ -434,7 +434,7 @@ impl<S: SessionStore> Issuer<S> {
                     && self.tokens_may_live(&s, now)
                     && !self.relisted.contains(&s.sid)
                 {
-                    self.list_sessions_revoked(&[s.sid], now).await?;
+                    self.list_sessions_revoked(&[&s], now).await?;
                     // Bounded: forgetting only costs one more append.
                     if self.relisted.len() >= RELISTED_MAX {
                         self.relisted.clear();

@@ -27,9 +27,14 @@ impl<S: SessionStore> Issuer<S> {
         now < s.last_used_at.saturating_add(self.revocation_ttl())
     }
 
-    /// Put sessions' access tokens on the revocation list.
-    pub(super) async fn list_sessions_revoked(&self, sids: &[SessionId], now: u64) -> Result<()> {
-        if sids.is_empty() {
+    /// Put sessions' access tokens on the revocation list (their status-list entries with
+    /// them: the published lists are built from this log).
+    pub(super) async fn list_sessions_revoked(
+        &self,
+        sessions: &[&Session],
+        now: u64,
+    ) -> Result<()> {
+        if sessions.is_empty() {
             return Ok(());
         }
         // A margin over the longest token lifetime: listed before it is revoked, a session can
@@ -37,7 +42,7 @@ impl<S: SessionStore> Issuer<S> {
         let expires = now
             .saturating_add(self.revocation_ttl())
             .saturating_add(LIST_MARGIN);
-        let entries: Vec<Entry> = sids.iter().map(|sid| session_entry(sid, expires)).collect();
+        let entries: Vec<Entry> = sessions.iter().map(|s| session_entry(s, expires)).collect();
         self.store.append_revocations(&entries).await.map(|_| ())
     }
 
@@ -71,7 +76,7 @@ impl<S: SessionStore> Issuer<S> {
         if !s.is_active_at(now) && !self.tokens_may_live(s, now) {
             return Ok(false);
         }
-        self.list_sessions_revoked(&[sid], now).await?;
+        self.list_sessions_revoked(&[s], now).await?;
         let done = self.store.revoke(sid, reason, now).await?;
         if done.is_some() {
             self.emit(Event::Revoked { sid, reason });
@@ -197,14 +202,8 @@ impl<S: SessionStore> Issuer<S> {
         let now = self.clock.now();
         // List first, then revoke: should the append fail, nothing is revoked yet and a retry
         // starts over (revoked first, a retry would find nothing active and list nothing).
-        let listed: Vec<SessionId> = self
-            .store
-            .list(subject, now)
-            .await?
-            .iter()
-            .map(|s| s.sid)
-            .filter(|sid| Some(*sid) != keep)
-            .collect();
+        let active = self.store.list(subject, now).await?;
+        let listed: Vec<&Session> = active.iter().filter(|s| Some(s.sid) != keep).collect();
         self.list_sessions_revoked(&listed, now).await?;
         let revoked = self
             .store
@@ -215,10 +214,9 @@ impl<S: SessionStore> Issuer<S> {
             self.emit(Event::Revoked { sid: s.sid, reason });
         }
         // Sessions opened between the two calls.
-        let late: Vec<SessionId> = revoked
+        let late: Vec<&Session> = revoked
             .iter()
-            .map(|s| s.sid)
-            .filter(|sid| !listed.contains(sid))
+            .filter(|s| !listed.iter().any(|l| l.sid == s.sid))
             .collect();
         self.list_sessions_revoked(&late, now).await?;
         Ok(revoked.len())
@@ -297,11 +295,11 @@ impl<S: SessionStore> Issuer<S> {
         };
         // List first, then revoke: a failed append leaves the old session as it was, and a
         // retry lists it again (revoked first, a retry could find it cleaned up).
-        if stored
+        if let Some(s) = stored
             .as_ref()
-            .is_some_and(|s| s.is_active_at(now) || self.tokens_may_live(s, now))
+            .filter(|s| s.is_active_at(now) || self.tokens_may_live(s, now))
         {
-            self.list_sessions_revoked(&[sid], now).await?;
+            self.list_sessions_revoked(&[s], now).await?;
         }
         self.known.forget(&sid);
         let Some(old) = self.store.revoke(sid, RevokeReason::Elevated, now).await? else {

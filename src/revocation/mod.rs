@@ -82,8 +82,10 @@ pub struct Entry {
     #[serde(with = "hex128")]
     pub id: u128,
     /// For [`Target::Subject`]: tokens issued (`iat`) at or before this second are revoked
-    /// (`iat` has one-second resolution, so the whole second counts). Zero for the other
-    /// targets.
+    /// (`iat` has one-second resolution, so the whole second counts). For
+    /// [`Target::Session`]: the session's Token Status List index plus one (0: it has none),
+    /// from which the issuer builds its published lists; verifiers of this list ignore it,
+    /// and the binary encoding leaves it out. Zero for [`Target::Token`].
     pub before: u64,
     /// When the entry stops mattering: no token it matches is valid after this (Unix seconds).
     pub expires: u64,

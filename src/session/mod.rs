@@ -237,6 +237,11 @@ pub struct Session {
     /// asks the policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_fingerprint: Option<RiskFingerprint>,
+    /// The session's entry in the issuer's Token Status Lists, when the issuer publishes them
+    /// ([`crate::issuer::StatusLists`]): every access token of the session carries
+    /// `status.status_list` pointing at it, and the session's revocation sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_index: Option<u64>,
 }
 
 impl Session {
@@ -641,6 +646,7 @@ pub(crate) fn new_session(
         context: context.capped(),
         dpop_jkt,
         risk_fingerprint: None,
+        status_index: None,
     }
 }
 

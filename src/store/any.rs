@@ -173,6 +173,9 @@ impl SessionStore for AnyStore {
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
         each!(self, s => s.revocation_changes(since, now).await)
     }
+    async fn reserve_status_indices(&self, count: u64) -> Result<u64> {
+        each!(self, s => s.reserve_status_indices(count).await)
+    }
 }
 
 impl KeyStore for AnyStore {

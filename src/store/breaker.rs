@@ -296,6 +296,10 @@ impl<S: SessionStore> SessionStore for CircuitBreaker<S> {
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
         self.call(self.inner.revocation_changes(since, now)).await
     }
+
+    async fn reserve_status_indices(&self, count: u64) -> Result<u64> {
+        self.call(self.inner.reserve_status_indices(count)).await
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,18 @@ pub struct MemoryStore {
     /// move ends later, and are re-checked lazily), so cleanup never scans live sessions.
     ends: Mutex<BinaryHeap<Reverse<(u64, SessionId)>>>,
     log: Mutex<Log>,
+    /// The next status-list index to hand out.
+    status_next: std::sync::atomic::AtomicU64,
     ring: Mutex<Option<super::key_ring::StoredRing>>,
+}
+
+/// Hand out `count` indices from `next` (never wrapping: past `u64::MAX` it fails).
+fn reserve(next: &std::sync::atomic::AtomicU64, count: u64) -> Result<u64> {
+    use std::sync::atomic::Ordering;
+    next.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+        n.checked_add(count)
+    })
+    .map_err(|_| crate::Error::with(crate::ErrorKind::Store, "status-list indices exhausted"))
 }
 
 impl super::key_ring::KeyStore for MemoryStore {
@@ -197,6 +208,10 @@ impl SessionStore for MemoryStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .changes_since(since, now))
+    }
+
+    async fn reserve_status_indices(&self, count: u64) -> Result<u64> {
+        reserve(&self.status_next, count)
     }
 
     async fn cleanup(&self, now: u64, limit: usize) -> Result<usize> {

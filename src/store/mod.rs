@@ -125,6 +125,27 @@ pub trait SessionStore: Send + Sync + 'static {
         since: Option<u64>,
         now: u64,
     ) -> impl Future<Output = Result<Changes>> + Send;
+
+    /// Reserve `count` consecutive Token Status List indices and return the first; with
+    /// `count` 0, reserve nothing and return the next index a reservation would hand out (so
+    /// every index below it has been handed out). One counter per store, starting at 0: an
+    /// index is never handed out twice, whichever process asks, across restarts (as durable as
+    /// the store's sessions). The issuer gives each session one (see
+    /// [`crate::issuer::StatusLists`]).
+    ///
+    /// The default, for a store written before status lists, fails: such a store cannot back
+    /// an issuer with status lists on (its login fails with this error, nothing half-written).
+    ///
+    /// # Errors
+    ///
+    /// A store error; for the default, [`crate::ErrorKind::InvalidConfig`].
+    fn reserve_status_indices(&self, count: u64) -> impl Future<Output = Result<u64>> + Send {
+        let _ = count;
+        std::future::ready(Err(crate::Error::with(
+            crate::ErrorKind::InvalidConfig,
+            "this session store cannot allocate status-list indices",
+        )))
+    }
 }
 
 /// Revoke `s` in place if it is active at `now`.
@@ -137,12 +158,14 @@ pub(crate) fn revoke_in_place(s: &mut Session, reason: RevokeReason, now: u64) -
     }
 }
 
-/// The revocation-log entry that refuses a session's access tokens until `expires`.
-pub(crate) fn session_entry(sid: &SessionId, expires: u64) -> Entry {
+/// The revocation-log entry that refuses a session's access tokens until `expires`; it carries
+/// the session's status-list index, if any, so the published lists are built from the log
+/// (see [`Entry::before`]).
+pub(crate) fn session_entry(s: &Session, expires: u64) -> Entry {
     Entry {
         target: crate::revocation::Target::Session,
-        id: u128::from_be_bytes(*sid.as_bytes()),
-        before: 0,
+        id: u128::from_be_bytes(*s.sid.as_bytes()),
+        before: s.status_index.map_or(0, |i| i.saturating_add(1)),
         expires,
     }
 }
@@ -151,7 +174,7 @@ pub(crate) fn session_entry(sid: &SessionId, expires: u64) -> Entry {
 pub(crate) fn reuse_entry(outcome: &Rotation, rules: &RotationRules) -> Option<Entry> {
     match outcome {
         Rotation::Reuse(s) if rules.list_reuse_until > 0 => {
-            Some(session_entry(&s.sid, rules.list_reuse_until))
+            Some(session_entry(s, rules.list_reuse_until))
         }
         _ => None,
     }
@@ -211,5 +234,8 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
         now: u64,
     ) -> impl Future<Output = Result<Changes>> + Send {
         (**self).revocation_changes(since, now)
+    }
+    fn reserve_status_indices(&self, count: u64) -> impl Future<Output = Result<u64>> + Send {
+        (**self).reserve_status_indices(count)
     }
 }

@@ -23,6 +23,8 @@ const ENDS: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("ends");
 const REVLOG: TableDefinition<u64, &[u8]> = TableDefinition::new("revocations");
 /// "floor": every version up to it was pruned.
 const REVMETA: TableDefinition<&str, u64> = TableDefinition::new("revocation_meta");
+/// The [`REVMETA`] key of the next status-list index to hand out.
+const STATUS_NEXT: &str = "status_next";
 /// The shared key ring: one row, `"ring"` → (version, document).
 const KEYRING: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("key_ring");
 
@@ -360,6 +362,24 @@ impl SessionStore for RedbStore {
     async fn append_revocations(&self, entries: &[Entry]) -> Result<u64> {
         let entries = entries.to_vec();
         self.write(move |txn| append_in(txn, &entries)).await
+    }
+
+    async fn reserve_status_indices(&self, count: u64) -> Result<u64> {
+        self.write(move |txn| {
+            let mut meta = txn.open_table(REVMETA).map_err(store_err)?;
+            let first = meta
+                .get(STATUS_NEXT)
+                .map_err(store_err)?
+                .map_or(0, |v| v.value());
+            if count > 0 {
+                let next = first.checked_add(count).ok_or_else(|| {
+                    Error::with(ErrorKind::Store, "status-list indices exhausted")
+                })?;
+                meta.insert(STATUS_NEXT, next).map_err(store_err)?;
+            }
+            Ok(first)
+        })
+        .await
     }
 
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {

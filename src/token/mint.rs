@@ -225,6 +225,7 @@ impl Minter {
             auth_time: None,
             acr: None,
             jkt: None,
+            status: None,
             ttl: None,
             extra: NoExtra {},
         }
@@ -243,6 +244,7 @@ pub struct Mint<'a, C = NoExtra> {
     auth_time: Option<u64>,
     acr: Option<&'a str>,
     jkt: Option<Thumbprint>,
+    status: Option<(u64, &'a str)>,
     ttl: Option<u64>,
     extra: C,
 }
@@ -285,6 +287,15 @@ impl<'a, C: Serialize> Mint<'a, C> {
         self
     }
 
+    /// Point the token at entry `idx` of the Token Status List published at `uri`
+    /// (draft-ietf-oauth-status-list §6.1): it carries `status.status_list {idx, uri}`. The
+    /// issuer sets it from the session's entry when it publishes lists
+    /// ([`crate::IssuerBuilder::status_lists`]); custom claims then may not use `status`.
+    pub fn status(mut self, idx: u64, uri: &'a str) -> Self {
+        self.status = Some((idx, uri));
+        self
+    }
+
     /// Override the minter's lifetime for this token.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl.as_secs().max(1));
@@ -303,6 +314,7 @@ impl<'a, C: Serialize> Mint<'a, C> {
             auth_time: self.auth_time,
             acr: self.acr,
             jkt: self.jkt,
+            status: self.status,
             ttl: self.ttl,
             extra,
         }
@@ -344,6 +356,9 @@ impl<'a, C: Serialize> Mint<'a, C> {
             auth_time: self.auth_time,
             acr: self.acr,
             cnf: self.jkt.map(|jkt| Cnf { jkt }),
+            status: self.status.map(|(idx, uri)| StatusClaim {
+                status_list: ListRef { idx, uri },
+            }),
         };
         let payload = payload(&claims, &self.extra)?;
         let state = m.state.load();
@@ -385,11 +400,25 @@ struct Registered<'a> {
     acr: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Cnf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusClaim<'a>>,
 }
 
 #[derive(Serialize)]
 struct Cnf {
     jkt: Thumbprint,
+}
+
+/// `status` (draft-ietf-oauth-status-list §6.1).
+#[derive(Serialize)]
+struct StatusClaim<'a> {
+    status_list: ListRef<'a>,
+}
+
+#[derive(Serialize)]
+struct ListRef<'a> {
+    idx: u64,
+    uri: &'a str,
 }
 
 /// The claims JSON: the registered claims, then the custom ones spliced into the same object.
@@ -409,10 +438,10 @@ fn payload<C: Serialize>(claims: &Registered<'_>, extra: &C) -> Result<Vec<u8>> 
     if map.is_empty() {
         return Ok(out);
     }
-    if map
-        .keys()
-        .any(|k| crate::token::claims::REGISTERED.contains(&k.as_str()))
-    {
+    if map.keys().any(|k| {
+        crate::token::claims::REGISTERED.contains(&k.as_str())
+            || (k == "status" && claims.status.is_some())
+    }) {
         return Err(Error::with(
             ErrorKind::Serialization,
             "custom claims repeat a registered claim name",
@@ -468,6 +497,13 @@ fn write_registered(c: &Registered<'_>, out: &mut Vec<u8>) -> serde_json::Result
         out.extend_from_slice(b",\"cnf\":{\"jkt\":\"");
         crate::token::b64::encode_append(cnf.jkt.as_bytes(), out);
         out.extend_from_slice(b"\"}");
+    }
+    if let Some(st) = &c.status {
+        out.extend_from_slice(b",\"status\":{\"status_list\":{\"idx\":");
+        out.extend_from_slice(n.format(st.status_list.idx).as_bytes());
+        out.extend_from_slice(b",\"uri\":");
+        json_str(st.status_list.uri, out)?;
+        out.extend_from_slice(b"}}");
     }
     out.push(b'}');
     Ok(())
@@ -548,6 +584,7 @@ mod tests {
             sid in proptest::option::of(text()), scope in proptest::option::of(text()),
             client_id in proptest::option::of(text()), acr in proptest::option::of(text()),
             jkt in proptest::option::of(any::<[u8; 32]>()),
+            status in proptest::option::of((any::<u64>(), text())),
         ) {
             let aud = if one_aud {
                 Audience::One(aud[0].as_str().into())
@@ -559,6 +596,9 @@ mod tests {
                 sid: sid.as_deref(), scope: scope.as_deref(), client_id: client_id.as_deref(),
                 auth_time, acr: acr.as_deref(),
                 cnf: jkt.map(|b| Cnf { jkt: Thumbprint::from_bytes(b) }),
+                status: status.as_ref().map(|(idx, uri)| StatusClaim {
+                    status_list: ListRef { idx: *idx, uri },
+                }),
             };
             let mut ours = Vec::new();
             write_registered(&claims, &mut ours).expect("write");

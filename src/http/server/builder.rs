@@ -189,6 +189,16 @@ impl<S: SessionStore> AuthServerBuilder<S> {
             ));
         }
         let base = iss.trim_end_matches('/').to_owned();
+        #[cfg(feature = "status-list")]
+        if let Some(lists) = self.issuer.status_lists()
+            && lists.base() != format!("{base}{}", super::paths::STATUS_LISTS)
+        {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                "the issuer's status lists must be published where this server serves them: \
+                 its issuer URL followed by /statuslists",
+            ));
+        }
         // Computed once: every routed request compares against them.
         let prefix = http::Uri::try_from(base.as_str())
             .map(|u| u.path().trim_end_matches('/').to_owned())

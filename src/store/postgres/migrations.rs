@@ -69,4 +69,8 @@ CREATE TABLE tidepass_key_ring (
     r#"
 ALTER TABLE tidepass_sessions ADD COLUMN risk_print bigint;
 "#,
+    // 7: the next Token Status List index to hand out (one counter for every instance).
+    r#"
+ALTER TABLE tidepass_revocation_meta ADD COLUMN status_next bigint NOT NULL DEFAULT 0;
+"#,
 ];

@@ -570,6 +570,21 @@ impl SessionStore for PgStore {
         Ok(v)
     }
 
+    async fn reserve_status_indices(&self, count: u64) -> Result<u64> {
+        let client = self.client().await?;
+        let count = i(count);
+        let row = client
+            .query_one(
+                "UPDATE tidepass_revocation_meta SET status_next = status_next + $1
+                 RETURNING status_next - $1",
+                &[&count],
+            )
+            .await
+            .map_err(store_err)?;
+        let first: i64 = row.get(0);
+        u64::try_from(first).map_err(|_| Error::with(ErrorKind::StoreCorrupt, "status_next"))
+    }
+
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
         let mut client = self.client().await?;
         let tx = client

@@ -495,6 +495,26 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
         Ok(version)
     }
 
+    async fn reserve_status_indices(&self, count: u64) -> Result<u64> {
+        let _turn = self.turn().await?;
+        let mut con = self.writes.clone();
+        // In the log's meta hash (the log's slot), so it lives and goes with the log.
+        let (_, meta) = self.log_keys();
+        let count = i64::try_from(count)
+            .map_err(|_| Error::with(ErrorKind::InvalidConfig, "too many status indices"))?;
+        let next: i64 = redis::cmd("HINCRBY")
+            .arg(&meta)
+            .arg("status_next")
+            .arg(count)
+            .query_async(&mut con)
+            .await
+            .map_err(store_err)?;
+        if count > 0 {
+            self.replicated(&mut con).await?;
+        }
+        u64::try_from(next - count).map_err(|_| corrupt("status_next"))
+    }
+
     async fn revocation_changes(&self, since: Option<u64>, now: u64) -> Result<Changes> {
         let mut con = self.con.clone();
         let (log, meta) = self.log_keys();
