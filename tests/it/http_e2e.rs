@@ -26,6 +26,8 @@ fn example(name: &str) -> PathBuf {
 
 use crate::common::Proc;
 
+mod status;
+
 /// Start an example and wait for its "listening on URL" line.
 fn start(name: &str, args: &[&str]) -> Proc {
     start_with(name, args, &[])

@@ -23,7 +23,8 @@ mod follow;
     feature = "axum",
     feature = "redb",
     feature = "redis",
-    feature = "postgres"
+    feature = "postgres",
+    feature = "status-list"
 ))]
 mod http_e2e;
 mod interop;

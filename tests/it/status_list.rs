@@ -384,3 +384,145 @@ fn the_claims_rules() {
     let empty = StatusList::new(Bits::One, 0).expect("empty");
     assert!(token::sign(&key, uri, &empty, now, now + 60, 60).is_err());
 }
+
+/// The auth server's side, in process: the metadata names the aggregation; `/statuslists/k`
+/// serves a list only once an index of it was handed out, as `application/statuslist+jwt`
+/// with a `Cache-Control` lifetime no longer than its `ttl`, signed by the published keys for
+/// its own URI; one URL per list; the CWT form is refused with 406; and a server whose issuer
+/// would publish its lists elsewhere does not start.
+#[cfg(feature = "server")]
+#[tokio::test]
+async fn the_auth_server_serves_its_lists() {
+    use http::{Request, StatusCode};
+    use tidepass::http::server::{AuthServer, Delivery, Reply};
+    use tidepass::issuer::StatusLists;
+    use tidepass::{Issuer, Login, MemoryStore, Minter};
+
+    let issuer = |lists: Option<&str>| {
+        let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+        let minter = Minter::new(key, "https://auth.example", "api").expect("minter");
+        let mut b = Issuer::builder(MemoryStore::new(), minter).ephemeral_refresh_secrets();
+        if let Some(base) = lists {
+            b = b.status_lists(StatusLists::new(base).expect("lists"));
+        }
+        b.build().expect("issuer")
+    };
+    let server = AuthServer::builder(issuer(Some("https://auth.example/statuslists")))
+        .build()
+        .expect("server");
+    let get = |uri: &str, accept: Option<&str>| {
+        let mut r = Request::get(uri);
+        if let Some(a) = accept {
+            r = r.header("accept", a);
+        }
+        r.body(Vec::new()).expect("request")
+    };
+    let json = |r: &Reply| -> Value { serde_json::from_slice(r.body()).expect("json") };
+
+    let meta = server
+        .handle(get("/.well-known/oauth-authorization-server", None))
+        .await;
+    assert_eq!(
+        json(&meta)["status_list_aggregation_endpoint"],
+        "https://auth.example/statuslists"
+    );
+    assert_eq!(
+        server.handle(get("/statuslists/0", None)).await.status(),
+        404
+    );
+    let none = server.handle(get("/statuslists", None)).await;
+    assert_eq!(json(&none)["status_lists"], serde_json::json!([]));
+
+    let (parts, ()) = Request::post("/login")
+        .body(())
+        .expect("request")
+        .into_parts();
+    let pair = server
+        .login(&parts, Delivery::Body, async { Some(Login::new("alice")) })
+        .await;
+    assert_eq!(pair.status(), StatusCode::OK);
+    let access = json(&pair)["access_token"].as_str().expect("at").to_owned();
+    let claims: Value =
+        serde_json::from_slice(&base64_url(access.split('.').nth(1).expect("payload")))
+            .expect("claims");
+    let uri = "https://auth.example/statuslists/0";
+    assert_eq!(claims["status"]["status_list"]["uri"], uri);
+    let idx = claims["status"]["status_list"]["idx"]
+        .as_u64()
+        .expect("idx");
+
+    let r = server
+        .handle(get("/statuslists/0", Some("application/statuslist+jwt")))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/statuslist+jwt");
+    let cache = r.headers()["cache-control"].to_str().expect("ascii");
+    let age: u64 = cache
+        .strip_prefix("public, max-age=")
+        .and_then(|a| a.parse().ok())
+        .expect("public, max-age=N");
+    assert!(age <= 60, "{cache}");
+    let keys = server.issuer().minter().keys().verifying_keys();
+    let jwt = std::str::from_utf8(r.body()).expect("utf-8");
+    let list = token::verify(jwt, &keys, uri, server.issuer().now()).expect("verifies");
+    assert_eq!(list.ttl, Some(60));
+    assert_eq!(
+        list.list.get(usize::try_from(idx).expect("idx")),
+        Some(Status::VALID)
+    );
+    assert_eq!(
+        json(&server.handle(get("/statuslists", None)).await)["status_lists"],
+        serde_json::json!([uri])
+    );
+
+    for (path, status) in [
+        ("/statuslists/1", 404),
+        ("/statuslists/00", 404),
+        ("/statuslists/0/", 404),
+    ] {
+        assert_eq!(
+            server.handle(get(path, None)).await.status(),
+            status,
+            "{path}"
+        );
+    }
+    let cwt = server
+        .handle(get("/statuslists/0", Some("application/statuslist+cwt")))
+        .await;
+    assert_eq!(cwt.status(), 406);
+    let post = Request::post("/statuslists/0")
+        .body(Vec::new())
+        .expect("request");
+    assert_eq!(server.handle(post).await.status(), 405);
+
+    // Lists published somewhere this server does not serve: refused at start.
+    let elsewhere = AuthServer::builder(issuer(Some("https://cdn.example/statuslists"))).build();
+    assert_eq!(
+        elsewhere.err().map(|e| e.kind()),
+        Some(ErrorKind::InvalidConfig)
+    );
+    // Without lists: no metadata name, no endpoint.
+    let plain = AuthServer::builder(issuer(None)).build().expect("server");
+    let meta = plain
+        .handle(get("/.well-known/oauth-authorization-server", None))
+        .await;
+    assert!(
+        json(&meta)
+            .get("status_list_aggregation_endpoint")
+            .is_none()
+    );
+    assert_eq!(
+        plain.handle(get("/statuslists/0", None)).await.status(),
+        404
+    );
+    for bad in [
+        "http://auth.example/s",
+        "https://auth.example/s/",
+        "https://auth.example/s?x",
+        "ftp://a/s",
+        "https://",
+    ] {
+        assert!(StatusLists::new(bad).is_err(), "{bad}");
+    }
+    assert!(StatusLists::new("http://127.0.0.1:8080/statuslists").is_ok());
+}
