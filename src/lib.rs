@@ -384,6 +384,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use issuer::{Issuer, IssuerBuilder, Login, SessionView, TokenPair};
 pub use session::{ClientContext, Policy, SessionId};
 pub use store::{MemoryStore, SessionStore};
-pub use token::claims::{AccessClaims, Audience, NoExtra};
+pub use token::claims::{AccessClaims, Audience, NoExtra, TokenStatus};
 pub use token::mint::{AccessToken, Mint, Minter};
 pub use verify::{Verified, Verifier, VerifierBuilder};

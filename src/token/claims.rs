@@ -121,6 +121,11 @@ pub struct AccessClaims<C = NoExtra> {
     /// the token is accepted only under the `DPoP` scheme with a proof by that key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// The token's entry in a Token Status List (draft-ietf-oauth-status-list §6.1:
+    /// `status.status_list`), when it has one. A `status` claim of another shape (no
+    /// `status_list` member) is left to the custom claims, as before the draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TokenStatus>,
     /// Custom claims, flattened into the same JSON object.
     #[serde(flatten)]
     pub extra: C,
@@ -137,6 +142,62 @@ impl<C> AccessClaims<C> {
     /// `true` when every scope in `wanted` is present.
     pub fn has_scopes(&self, wanted: &[&str]) -> bool {
         wanted.iter().all(|w| self.has_scope(w))
+    }
+}
+
+/// A token's entry in a Token Status List: `status.status_list {idx, uri}` (§6.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenStatus {
+    /// The entry's index in the list.
+    pub idx: u64,
+    /// Where the Status List Token is fetched (its `sub`).
+    pub uri: CompactString,
+}
+
+impl TokenStatus {
+    /// Entry `idx` of the list at `uri`.
+    pub fn new(idx: u64, uri: impl Into<CompactString>) -> Self {
+        Self {
+            idx,
+            uri: uri.into(),
+        }
+    }
+
+    /// The entry a `status` claim's value names: `None` when it has no `status_list` member
+    /// (then the claim is not the draft's); an error when `status_list` is not `{idx, uri}`
+    /// with `idx` a non-negative integer and `uri` a string.
+    fn from_claim(v: &serde_json::Value) -> Result<Option<Self>, &'static str> {
+        let Some(list) = v.as_object().and_then(|o| o.get("status_list")) else {
+            return Ok(None);
+        };
+        let idx = list.get("idx").and_then(serde_json::Value::as_u64);
+        let uri = list.get("uri").and_then(serde_json::Value::as_str);
+        match (idx, uri) {
+            (Some(idx), Some(uri)) => Ok(Some(Self::new(idx, uri))),
+            _ => Err("status.status_list is not {idx, uri}"),
+        }
+    }
+}
+
+impl Serialize for TokenStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct List<'a> {
+            idx: u64,
+            uri: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Claim<'a> {
+            status_list: List<'a>,
+        }
+        Claim {
+            status_list: List {
+                idx: self.idx,
+                uri: &self.uri,
+            },
+        }
+        .serialize(s)
     }
 }
 
@@ -292,6 +353,7 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                 let mut auth_time: Option<Option<NumericDate<false>>> = None;
                 let mut acr = None;
                 let mut cnf = None;
+                let mut status: Option<TokenStatus> = None;
                 let mut extra = serde_json::Map::new();
                 fn set<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
                     map: &mut A,
@@ -319,6 +381,18 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                         "auth_time" => set(&mut map, &mut auth_time, "auth_time")?,
                         "acr" => set(&mut map, &mut acr, "acr")?,
                         "cnf" => set(&mut map, &mut cnf, "cnf")?,
+                        "status" => {
+                            let value: serde_json::Value = map.next_value()?;
+                            if status.is_some() || extra.contains_key("status") {
+                                return Err(de::Error::duplicate_field("status"));
+                            }
+                            match TokenStatus::from_claim(&value).map_err(de::Error::custom)? {
+                                Some(st) => status = Some(st),
+                                None => {
+                                    extra.insert("status".to_owned(), value);
+                                }
+                            }
+                        }
                         _ => {
                             let value: serde_json::Value = map.next_value()?;
                             if extra.insert(key.into_owned(), value).is_some() {
@@ -344,6 +418,7 @@ impl<'de, C: DeserializeOwned> Deserialize<'de> for AccessClaims<C> {
                     auth_time: auth_time.flatten().map(|t| t.0),
                     acr: acr.flatten(),
                     cnf: cnf.flatten(),
+                    status,
                     extra,
                 })
             }
@@ -386,7 +461,7 @@ pub(crate) fn special(b: &[u8]) -> Option<usize> {
 /// [`REGISTERED`] without `nbf` (a unit test holds the two together); the patterns are spelled
 /// out because comparing them is about 140 instructions per token cheaper than assembling
 /// `"`, name and `":` from `REGISTERED` (callgrind).
-const MINTER_KEYS: [(&str, &[u8]); 12] = [
+const MINTER_KEYS: [(&str, &[u8]); 13] = [
     ("iss", br#""iss":"#),
     ("sub", br#""sub":"#),
     ("aud", br#""aud":"#),
@@ -399,6 +474,7 @@ const MINTER_KEYS: [(&str, &[u8]); 12] = [
     ("auth_time", br#""auth_time":"#),
     ("acr", br#""acr":"#),
     ("cnf", br#""cnf":"#),
+    ("status", br#""status":"#),
 ];
 
 /// A fast path for the claims layout tidepass's own minter writes: a flat object of registered
@@ -452,6 +528,7 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
     let (mut jti, mut sid, mut scope, mut client_id, mut auth_time, mut acr) =
         (None, None, None, None, None, None);
     let mut cnf = None;
+    let mut status = None;
     let mut expect = 0;
     loop {
         let rest = b.get(i..)?;
@@ -494,6 +571,24 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
                 let jkt = string(text, &mut i)?.parse().ok()?;
                 next(b'}', &mut i)?;
                 set(&mut cnf, Confirmation::jkt(jkt))?;
+            }
+            // The minter writes `{"status_list":{"idx":N,"uri":"…"}}` exactly.
+            "status" => {
+                const OPEN: &[u8] = br#"{"status_list":{"idx":"#;
+                const URI: &[u8] = br#","uri":"#;
+                if !b.get(i..)?.starts_with(OPEN) {
+                    return None;
+                }
+                i += OPEN.len();
+                let idx = number(b, &mut i)?;
+                if !b.get(i..)?.starts_with(URI) {
+                    return None;
+                }
+                i += URI.len();
+                let uri = string(text, &mut i)?;
+                next(b'}', &mut i)?;
+                next(b'}', &mut i)?;
+                set(&mut status, TokenStatus::new(idx, uri))?;
             }
             "aud" if b.get(i) == Some(&b'[') => {
                 i += 1;
@@ -548,6 +643,7 @@ pub(crate) fn parse_simple<C: DeserializeOwned>(text: &str) -> Option<AccessClai
         auth_time,
         acr,
         cnf,
+        status,
         extra,
     })
 }
@@ -564,7 +660,12 @@ mod tests {
     #[test]
     fn minter_keys_are_the_registered_names_in_order() {
         let names: Vec<&str> = MINTER_KEYS.iter().map(|(n, _)| *n).collect();
-        let registered: Vec<&str> = REGISTERED.into_iter().filter(|n| *n != "nbf").collect();
+        // `status` last: registered only in the draft's shape (custom claims may use the name).
+        let registered: Vec<&str> = REGISTERED
+            .into_iter()
+            .filter(|n| *n != "nbf")
+            .chain(["status"])
+            .collect();
         assert_eq!(names, registered);
         for (name, pat) in MINTER_KEYS {
             assert_eq!(pat, format!("\"{name}\":").as_bytes());
@@ -576,6 +677,27 @@ mod tests {
         let t = r#"{"iss":"https://a.example","sub":"u","aud":["x","api"],"exp":20,"iat":10,"jti":"j","sid":"s","scope":"read write","client_id":"c","auth_time":9}"#;
         let fast = parse_simple::<NoExtra>(t).expect("fast path");
         assert_eq!(Some(fast), full(t));
+    }
+
+    #[test]
+    fn the_status_claim_takes_the_fast_path_in_the_minters_shape() {
+        let t = r#"{"iss":"a","sub":"u","aud":"x","exp":20,"iat":10,"jti":"j","status":{"status_list":{"idx":42,"uri":"https://a/statuslists/0"}}}"#;
+        let fast = parse_simple::<NoExtra>(t).expect("fast path");
+        assert_eq!(
+            fast.status,
+            Some(TokenStatus::new(42, "https://a/statuslists/0"))
+        );
+        assert_eq!(Some(fast), full(t));
+        // Another shape of `status` is a custom claim, as before the draft.
+        let other =
+            r#"{"iss":"a","sub":"u","aud":"x","exp":20,"iat":10,"jti":"j","status":"active"}"#;
+        let c: AccessClaims<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_str(other).expect("parses");
+        assert_eq!(c.status, None);
+        assert_eq!(c.extra["status"], "active");
+        // The draft's member in another shape is refused, not ignored.
+        let bad = r#"{"iss":"a","sub":"u","aud":"x","exp":20,"iat":10,"jti":"j","status":{"status_list":{"idx":"1","uri":"u"}}}"#;
+        assert!(full(bad).is_none());
     }
 
     #[test]
@@ -632,13 +754,18 @@ mod tests {
         fn fast_path_agrees_with_serde(
             keys in proptest::collection::vec(prop_oneof![
                 Just("iss"), Just("sub"), Just("aud"), Just("exp"), Just("iat"), Just("nbf"),
-                Just("jti"), Just("sid"), Just("scope"), Just("client_id"), Just("auth_time"), Just("x")
+                Just("jti"), Just("sid"), Just("scope"), Just("client_id"), Just("auth_time"), Just("x"),
+                Just("status")
             ], 0..12),
             values in proptest::collection::vec(prop_oneof![
                 "[a-z \\\\\"]{0,6}".prop_map(|s| format!("\"{s}\"")),
                 (0u64..u64::MAX).prop_map(|n| n.to_string()),
                 Just("0".to_owned()), Just("01".to_owned()), Just("1e3".to_owned()), Just("null".to_owned()),
                 Just("[\"a\",\"b\"]".to_owned()), Just("[]".to_owned()), Just("-1".to_owned()),
+                Just(r#"{"status_list":{"idx":7,"uri":"https://a/s/0"}}"#.to_owned()),
+                Just(r#"{"status_list":{"idx":-7,"uri":"u"}}"#.to_owned()),
+                Just(r#"{"status_list":{"uri":"u","idx":7}}"#.to_owned()),
+                Just(r#"{"other":1}"#.to_owned()),
             ], 12),
         ) {
             let body: Vec<String> = keys.iter().zip(&values).map(|(k, v)| format!("\"{k}\":{v}")).collect();

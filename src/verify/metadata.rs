@@ -38,6 +38,9 @@ pub struct Metadata {
     pub introspection_endpoint: Option<String>,
     /// tidepass's revocation feed ([`REVOCATIONS_FIELD`]), if the server has one.
     pub revocations_endpoint: Option<String>,
+    /// The Token Status List aggregation (draft-ietf-oauth-status-list §9.3
+    /// `status_list_aggregation_endpoint`), if the server publishes lists.
+    pub status_list_aggregation_endpoint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +49,7 @@ struct Raw {
     jwks_uri: Option<String>,
     introspection_endpoint: Option<String>,
     tidepass_revocations_endpoint: Option<String>,
+    status_list_aggregation_endpoint: Option<String>,
 }
 
 fn refuse(why: &'static str) -> Error {
@@ -106,11 +110,19 @@ impl Metadata {
         {
             return Err(refuse("the revocation feed is not a usable https URL"));
         }
+        if let Some(lists) = &raw.status_list_aggregation_endpoint
+            && !usable(lists, &issuer)
+        {
+            return Err(refuse(
+                "the status list aggregation is not a usable https URL",
+            ));
+        }
         Ok(Self {
             issuer,
             jwks_uri,
             introspection_endpoint: raw.introspection_endpoint,
             revocations_endpoint: raw.tidepass_revocations_endpoint,
+            status_list_aggregation_endpoint: raw.status_list_aggregation_endpoint,
         })
     }
 

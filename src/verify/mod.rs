@@ -136,6 +136,8 @@ pub struct VerifierBuilder<C = NoExtra> {
     cache: usize,
     clock: Arc<dyn Clock>,
     revocations: Option<Arc<RevocationList>>,
+    #[cfg(feature = "status-list")]
+    status_lists: Option<Arc<crate::revocation::status_list::HeldLists>>,
     dpop: Option<dpop::ProofChecker>,
     _claims: PhantomData<fn() -> C>,
 }
@@ -206,6 +208,19 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
         self
     }
 
+    /// Check every token that carries a Token Status List entry (`status.status_list`)
+    /// against these lists: any status but VALID fails with [`ErrorKind::Revoked`]; a list
+    /// not held or past its `exp` is stale ([`ErrorKind::RevocationsStale`], or accepted and
+    /// logged under [`WhenStale::FailOpen`]). Keep them filled with a follower
+    /// ([`FollowerBuilder::status_lists`](crate::verify::follow::FollowerBuilder::status_lists)).
+    /// Tokens without an entry pass. Works beside [`VerifierBuilder::revocations`] or alone.
+    #[cfg(feature = "status-list")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "status-list")))]
+    pub fn status_lists(mut self, lists: Arc<crate::revocation::status_list::HeldLists>) -> Self {
+        self.status_lists = Some(lists);
+        self
+    }
+
     /// Use another custom-claims type.
     pub fn claims<D: DeserializeOwned + Send + Sync + 'static>(self) -> VerifierBuilder<D> {
         VerifierBuilder {
@@ -221,6 +236,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             cache: self.cache,
             clock: self.clock,
             revocations: self.revocations,
+            #[cfg(feature = "status-list")]
+            status_lists: self.status_lists,
             dpop: self.dpop,
             _claims: PhantomData,
         }
@@ -280,6 +297,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> VerifierBuilder<C> {
             clock: self.clock,
             cache: (self.cache > 0).then(|| Cache::new(self.cache)),
             revocations: self.revocations,
+            #[cfg(feature = "status-list")]
+            status_lists: self.status_lists,
             dpop: self.dpop.unwrap_or_default(),
             #[cfg(feature = "server")]
             key_refresh: std::sync::OnceLock::new(),
@@ -318,6 +337,8 @@ pub struct Verifier<C = NoExtra> {
     /// Checks the DPoP proofs of `DPoP`-scheme requests (its replay cache is this verifier's).
     dpop: dpop::ProofChecker,
     revocations: Option<Arc<RevocationList>>,
+    #[cfg(feature = "status-list")]
+    status_lists: Option<Arc<crate::revocation::status_list::HeldLists>>,
     /// Who fetches the keys again when a token names an unknown `kid` (a [`follow::Follower`]
     /// registers itself); weak, so a dropped follower stops refreshing and nothing leaks.
     #[cfg(feature = "server")]
@@ -363,6 +384,8 @@ impl Verifier<NoExtra> {
             cache: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(CoarseClock),
             revocations: None,
+            #[cfg(feature = "status-list")]
+            status_lists: None,
             dpop: None,
             _claims: PhantomData,
         }
@@ -603,6 +626,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             }
             self.check_time(&claims, now)?;
             self.check_revoked(&claims, ids, now)?;
+            #[cfg(feature = "status-list")]
+            self.check_status(&claims, now)?;
             return Ok(Verified(Held::Shared(claims)));
         }
         let keys = self.keys.load();
@@ -629,6 +654,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         if ids.is_some() {
             self.check_revoked(&claims, ids, now)?;
         }
+        #[cfg(feature = "status-list")]
+        self.check_status(&claims, now)?;
         let Some(cache) = &self.cache else {
             return Ok(Verified(Held::Owned(claims)));
         };
@@ -678,6 +705,20 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             return Err(Error::new(ErrorKind::Revoked));
         }
         Ok(())
+    }
+
+    /// The token's Token Status List entry, when the verifier holds lists and the token has
+    /// an entry (a token without one passes: it was minted before its issuer published
+    /// lists, or by an issuer that does not).
+    #[cfg(feature = "status-list")]
+    fn check_status(&self, c: &AccessClaims<C>, now: u64) -> Result<()> {
+        match (&self.status_lists, &c.status) {
+            (Some(lists), Some(status)) => match lists.check(status, now) {
+                Err(e) if e.kind() == ErrorKind::RevocationsStale => self.stale(now),
+                other => other,
+            },
+            _ => Ok(()),
+        }
     }
 
     /// The list is past `max_staleness` (or never synced).

@@ -435,3 +435,100 @@ async fn a_follower_verifies_typed_custom_claims() {
     let plain = s.minter.token("bob").mint().expect("mint");
     assert!(follower.verify(plain.as_str()).await.is_err(), "no tenant");
 }
+
+/// A follower on Token Status Lists alone (no native feed), against the auth server's own
+/// endpoints on a loopback port: a token whose list it does not hold yet is stale (fail
+/// closed) until its next round fetches the list the aggregation names; then VALID; after a
+/// logout, refused as revoked within the list's `ttl` plus a poll.
+#[cfg(feature = "status-list")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_on_status_lists_alone_sees_a_logout() {
+    use tidepass::http::server::{AuthServer, Delivery};
+    use tidepass::issuer::StatusLists;
+    use tidepass::{Login, MemoryStore};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let lists = StatusLists::new(format!("{url}/statuslists"))
+        .and_then(|l| l.ttl(Duration::from_secs(1)))
+        .and_then(|l| l.rebuild_after(Duration::ZERO))
+        .expect("lists");
+    let issuer = tidepass::Issuer::builder(
+        MemoryStore::new(),
+        Minter::new(key, &url, "api").expect("minter"),
+    )
+    .ephemeral_refresh_secrets()
+    .status_lists(lists)
+    .build()
+    .expect("issuer");
+    let server = Arc::new(AuthServer::builder(issuer).build().expect("server"));
+    let app = tidepass::http::axum::router(server.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let follower = Follower::builder(&url, "api")
+        .without_revocations()
+        .status_lists()
+        .poll_interval(Duration::from_millis(100))
+        .start()
+        .await
+        .expect("follower");
+    assert!(follower.revocation_list().is_none(), "no native feed");
+    let login = |who: &'static str| {
+        let server = server.clone();
+        async move {
+            let (parts, ()) = http::Request::post("/login")
+                .body(())
+                .expect("request")
+                .into_parts();
+            let r = server
+                .login(&parts, Delivery::Body, async { Some(Login::new(who)) })
+                .await;
+            let v: serde_json::Value = serde_json::from_slice(r.body()).expect("json");
+            v["access_token"].as_str().expect("access").to_owned()
+        }
+    };
+    // Logged in after the follower started: list 0 did not exist at its first round.
+    let access = login("alice").await;
+    let kept = login("bob").await;
+    assert_eq!(
+        follower
+            .verify(&access)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.kind()),
+        Err(ErrorKind::RevocationsStale),
+        "a list not held yet fails closed"
+    );
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while follower.verify(&access).await.is_err() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the list was never fetched"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sid = follower.verify(&access).await.expect("valid").sid.clone();
+    let sid = sid.expect("sid").parse().expect("a session id");
+    let logged_out = std::time::Instant::now();
+    assert!(server.issuer().logout(sid).await.expect("logout"));
+    loop {
+        match follower.verify(&access).await {
+            Err(e) if e.kind() == ErrorKind::Revoked => break,
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+        // The bound is the list's ttl (1 s) plus a poll; 5 s leaves room for a busy machine.
+        assert!(
+            logged_out.elapsed() < Duration::from_secs(5),
+            "the logout never reached the follower"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    follower
+        .verify(&kept)
+        .await
+        .expect("the other session is VALID");
+}

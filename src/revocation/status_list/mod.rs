@@ -26,7 +26,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod held;
 pub mod token;
+
+pub use held::{Held, HeldLists};
 
 /// The most bytes a decoded list may hold: 16 MiB, 2^27 one-bit entries. A compressed list
 /// that inflates past it is refused ([`ErrorKind::TooLarge`]), so a small hostile `lst` cannot
