@@ -154,13 +154,18 @@ impl<S: SessionStore> IssuerBuilder<S> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] for an inconsistent policy, or when neither
+    /// [`ErrorKind::InvalidConfig`] for an inconsistent policy or status-list settings, or
+    /// when neither
     /// [`IssuerBuilder::refresh_secrets`] nor [`IssuerBuilder::ephemeral_refresh_secrets`]
     /// was called (a secret made up per process would log users out at every restart and
     /// behind every load balancer); [`ErrorKind::Random`] if the RNG fails for ephemeral
     /// secrets.
     pub fn build(self) -> Result<Issuer<S>> {
         self.policy.validate()?;
+        #[cfg(feature = "status-list")]
+        if let Some(lists) = &self.status {
+            lists.validate()?;
+        }
         let secrets = match self.secrets {
             Some(Secrets::Given(s)) => s,
             Some(Secrets::Ephemeral) => RefreshSecrets::generate()?,

@@ -8,10 +8,10 @@
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::revocation::status_list::{Bits, Status, StatusList, token};
@@ -54,7 +54,20 @@ pub const PATH: &str = "/statuslists";
 /// every token that points at it has expired.
 ///
 /// **Delay.** A verifier that honours the list's `ttl` (and `Cache-Control`, which says the
-/// same) sees a revocation within `ttl` + `rebuild_after` (60 s + 2 s by default).
+/// same) sees a revocation within `ttl` + `rebuild_after` (60 s + 2 s by default), plus the
+/// time one build takes while another request builds the same list.
+///
+/// **What the lists reveal.** Indices are handed out in login order, and lists are public:
+/// anyone can see how many sessions were opened and ended, and whoever holds a token can see
+/// its session end — as with any status list (§13 of the draft). A list names sessions by
+/// index only; tokens already carry `sub` and `sid`.
+///
+/// **Stores.** PostgreSQL needs migration 7 (the counter) before lists are turned on: without
+/// it every login fails with a store error. A store that goes back (a promoted replica that
+/// missed writes, a restored backup) can hand out an index again while an instance still uses
+/// its block: two sessions may then share an entry until one ends — the other's tokens then
+/// read INVALID too (never the reverse). After a restore, `tidepass log relist` puts the
+/// lost revocations back in the lists as well.
 #[derive(Debug, Clone)]
 pub struct StatusLists {
     base: String,
@@ -87,7 +100,7 @@ impl StatusLists {
             .ok_or_else(|| bad("the status list base URL must be https (http only on loopback)"))?;
         if rest.is_empty()
             || base.ends_with('/')
-            || base.contains(['?', '#'])
+            || base.contains(['?', '#', '@', '\\'])
             || base.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(bad(
@@ -124,13 +137,14 @@ impl StatusLists {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] below the `ttl` or above 30 days.
+    /// [`ErrorKind::InvalidConfig`] for less than a second or more than 30 days (and, at
+    /// [`crate::IssuerBuilder::build`], for less than the `ttl`).
     pub fn validity(mut self, validity: Duration) -> Result<Self> {
         self.validity = whole_secs(
             validity,
-            self.ttl,
+            1,
             30 * 86_400,
-            "the status list validity is whole seconds, from the ttl to 30 days",
+            "the status list validity is whole seconds, 1 s to 30 days",
         )?;
         Ok(self)
     }
@@ -140,13 +154,14 @@ impl StatusLists {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidConfig`] above the `ttl`.
+    /// [`ErrorKind::InvalidConfig`] for a fraction of a second or more than a day (and, at
+    /// [`crate::IssuerBuilder::build`], for more than the `ttl`).
     pub fn rebuild_after(mut self, every: Duration) -> Result<Self> {
         self.rebuild = whole_secs(
             every,
             0,
-            self.ttl,
-            "the status list rebuild interval is whole seconds, up to the ttl",
+            86_400,
+            "the status list rebuild interval is whole seconds, up to a day",
         )?;
         Ok(self)
     }
@@ -163,6 +178,25 @@ impl StatusLists {
         }
         self.block = block;
         Ok(self)
+    }
+
+    /// Check the settings together (the issuer's build does): the `ttl` no longer than the
+    /// validity (else verifiers hold expired lists between fetches) and the rebuild interval
+    /// no longer than the `ttl`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] naming the rule broken.
+    pub fn validate(&self) -> Result<()> {
+        if self.validity < self.ttl {
+            return Err(bad("the status list validity is shorter than its ttl"));
+        }
+        if self.rebuild > self.ttl {
+            return Err(bad(
+                "the status list rebuild interval is longer than its ttl",
+            ));
+        }
+        Ok(())
     }
 
     /// The base URL the lists are published under.
@@ -228,18 +262,27 @@ pub(crate) struct Publisher {
     /// Indices reserved and not yet handed out.
     pool: Mutex<Range<u64>>,
     built: DashMap<u64, Arc<StatusListJwt>>,
-    /// One build at a time per issuer; others serve the last list meanwhile.
-    building: AtomicBool,
+    /// Lists being built: one build per list at a time; others serve its last one meanwhile.
+    building: DashSet<u64>,
+    /// How many lists hold a handed-out index, as last read from the store (it only grows),
+    /// and when that was read: a request for a list beyond it reads the store at most once a
+    /// second, so requests for lists that do not exist cannot load the store.
+    lists: AtomicU64,
+    counted_at: AtomicU64,
 }
 
-/// Clears the build flag when the build ends, however it ends (a cancelled request included).
-struct Building<'a>(&'a AtomicBool);
+/// Ends a list's build when dropped, however the build ends (a cancelled request included).
+struct Building<'a>(&'a DashSet<u64>, u64);
 
 impl Drop for Building<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.0.remove(&self.1);
     }
 }
+
+/// While another request builds a list, its last one is served if no older than this beyond
+/// the rebuild interval (a build takes milliseconds; a stuck one is built again).
+const BUILD_GRACE: u64 = 10;
 
 impl Publisher {
     pub(crate) fn new(config: StatusLists) -> Self {
@@ -247,7 +290,9 @@ impl Publisher {
             config,
             pool: Mutex::new(0..0),
             built: DashMap::new(),
-            building: AtomicBool::new(false),
+            building: DashSet::new(),
+            lists: AtomicU64::new(0),
+            counted_at: AtomicU64::new(0),
         }
     }
 
@@ -263,15 +308,30 @@ impl Publisher {
         if pool.is_empty() {
             *pool = first.saturating_add(1)..end;
         }
+        self.lists.fetch_max(
+            first.saturating_add(1).div_ceil(LIST_SIZE),
+            Ordering::Relaxed,
+        );
         Ok(first)
     }
 
-    /// The URIs of every list that holds a handed-out index.
-    pub(crate) async fn uris<S: SessionStore>(&self, store: &S) -> Result<Vec<String>> {
+    /// How many lists hold a handed-out index, reading the store only when `want` is beyond
+    /// what is known and the last read is at least a second old.
+    async fn count<S: SessionStore>(&self, store: &S, want: u64, now: u64) -> Result<u64> {
+        let known = self.lists.load(Ordering::Relaxed);
+        if want < known || now < self.counted_at.load(Ordering::Relaxed).saturating_add(1) {
+            return Ok(known);
+        }
+        self.counted_at.store(now, Ordering::Relaxed);
         let next = store.reserve_status_indices(0).await?;
-        Ok((0..next.div_ceil(LIST_SIZE))
-            .map(|k| self.config.uri(k))
-            .collect())
+        let n = next.div_ceil(LIST_SIZE);
+        Ok(self.lists.fetch_max(n, Ordering::Relaxed).max(n))
+    }
+
+    /// The URIs of every list that holds a handed-out index.
+    pub(crate) async fn uris<S: SessionStore>(&self, store: &S, now: u64) -> Result<Vec<String>> {
+        let n = self.count(store, u64::MAX, now).await?;
+        Ok((0..n).map(|k| self.config.uri(k)).collect())
     }
 
     /// List `k` as of `now`, signed with `key`; `None` when no index of it was handed out yet.
@@ -283,19 +343,21 @@ impl Publisher {
         now: u64,
     ) -> Result<Option<Arc<StatusListJwt>>> {
         let last = self.built.get(&k).map(|b| b.clone());
+        let age = |b: &StatusListJwt| now.saturating_sub(b.issued_at);
         if let Some(b) = &last
-            && now < b.issued_at.saturating_add(self.config.rebuild)
+            && age(b) < self.config.rebuild
         {
             return Ok(last);
         }
-        let busy = self.building.swap(true, Ordering::AcqRel);
-        if busy && let Some(b) = last.as_ref().filter(|b| b.max_age(now) > 0) {
-            return Ok(Some(b.clone()));
-        }
-        let _building = (!busy).then(|| Building(&self.building));
-        if last.is_none() && k >= store.reserve_status_indices(0).await?.div_ceil(LIST_SIZE) {
+        if last.is_none() && k >= self.count(store, k, now).await? {
             return Ok(None);
         }
+        if !self.building.insert(k)
+            && let Some(b) = last.filter(|b| age(b) < self.config.rebuild + BUILD_GRACE)
+        {
+            return Ok(Some(b));
+        }
+        let _building = Building(&self.building, k);
         let entries = match store.revocation_changes(None, now).await? {
             Changes::Snapshot(s) => s.entries,
             Changes::Delta(d) => d.entries,
@@ -326,7 +388,11 @@ impl Publisher {
             issued_at: now,
             ttl: c.ttl,
         });
-        self.built.insert(k, built.clone());
+        // A slower build that started earlier never replaces a newer list.
+        let mut slot = self.built.entry(k).or_insert_with(|| built.clone());
+        if slot.issued_at <= built.issued_at {
+            *slot = built.clone();
+        }
         Ok(Some(built))
     }
 }
@@ -364,7 +430,7 @@ impl<S: SessionStore> crate::Issuer<S> {
     /// A store error.
     pub async fn status_list_uris(&self) -> Result<Vec<String>> {
         match &self.status {
-            Some(p) => p.uris(&self.store).await,
+            Some(p) => p.uris(&self.store, self.clock.now()).await,
             None => Ok(Vec::new()),
         }
     }

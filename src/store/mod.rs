@@ -64,7 +64,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// [`compares_risk`](SessionStore::compares_risk)). `None` when
     /// the store holds no such session. On [`Rotation::Reuse`], a store whose
     /// [`SessionStore::lists_reuse`] is `true` also appends the session to the revocation log
-    /// (until [`RotationRules::list_reuse_until`], when not 0) in the same atomic step.
+    /// (until [`RotationRules::list_reuse_until`], when not 0) in the same atomic step: an
+    /// [`Entry`] with [`Target::Session`](crate::revocation::Target::Session), the session id's
+    /// 128 bits, `before` = its [`Session::status_index`] + 1 (0 without one: the Token Status
+    /// Lists are built from this) and `expires` = `list_reuse_until`.
     fn rotate(
         &self,
         sid: SessionId,

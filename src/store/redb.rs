@@ -365,6 +365,23 @@ impl SessionStore for RedbStore {
     }
 
     async fn reserve_status_indices(&self, count: u64) -> Result<u64> {
+        if count == 0 {
+            // A read: no write transaction (and no fsync) for a question.
+            return self
+                .blocking(|db| {
+                    let txn = db.begin_read().map_err(store_err)?;
+                    let meta = match txn.open_table(REVMETA) {
+                        Ok(t) => t,
+                        Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+                        Err(e) => return Err(store_err(e)),
+                    };
+                    Ok(meta
+                        .get(STATUS_NEXT)
+                        .map_err(store_err)?
+                        .map_or(0, |v| v.value()))
+                })
+                .await;
+        }
         self.write(move |txn| {
             let mut meta = txn.open_table(REVMETA).map_err(store_err)?;
             let first = meta

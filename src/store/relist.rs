@@ -55,7 +55,7 @@ pub async fn relist<S: SessionStore>(store: &S, saved: &Changes, now: u64) -> Re
         Changes::Delta(d) => &d.entries,
     };
     let live = || entries.iter().filter(|e| e.expires > now);
-    let missing: Vec<Entry> = live()
+    let mut missing: Vec<Entry> = live()
         .filter(|e| {
             !have
                 .get(&(e.target, e.id))
@@ -63,6 +63,18 @@ pub async fn relist<S: SessionStore>(store: &S, saved: &Changes, now: u64) -> Re
         })
         .copied()
         .collect();
+    // A session entry from a binary or signed copy has lost its Token Status List index (the
+    // compact encoding leaves it out): take it from the session, so the published lists show
+    // the revocation again too.
+    for e in missing
+        .iter_mut()
+        .filter(|e| e.target == Target::Session && e.before == 0)
+    {
+        let sid = SessionId::from_bytes(e.id.to_be_bytes());
+        if let Some(index) = store.load(sid).await?.and_then(|s| s.status_index) {
+            e.before = index.saturating_add(1);
+        }
+    }
     let mut done = Relisted::default();
     for chunk in missing.chunks(512) {
         store.append_revocations(chunk).await?;

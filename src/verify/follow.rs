@@ -422,8 +422,15 @@ impl FollowerBuilder {
                     )
                 })?,
                 &self.issuer,
+                self.max_staleness
+                    .map_or(crate::verify::DEFAULT_MAX_STALENESS, |d| d.as_secs()),
             )),
-            (true, None) => unreachable!("status lists need the metadata, fetched above"),
+            (true, None) => {
+                return Err(Error::with(
+                    ErrorKind::InvalidConfig,
+                    "status lists are found through the issuer's metadata",
+                ));
+            }
         };
         #[cfg(feature = "status-list")]
         let held = lists

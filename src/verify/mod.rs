@@ -713,7 +713,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     #[cfg(feature = "status-list")]
     fn check_status(&self, c: &AccessClaims<C>, now: u64) -> Result<()> {
         match (&self.status_lists, &c.status) {
-            (Some(lists), Some(status)) => match lists.check(status, now) {
+            (Some(lists), Some(status)) => match lists.check(status, now, self.max_staleness) {
                 Err(e) if e.kind() == ErrorKind::RevocationsStale => self.stale(now),
                 other => other,
             },

@@ -526,3 +526,57 @@ async fn the_auth_server_serves_its_lists() {
     }
     assert!(StatusLists::new("http://127.0.0.1:8080/statuslists").is_ok());
 }
+
+/// After a restore, `relist` from a binary (or signed) copy of the feed, which leaves the
+/// status index out, still puts the index back: the published list shows the revocation
+/// again, not only the native feed.
+#[tokio::test]
+async fn relist_from_a_binary_copy_keeps_the_status_index() {
+    use tidepass::issuer::StatusLists;
+    use tidepass::revocation::{Changes, Target};
+    use tidepass::store::{SessionStore, relist};
+    use tidepass::{Issuer, Login, MemoryStore, Minter};
+
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let minter = Minter::new(key, "https://auth.example", "api").expect("minter");
+    let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .ephemeral_refresh_secrets()
+        .status_lists(StatusLists::new("https://auth.example/statuslists").expect("lists"))
+        .build()
+        .expect("issuer");
+    let pair = issuer.login(Login::new("alice")).await.expect("login");
+    let now = issuer.now();
+    // The backup: the session as it was before the logout.
+    let before_logout = issuer
+        .store()
+        .load(pair.session_id)
+        .await
+        .expect("load")
+        .expect("session");
+    let index = before_logout.status_index.expect("an index");
+    assert!(issuer.logout(pair.session_id).await.expect("logout"));
+    let feed = issuer.revocation_changes(None).await.expect("changes");
+    let saved = Changes::decode(&feed.encode().expect("encode")).expect("decode");
+    let Changes::Snapshot(s) = &saved else {
+        panic!("a snapshot")
+    };
+    assert_eq!(
+        s.entries[0].before, 0,
+        "the compact form leaves the index out"
+    );
+
+    let restored = MemoryStore::new();
+    restored.create(&before_logout).await.expect("restore");
+    let done = relist(&restored, &saved, now).await.expect("relist");
+    assert_eq!((done.appended, done.sessions_revoked), (1, 1));
+    let Changes::Snapshot(log) = restored
+        .revocation_changes(None, now)
+        .await
+        .expect("changes")
+    else {
+        panic!("a snapshot")
+    };
+    assert_eq!(log.entries.len(), 1);
+    assert_eq!(log.entries[0].target, Target::Session);
+    assert_eq!(log.entries[0].before, index + 1, "the index is back");
+}

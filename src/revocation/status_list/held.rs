@@ -2,6 +2,7 @@
 //! `status` against them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::{DashMap, DashSet};
 
@@ -16,9 +17,10 @@ use crate::token::claims::TokenStatus;
 /// ([`FollowerBuilder::status_lists`](crate::verify::follow::FollowerBuilder::status_lists)),
 /// or yours.
 ///
-/// A token whose list is not held, or whose held list has passed its `exp`, is refused with
-/// [`ErrorKind::RevocationsStale`] (fail closed, as a native list past its staleness bound),
-/// and its URI is remembered as wanted so the follower fetches it at once.
+/// A token whose list is not held, or whose held list has passed its `exp` or is older (by its
+/// `iat`) than the verifier's `max_staleness`, is refused with [`ErrorKind::RevocationsStale`]
+/// (fail closed, as a native list past its staleness bound), and its URI is remembered as
+/// wanted so the follower fetches it at once.
 #[derive(Debug, Default)]
 pub struct HeldLists {
     lists: DashMap<String, Arc<Held>>,
@@ -32,13 +34,22 @@ pub struct Held {
     pub verified: VerifiedStatusList,
     /// When it was fetched (Unix seconds).
     pub fetched_at: u64,
+    /// When a token was last checked against it.
+    used_at: AtomicU64,
 }
 
 impl Held {
-    /// When it should be fetched again: its `ttl` after the fetch (a minute without one).
+    /// When it should be fetched again: its `ttl` (a minute without one) after it was issued,
+    /// or after it was fetched if that is earlier (a clock ahead of ours).
     pub fn due_at(&self) -> u64 {
         self.fetched_at
+            .min(self.verified.issued_at)
             .saturating_add(self.verified.ttl.unwrap_or(60))
+    }
+
+    /// When a token was last checked against it (its fetch, if never).
+    pub fn used_at(&self) -> u64 {
+        self.used_at.load(Ordering::Relaxed)
     }
 }
 
@@ -62,6 +73,7 @@ impl HeldLists {
                 Arc::new(Held {
                     verified: list,
                     fetched_at: now,
+                    used_at: AtomicU64::new(now),
                 }),
             );
         }
@@ -91,14 +103,15 @@ impl HeldLists {
         self.lists.remove(uri);
     }
 
-    /// Check a token's entry at `now`: VALID passes.
+    /// Check a token's entry at `now` against a list issued no more than `max_age` seconds
+    /// ago: VALID passes.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Revoked`] for any other status; [`ErrorKind::RevocationsStale`] when the
-    /// list is not held, has expired, or is too short to have the entry (a list older than
-    /// the token).
-    pub fn check(&self, status: &TokenStatus, now: u64) -> Result<()> {
+    /// list is not held, has expired, is older than `max_age`, or is too short to have the
+    /// entry (a list older than the token).
+    pub fn check(&self, status: &TokenStatus, now: u64, max_age: u64) -> Result<()> {
         let Some(held) = self.lists.get(status.uri.as_str()) else {
             if self.wanted.len() < 1024 {
                 self.wanted.insert(status.uri.to_string());
@@ -108,11 +121,17 @@ impl HeldLists {
                 "the token's status list is not held yet",
             ));
         };
-        if held.verified.expires_at.is_some_and(|exp| now >= exp) {
+        if held.verified.expires_at.is_some_and(|exp| now >= exp)
+            || now.saturating_sub(held.verified.issued_at) > max_age
+        {
             return Err(Error::with(
                 ErrorKind::RevocationsStale,
-                "the token's status list has expired",
+                "the token's status list has expired or is too old",
             ));
+        }
+        // One store a second per list at most: the check stays read-only in between.
+        if held.used_at.load(Ordering::Relaxed) != now {
+            held.used_at.store(now, Ordering::Relaxed);
         }
         match usize::try_from(status.idx)
             .ok()
@@ -152,7 +171,7 @@ mod tests {
         let at = |idx| TokenStatus::new(idx, "https://a/s/0");
         let kind = |r: Result<()>| r.err().map(|e| e.kind());
         assert_eq!(
-            kind(held.check(&at(1), 100)),
+            kind(held.check(&at(1), 100, 300)),
             Some(ErrorKind::RevocationsStale)
         );
         assert_eq!(
@@ -163,23 +182,28 @@ mod tests {
         assert!(held.take_wanted().is_empty(), "once");
         held.put("https://a/s/0", verified(100, 200, &[3]), 100);
         assert_eq!(held.get("https://a/s/0").map(|h| h.due_at()), Some(110));
-        assert_eq!(kind(held.check(&at(1), 150)), None);
-        assert_eq!(kind(held.check(&at(3), 150)), Some(ErrorKind::Revoked));
         assert_eq!(
-            kind(held.check(&at(16), 150)),
+            kind(held.check(&at(1), 150, 40)),
+            Some(ErrorKind::RevocationsStale),
+            "issued longer ago than max_staleness"
+        );
+        assert_eq!(kind(held.check(&at(1), 150, 300)), None);
+        assert_eq!(kind(held.check(&at(3), 150, 300)), Some(ErrorKind::Revoked));
+        assert_eq!(
+            kind(held.check(&at(16), 150, 300)),
             Some(ErrorKind::RevocationsStale),
             "beyond the list"
         );
         assert_eq!(
-            kind(held.check(&at(1), 200)),
+            kind(held.check(&at(1), 200, 300)),
             Some(ErrorKind::RevocationsStale),
             "expired"
         );
         // An older answer arriving late never replaces a newer list.
         held.put("https://a/s/0", verified(90, 300, &[]), 120);
-        assert_eq!(kind(held.check(&at(3), 150)), Some(ErrorKind::Revoked));
+        assert_eq!(kind(held.check(&at(3), 150, 300)), Some(ErrorKind::Revoked));
         held.put("https://a/s/0", verified(130, 300, &[]), 130);
-        assert_eq!(kind(held.check(&at(3), 150)), None);
+        assert_eq!(kind(held.check(&at(3), 150, 300)), None);
         held.remove("https://a/s/0");
         assert!(held.uris().is_empty());
     }

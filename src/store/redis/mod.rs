@@ -496,10 +496,16 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> SessionStore for RedisSt
     }
 
     async fn reserve_status_indices(&self, count: u64) -> Result<u64> {
-        let _turn = self.turn().await?;
-        let mut con = self.writes.clone();
         // In the log's meta hash (the log's slot), so it lives and goes with the log.
         let (_, meta) = self.log_keys();
+        if count == 0 {
+            // A read, on the read connection: it takes no write turn.
+            let mut con = self.con.clone();
+            let next: Option<u64> = con.hget(&meta, "status_next").await.map_err(store_err)?;
+            return Ok(next.unwrap_or(0));
+        }
+        let _turn = self.turn().await?;
+        let mut con = self.writes.clone();
         let count = i64::try_from(count)
             .map_err(|_| Error::with(ErrorKind::InvalidConfig, "too many status indices"))?;
         let next: i64 = redis::cmd("HINCRBY")
