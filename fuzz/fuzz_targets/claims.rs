@@ -1,14 +1,15 @@
 //! Differential: the claims fast path against serde_json. The harness writes claims JSON
 //! (registered names, repeats, odd names, strings with and without escapes, integers, floats,
-//! negatives, nulls, nesting, stray whitespace) so the fast path is reached; whenever it
-//! answers, serde_json must accept the same text and mean the same claims.
+//! negatives, nulls, nesting, stray whitespace, Token Status List references) so the fast path
+//! is reached; whenever it answers, serde_json must accept the same text and mean the same
+//! claims.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use tidepass::AccessClaims;
 
-const NAMES: [&str; 14] = [
+const NAMES: [&str; 15] = [
     "iss",
     "sub",
     "aud",
@@ -23,6 +24,7 @@ const NAMES: [&str; 14] = [
     "acr",
     "amr",
     "cnf",
+    "status",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -41,6 +43,8 @@ enum Val {
     Bool(bool),
     List(Vec<String>),
     Raw(String),
+    /// A Token Status List reference as the minter writes it (`idx` any integer).
+    Status(i128, String),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -62,6 +66,10 @@ fn value(v: &Val) -> String {
         Val::Bool(b) => b.to_string(),
         Val::List(l) => serde_json::to_string(l).expect("list"),
         Val::Raw(r) => r.clone(),
+        Val::Status(idx, uri) => format!(
+            r#"{{"status_list":{{"idx":{idx},"uri":{}}}}}"#,
+            serde_json::to_string(uri).expect("uri")
+        ),
     }
 }
 
