@@ -136,6 +136,11 @@ impl Harness {
         let issuer = Issuer::builder(MemoryStore::new(), minter)
             .refresh_secrets(RefreshSecrets::from_secret(1, &REFRESH_SECRET).expect("secret"))
             .clock(clock.clone())
+            .status_lists(
+                tidepass::issuer::StatusLists::new(format!("{ISS}/statuslists"))
+                    .and_then(|l| l.rebuild_after(std::time::Duration::ZERO))
+                    .expect("status lists"),
+            )
             .build()
             .expect("issuer");
         let server = AuthServer::builder(issuer)
@@ -344,7 +349,8 @@ impl Harness {
                 let paths = [
                     "/token", "/revoke", "/introspect", "/logout", "/sessions", "/sessions/revoke-others",
                     "/sessions/x", "/.well-known/jwks.json", "/revocations", "/revocations?since=1",
-                    "/.well-known/oauth-authorization-server", "/nope",
+                    "/.well-known/oauth-authorization-server", "/nope", "/statuslists",
+                    "/statuslists/0", "/statuslists/1", "/statuslists/00", "/statuslists/0/",
                 ];
                 let names = [
                     "content-type", "authorization", "dpop", "cookie", "origin", "x-forwarded-for",
