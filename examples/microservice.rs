@@ -11,7 +11,10 @@
 //! `--auth URL` (required), `--issuer URL` (the tokens' `iss`; default `--auth`), `--listen
 //! ADDR` (127.0.0.1:8081), `--sync-interval MS` (1000), `--revocations redis://…` (pushed
 //! revocations, within milliseconds), `--public-url URL` (the URL DPoP proofs name, behind a
-//! proxy). `GET /me` answers the verified claims; `GET /admin` needs scope `admin`.
+//! proxy), `--revocation-source feed|status-lists|both` (feed: tidepass's signed feed, the
+//! default; status-lists: the IETF Token Status Lists the auth service publishes, the mechanism
+//! verifiers in other languages use). `GET /me` answers the verified claims; `GET /admin`
+//! needs scope `admin`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +51,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .wait_for_issuer(Duration::from_secs(60));
     if let Some(url) = flag("--revocations") {
         follow = follow.redis_push(&url, "tidepass");
+    }
+    match flag("--revocation-source").as_deref() {
+        None | Some("feed") => {}
+        Some("status-lists") => follow = follow.without_revocations().status_lists(),
+        Some("both") => follow = follow.status_lists(),
+        Some(_) => return Err("--revocation-source is feed, status-lists or both".into()),
     }
     if let Some(url) = flag("--public-url") {
         follow = follow.dpop(ProofChecker::new().public_base(url));

@@ -117,7 +117,8 @@ impl StatusLists {
     }
 
     /// The `ttl` the lists carry, and their `Cache-Control` lifetime (default 60 s): how long a
-    /// verifier may use a list before fetching it again.
+    /// verifier may use a list before fetching it again. A rebuild interval longer than it
+    /// comes down to it.
     ///
     /// # Errors
     ///
@@ -129,6 +130,9 @@ impl StatusLists {
             86_400,
             "the status list ttl is whole seconds, 1 s to 1 day",
         )?;
+        // A shorter ttl brings the rebuild interval down with it (a longer one set later
+        // is refused at build).
+        self.rebuild = self.rebuild.min(self.ttl);
         Ok(self)
     }
 

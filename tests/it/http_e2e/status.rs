@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{data_dir, login, start};
+use super::{data_dir, login, me, start};
 
 /// Run `status_list_check.mjs live` against the service: (exit code, its JSON answer).
 fn node_live(
@@ -120,4 +120,74 @@ async fn a_node_verifier_sees_a_logout_within_the_lists_ttl() {
 
     let (code, seen) = node_live(&node, dir, &auth.url, &access, true);
     assert_eq!(code, 2, "a tampered list is refused: {seen}");
+}
+
+/// The microservice example on Token Status Lists alone (`--revocation-source
+/// status-lists`, no native feed): a live token is served, and refused (401) once its session
+/// logged out, within the list's `ttl` and a poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_microservice_on_status_lists_alone_refuses_a_logout() {
+    let data = data_dir();
+    let auth = start(
+        "auth_service",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().expect("utf8"),
+            "--user",
+            "alice:s3cret",
+            "--status-list-ttl",
+            "1",
+        ],
+    );
+    let api = start(
+        "microservice",
+        &[
+            "--auth",
+            &auth.url,
+            "--listen",
+            "127.0.0.1:0",
+            "--sync-interval",
+            "200",
+            "--revocation-source",
+            "status-lists",
+        ],
+    );
+    let http = reqwest::Client::new();
+    let pair: Value = login(&http, &auth.url, "")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let access = pair["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
+    // Its list is new to the microservice: fetched at the next poll, refused (503) until then.
+    let until = Instant::now() + Duration::from_secs(10);
+    while me(&http, &api.url, &access).await.status() != 200 {
+        assert!(Instant::now() < until, "the token's list was never fetched");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = http
+        .post(format!("{}/logout", auth.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        match me(&http, &api.url, &access).await.status().as_u16() {
+            401 => break,
+            200 => {}
+            other => panic!("unexpected {other}"),
+        }
+        assert!(
+            Instant::now() < until,
+            "the logout never reached the microservice"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
