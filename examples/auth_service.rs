@@ -147,9 +147,13 @@ async fn main() -> Result<(), Failure> {
     // Token Status Lists at <issuer>/statuslists/k, for verifiers in any language: published
     // over https, or plain http on loopback (a test issuer such as http://auth.local serves
     // none: a list fetched over plain http could be replayed).
+    let ttl = secs("--status-list-ttl", "60")?;
     match StatusLists::new(format!("{}/statuslists", issuer_url.trim_end_matches('/'))) {
-        Ok(lists) => issuer = issuer.status_lists(lists.ttl(secs("--status-list-ttl", "60")?)?),
-        Err(e) => eprintln!("no status lists: {e}"),
+        Ok(lists) => issuer = issuer.status_lists(lists.ttl(ttl)?),
+        Err(_) if issuer_url.starts_with("http://") && !flags.contains_key("--status-list-ttl") => {
+            eprintln!("no status lists: the issuer {issuer_url} is plain http off loopback");
+        }
+        Err(e) => return Err(e.into()),
     }
     let issuer = issuer.build()?;
     // Failed logins and refreshes per client address (bounded): 10 at once, then one per 6 s.

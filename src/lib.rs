@@ -85,14 +85,17 @@
 //! | read by | tidepass verifiers | any JOSE library plus a status-list library, in any language; tidepass's too |
 //! | says | sessions, single tokens (`jti`), subject watermarks | sessions only: one entry per session, INVALID once it ends |
 //! | delay | one poll (1 s by default), milliseconds with Redis push | the list's `ttl` plus the issuer's rebuild interval (60 s + 2 s by default) |
-//! | cut off | fails closed after `max_staleness` (5 min) | fails closed once the held list passes its `exp` (1 h), or for a list never fetched |
+//! | cut off | fails closed after `max_staleness` (5 min) | fails closed once the held list was issued longer ago than `max_staleness` (5 min) or passed its `exp` (1 h), and for a list not fetched yet |
 //! | issuer | [`Issuer::revocation_changes`], `GET /revocations` | [`IssuerBuilder::status_lists`], `GET /statuslists/k` |
 //! | verifier | [`VerifierBuilder::revocations`], `Follower` (default) | [`VerifierBuilder::status_lists`], `FollowerBuilder::status_lists` |
 //!
 //! A Token Status List cannot revoke one access token by `jti` ([`Issuer::revoke_access_token`])
 //! nor "every token of a subject issued before T"
-//! ([`Issuer::revoke_subject_tokens_before`]): both stay on the native feed only. Tokens minted
-//! before their issuer published lists carry no `status` and pass a status-list check.
+//! ([`Issuer::revoke_subject_tokens_before`]): both stay on the native feed only. Sessions
+//! opened before their issuer published lists carry no `status` for their whole life and pass
+//! a status-list check: keep the native feed on beside the lists until the longest session
+//! opened before has ended. A verifier's `max_staleness` must stay above the lists' `ttl` plus
+//! the rebuild interval (the defaults do: 5 min against 62 s).
 //!
 //! DPoP (RFC 9449): a token with `cnf.jkt` is accepted only under `Authorization: DPoP` with a
 //! proof by its key ([`Verifier::verify_dpop_at`], [`Verifier::verify_request`], or

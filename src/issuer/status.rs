@@ -55,7 +55,13 @@ pub const PATH: &str = "/statuslists";
 ///
 /// **Delay.** A verifier that honours the list's `ttl` (and `Cache-Control`, which says the
 /// same) sees a revocation within `ttl` + `rebuild_after` (60 s + 2 s by default), plus the
-/// time one build takes while another request builds the same list.
+/// time one build takes (requests that come while a list is being built get the last one).
+///
+/// **Sessions opened before.** Only a login allocates an entry: sessions opened before lists
+/// were turned on carry no `status` for their whole life (up to the policy's absolute
+/// timeout), and a verifier on lists alone cannot see them end. Keep the native feed on beside
+/// the lists ([`FollowerBuilder::status_lists`](crate::verify::follow::FollowerBuilder::status_lists)
+/// without `without_revocations`) until that long after turning lists on.
 ///
 /// **What the lists reveal.** Indices are handed out in login order, and lists are public:
 /// anyone can see how many sessions were opened and ended, and whoever holds a token can see
@@ -238,6 +244,8 @@ pub struct StatusListJwt {
     pub jwt: String,
     /// Its `iat`.
     pub issued_at: u64,
+    /// Its `exp`.
+    pub expires_at: u64,
     /// Its `ttl`.
     pub ttl: u64,
 }
@@ -284,10 +292,6 @@ impl Drop for Building<'_> {
     }
 }
 
-/// While another request builds a list, its last one is served if no older than this beyond
-/// the rebuild interval (a build takes milliseconds; a stuck one is built again).
-const BUILD_GRACE: u64 = 10;
-
 impl Publisher {
     pub(crate) fn new(config: StatusLists) -> Self {
         Self {
@@ -312,10 +316,9 @@ impl Publisher {
         if pool.is_empty() {
             *pool = first.saturating_add(1)..end;
         }
-        self.lists.fetch_max(
-            first.saturating_add(1).div_ceil(LIST_SIZE),
-            Ordering::Relaxed,
-        );
+        // Every list the block reaches (its later indices may fall in the next list).
+        self.lists
+            .fetch_max(end.div_ceil(LIST_SIZE), Ordering::Relaxed);
         Ok(first)
     }
 
@@ -347,21 +350,24 @@ impl Publisher {
         now: u64,
     ) -> Result<Option<Arc<StatusListJwt>>> {
         let last = self.built.get(&k).map(|b| b.clone());
-        let age = |b: &StatusListJwt| now.saturating_sub(b.issued_at);
+        // A list dated ahead of the clock (the clock stepped back) is rebuilt, never kept.
+        let fresh =
+            |b: &StatusListJwt| b.issued_at <= now && now - b.issued_at < self.config.rebuild;
         if let Some(b) = &last
-            && age(b) < self.config.rebuild
+            && fresh(b)
         {
             return Ok(last);
         }
         if last.is_none() && k >= self.count(store, k, now).await? {
             return Ok(None);
         }
-        if !self.building.insert(k)
-            && let Some(b) = last.filter(|b| age(b) < self.config.rebuild + BUILD_GRACE)
-        {
+        // One build per list: while it runs, the others serve the last list (still within its
+        // `exp`); only a list never built here is built by several requests at once.
+        let owner = self.building.insert(k);
+        if !owner && let Some(b) = last.filter(|b| b.issued_at <= now && now < b.expires_at) {
             return Ok(Some(b));
         }
-        let _building = Building(&self.building, k);
+        let _building = owner.then(|| Building(&self.building, k));
         let entries = match store.revocation_changes(None, now).await? {
             Changes::Snapshot(s) => s.entries,
             Changes::Delta(d) => d.entries,
@@ -390,11 +396,13 @@ impl Publisher {
         let built = Arc::new(StatusListJwt {
             jwt,
             issued_at: now,
+            expires_at: now.saturating_add(c.validity),
             ttl: c.ttl,
         });
-        // A slower build that started earlier never replaces a newer list.
+        // A slower build that started earlier never replaces a newer list (but one dated
+        // ahead of the clock goes).
         let mut slot = self.built.entry(k).or_insert_with(|| built.clone());
-        if slot.issued_at <= built.issued_at {
+        if slot.issued_at <= built.issued_at || slot.issued_at > now {
             *slot = built.clone();
         }
         Ok(Some(built))

@@ -20,6 +20,11 @@ pub struct Relisted {
     /// subjects' sessions are known to the store only by name, so also run
     /// `Issuer::revoke_all` for each subject revoked since the backup.
     pub subjects: usize,
+    /// Session entries appended without their Token Status List index: the copy was binary
+    /// or signed (which leave it out) and the store no longer holds the session. The native
+    /// feed refuses their tokens again; the published lists do not show them. Relist from a
+    /// JSON copy (`Accept: application/json`), which keeps the index, to restore those too.
+    pub unindexed: usize,
 }
 
 /// Put back into `store` what a copy of its revocation feed (`saved`: a snapshot or delta
@@ -63,6 +68,7 @@ pub async fn relist<S: SessionStore>(store: &S, saved: &Changes, now: u64) -> Re
         })
         .copied()
         .collect();
+    let mut unindexed = 0;
     // A session entry from a binary or signed copy has lost its Token Status List index (the
     // compact encoding leaves it out): take it from the session, so the published lists show
     // the revocation again too.
@@ -71,11 +77,19 @@ pub async fn relist<S: SessionStore>(store: &S, saved: &Changes, now: u64) -> Re
         .filter(|e| e.target == Target::Session && e.before == 0)
     {
         let sid = SessionId::from_bytes(e.id.to_be_bytes());
-        if let Some(index) = store.load(sid).await?.and_then(|s| s.status_index) {
-            e.before = index.saturating_add(1);
+        match store.load(sid).await? {
+            Some(s) => {
+                if let Some(index) = s.status_index {
+                    e.before = index.saturating_add(1);
+                }
+            }
+            None => unindexed += 1,
         }
     }
-    let mut done = Relisted::default();
+    let mut done = Relisted {
+        unindexed,
+        ..Relisted::default()
+    };
     for chunk in missing.chunks(512) {
         store.append_revocations(chunk).await?;
         done.appended += chunk.len();

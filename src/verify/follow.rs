@@ -251,7 +251,11 @@ impl FollowerBuilder {
     /// revocation mechanism, the same one verifiers in other languages use; what it cannot
     /// say stays with the native feed: single access tokens revoked by `jti` and subject
     /// watermarks. A logout reaches this verifier within the list's `ttl` plus the issuer's
-    /// rebuild interval (60 s + 2 s by default), against about one poll for the feed.
+    /// rebuild interval (60 s + 2 s by default), against about one poll for the feed. Sessions
+    /// opened before the issuer turned lists on carry no entry (their tokens pass), so keep the
+    /// feed on beside the lists until those have ended; and keep
+    /// [`FollowerBuilder::max_staleness`] above the lists' `ttl` plus the rebuild interval
+    /// (a list issued longer ago than it fails closed).
     #[cfg(feature = "status-list")]
     #[cfg_attr(docsrs, doc(cfg(feature = "status-list")))]
     pub fn status_lists(mut self) -> Self {

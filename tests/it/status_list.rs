@@ -568,7 +568,10 @@ async fn relist_from_a_binary_copy_keeps_the_status_index() {
     let restored = MemoryStore::new();
     restored.create(&before_logout).await.expect("restore");
     let done = relist(&restored, &saved, now).await.expect("relist");
-    assert_eq!((done.appended, done.sessions_revoked), (1, 1));
+    assert_eq!(
+        (done.appended, done.sessions_revoked, done.unindexed),
+        (1, 1, 0)
+    );
     let Changes::Snapshot(log) = restored
         .revocation_changes(None, now)
         .await
@@ -579,4 +582,51 @@ async fn relist_from_a_binary_copy_keeps_the_status_index() {
     assert_eq!(log.entries.len(), 1);
     assert_eq!(log.entries[0].target, Target::Session);
     assert_eq!(log.entries[0].before, index + 1, "the index is back");
+}
+
+/// A list built while the clock was ahead is not kept once the clock steps back: a logout
+/// after the step shows in the next list (the rebuild interval counts from the list's `iat`,
+/// and a list dated in the future is rebuilt).
+#[tokio::test]
+async fn a_clock_stepping_back_does_not_freeze_the_list() {
+    use std::sync::Arc;
+    use tidepass::clock::{Clock as _, ManualClock};
+    use tidepass::issuer::StatusLists;
+    use tidepass::{Issuer, Login, MemoryStore, Minter};
+
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    let minter = Minter::new(key, "https://auth.example", "api")
+        .expect("minter")
+        .with_clock(clock.clone());
+    let issuer = Issuer::builder(MemoryStore::new(), minter)
+        .ephemeral_refresh_secrets()
+        .clock(clock.clone())
+        .status_lists(StatusLists::new("https://auth.example/statuslists").expect("lists"))
+        .build()
+        .expect("issuer");
+    let pair = issuer.login(Login::new("alice")).await.expect("login");
+    let uri = "https://auth.example/statuslists/0";
+    let keys = issuer.minter().keys().verifying_keys();
+    let status = |jwt: &str, now: u64| {
+        let list = token::verify(jwt, &keys, uri, now).expect("verifies");
+        let payload = pair.access.as_str().split('.').nth(1).expect("payload");
+        let claims: Value = serde_json::from_slice(&base64_url(payload)).expect("claims");
+        let idx = claims["status"]["status_list"]["idx"]
+            .as_u64()
+            .expect("idx");
+        list.list
+            .get(usize::try_from(idx).expect("idx"))
+            .expect("entry")
+    };
+    let ahead = issuer.status_list(0).await.expect("store").expect("list");
+    assert_eq!(status(&ahead.jwt, clock.now()), Status::VALID);
+    clock.set(clock.now() - 30);
+    assert!(issuer.logout(pair.session_id).await.expect("logout"));
+    let after = issuer.status_list(0).await.expect("store").expect("list");
+    assert_eq!(
+        status(&after.jwt, clock.now() + 30),
+        Status::INVALID,
+        "rebuilt, not the list dated ahead"
+    );
 }

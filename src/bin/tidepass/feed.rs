@@ -205,13 +205,14 @@ pub(crate) fn log(command: LogCommand) -> Result<(), Failure> {
             rt.block_on(async {
                 let saved = &saved;
                 let done = with_store!(&store, &prefix, |s| async {
-                    let mut total = (0, 0, 0);
+                    let mut total = (0, 0, 0, 0);
                     for changes in saved {
                         let r = tidepass::store::relist(&s, changes, now).await?;
                         total = (
                             total.0 + r.appended,
                             total.1 + r.sessions_revoked,
                             total.2 + r.subjects,
+                            total.3 + r.unindexed,
                         );
                     }
                     Ok::<_, tidepass::Error>(total)
@@ -220,7 +221,16 @@ pub(crate) fn log(command: LogCommand) -> Result<(), Failure> {
                     "appended": done.0,
                     "sessions_revoked": done.1,
                     "subjects": done.2,
+                    "unindexed": done.3,
                 })))?;
+                if done.3 > 0 {
+                    eprintln!(
+                        "tidepass: {} session(s) listed again without their status-list index \
+                         (a binary or signed copy, sessions no longer in the store): relist \
+                         from a JSON copy to restore them in the status lists too",
+                        done.3
+                    );
+                }
                 if done.2 > 0 {
                     eprintln!(
                         "tidepass: {} subject watermark(s) listed again: also revoke those \
