@@ -6,7 +6,9 @@
 //! and compares with `&str`. A semver-incompatible compact_str upgrade is a breaking tidepass
 //! release.
 //!
-//! (Over 600 lines only with its unit tests; the code is about 550.)
+//! (About 650 lines of code, and its tests: the claims, the serde parser and the fast path
+//! that must answer exactly as it does, kept side by side so a claim added to one is seen
+//! missing from the other.)
 
 use std::fmt;
 

@@ -1,7 +1,7 @@
 //! The microservice side: the stateless verifier every request goes through, its
 //! verified-token cache, bearer-credential parsing, and the JWKS key sync.
 //!
-//! (One file of about 760 lines of code on purpose: the verifier's checks in the order a
+//! (One file of about 800 lines of code on purpose: the verifier's checks in the order a
 //! token meets them, its builder and its cache's key-generation rule, which are one
 //! argument about what a removed key may still accept.)
 
