@@ -185,7 +185,12 @@ fn base64_url(part: &str) -> Vec<u8> {
 }
 
 /// Run `status_list_check.mjs MODE` with `input` on stdin: (exit code, stdout).
-fn node_check(node: &std::path::Path, dir: &str, mode: &str, input: &Value) -> (i32, String) {
+pub(crate) fn node_check(
+    node: &std::path::Path,
+    dir: &str,
+    mode: &str,
+    input: &Value,
+) -> (i32, String) {
     use std::io::Write as _;
     let mut child = std::process::Command::new(node)
         .current_dir(dir)

@@ -14,25 +14,36 @@ fn node_live(
     access: &str,
     tamper: bool,
 ) -> (i32, Value) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(node)
-        .current_dir(dir)
-        .args(["status_list_check.mjs", "live"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("node");
     let input = serde_json::json!({"issuer": issuer, "access_token": access, "tamper": tamper});
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("node");
-    let answer = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), answer)
+    let (code, out) = crate::status_list::node_check(node, dir, "live", &input);
+    (code, serde_json::from_str(&out).unwrap_or(Value::Null))
+}
+
+/// The example auth service on a fresh data directory, publishing lists with this `ttl`.
+fn auth_service(ttl: u64) -> crate::common::Proc {
+    let data = data_dir();
+    start(
+        "auth_service",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().expect("utf8"),
+            "--user",
+            "alice:s3cret",
+            "--status-list-ttl",
+            &ttl.to_string(),
+        ],
+    )
+}
+
+/// Log alice in: her access token.
+async fn access_token(http: &reqwest::Client, auth: &str) -> String {
+    let pair: Value = login(http, auth, "").await.json().await.expect("json");
+    pair["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
 }
 
 /// A Node verifier on panva/jose and `@sd-jwt/jwt-status-list` (pinned in tests/data/js)
@@ -48,40 +59,11 @@ async fn a_node_verifier_sees_a_logout_within_the_lists_ttl() {
     let Some(dir) = crate::common::js_dir("@sd-jwt/jwt-status-list") else {
         return;
     };
-    let data = data_dir();
     let ttl = 2;
-    let auth = start(
-        "auth_service",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            data.to_str().expect("utf8"),
-            "--user",
-            "alice:s3cret",
-            "--status-list-ttl",
-            &ttl.to_string(),
-        ],
-    );
+    let auth = auth_service(ttl);
     let http = reqwest::Client::new();
-    let pair: Value = login(&http, &auth.url, "")
-        .await
-        .json()
-        .await
-        .expect("json");
-    let access = pair["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned();
-    let other: Value = login(&http, &auth.url, "")
-        .await
-        .json()
-        .await
-        .expect("json");
-    let other = other["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned();
+    let access = access_token(&http, &auth.url).await;
+    let other = access_token(&http, &auth.url).await;
 
     let (code, seen) = node_live(&node, dir, &auth.url, &access, false);
     assert_eq!(code, 0, "{seen}");
@@ -127,20 +109,7 @@ async fn a_node_verifier_sees_a_logout_within_the_lists_ttl() {
 /// logged out, within the list's `ttl` and a poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_microservice_on_status_lists_alone_refuses_a_logout() {
-    let data = data_dir();
-    let auth = start(
-        "auth_service",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            data.to_str().expect("utf8"),
-            "--user",
-            "alice:s3cret",
-            "--status-list-ttl",
-            "1",
-        ],
-    );
+    let auth = auth_service(1);
     let api = start(
         "microservice",
         &[
@@ -155,15 +124,7 @@ async fn the_microservice_on_status_lists_alone_refuses_a_logout() {
         ],
     );
     let http = reqwest::Client::new();
-    let pair: Value = login(&http, &auth.url, "")
-        .await
-        .json()
-        .await
-        .expect("json");
-    let access = pair["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned();
+    let access = access_token(&http, &auth.url).await;
     // Its list is new to the microservice: fetched at the next poll, refused (503) until then.
     let until = Instant::now() + Duration::from_secs(10);
     while me(&http, &api.url, &access).await.status() != 200 {
