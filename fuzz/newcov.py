@@ -1,22 +1,35 @@
 #!/usr/bin/env python3
 """What code a grown corpus reaches that the old one did not. Runs a built fuzz target over
-each corpus once (`-runs=0 -print_coverage=1`, nothing is mutated) and prints every function
+each corpus (`-runs=0 -print_coverage=1`, nothing is mutated) and prints every function
 whose covered edges changed, with the source lines that are no longer among its uncovered
-PCs. Use it on a run whose coverage is still creeping up, to see whether the new edges are
+PCs, then the lines of tidepass's own source that the new corpus reaches and the old did not.
+Use it on a run whose coverage is still creeping up, to see whether the new edges are
 tidepass's own code or only deeper into a dependency.
 
-    python3 fuzz/newcov.py TARGET OLD_CORPUS NEW_CORPUS
+    python3 fuzz/newcov.py [--runs K] TARGET OLD_CORPUS NEW_CORPUS
 
 TARGET is the binary's name under fuzz/target/<triple>/release/ (build it first with
 `cargo fuzz build`); OLD_CORPUS is, for example, a checkout's fuzz/corpus/TARGET from before
-the campaign.
+the campaign, or a copy of the corpus taken halfway through a run.
+
+Coverage of one corpus is not the same from one process to the next where a target's code
+depends on more than its input: `http_surface` mints random tokens and session ids, its hash
+maps have per-process random seeds (so hashbrown's probe loops take other branches), and its
+rate limiter reads the real clock. `newcov.py T C C` (one corpus against itself) shows that
+noise: about ten edges in seven functions for `http_surface`. So each corpus runs K times
+(default 3) and a change is reported only when every one of the K old/new pairs shows it, in
+the same direction; K=1 is one pair, noise included.
 """
+import argparse
 import glob
 import re
 import subprocess
-import sys
+
+from plateau import origin
 
 FUNC = re.compile(r"^(UN)?COVERED_FUNC: hits: \d+ edges: (\d+)/(\d+) (.+)$")
+# Where a function is: the last word of its name, before any "(copy N)" this script added.
+FUNC_AT = re.compile(r"(\S+:\d+)(?: \(copy \d+\))?$")
 
 
 def coverage(binary, corpus):
@@ -44,27 +57,65 @@ def coverage(binary, corpus):
     return funcs
 
 
-def main():
-    if len(sys.argv) != 4:
-        sys.exit(__doc__)
-    target, old_dir, new_dir = sys.argv[1:]
-    found = glob.glob(f"fuzz/target/*/release/{target}")
-    if not found:
-        sys.exit(f"no fuzz/target/*/release/{target}: run cargo fuzz build first")
-    old, new = coverage(found[0], old_dir), coverage(found[0], new_dir)
-    changed = 0
-    for name in sorted(set(old) | set(new)):
+def diff(old, new):
+    """function -> (covered before, covered after, total, {line now reached: PCs})"""
+    changes = {}
+    for name in set(old) | set(new):
         a, b = old.get(name, (0, 0, {})), new.get(name, (0, 0, {}))
         if a[0] == b[0]:
             continue
-        changed += 1
-        print(f"{b[0] - a[0]:+d} edges ({a[0]} -> {b[0]} of {b[1] or a[1]}): {name}")
-        for where, k in sorted(a[2].items()):
-            now = b[2].get(where, 0)
-            if now < k:
-                print(f"    now reached: {where} ({k - now} PC{'s' if k - now > 1 else ''})")
-    if not changed:
-        print("no function's covered edges changed")
+        reached = {w: k - b[2].get(w, 0) for w, k in a[2].items() if b[2].get(w, 0) < k}
+        changes[name] = (a[0], b[0], b[1] or a[1], reached)
+    return changes
+
+
+def agreed(pairs):
+    """The changes every pair shows: same function, same direction; lines reached in all."""
+    first, rest = pairs[0], pairs[1:]
+    kept = {}
+    for name, (a, b, total, reached) in first.items():
+        others = [p.get(name) for p in rest]
+        if any(o is None or (o[1] > o[0]) != (b > a) for o in others):
+            continue
+        lines = {w: k for w, k in reached.items() if all(w in o[3] for o in others)}
+        kept[name] = (a, b, total, lines)
+    return kept
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="runs per corpus (default 3)")
+    ap.add_argument("target")
+    ap.add_argument("old_corpus")
+    ap.add_argument("new_corpus")
+    args = ap.parse_args()
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+    found = glob.glob(f"fuzz/target/*/release/{args.target}")
+    if not found:
+        ap.exit(1, f"no fuzz/target/*/release/{args.target}: run cargo fuzz build first\n")
+    pairs = [
+        diff(coverage(found[0], args.old_corpus), coverage(found[0], args.new_corpus))
+        for _ in range(args.runs)
+    ]
+    changes = agreed(pairs)
+    own = set()
+    for name in sorted(changes):
+        a, b, total, reached = changes[name]
+        print(f"{b - a:+d} edges ({a} -> {b} of {total}): {name}")
+        at = FUNC_AT.search(name)
+        if a == 0 and at and origin(at[1]).startswith("tidepass "):
+            own.add(at[1])  # a function reached for the first time lists no lines
+        for where, k in sorted(reached.items()):
+            print(f"    now reached: {where} ({k} PC{'s' if k > 1 else ''})")
+            if origin(where).startswith("tidepass "):
+                own.add(where)
+    runs = f"in all {args.runs} runs" if args.runs > 1 else "in one run"
+    if not changes:
+        print(f"no function's covered edges changed {runs}")
+    print(f"tidepass source lines newly reached {runs}: {len(own)}")
+    for where in sorted(own):
+        print(f"    {where}")
 
 
 if __name__ == "__main__":
