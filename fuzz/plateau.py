@@ -3,8 +3,9 @@
 as fuzz/campaign.sh writes them) and prints, per target: executions, `cov` and `ft` at the
 start and the end, and where in the run the last new `cov` came. "flat" is the share of the
 run's executions after it: a run whose second half found no new edge (flat >= 50%) is what
-RELIABILITY.md counts as a plateau. A run stopped early (Ctrl-C, SIGINT: "run interrupted")
-counts up to where it stopped.
+RELIABILITY.md counts as a plateau (for `http_surface`, whose edge count varies between
+processes, RELIABILITY.md judges by tidepass's source lines with newcov.py instead). A run
+stopped early (Ctrl-C, SIGINT: "run interrupted") counts up to where it stopped.
 
 When the log has libFuzzer's `-print_pcs=1` lines (campaign.sh passes it), it also says where
 the edges found in the second half of the run are: in tidepass's own code (file and line), in
