@@ -32,6 +32,10 @@ mkdir -p fuzz/logs
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
   echo "== $t: ${secs}s"
+  # A copy of the corpus halfway through, for the plateau rule RELIABILITY.md gives
+  # http_surface: `fuzz/newcov.py --runs 3 $t fuzz/logs/$t.half fuzz/corpus/$t` afterwards.
+  rm -rf "fuzz/logs/$t.half"
+  (sleep $((secs / 2)) && cp -r "fuzz/corpus/$t" "fuzz/logs/$t.half") &
   RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "${san[@]}" --fuzz-dir fuzz -- \
     -max_total_time="$secs" -print_final_stats=1 -print_pcs=1 >"fuzz/logs/$t.log" 2>&1 ||
     echo "   $t: FAILED, see fuzz/logs/$t.log and fuzz/artifacts/$t/"
